@@ -1,0 +1,2 @@
+// Placeholder until the pure Raft core lands.
+#include "core/raft/types.hpp"

@@ -1,0 +1,2 @@
+// Placeholder until the SQLite stores land.
+#include "core/raft/types.hpp"
