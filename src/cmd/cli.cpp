@@ -1,0 +1,139 @@
+// Shared command-line plumbing for the applets (see cli.hpp).
+#include "cmd/cli.hpp"
+
+#include <cstdlib>
+
+#include <fmt/core.h>
+
+#include "cmd/applet.hpp"
+
+namespace clusterpin::cmd {
+namespace {
+
+// cxxopts quotes names with typographic quotes; the project's messages use plain ones.
+std::string plain_quotes(std::string text) {
+  for (std::string_view q : {"\u2018", "\u2019"}) {
+    for (auto pos = text.find(q); pos != std::string::npos; pos = text.find(q)) {
+      text.replace(pos, q.size(), "'");
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
+std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int argc, char** argv) {
+  try {
+    return options.parse(argc, argv);
+  } catch (const cxxopts::exceptions::exception& e) {
+    fmt::print(stderr, "{}: {} (see '{} --help'; applets: {})\n", options.program(),
+               plain_quotes(e.what()), options.program(), applet_names());
+    return std::nullopt;
+  }
+}
+
+void add_help_option(cxxopts::Options& options) {
+  options.add_options()("h,help", "Print this help and exit");
+}
+
+bool print_help_if_asked(const cxxopts::Options& options, const cxxopts::ParseResult& args) {
+  if (args.count("help") == 0) return false;
+  fmt::print("{}", options.help());
+  return true;
+}
+
+void add_config_option(cxxopts::Options& options) {
+  options.add_options()("c,config",
+                        "Configuration folder (default: $CLUSTERPIN_PATH, else ~/.clusterpin)",
+                        cxxopts::value<std::string>(), "DIR");
+}
+
+std::string config_dir(const cxxopts::ParseResult& args) {
+  if (args.count("config") != 0) return args["config"].as<std::string>();
+  if (const char* env = std::getenv("CLUSTERPIN_PATH"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr && *home != '\0' ? home : ".") + "/.clusterpin";
+}
+
+void add_client_options(cxxopts::Options& options) {
+  options.add_options("client")
+      ("l,host", "REST API address of the peer to talk to",
+       cxxopts::value<std::string>()->default_value("/ip4/127.0.0.1/tcp/9094"), "MULTIADDR")
+      ("enc,encoding", "Output format: text or json",
+       cxxopts::value<std::string>()->default_value("text"), "text|json")
+      ("t,timeout", "Give up after this many seconds (0: never)",
+       cxxopts::value<unsigned>()->default_value("0"), "SECONDS")
+      ("basic-auth", "Credentials user[:password] (default: $CLUSTER_CREDENTIALS)",
+       cxxopts::value<std::string>(), "USER[:PW]");
+}
+
+int not_implemented(std::string_view what) {
+  fmt::print(stderr, "clusterpin {}: not implemented yet\n", what);
+  return kExitUsage;
+}
+
+int usage_error(std::string_view applet, std::string_view message) {
+  fmt::print(stderr, "clusterpin {}: {}\n", applet, message);
+  return kExitUsage;
+}
+
+}  // namespace clusterpin::cmd
+
+namespace clusterpin::cmd {
+namespace {
+
+cxxopts::Options make_options(std::string program, std::string_view summary,
+                              void (*declare)(cxxopts::Options&)) {
+  cxxopts::Options options(std::move(program), std::string(summary));
+  add_help_option(options);
+  declare(options);
+  return options;
+}
+
+}  // namespace
+
+int run_simple(std::string_view applet, std::string_view summary,
+               void (*declare)(cxxopts::Options& options),
+               int (*run)(const cxxopts::ParseResult& args), int argc, char** argv) {
+  cxxopts::Options options = make_options(fmt::format("clusterpin {}", applet), summary, declare);
+  auto args = parse_args(options, argc, argv);
+  if (!args) return kExitUsage;
+  if (print_help_if_asked(options, *args)) return kExitOk;
+  return run(*args);
+}
+
+int run_subcommands(std::string_view applet, std::span<const Subcommand> subcommands, int argc,
+                    char** argv) {
+  auto list = [&] {
+    std::string names;
+    for (const Subcommand& s : subcommands) names += (names.empty() ? "" : ", ") + std::string(s.name);
+    return names;
+  };
+  std::string_view first = argc >= 2 ? std::string_view(argv[1]) : std::string_view();
+  if (first.empty() || first == "--help" || first == "-h") {
+    fmt::print(first.empty() ? stderr : stdout, "Usage: clusterpin {} <{}> [options]\n\n", applet,
+               list());
+    for (const Subcommand& s : subcommands) {
+      cxxopts::Options options =
+          make_options(fmt::format("clusterpin {} {}", applet, s.name), s.summary, s.declare);
+      fmt::print(first.empty() ? stderr : stdout, "{}\n", options.help());
+    }
+    return first.empty() ? kExitUsage : kExitOk;
+  }
+  for (const Subcommand& s : subcommands) {
+    if (s.name != first) continue;
+    cxxopts::Options options =
+        make_options(fmt::format("clusterpin {} {}", applet, s.name), s.summary, s.declare);
+    auto args = parse_args(options, argc - 1, argv + 1);
+    if (!args) return kExitUsage;
+    if (print_help_if_asked(options, *args)) return kExitOk;
+    return s.run(*args);
+  }
+  fmt::print(stderr, "clusterpin {}: unknown subcommand '{}' (accepted: {})\n", applet, first,
+             list());
+  return kExitUsage;
+}
+
+}  // namespace clusterpin::cmd

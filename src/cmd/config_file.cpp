@@ -1,0 +1,74 @@
+// service.json on disk (see config_file.hpp).
+#include "cmd/config_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/core.h>
+
+namespace clusterpin::cmd {
+namespace {
+
+Status make_dirs(const std::string& dir) {
+  std::string path;
+  for (std::size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || (dir[i] == '/' && i > 0)) {
+      path = dir.substr(0, i);
+      if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+        return make_error(fmt::format("cannot create folder {}: {}", path, std::strerror(errno)));
+      }
+    }
+  }
+  return {};
+}
+
+std::string parent_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+}  // namespace
+
+std::string service_json_path(const std::string& config_dir) {
+  return config_dir + "/service.json";
+}
+
+Status write_config_file(const std::string& path, const ServiceConfig& config) {
+  if (auto s = make_dirs(parent_of(path)); !s) return s;
+  std::string text = config_to_json(config);
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fchmod(fd, 0600) == 0 && ::fsync(fd) == 0;
+  int saved = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) saved = errno;
+    ::unlink(tmp.c_str());
+    return make_error(fmt::format("cannot write {}: {}", path, std::strerror(saved)));
+  }
+  return {};
+}
+
+Result<ServiceConfig> load_config_file(const std::string& path, const ConfigLoadOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return make_error(fmt::format("cannot read {}: {} (create it with 'clusterpin init')", path,
+                                  std::strerror(errno)));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto loaded = parse_config(buffer.str(), path, options);
+  if (!loaded) return loaded.error();
+  for (const auto& w : loaded->warnings) fmt::print(stderr, "warning: {}\n", w);
+  return std::move(loaded->config);
+}
+
+}  // namespace clusterpin::cmd

@@ -1,0 +1,157 @@
+// CID parsing and printing following the multiformats CID spec: a 46-character "Qm" text is a
+// CIDv0 (base58btc sha2-256 multihash, dag-pb); anything else is multibase text of a CIDv1.
+// Errors say why a CID is refused (prefix, varint, version, codec, digest, trailing bytes).
+#include "core/cid.hpp"
+
+#include <fmt/format.h>
+#include <optional>
+
+#include "core/varint.hpp"
+
+namespace clusterpin {
+namespace {
+
+constexpr std::size_t kV0TextLength = 46;
+// Far above any supported CID (a base16 sha2-512 CIDv1 is 137 characters); it bounds the
+// quadratic base58/base36 decoding of text that arrives from the network.
+constexpr std::size_t kMaxTextLength = 4096;
+
+std::optional<Codec> codec_of(std::uint64_t code) {
+  switch (code) {
+    case 0x55: return Codec::raw;
+    case 0x70: return Codec::dag_pb;
+    case 0x71: return Codec::dag_cbor;
+    case 0x72: return Codec::libp2p_key;
+    case 0x0129: return Codec::dag_json;
+    default: return std::nullopt;
+  }
+}
+
+Bytes v1_bytes(Codec codec, const Multihash& hash) {
+  Bytes bytes;
+  append_varint(bytes, 1);
+  append_varint(bytes, static_cast<std::uint64_t>(codec));
+  bytes.insert(bytes.end(), hash.bytes().begin(), hash.bytes().end());
+  return bytes;
+}
+
+Result<Cid> parse_v1_bytes(ByteView bytes) {
+  Result<Varint> version = read_varint(bytes);
+  if (!version) return version.error();
+  if (version->value != 1) {
+    return make_error(fmt::format(
+        "bad CID version {} (accepted: 1 in binary form, or a bare sha2-256 multihash for CIDv0)", version->value));
+  }
+  ByteView rest = bytes.subspan(version->length);
+  Result<Varint> code = read_varint(rest);
+  if (!code) return code.error();
+  std::optional<Codec> codec = codec_of(code->value);
+  if (!codec) {
+    return make_error(fmt::format(
+        "unsupported codec 0x{:02x} (accepted: 0x70 dag-pb, 0x55 raw, 0x71 dag-cbor, 0x0129 dag-json, "
+        "0x72 libp2p-key)",
+        code->value));
+  }
+  Result<Multihash> hash = Multihash::from_bytes(rest.subspan(code->length));
+  if (!hash) return hash.error();
+  return Cid::v1(*codec, *hash);
+}
+
+Result<Cid> decode_cid_bytes(ByteView bytes) {
+  if (bytes.empty()) return make_error("no bytes (empty CID)");
+  // A CIDv1 starts with the version varint 0x01; 0x12 (sha2-256) starts a CIDv0 multihash.
+  if (bytes[0] == 0x12) {
+    Result<Multihash> hash = Multihash::from_bytes(bytes);
+    if (!hash) return make_error(fmt::format("CIDv0 multihash: {}", hash.error().message));
+    return Cid::v0(*hash);
+  }
+  return parse_v1_bytes(bytes);
+}
+
+}  // namespace
+
+std::string_view codec_name(Codec codec) {
+  switch (codec) {
+    case Codec::raw: return "raw";
+    case Codec::dag_pb: return "dag-pb";
+    case Codec::dag_cbor: return "dag-cbor";
+    case Codec::libp2p_key: return "libp2p-key";
+    case Codec::dag_json: return "dag-json";
+  }
+  return "unknown";
+}
+
+std::size_t hash_bytes(ByteView bytes) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (std::uint8_t byte : bytes) {
+    h ^= byte;
+    h *= 1099511628211ull;
+  }
+  return static_cast<std::size_t>(h);
+}
+
+Result<Cid> Cid::v0(const Multihash& hash) {
+  if (hash.function() != HashFunction::sha2_256) {
+    return make_error(fmt::format("CIDv0 multihash must be sha2-256, not {}",
+                                  hash_function_name(hash.function())));
+  }
+  return Cid(0, Codec::dag_pb, hash, hash.bytes());
+}
+
+Cid Cid::v1(Codec codec, const Multihash& hash) { return Cid(1, codec, hash, v1_bytes(codec, hash)); }
+
+Cid Cid::from_content(Codec codec, ByteView content) {
+  return v1(codec, Multihash::compute(HashFunction::sha2_256, content));
+}
+
+Result<Cid> Cid::from_bytes(ByteView bytes) {
+  Result<Cid> cid = decode_cid_bytes(bytes);
+  if (!cid) return make_error(fmt::format("bad CID: {}", cid.error().message));
+  return cid;
+}
+
+Result<Cid> Cid::parse(std::string_view text) {
+  if (text.empty()) return make_error("bad CID \"\": empty string");
+  if (text.size() > kMaxTextLength) {
+    return make_error(fmt::format("bad CID \"{}...\": {} characters is too long (at most {})", text.substr(0, 16),
+                                  text.size(), kMaxTextLength));
+  }
+  Result<Bytes> decoded = Bytes{};
+  if (text.size() == kV0TextLength && text.substr(0, 2) == "Qm") {
+    decoded = base58btc_decode(text);
+  } else if (text.substr(0, 2) == "Qm") {
+    // 'Q' is no multibase prefix: this can only be a mistyped CIDv0.
+    return make_error(fmt::format("bad CID \"{}\": a CIDv0 (\"Qm...\") is {} characters, this is {}", text,
+                                  kV0TextLength, text.size()));
+  } else {
+    // Like Go's cid.Decode, a multibase-wrapped CIDv0 multihash is accepted too (from_bytes sees 0x12).
+    Result<MultibaseDecoded> multibase = multibase_decode(text);
+    if (multibase) {
+      decoded = std::move(multibase->data);
+    } else {
+      decoded = multibase.error();
+    }
+  }
+  if (!decoded) return make_error(fmt::format("bad CID \"{}\": {}", text, decoded.error().message));
+  Result<Cid> cid = decode_cid_bytes(*decoded);
+  if (!cid) return make_error(fmt::format("bad CID \"{}\": {}", text, cid.error().message));
+  return cid;
+}
+
+std::string Cid::to_string() const {
+  if (version_ == 0) return base58btc_encode(bytes_);
+  return multibase_encode(Multibase::base32, bytes_);
+}
+
+Result<std::string> Cid::to_string(Multibase base) const {
+  if (version_ == 0) {
+    if (base == Multibase::base58btc) return base58btc_encode(bytes_);
+    return make_error(fmt::format("CIDv0 {} has only the base58btc text form, not {} (convert it to CIDv1 first)",
+                                  to_string(), multibase_name(base)));
+  }
+  return multibase_encode(base, bytes_);
+}
+
+Cid Cid::to_v1() const { return version_ == 1 ? *this : v1(codec_, hash_); }
+
+}  // namespace clusterpin

@@ -1,0 +1,76 @@
+// Content identifiers (CIDv0 and CIDv1). A Cid holds the binary form, which is the canonical key
+// everywhere (database rows, Raft entries, maps): two Cids are equal iff their bytes are equal,
+// so the base58btc and base32 texts of one CIDv1 compare equal. Every Cid is valid: a supported
+// codec and a well-formed multihash of a supported function.
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "core/bytes.hpp"
+#include "core/multibase.hpp"
+#include "core/multihash.hpp"
+#include "core/result.hpp"
+
+namespace clusterpin {
+
+enum class Codec : std::uint64_t {
+  raw = 0x55,
+  dag_pb = 0x70,
+  dag_cbor = 0x71,
+  libp2p_key = 0x72,
+  dag_json = 0x0129,
+};
+
+std::string_view codec_name(Codec codec);
+
+class Cid {
+ public:
+  // Text: "Qm..." (46 characters, CIDv0) or a multibase CIDv1 ("bafy...", "zdj7...", "k...", "f01...").
+  static Result<Cid> parse(std::string_view text);
+  // Binary: a bare sha2-256 multihash (CIDv0) or <varint 1><varint codec><multihash>.
+  static Result<Cid> from_bytes(ByteView bytes);
+  // CIDv0 needs a sha2-256 multihash (its codec is always dag-pb).
+  static Result<Cid> v0(const Multihash& hash);
+  static Cid v1(Codec codec, const Multihash& hash);
+  // CIDv1 of content hashed with sha2-256 (e.g. raw blocks in tests).
+  static Cid from_content(Codec codec, ByteView content);
+
+  int version() const { return version_; }
+  Codec codec() const { return codec_; }
+  const Multihash& multihash() const { return hash_; }
+  const Bytes& bytes() const { return bytes_; }
+
+  // CIDv0: base58btc without prefix; CIDv1: base32 lower-case like Kubo.
+  std::string to_string() const;
+  // A CIDv0 has only its base58btc form: any other base is an error (convert with to_v1()).
+  Result<std::string> to_string(Multibase base) const;
+  // The CIDv1 with the same codec and multihash (a CIDv1 returns itself).
+  Cid to_v1() const;
+
+  friend bool operator==(const Cid& a, const Cid& b) { return a.bytes_ == b.bytes_; }
+  friend std::strong_ordering operator<=>(const Cid& a, const Cid& b) { return a.bytes_ <=> b.bytes_; }
+
+ private:
+  Cid(int version, Codec codec, Multihash hash, Bytes bytes)
+      : version_(version), codec_(codec), hash_(std::move(hash)), bytes_(std::move(bytes)) {}
+
+  int version_;
+  Codec codec_;
+  Multihash hash_;
+  Bytes bytes_;
+};
+
+// FNV-1a over bytes: cheap and good enough for hash tables keyed by digests.
+std::size_t hash_bytes(ByteView bytes);
+
+}  // namespace clusterpin
+
+template <>
+struct std::hash<clusterpin::Cid> {
+  std::size_t operator()(const clusterpin::Cid& cid) const noexcept { return clusterpin::hash_bytes(cid.bytes()); }
+};

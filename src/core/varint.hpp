@@ -1,0 +1,29 @@
+// Unsigned varints as multiformats uses them (LEB128, 7 bits per byte, low group first).
+// Decoding enforces the multiformats rules: at most 9 bytes (values below 2^63) and minimal
+// encoding, so each value has exactly one binary form and binary equality means value equality.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/bytes.hpp"
+#include "core/result.hpp"
+
+namespace clusterpin {
+
+// The largest value the 9-byte limit allows.
+inline constexpr std::uint64_t kMaxVarint = (std::uint64_t{1} << 63) - 1;
+
+struct Varint {
+  std::uint64_t value = 0;
+  std::size_t length = 0;  // bytes consumed
+};
+
+// Appends the minimal encoding of value (which must be <= kMaxVarint).
+void append_varint(Bytes& out, std::uint64_t value);
+Bytes encode_varint(std::uint64_t value);
+
+// Reads one varint from the start of input; errors begin with "bad varint: ".
+Result<Varint> read_varint(ByteView input);
+
+}  // namespace clusterpin

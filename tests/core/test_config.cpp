@@ -1,0 +1,173 @@
+// service.json: what init writes loads back unchanged, and every bad value is reported with its
+// JSON path, the value given and what is accepted.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include <rapidjson/document.h>
+
+#include "core/config.hpp"
+
+using namespace clusterpin;
+
+namespace {
+
+const std::string kSecret = "2588b80d5cb05374fa142aed6cbb047d1f4ef8ef15e37eba68c65b9d30df67ed";
+
+ServiceConfig sample() {
+  ServiceConfig c;
+  c.cluster.id = "12D3KooWKy1QdKcmjXrUbqsvHdNkQqvBLtXSQHxa2JZMqz39ZKzn";
+  c.cluster.private_key = "CAESQA==";
+  c.cluster.secret = kSecret;
+  c.cluster.peername = "alpha";
+  return c;
+}
+
+// Replaces `from` (which must occur once) in the JSON written for the sample config.
+std::string edited(const std::string& from, const std::string& to) {
+  std::string json = config_to_json(sample());
+  auto pos = json.find(from);
+  REQUIRE_MESSAGE(pos != std::string::npos, from);
+  json.replace(pos, from.size(), to);
+  return json;
+}
+
+std::string load_error(const std::string& json, ConfigLoadOptions options = {}) {
+  auto loaded = parse_config(json, "service.json", options);
+  REQUIRE_FALSE(loaded.ok());
+  return loaded.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("written config has every section and key of Raft mode") {
+  rapidjson::Document doc;
+  doc.Parse(config_to_json(sample()).c_str());
+  REQUIRE(doc.IsObject());
+  for (const char* key :
+       {"id", "private_key", "secret", "peername", "peers", "bootstrap", "leave_on_shutdown",
+        "listen_multiaddress", "state_sync_interval", "ipfs_sync_interval", "pin_recover_interval",
+        "replication_factor_min", "replication_factor_max", "monitor_ping_interval",
+        "disable_repinning"}) {
+    CHECK_MESSAGE(doc["cluster"].HasMember(key), key);
+  }
+  for (const char* key :
+       {"wait_for_leader_timeout", "network_timeout", "commit_retries", "commit_retry_delay",
+        "heartbeat_timeout", "election_timeout", "commit_timeout", "max_append_entries",
+        "trailing_logs", "snapshot_interval", "snapshot_threshold", "leader_lease_timeout",
+        "backups_rotate"}) {
+    CHECK_MESSAGE(doc["consensus"]["raft"].HasMember(key), key);
+  }
+  CHECK(doc["api"]["restapi"]["http_listen_multiaddress"].GetString() ==
+        std::string("/ip4/127.0.0.1/tcp/9094"));
+  CHECK(doc["ipfs_connector"]["ipfshttp"]["node_multiaddress"].GetString() ==
+        std::string("/ip4/127.0.0.1/tcp/5001"));
+  CHECK(doc["pin_tracker"]["stateless"].HasMember("concurrent_pins"));
+  CHECK(doc["monitor"]["pubsubmon"].HasMember("check_interval"));
+  CHECK(doc["allocator"]["balanced"].HasMember("allocate_by"));
+  CHECK(doc["informer"]["disk"].HasMember("metric_ttl"));
+  CHECK(doc["informer"]["tags"]["tags"]["group"].GetString() == std::string("default"));
+}
+
+TEST_CASE("durations are written the way Go prints them") {
+  std::string json = config_to_json(sample());
+  CHECK(json.find("\"state_sync_interval\": \"5m0s\"") != std::string::npos);
+  CHECK(json.find("\"ipfs_sync_interval\": \"2m10s\"") != std::string::npos);
+  CHECK(json.find("\"commit_retry_delay\": \"200ms\"") != std::string::npos);
+  CHECK(json.find("\"unpin_timeout\": \"3h0m0s\"") != std::string::npos);
+}
+
+TEST_CASE("a written config loads back with the same values and no warnings") {
+  ServiceConfig original = sample();
+  original.cluster.peers = {"/ip4/10.0.0.2/tcp/9096/p2p/12D3KooWKy1QdKcmjXrUbqsvHdNkQqvBLtXSQHxa2JZMqz39ZKzn"};
+  original.cluster.replication_factor_min = 2;
+  original.cluster.replication_factor_max = 3;
+  original.raft.election_timeout = std::chrono::milliseconds(1500);
+  original.restapi.basic_auth_credentials = std::map<std::string, std::string>{{"u", "p"}};
+  auto loaded = parse_config(config_to_json(original), "service.json");
+  REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error().message));
+  CHECK(loaded->warnings.empty());
+  CHECK(config_to_json(loaded->config) == config_to_json(original));
+  CHECK(loaded->config.raft.election_timeout == std::chrono::milliseconds(1500));
+}
+
+TEST_CASE("malformed JSON is reported with line and column") {
+  std::string json = "{\n  \"cluster\": {\n    \"peername\": \"a\",,\n  }\n}\n";
+  std::string err = load_error(json);
+  CHECK(err.find("service.json: malformed JSON at line 3, column") != std::string::npos);
+}
+
+TEST_CASE("a duration that is not a Go duration names the path and the value") {
+  std::string err = load_error(edited("\"election_timeout\": \"1s\"", "\"election_timeout\": \"5\""));
+  CHECK(err == "service.json: consensus.raft.election_timeout: \"5\" is not a duration (e.g. "
+               "\"1s\", \"1m0s\", \"200ms\")");
+}
+
+TEST_CASE("every bad value is reported, not just the first") {
+  std::string json = edited("\"election_timeout\": \"1s\"", "\"election_timeout\": \"soon\"");
+  auto pos = json.find("\"commit_retries\": 1");
+  json.replace(pos, 19, "\"commit_retries\": \"x\"");
+  std::string err = load_error(json);
+  CHECK(err.find("consensus.raft.election_timeout: \"soon\"") != std::string::npos);
+  CHECK(err.find("consensus.raft.commit_retries: \"x\" is not an integer") != std::string::npos);
+}
+
+TEST_CASE("a secret that is not 64 hex chars is refused") {
+  std::string short_secret = load_error(edited(kSecret, "abcd"));
+  CHECK(short_secret.find("cluster.secret: \"abcd\" is 4 characters long; accepted: 64 hex") !=
+        std::string::npos);
+  std::string not_hex = load_error(edited(kSecret, std::string(64, 'z')));
+  CHECK(not_hex.find("is not hex") != std::string::npos);
+}
+
+TEST_CASE("an empty secret is refused unless explicitly allowed as insecure") {
+  std::string json = edited(kSecret, "");
+  CHECK(load_error(json).find("--insecure-empty-secret") != std::string::npos);
+  ConfigLoadOptions insecure;
+  insecure.allow_empty_secret = true;
+  CHECK(parse_config(json, "service.json", insecure).ok());
+}
+
+TEST_CASE("replication factors: min > max and mixing -1 are refused") {
+  auto with = [](const std::string& min, const std::string& max) {
+    std::string json = edited("\"replication_factor_min\": -1", "\"replication_factor_min\": " + min);
+    auto pos = json.find("\"replication_factor_max\": -1");
+    json.replace(pos, 28, "\"replication_factor_max\": " + max);
+    return json;
+  };
+  CHECK(load_error(with("3", "2")).find("min 3 is greater than max 2") != std::string::npos);
+  CHECK(load_error(with("-1", "2")).find("mixes -1 with a number") != std::string::npos);
+  CHECK(load_error(with("0", "2")).find("is not valid") != std::string::npos);
+  CHECK(parse_config(with("2", "3"), "service.json").ok());
+}
+
+TEST_CASE("a multiaddr that does not parse is refused with the path") {
+  std::string err = load_error(edited("/ip4/127.0.0.1/tcp/9094", "/ip4/127.0.0/tcp/9094"));
+  CHECK(err.find("api.restapi.http_listen_multiaddress: \"/ip4/127.0.0/tcp/9094\" is not a "
+                 "multiaddr") != std::string::npos);
+}
+
+TEST_CASE("unknown keys are warnings, not errors") {
+  std::string json = edited("\"peername\": \"alpha\",", "\"peername\": \"alpha\", \"colour\": 1,");
+  auto loaded = parse_config(json, "service.json");
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->warnings.size() == 1);
+  CHECK(loaded->warnings[0] == "service.json: cluster.colour: unknown key (ignored)");
+}
+
+TEST_CASE("IPFS Cluster keys without meaning here load with a warning that says so") {
+  std::string json = edited("\"peername\": \"alpha\",",
+                            "\"peername\": \"alpha\", \"mdns_interval\": \"10s\",");
+  auto loaded = parse_config(json, "service.json");
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->warnings.size() == 1);
+  CHECK(loaded->warnings[0].find("cluster.mdns_interval: has no effect") != std::string::npos);
+}
+
+TEST_CASE("missing keys keep their defaults") {
+  auto loaded = parse_config("{\"cluster\": {\"secret\": \"" + kSecret + "\"}}", "service.json");
+  REQUIRE(loaded.ok());
+  CHECK(loaded->config.raft.snapshot_threshold == 8192);
+  CHECK(loaded->config.cluster.monitor_ping_interval == std::chrono::seconds(15));
+}

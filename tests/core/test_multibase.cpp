@@ -1,0 +1,112 @@
+// Multibase codecs against the multiformats/multibase test vectors ("yes mani !" with zero, one
+// and two leading zero bytes, and the case-insensitivity vectors), plus error messages.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "core/multibase.hpp"
+
+using namespace clusterpin;
+
+namespace {
+
+struct Vector {
+  std::string plain;
+  const char* base58btc;
+  const char* base32;
+  const char* base36;
+  const char* base16;
+};
+
+const Vector kVectors[] = {
+    {"yes mani !", "z7paNL19xttacUY", "bpfsxgidnmfxgsibb", "k2lcpzo5yikidynfl", "f796573206d616e692021"},
+    {std::string("\0yes mani !", 11), "z17paNL19xttacUY", "bab4wk4zanvqw42jaee", "k02lcpzo5yikidynfl",
+     "f00796573206d616e692021"},
+    {std::string("\0\0yes mani !", 12), "z117paNL19xttacUY", "baaahszltebwwc3tjeaqq", "k002lcpzo5yikidynfl",
+     "f0000796573206d616e692021"},
+};
+
+}  // namespace
+
+TEST_CASE("multibase encoding matches the published test vectors") {
+  for (const Vector& v : kVectors) {
+    CAPTURE(v.base58btc);
+    Bytes data = to_bytes(v.plain);
+    CHECK(multibase_encode(Multibase::base58btc, data) == v.base58btc);
+    CHECK(multibase_encode(Multibase::base32, data) == v.base32);
+    CHECK(multibase_encode(Multibase::base36, data) == v.base36);
+    CHECK(multibase_encode(Multibase::base16, data) == v.base16);
+  }
+}
+
+TEST_CASE("multibase decoding of the published vectors gives the bytes and the base") {
+  for (const Vector& v : kVectors) {
+    for (auto [text, base] : {std::pair{v.base58btc, Multibase::base58btc}, std::pair{v.base32, Multibase::base32},
+                              std::pair{v.base36, Multibase::base36}, std::pair{v.base16, Multibase::base16}}) {
+      CAPTURE(std::string(text));
+      Result<MultibaseDecoded> decoded = multibase_decode(text);
+      REQUIRE(decoded.ok());
+      CHECK(decoded->base == base);
+      CHECK(decoded->data == to_bytes(v.plain));
+    }
+  }
+}
+
+TEST_CASE("multibase decoding accepts upper-case prefixes and mixed case where the base allows it") {
+  for (const char* text : {"BPFSXGIDNMFXGSIBB", "K2LCPZO5YIKIDYNFL", "F796573206D616E692021"}) {
+    CAPTURE(std::string(text));
+    Result<MultibaseDecoded> decoded = multibase_decode(text);
+    REQUIRE(decoded.ok());
+    CHECK(decoded->data == to_bytes("yes mani !"));
+  }
+  // The multibase case-insensitivity vectors all decode to "hello world".
+  for (const char* text : {"f68656c6c6f20776F726C64", "F68656c6c6f20776F726C64", "bnbswy3dpeB3W64TMMQ",
+                           "Bnbswy3dpeB3W64TMMQ", "kfUvrsIvVnfRbjWaJo", "KfUVrSIVVnFRbJWAJo"}) {
+    CAPTURE(std::string(text));
+    Result<MultibaseDecoded> decoded = multibase_decode(text);
+    REQUIRE(decoded.ok());
+    CHECK(decoded->data == to_bytes("hello world"));
+  }
+}
+
+TEST_CASE("base58btc matches the IETF draft examples") {
+  CHECK(base58btc_encode(to_bytes("Hello World!")) == "2NEpo7TZRRrLZSi2U");
+  CHECK(base58btc_encode(to_bytes("The quick brown fox jumps over the lazy dog.")) ==
+        "USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z");
+  CHECK(base58btc_encode(Bytes{0x00, 0x00, 0x28, 0x7f, 0xb4, 0xcd}) == "11233QC4");
+  Result<Bytes> back = base58btc_decode("11233QC4");
+  REQUIRE(back.ok());
+  CHECK(*back == Bytes{0x00, 0x00, 0x28, 0x7f, 0xb4, 0xcd});
+  CHECK(base58btc_encode(Bytes{}) == "");
+}
+
+TEST_CASE("multibase round-trips arbitrary bytes in every supported base") {
+  Bytes data;
+  for (int i = 0; i < 70; ++i) {
+    for (Multibase base : {Multibase::base58btc, Multibase::base32, Multibase::base36, Multibase::base16}) {
+      Result<MultibaseDecoded> back = multibase_decode(multibase_encode(base, data));
+      REQUIRE(back.ok());
+      CHECK(back->data == data);
+    }
+    data.push_back(static_cast<std::uint8_t>(i * 97 + 13));
+  }
+}
+
+TEST_CASE("an unknown multibase prefix is named with the accepted ones") {
+  Result<MultibaseDecoded> decoded = multibase_decode("xabc");
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.error().message ==
+        "unknown multibase prefix 'x' (accepted: z base58btc, b base32, k base36, f base16)");
+  CHECK_FALSE(multibase_decode("").ok());
+}
+
+TEST_CASE("characters outside the alphabet are reported with their position") {
+  Result<MultibaseDecoded> b58 = multibase_decode("z7paNL0");  // '0' is not base58btc
+  REQUIRE_FALSE(b58.ok());
+  CHECK(b58.error().message.find("'0' at position 5") != std::string::npos);
+  Result<MultibaseDecoded> b32 = multibase_decode("bpfsx1");  // '1' is not base32
+  REQUIRE_FALSE(b32.ok());
+  CHECK(b32.error().message.find("'1'") != std::string::npos);
+  CHECK_FALSE(multibase_decode("bp").ok());    // 1 leftover character cannot be whole bytes
+  CHECK_FALSE(multibase_decode("bpfs").ok());  // 3 leftover characters cannot be whole bytes
+}
