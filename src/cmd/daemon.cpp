@@ -1,8 +1,24 @@
-// `clusterpin daemon`: run a cluster peer (secure links, Raft, SQLite, REST API, IPFS connector).
+// `clusterpin daemon`: run a cluster peer (secure links, Raft, SQLite, REST API). One io_context
+// thread runs everything but the Raft log's fsyncs. A lock file stops a second daemon on the same
+// config folder. SIGINT/SIGTERM stop it cleanly (leaving the cluster first with --leave).
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
 #include <string>
+#include <vector>
+
+#include <asio.hpp>
+#include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include "cmd/applet.hpp"
 #include "cmd/cli.hpp"
+#include "cmd/config_file.hpp"
+#include "node/peer.hpp"
+#include "node/rest_api.hpp"
 
 namespace clusterpin::cmd {
 namespace {
@@ -16,7 +32,110 @@ void declare_daemon(cxxopts::Options& o) {
       ("insecure-empty-secret", "Accept an empty cluster secret (anyone can join: insecure)");
 }
 
-int daemon_main(const cxxopts::ParseResult&) { return not_implemented("daemon"); }
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Holds an exclusive lock on <config>/clusterpin.lock for the life of the process.
+Result<int> lock_config_dir(const std::string& dir) {
+  std::string path = dir + "/clusterpin.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(fmt::format("cannot open lock file {}: {}", path, std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return make_error(fmt::format("another clusterpin daemon is running on {} (lock file {} is held)",
+                                  dir, path));
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) (void)!::write(fd, pid.data(), pid.size());
+  return fd;
+}
+
+void log_line(const std::string& line) { fmt::print(stderr, "{}\n", line); }
+
+int daemon_main(const cxxopts::ParseResult& args) {
+  std::string dir = config_dir(args);
+  ConfigLoadOptions load_options;
+  load_options.allow_empty_secret = args.count("insecure-empty-secret") != 0;
+  auto config = load_config_file(service_json_path(dir), load_options);
+  if (!config) {
+    fmt::print(stderr, "clusterpin daemon: {}\n", config.error().message);
+    return kExitUsage;
+  }
+  auto lock = lock_config_dir(dir);
+  if (!lock) {
+    fmt::print(stderr, "clusterpin daemon: {}\n", lock.error().message);
+    return kExitUsage;
+  }
+  bool leave = args.count("leave") != 0 || config->cluster.leave_on_shutdown;
+
+  asio::io_context io;
+  node::PeerOptions options;
+  options.config = *config;
+  options.config_dir = dir;
+  options.bootstrap = args.count("bootstrap") != 0 ? split_commas(args["bootstrap"].as<std::string>())
+                                                   : config->cluster.bootstrap;
+  options.bootstrap_from_flag = args.count("bootstrap") != 0;
+  options.allow_empty_secret = load_options.allow_empty_secret;
+  options.log = log_line;
+  auto peer = node::Peer::open(io, options);
+  if (!peer) {
+    fmt::print(stderr, "clusterpin daemon: {}\n", peer.error().message);
+    return kExitUsage;
+  }
+  node::RestApi api(io, **peer);
+  int exit_code = 0;
+  bool stopping = false;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  auto shutdown = [&](int code) {
+    if (stopping) return;
+    stopping = true;
+    exit_code = code;
+    api.stop();
+    (*peer)->stop(leave && code == 0, [&](Status) {
+      signals.cancel();
+      io.stop();
+    });
+  };
+  signals.async_wait([&](const std::error_code& ec, int signal) {
+    if (ec) return;
+    log_line(fmt::format("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM"));
+    shutdown(0);
+  });
+  (*peer)->on_removed([&] {
+    log_line("this peer was removed from the cluster; shutting down");
+    shutdown(0);
+  });
+  log_line(fmt::format("starting peer {} ({})", config->cluster.id, config->cluster.peername));
+  (*peer)->start([&](Status ready) {
+    if (!ready) {
+      log_line("clusterpin daemon: " + ready.error().message);
+      shutdown(1);
+      return;
+    }
+    auto bound = api.start();
+    if (!bound) {
+      log_line("clusterpin daemon: " + bound.error().message);
+      shutdown(1);
+      return;
+    }
+    log_line(fmt::format("REST API listening on {}", *bound));
+    log_line(fmt::format("** clusterpin peer {} is READY ** peers: {}", config->cluster.id,
+                         fmt::join((*peer)->member_ids(), ", ")));
+  });
+  io.run();
+  peer->reset();
+  ::close(*lock);
+  return exit_code;
+}
 
 }  // namespace
 

@@ -2,14 +2,24 @@
 #include <fmt/core.h>
 
 #include "cmd/applet.hpp"
+#include "cmd/api_client.hpp"
 #include "cmd/cli.hpp"
+#include "cmd/format.hpp"
 #include "core/version.hpp"
 
 namespace clusterpin::cmd {
 namespace {
 
 void declare_id(cxxopts::Options& o) { add_client_options(o); }
-int id_main(const cxxopts::ParseResult&) { return not_implemented("id"); }
+int id_main(const cxxopts::ParseResult& args) {
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("id", client.error().message);
+  auto response = client->call("GET", "/id");
+  if (!response) return transport_error("id", response.error());
+  if (int code = check_response(*response); code != kExitOk) return code;
+  fmt::print("{}\n", client->json_output() ? pretty_json(response->body) : format_id(response->body));
+  return kExitOk;
+}
 
 void declare_version(cxxopts::Options&) {}
 int version_main(const cxxopts::ParseResult&) {

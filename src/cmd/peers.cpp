@@ -3,7 +3,12 @@
 #include <vector>
 
 #include "cmd/applet.hpp"
+#include "cmd/api_client.hpp"
 #include "cmd/cli.hpp"
+#include "cmd/format.hpp"
+#include "core/peer_id.hpp"
+
+#include <fmt/core.h>
 
 namespace clusterpin::cmd {
 namespace {
@@ -17,11 +22,30 @@ void declare_rm(cxxopts::Options& o) {
   o.positional_help("<peer-id>");
 }
 
-int run_ls(const cxxopts::ParseResult&) { return not_implemented("peers ls"); }
+int run_ls(const cxxopts::ParseResult& args) {
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("peers ls", client.error().message);
+  auto response = client->call("GET", "/peers", {}, [&](std::string_view line) {
+    if (line.empty()) return true;
+    std::string json(line);
+    fmt::print("{}\n", client->json_output() ? pretty_json(json) : format_id(json));
+    return true;
+  });
+  if (!response) return transport_error("peers ls", response.error());
+  return check_response(*response);
+}
 
 int run_rm(const cxxopts::ParseResult& args) {
   if (args.count("peer") == 0) return usage_error("peers rm", "no peer id given");
-  return not_implemented("peers rm");
+  std::string peer = args["peer"].as<std::string>();
+  if (auto id = PeerId::parse(peer); !id) return usage_error("peers rm", id.error().message);
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("peers rm", client.error().message);
+  auto response = client->call("DELETE", "/peers/" + peer);
+  if (!response) return transport_error("peers rm", response.error());
+  if (int code = check_response(*response); code != kExitOk) return code;
+  fmt::print("removed {}\n", peer);
+  return kExitOk;
 }
 
 constexpr Subcommand kSubcommands[] = {

@@ -1,5 +1,8 @@
 // `clusterpin pin add|rm|update|ls`: change and list the shared pinset through a peer's REST API.
 // Every CID is checked locally first, so a typo fails before anything is contacted.
+#include <unistd.h>
+
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -7,7 +10,10 @@
 
 #include "cmd/applet.hpp"
 #include "cmd/cli.hpp"
+#include "cmd/api_client.hpp"
+#include "cmd/format.hpp"
 #include "core/cid.hpp"
+#include "net/http_url.hpp"
 
 namespace clusterpin::cmd {
 namespace {
@@ -89,27 +95,151 @@ bool check_cids(std::string_view sub, const cxxopts::ParseResult& args, bool req
   return true;
 }
 
+std::string query_of(const cxxopts::ParseResult& args) {
+  net::QueryPairs q;
+  if (args.count("replication") != 0) q.emplace_back("replication", std::to_string(args["replication"].as<int>()));
+  if (args.count("rmin") != 0) q.emplace_back("replication-min", std::to_string(args["rmin"].as<int>()));
+  if (args.count("rmax") != 0) q.emplace_back("replication-max", std::to_string(args["rmax"].as<int>()));
+  if (args.count("name") != 0) q.emplace_back("name", args["name"].as<std::string>());
+  if (args.count("mode") != 0) q.emplace_back("mode", args["mode"].as<std::string>());
+  if (args.count("expire-in") != 0) q.emplace_back("expire-in", args["expire-in"].as<std::string>());
+  if (args.count("allocations") != 0) q.emplace_back("user-allocations", args["allocations"].as<std::string>());
+  if (args.count("metadata") != 0) {
+    for (const auto& kv : args["metadata"].as<std::vector<std::string>>()) {
+      auto eq = kv.find('=');
+      q.emplace_back("meta-" + kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
+    }
+  }
+  return net::make_target("", q);
+}
+
+void print_pin(const ApiClient& client, const std::string& json) {
+  fmt::print("{}\n", client.json_output() ? pretty_json(json) : format_pin(json));
+}
+
+// Whole-response calls: prints the pin the API answered with.
+int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const std::string& method,
+             const std::string& target) {
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error(applet, client.error().message);
+  auto response = client->call(method, target);
+  if (!response) return transport_error(applet, response.error());
+  if (int code = check_response(*response); code != kExitOk) return code;
+  print_pin(*client, response->body);
+  return kExitOk;
+}
+
+// `pin add -`: CIDs from standard input, checked locally and sent in batches of 10,000 (one
+// request and one Raft entry per batch, not one round trip per CID).
+int add_from_stdin(const cxxopts::ParseResult& args) {
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("pin add", client.error().message);
+  const bool progress = ::isatty(2) != 0;
+  std::string query = query_of(args);
+  std::string batch;
+  std::size_t in_batch = 0, line_number = 0, pinned = 0;
+  auto flush = [&]() -> int {
+    if (in_batch == 0) return kExitOk;
+    auto response = client->call("POST", "/pins" + query, std::move(batch));
+    batch.clear();
+    if (!response) return transport_error("pin add", response.error());
+    if (int code = check_response(*response); code != kExitOk) return code;
+    pinned += in_batch;
+    in_batch = 0;
+    if (progress) fmt::print(stderr, "\rpinned {} CIDs", pinned);
+    return kExitOk;
+  };
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    ++line_number;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    auto cid = Cid::parse(line);
+    if (!cid) {
+      if (progress) fmt::print(stderr, "\n");
+      return usage_error("pin add", fmt::format("standard input line {}: {} ({} CIDs before it were pinned)",
+                                                line_number, cid.error().message, pinned));
+    }
+    batch += line;
+    batch += '\n';
+    if (++in_batch == 10000) {
+      if (int code = flush(); code != kExitOk) return code;
+    }
+  }
+  if (int code = flush(); code != kExitOk) return code;
+  if (progress) fmt::print(stderr, "\n");
+  fmt::print("pinned {} CIDs\n", pinned);
+  return kExitOk;
+}
+
+// --wait follows the pin's status on its allocations, which needs the pin tracker.
+bool refuse_wait(std::string_view sub, const cxxopts::ParseResult& args) {
+  if (args.count("wait") == 0) return false;
+  not_implemented(fmt::format("pin {} --wait", sub));
+  return true;
+}
+
 int run_add(const cxxopts::ParseResult& args) {
   if (!check_cids("add", args, true)) return kExitUsage;
-  return not_implemented("pin add");
+  if (refuse_wait("add", args)) return kExitUsage;
+  auto cids = args["cids"].as<std::vector<std::string>>();
+  if (cids.size() == 1 && cids[0] == "-") return add_from_stdin(args);
+  for (const auto& cid : cids) {
+    if (int code = pin_call("pin add", args, "POST", "/pins/" + cid + query_of(args)); code != kExitOk) {
+      return code;
+    }
+  }
+  return kExitOk;
 }
 
 int run_rm(const cxxopts::ParseResult& args) {
   if (!check_cids("rm", args, true)) return kExitUsage;
-  return not_implemented("pin rm");
+  if (refuse_wait("rm", args)) return kExitUsage;
+  for (const auto& cid : args["cids"].as<std::vector<std::string>>()) {
+    if (int code = pin_call("pin rm", args, "DELETE", "/pins/" + cid); code != kExitOk) return code;
+  }
+  return kExitOk;
 }
 
 int run_update(const cxxopts::ParseResult& args) {
   if (!check_cids("update", args, true)) return kExitUsage;
-  if (args["cids"].as<std::vector<std::string>>().size() != 2) {
+  if (refuse_wait("update", args)) return kExitUsage;
+  auto cids = args["cids"].as<std::vector<std::string>>();
+  if (cids.size() != 2) {
     return usage_error("pin update", "expects exactly two CIDs: <existing-cid> <new-cid>");
   }
-  return not_implemented("pin update");
+  net::QueryPairs q{{"pin-update", cids[0]}};
+  if (args.count("name") != 0) q.emplace_back("name", args["name"].as<std::string>());
+  if (args.count("expire-in") != 0) q.emplace_back("expire-in", args["expire-in"].as<std::string>());
+  return pin_call("pin update", args, "POST", net::make_target("/pins/" + cids[1], q));
 }
 
 int run_ls(const cxxopts::ParseResult& args) {
   if (!check_cids("ls", args, false)) return kExitUsage;
-  return not_implemented("pin ls");
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("pin ls", client.error().message);
+  if (args.count("cids") != 0) {
+    for (const auto& cid : args["cids"].as<std::vector<std::string>>()) {
+      auto response = client->call("GET", "/allocations/" + cid);
+      if (!response) return transport_error("pin ls", response.error());
+      if (int code = check_response(*response); code != kExitOk) return code;
+      print_pin(*client, response->body);
+    }
+    return kExitOk;
+  }
+  net::QueryPairs q{{"filter", args["filter"].as<std::string>()}};
+  auto response = client->call("GET", net::make_target("/allocations", q), {},
+                               [&](std::string_view line) {
+                                 if (!line.empty()) print_pin(*client, std::string(line));
+                                 return true;
+                               });
+  if (!response) return transport_error("pin ls", response.error());
+  if (int code = check_response(*response); code != kExitOk) return code;
+  if (!response->stream_error().empty()) {
+    fmt::print(stderr, "clusterpin pin ls: the listing was cut short: {}\n", response->stream_error());
+    return kExitApiError;
+  }
+  return kExitOk;
 }
 
 constexpr Subcommand kSubcommands[] = {

@@ -50,4 +50,30 @@ struct SnapshotMeta {
   bool operator==(const SnapshotMeta&) const = default;
 };
 
+// A single-server membership change, carried by an EntryType::ConfChange entry together with
+// the configuration that results from it (see codec.hpp: encode_conf_entry).
+enum class ConfChangeType : std::uint8_t {
+  Bootstrap = 0,       // the initial configuration written at index 1 when a cluster is created
+  AddLearner = 1,      // a new peer joins as a non-voter and receives the log
+  PromoteLearner = 2,  // a caught-up learner becomes a voter (proposed by the leader itself)
+  RemoveNode = 3,      // a voter or learner leaves
+};
+
+struct ConfChange {
+  ConfChangeType type = ConfChangeType::AddLearner;
+  NodeId node;
+  std::string context;  // opaque to Raft; the daemon stores the peer's multiaddress here
+  bool operator==(const ConfChange&) const = default;
+};
+
+// Everything a peer needs to restart: what was durable when it stopped. `entries` are contiguous
+// and may begin before `snapshot.index` (trailing logs kept after compaction); `applied` is the
+// state machine's applied index (at least snapshot.index).
+struct DurableState {
+  HardState hard;
+  SnapshotMeta snapshot;
+  std::vector<Entry> entries;
+  Index applied = 0;
+};
+
 }  // namespace clusterpin::raft

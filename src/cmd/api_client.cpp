@@ -1,0 +1,94 @@
+// The applets' REST client (see api_client.hpp).
+#include "cmd/api_client.hpp"
+
+#include <cstdlib>
+
+#include <fmt/core.h>
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+#include "cmd/applet.hpp"
+#include "net/http_auth.hpp"
+
+namespace clusterpin::cmd {
+
+ApiClient::ApiClient(net::HttpEndpoint endpoint, std::string host, std::chrono::milliseconds timeout,
+                     std::string auth, bool json)
+    : endpoint_(std::move(endpoint)), host_(std::move(host)), auth_(std::move(auth)), json_(json) {
+  net::HttpClientOptions options;
+  options.timeout = timeout;
+  http_ = std::make_unique<net::BlockingHttpClient>(options);
+}
+
+Result<ApiClient> ApiClient::from_args(const cxxopts::ParseResult& args) {
+  std::string host = args["host"].as<std::string>();
+  auto endpoint = net::parse_http_endpoint(host);
+  if (!endpoint) return make_error(fmt::format("--host: {}", endpoint.error().message));
+  std::string enc = args["enc"].as<std::string>();
+  if (enc != "text" && enc != "json") {
+    return make_error(fmt::format("--enc: \"{}\" is not an output format; accepted: text, json", enc));
+  }
+  std::string credentials;
+  if (args.count("basic-auth") != 0) {
+    credentials = args["basic-auth"].as<std::string>();
+  } else if (const char* env = std::getenv("CLUSTER_CREDENTIALS"); env != nullptr) {
+    credentials = env;
+  }
+  std::string auth;
+  if (!credentials.empty()) {
+    auto colon = credentials.find(':');
+    auth = net::basic_auth_header(credentials.substr(0, colon),
+                                  colon == std::string::npos ? "" : credentials.substr(colon + 1));
+  }
+  auto timeout = std::chrono::seconds(args["timeout"].as<unsigned>());
+  return ApiClient(std::move(endpoint).value(), host, timeout, std::move(auth), enc == "json");
+}
+
+Result<net::HttpClientResponse> ApiClient::call(std::string method, std::string target,
+                                                std::string body,
+                                                std::function<bool(std::string_view)> on_line) {
+  net::HttpClientRequest request;
+  request.method = std::move(method);
+  request.target = std::move(target);
+  request.body = std::move(body);
+  if (!auth_.empty()) request.headers.add("Authorization", auth_);
+  net::HttpBodySink sink;
+  if (on_line) sink.on_line = std::move(on_line);
+  auto response = http_->request(endpoint_, std::move(request), std::move(sink));
+  if (!response) {
+    return make_error(fmt::format("cannot reach the clusterpin API at {}: {}", host_,
+                                  response.error().message));
+  }
+  return response;
+}
+
+int check_response(const net::HttpClientResponse& response) {
+  if (response.status >= 200 && response.status < 300) return kExitOk;
+  std::string message = response.reason;
+  rapidjson::Document doc;
+  doc.Parse(response.body.c_str());
+  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("message") && doc["message"].IsString()) {
+    message = doc["message"].GetString();
+  }
+  fmt::print(stderr, "An error occurred:\n  Code: {}\n  Message: {}\n", response.status, message);
+  return kExitApiError;
+}
+
+int transport_error(std::string_view applet, const Error& error) {
+  fmt::print(stderr, "clusterpin {}: {}\n", applet, error.message);
+  return kExitUsage;
+}
+
+std::string pretty_json(std::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError()) return std::string(json);
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
+  writer.SetIndent(' ', 4);
+  doc.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+}  // namespace clusterpin::cmd

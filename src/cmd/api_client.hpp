@@ -1,0 +1,49 @@
+// The REST API client the applets share: --host, --timeout, --basic-auth from the command line,
+// one keep-alive connection, and the output rules of IPFS Cluster's ctl: --enc json prints each
+// object indented by 4 spaces (streams one object after another), API errors print
+// "An error occurred:" with code and message and exit 2, transport errors exit 1.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <cxxopts.hpp>
+
+#include "core/result.hpp"
+#include "net/http_client.hpp"
+#include "net/http_endpoint.hpp"
+
+namespace clusterpin::cmd {
+
+class ApiClient {
+ public:
+  // Reads --host, --timeout and --basic-auth ($CLUSTER_CREDENTIALS).
+  static Result<ApiClient> from_args(const cxxopts::ParseResult& args);
+
+  // One request; `on_line` (when set) receives NDJSON lines as they arrive.
+  Result<net::HttpClientResponse> call(std::string method, std::string target,
+                                       std::string body = {},
+                                       std::function<bool(std::string_view)> on_line = {});
+  bool json_output() const { return json_; }
+  const std::string& host() const { return host_; }
+
+ private:
+  ApiClient(net::HttpEndpoint endpoint, std::string host, std::chrono::milliseconds timeout,
+            std::string auth, bool json);
+  net::HttpEndpoint endpoint_;
+  std::string host_;
+  std::string auth_;
+  bool json_;
+  std::unique_ptr<net::BlockingHttpClient> http_;
+};
+
+// Exit code for a response: 0 for 2xx; prints the API error and returns 2 otherwise.
+int check_response(const net::HttpClientResponse& response);
+// Prints a transport error ("cannot reach the API at ...") and returns 1.
+int transport_error(std::string_view applet, const Error& error);
+// Pretty JSON with a 4-space indent, as ipfs-cluster-ctl prints it.
+std::string pretty_json(std::string_view json);
+
+}  // namespace clusterpin::cmd

@@ -1,0 +1,88 @@
+// ctl-style text formats (see format.hpp).
+#include "cmd/format.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+#include <rapidjson/document.h>
+
+namespace clusterpin::cmd {
+namespace {
+
+std::string str(const rapidjson::Value& v, const char* key) {
+  if (!v.IsObject() || !v.HasMember(key) || !v[key].IsString()) return "";
+  return v[key].GetString();
+}
+
+std::vector<std::string> strings(const rapidjson::Value& v, const char* key) {
+  std::vector<std::string> out;
+  if (v.IsObject() && v.HasMember(key) && v[key].IsArray()) {
+    for (const auto& s : v[key].GetArray()) {
+      if (s.IsString()) out.emplace_back(s.GetString());
+    }
+  }
+  return out;
+}
+
+// "2026-11-24T01:29:54.123Z" -> "2026-11-24 01:29:54"
+std::string short_time(const std::string& rfc3339) {
+  if (rfc3339.size() < 19) return rfc3339;
+  std::string out = rfc3339.substr(0, 19);
+  out[10] = ' ';
+  return out;
+}
+
+}  // namespace
+
+std::string format_pin(std::string_view json) {
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  if (d.HasParseError() || !d.IsObject()) return std::string(json);
+  auto allocations = strings(d, "allocations");
+  std::sort(allocations.begin(), allocations.end());
+  std::int64_t rmin = d.HasMember("replication_factor_min") ? d["replication_factor_min"].GetInt64() : -1;
+  std::int64_t rmax = d.HasMember("replication_factor_max") ? d["replication_factor_max"].GetInt64() : -1;
+  std::int64_t depth = d.HasMember("max_depth") ? d["max_depth"].GetInt64() : -1;
+  std::string repl = rmin == -1 ? "Repl. Factor: -1 | Allocations: [everywhere]"
+                                : fmt::format("Repl. Factor: {}--{} | Allocations: [{}]", rmin, rmax,
+                                              fmt::join(allocations, ", "));
+  std::string mode = depth == 0 ? "Direct" : depth < 0 ? "Recursive" : fmt::format("Recursive-{}", depth);
+  bool metadata = d.HasMember("metadata") && d["metadata"].IsObject() && d["metadata"].MemberCount() > 0;
+  std::string expire = str(d, "expire_at");
+  std::string exp = expire.empty() || expire.rfind("0001-01-01", 0) == 0 ? "∞" : short_time(expire);
+  std::string type = str(d, "type") == "pin" ? "PIN" : str(d, "type");
+  if (depth == 0 && type == "PIN") type = "PIN-DIRECT";
+  return fmt::format("{} | {} | {} | {} | {} | Metadata: {} | Exp: {} | Added: {}", str(d, "cid"),
+                     str(d, "name"), type, repl, mode, metadata ? "yes" : "no", exp,
+                     short_time(str(d, "timestamp")));
+}
+
+std::string format_id(std::string_view json) {
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  if (d.HasParseError() || !d.IsObject()) return std::string(json);
+  std::string out;
+  std::string error = str(d, "error");
+  if (!error.empty()) return fmt::format("{} | ERROR: {}", str(d, "id"), error);
+  auto peers = strings(d, "cluster_peers");
+  out += fmt::format("{} | {} | Sees {} other peers\n", str(d, "id"), str(d, "peername"),
+                     peers.empty() ? 0 : peers.size() - 1);
+  out += "  > Addresses:\n";
+  for (const auto& a : strings(d, "addresses")) out += fmt::format("    - {}\n", a);
+  if (d.HasMember("ipfs") && d["ipfs"].IsObject()) {
+    const auto& ipfs = d["ipfs"];
+    std::string ipfs_error = str(ipfs, "error");
+    if (!ipfs_error.empty()) {
+      out += fmt::format("  > IPFS ERROR: {}\n", ipfs_error);
+    } else {
+      out += fmt::format("  > IPFS: {}\n", str(ipfs, "id"));
+      for (const auto& a : strings(ipfs, "addresses")) out += fmt::format("    - {}\n", a);
+    }
+  }
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+}  // namespace clusterpin::cmd

@@ -1,0 +1,79 @@
+// A Pin of the shared pinset: the CID, where it is allocated, its replication factors and the
+// user's options, with the three forms it takes: compact binary (SQLite rows and Raft entries),
+// the REST API's JSON object (IPFS Cluster v1 keys), and the pin-options query of
+// POST /pins/{cid}. A PinsetOp is one change to the pinset as carried in a Raft entry.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/cid.hpp"
+#include "core/peer_id.hpp"
+#include "core/result.hpp"
+#include "core/time_format.hpp"
+
+namespace clusterpin {
+
+enum class PinType : std::uint8_t { data = 1, meta = 2, cluster_dag = 3, shard = 4 };
+enum class PinMode : std::uint8_t { recursive = 0, direct = 1 };
+
+std::string_view pin_type_name(PinType type);  // "pin", "meta-pin", "clusterdag-pin", "shard-pin"
+std::string_view pin_mode_name(PinMode mode);  // "recursive", "direct"
+
+struct PinOptions {
+  std::int64_t replication_factor_min = 0;  // 0: the cluster's default
+  std::int64_t replication_factor_max = 0;
+  std::string name;
+  PinMode mode = PinMode::recursive;
+  std::uint64_t shard_size = 0;
+  std::vector<PeerId> user_allocations;
+  UnixNanos expire_at = kZeroTime;
+  std::map<std::string, std::string> metadata;
+  std::optional<Cid> pin_update;
+  std::vector<std::string> origins;  // multiaddrs
+};
+
+struct Pin {
+  explicit Pin(Cid c) : cid(std::move(c)) {}
+  Cid cid;
+  PinType type = PinType::data;
+  std::vector<PeerId> allocations;  // empty: every peer
+  std::int64_t max_depth = -1;      // -1 recursive, 0 direct
+  std::optional<Cid> reference;
+  UnixNanos timestamp = kZeroTime;  // set by the peer that proposes the pin
+  PinOptions options;
+
+  bool everywhere() const { return allocations.empty(); }
+  bool allocated_to(const PeerId& peer) const;
+};
+
+std::string encode_pin(const Pin& pin);
+Result<Pin> decode_pin(std::string_view bytes);
+
+// The REST API object (keys as IPFS Cluster v1 writes them).
+std::string pin_to_json(const Pin& pin);
+// Reads what pin_to_json writes (state import, REST clients).
+Result<Pin> pin_from_json(std::string_view json);
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+// Pin options from a query (replication, replication-min, replication-max, name, mode,
+// shard-size, user-allocations, expire-at, expire-in, meta-<key>, pin-update, origins).
+Result<PinOptions> pin_options_from_query(const QueryParams& query, UnixNanos now);
+
+// One change of the pinset as a Raft entry carries it; an entry holds a batch of them.
+struct PinsetOp {
+  enum class Kind : std::uint8_t { pin = 1, unpin = 2 };
+  Kind kind;
+  Pin pin;  // for unpin only pin.cid matters
+};
+
+std::string encode_ops(std::span<const PinsetOp> ops);
+Result<std::vector<PinsetOp>> decode_ops(std::string_view bytes);
+
+}  // namespace clusterpin

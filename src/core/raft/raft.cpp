@@ -1,2 +1,0 @@
-// Placeholder until the pure Raft core lands.
-#include "core/raft/types.hpp"

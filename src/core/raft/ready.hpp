@@ -1,0 +1,42 @@
+// Ready: everything the core asks the application to do, in this order, before advance():
+//   1. write `snapshot_chunks` (bytes of an incoming snapshot) to a staging area;
+//   2. if `snapshot` is set: the staged chunks form that complete snapshot; restore the state
+//      machine from it (applied = snapshot.index), record its meta, and discard the WHOLE log;
+//   3. durably persist `hard_state` (if set) and `entries` in one transaction: delete stored
+//      entries with index >= entries.front().index, then insert `entries`; then the store may
+//      delete entries with index <= `compact_through` (0: none);
+//   4. only now send `messages` (they promise what steps 1-3 made durable);
+//   5. apply `committed` entries in order (applied index in the same transaction);
+//   6. call Node::advance().
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/raft/message.hpp"
+#include "core/raft/types.hpp"
+
+namespace clusterpin::raft {
+
+struct SnapshotChunk {
+  SnapshotMeta snapshot;
+  std::uint64_t offset = 0;  // 0 starts a new staging area (discard any earlier one)
+  std::string data;
+};
+
+struct Ready {
+  std::vector<SnapshotChunk> snapshot_chunks;
+  std::optional<SnapshotMeta> snapshot;
+  std::optional<HardState> hard_state;
+  std::vector<Entry> entries;
+  Index compact_through = 0;
+  std::vector<Message> messages;
+  std::vector<Entry> committed;
+  // The applied log since the last snapshot exceeds snapshot_threshold: take a snapshot and
+  // report it with Node::snapshot_taken.
+  bool snapshot_due = false;
+};
+
+}  // namespace clusterpin::raft

@@ -1,0 +1,656 @@
+// The pin tracker's decisions (see tracker.hpp): which operation each applied pinset change
+// needs, the order operations start in, and what their results mean. Every record change is
+// written through to the TrackerStore before the call returns; memory only indexes the queues.
+// Listings read the store, so they see exactly what a restart would load.
+#include "core/tracker.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <initializer_list>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/multihash.hpp"
+
+namespace clusterpin {
+
+namespace {
+
+constexpr std::array<std::string_view, kTrackerStatusCount> kStatusNames = {
+    "undefined",
+    "pin_queued",
+    "pinning",
+    "pinned",
+    "pin_error",
+    "unpin_queued",
+    "unpinning",
+    "unpinned",
+    "unpin_error",
+    "remote",
+    "unexpectedly_unpinned",
+    "cluster_error",
+};
+
+constexpr std::string_view kNotPinnedError = "the item should be pinned but it is not";
+
+[[maybe_unused]] bool is_settled(TrackerStatus s) {
+  return s == TrackerStatus::pinned || s == TrackerStatus::remote || s == TrackerStatus::unpinned;
+}
+
+TrackerStatus queued_status(TrackerOp op) {
+  return op == TrackerOp::pin ? TrackerStatus::pin_queued : TrackerStatus::unpin_queued;
+}
+TrackerStatus running_status(TrackerOp op) {
+  return op == TrackerOp::pin ? TrackerStatus::pinning : TrackerStatus::unpinning;
+}
+TrackerStatus error_status(TrackerOp op) {
+  return op == TrackerOp::pin ? TrackerStatus::pin_error : TrackerStatus::unpin_error;
+}
+
+// Pins that IPFS would pin the same way: other changes (name, metadata) need no IPFS call.
+bool same_in_ipfs(const Pin& a, const Pin& b) {
+  return a.max_depth == b.max_depth && a.options.mode == b.options.mode;
+}
+
+std::string queue_full_error(std::int64_t max) {
+  return fmt::format("pin/unpin operation queue is full (max_pin_queue_size {})", max);
+}
+
+// blake2b-256(cid) XOR blake2b-256(peer), compared as big-endian numbers: the distance IPFS
+// Cluster uses to pick one peer per CID without talking to the others.
+Bytes xor_distance(const Bytes& cid_digest, const PeerId& peer) {
+  Multihash peer_hash = Multihash::compute(HashFunction::blake2b_256, peer.bytes());
+  ByteView pd = peer_hash.digest();
+  Bytes out(cid_digest.size());
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = cid_digest[i] ^ pd[i];
+  return out;
+}
+
+}  // namespace
+
+std::string_view status_name(TrackerStatus status) {
+  auto i = static_cast<std::size_t>(status);
+  return i < kStatusNames.size() ? kStatusNames[i] : "undefined";
+}
+
+Result<TrackerStatus> parse_status(std::string_view name) {
+  for (std::size_t i = 0; i < kStatusNames.size(); ++i)
+    if (kStatusNames[i] == name) return static_cast<TrackerStatus>(i);
+  return make_error(fmt::format("\"{}\" is not a tracker status; accepted: {}", name,
+                                fmt::join(kStatusNames, ", ")));
+}
+
+StatusFilter StatusFilter::all() {
+  return StatusFilter((1U << kTrackerStatusCount) - 1);
+}
+
+StatusFilter StatusFilter::of(std::initializer_list<TrackerStatus> statuses) {
+  StatusFilter f = none();
+  for (TrackerStatus s : statuses) f = f.with(s);
+  return f;
+}
+
+bool StatusFilter::only_active() const {
+  for (TrackerStatus s : {TrackerStatus::undefined, TrackerStatus::pinned, TrackerStatus::remote,
+                          TrackerStatus::unpinned, TrackerStatus::cluster_error})
+    if (matches(s)) return false;
+  return true;
+}
+
+Result<StatusFilter> parse_status_filter(std::string_view text) {
+  if (text.empty()) return StatusFilter::all();
+  StatusFilter filter = StatusFilter::none();
+  while (true) {
+    std::size_t comma = text.find(',');
+    std::string_view name = text.substr(0, comma);
+    if (name == "error") {
+      filter = filter.with(TrackerStatus::pin_error)
+                   .with(TrackerStatus::unpin_error)
+                   .with(TrackerStatus::cluster_error);
+    } else if (name == "queued") {
+      filter = filter.with(TrackerStatus::pin_queued).with(TrackerStatus::unpin_queued);
+    } else {
+      auto status = parse_status(name);
+      if (!status)
+        return make_error(
+            fmt::format("status filter: \"{}\" is not a status; accepted: {}, error, queued", name,
+                        fmt::join(kStatusNames, ", ")));
+      filter = filter.with(*status);
+    }
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return filter;
+}
+
+TrackerLimits tracker_limits(const PinTrackerConfig& config) {
+  TrackerLimits limits;
+  limits.concurrent_pins = config.concurrent_pins;
+  limits.max_pin_queue_size = config.max_pin_queue_size;
+  limits.priority_pin_max_age_ns = config.priority_pin_max_age.count();
+  limits.priority_pin_max_retries = config.priority_pin_max_retries;
+  return limits;
+}
+
+// ---- opening ---------------------------------------------------------------------------------
+
+Result<PinTracker> PinTracker::open(TrackerStore& store, TrackerLimits limits, UnixNanos now) {
+  assert(limits.concurrent_pins > 0 && limits.concurrent_unpins > 0 &&
+         limits.max_pin_queue_size > 0);
+  PinTracker tracker(store, limits);
+  // Collected first: the store may not be written while it streams.
+  std::vector<TrackerRecord> unsettled;
+  Status loaded = store.load_active([&](TrackerRecord&& r) {
+    unsettled.push_back(std::move(r));
+    return true;
+  });
+  if (!loaded) return loaded.error();
+  for (TrackerRecord& r : unsettled) {
+    switch (r.status) {
+      case TrackerStatus::pinning:
+      case TrackerStatus::unpinning:
+        // Interrupted by the stop: its outcome is unknown, so it runs again.
+        r.status = queued_status(r.op);
+        r.next_attempt_at = now;
+        r.timestamp = now;
+        r.priority = r.op == TrackerOp::pin && tracker.is_priority(r.pin, r.attempt_count, now);
+        store.save(r);
+        tracker.queue_or_park(std::move(r), now);
+        break;
+      case TrackerStatus::pin_queued:
+      case TrackerStatus::unpin_queued:
+      case TrackerStatus::pin_error:
+      case TrackerStatus::unpin_error:
+        // Errors parked for a full queue carry that message; they wait for recover.
+        if (r.error.rfind("pin/unpin operation queue is full", 0) == 0) break;
+        // Pins may have aged past priority_pin_max_age while the peer was down.
+        r.priority = r.op == TrackerOp::pin && tracker.is_priority(r.pin, r.attempt_count, now);
+        tracker.queue_or_park(std::move(r), now);
+        break;
+      default:
+        break;  // unexpectedly_unpinned waits for recover
+    }
+  }
+  return tracker;
+}
+
+// ---- applied pinset changes ------------------------------------------------------------------
+
+void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now) {
+  auto prev = lookup(pin.cid);
+  // A store read failure leaves us unsure of the past: act as if the CID were new (pinning an
+  // already pinned CID and recording remote are both harmless).
+  std::optional<TrackerRecord> rec = prev ? std::move(*prev) : std::nullopt;
+  Entry* e = find(pin.cid);
+
+  if (allocated_here) {
+    if (!rec) return enqueue(TrackerRecord(pin), TrackerOp::pin, now, 0);
+    TrackerRecord r = std::move(*rec);
+    bool same = same_in_ipfs(r.pin, pin);
+    bool changed = r.remote || encode_pin(r.pin) != encode_pin(pin);
+    r.pin = pin;
+    r.remote = false;
+    if (r.op == TrackerOp::pin) {
+      if (e != nullptr &&
+          (r.status == TrackerStatus::pin_queued || r.status == TrackerStatus::pinning)) {
+        // The same operation is already coming: only its options change.
+        e->record.pin = pin;
+        e->record.remote = false;
+        store_->save(e->record);
+        return;
+      }
+      if (r.status == TrackerStatus::pinned && same) {
+        if (changed) store_->save(r);  // e.g. a new name; a repeated pin writes nothing
+        return;
+      }
+      std::int64_t attempts = r.status == TrackerStatus::pinned ? 0 : r.attempt_count;
+      return enqueue(std::move(r), TrackerOp::pin, now, attempts);
+    }
+    return enqueue(std::move(r), TrackerOp::pin, now, 0);
+  }
+
+  // Not allocated here.
+  if (!rec) {
+    TrackerRecord r(pin);
+    r.remote = true;
+    return settle(std::move(r), TrackerStatus::remote, now);
+  }
+  TrackerRecord r = std::move(*rec);
+  if (r.status == TrackerStatus::remote && encode_pin(r.pin) == encode_pin(pin))
+    return;  // nothing new
+  r.pin = pin;
+  r.remote = true;
+  if (r.status == TrackerStatus::remote || r.status == TrackerStatus::unexpectedly_unpinned) {
+    // Nothing of it is pinned here.
+    return settle(std::move(r), TrackerStatus::remote, now);
+  }
+  if (r.op == TrackerOp::unpin && e != nullptr) {
+    // The unpin under way already frees the disk; it now ends as `remote`.
+    e->record.pin = pin;
+    e->record.remote = true;
+    store_->save(e->record);
+    return;
+  }
+  std::int64_t attempts = r.op == TrackerOp::unpin ? r.attempt_count : 0;
+  enqueue(std::move(r), TrackerOp::unpin, now, attempts);
+}
+
+void PinTracker::untrack(const Cid& cid, UnixNanos now) {
+  auto prev = lookup(cid);
+  std::optional<TrackerRecord> rec = prev ? std::move(*prev) : std::nullopt;
+  if (!rec) return;
+  TrackerRecord r = std::move(*rec);
+  r.remote = false;
+  if (r.status == TrackerStatus::remote || r.status == TrackerStatus::unexpectedly_unpinned) {
+    // Never pinned here, or already gone from IPFS: nothing to ask IPFS.
+    forget(cid);
+    return;
+  }
+  Entry* e = find(cid);
+  if (r.op == TrackerOp::unpin && e != nullptr) {
+    e->record.remote = false;  // the unpin under way now ends with the CID forgotten
+    store_->save(e->record);
+    return;
+  }
+  std::int64_t attempts = r.op == TrackerOp::unpin ? r.attempt_count : 0;
+  enqueue(std::move(r), TrackerOp::unpin, now, attempts);
+}
+
+// ---- running operations ----------------------------------------------------------------------
+
+std::vector<TrackerOperation> PinTracker::next_operations(UnixNanos now, std::size_t max) {
+  std::vector<TrackerOperation> out;
+  auto drain = [&](std::set<QueueKey>& queue, std::size_t& running, std::int64_t limit) {
+    auto it = queue.begin();
+    while (it != queue.end() && std::get<0>(*it) <= now && out.size() < max &&
+           running < static_cast<std::size_t>(limit)) {
+      auto next = std::next(it);
+      Entry& entry = active_.at(std::get<2>(*it));
+      // One operation per CID: a superseded one still in IPFS must end first.
+      if (entry.running_id == 0) start(entry, out, now);
+      it = next;
+    }
+  };
+  drain(priority_queue_, pins_running_, limits_.concurrent_pins);
+  drain(pin_queue_, pins_running_, limits_.concurrent_pins);
+  drain(unpin_queue_, unpins_running_, limits_.concurrent_unpins);
+  return out;
+}
+
+void PinTracker::start(Entry& entry, std::vector<TrackerOperation>& out, UnixNanos now) {
+  assert(entry.running_id == 0);  // one operation per CID in IPFS at a time
+  dequeue(entry);
+  TrackerRecord& r = entry.record;
+  entry.running_id = next_op_id_++;
+  entry.running_op = r.op;
+  (r.op == TrackerOp::pin ? pins_running_ : unpins_running_)++;
+  r.status = running_status(r.op);
+  r.timestamp = now;
+  store_->save(r);
+  out.push_back(TrackerOperation{entry.running_id, r.op, r.pin});
+  check_invariants(entry);
+}
+
+void PinTracker::operation_finished(const Cid& cid, std::uint64_t id, const Status& result,
+                                    UnixNanos now) {
+  Entry* e = find(cid);
+  if (e == nullptr || e->running_id != id || id == 0) return;  // unknown or already reported
+  TrackerOp op = e->running_op;
+  (op == TrackerOp::pin ? pins_running_ : unpins_running_)--;
+  e->running_id = 0;
+  e->running_op = TrackerOp::none;
+  bool current =
+      e->queue == Queue::none && e->record.status == running_status(op) && e->record.op == op;
+  if (!current) {
+    // Superseded: a newer operation (or a decision that needs none) replaced it while it ran.
+    release_if_idle(cid);
+    return;
+  }
+  TrackerRecord r = e->record;
+  if (result.ok()) {
+    r.error.clear();
+    r.attempt_count = 0;
+    if (op == TrackerOp::pin) return settle(std::move(r), TrackerStatus::pinned, now);
+    if (r.remote) return settle(std::move(r), TrackerStatus::remote, now);
+    forget(cid);
+    return;
+  }
+  r.status = error_status(op);
+  r.error = result.error().message;
+  r.attempt_count += 1;
+  r.timestamp = now;
+  r.next_attempt_at = now + backoff(r.attempt_count);
+  r.priority = op == TrackerOp::pin && is_priority(r.pin, r.attempt_count, now);
+  store_->save(r);
+  active_.erase(cid);
+  queue_or_park(std::move(r), now);
+}
+
+// ---- reading ---------------------------------------------------------------------------------
+
+Result<std::optional<TrackerRecord>> PinTracker::status(const Cid& cid) {
+  return lookup(cid);
+}
+
+Status PinTracker::for_each(const StatusFilter& filter,
+                            const std::function<bool(const TrackerRecord&)>& visit) {
+  if (filter.only_active())
+    return store_->load_active(
+        [&](TrackerRecord&& r) { return !filter.matches(r.status) || visit(r); });
+  return store_->for_each(
+      [&](const TrackerRecord& r) { return !filter.matches(r.status) || visit(r); });
+}
+
+// ---- recovering ------------------------------------------------------------------------------
+
+Result<std::optional<TrackerRecord>> PinTracker::recover(const Cid& cid, UnixNanos now) {
+  auto prev = lookup(cid);
+  if (!prev) return prev.error();
+  if (!*prev) return std::optional<TrackerRecord>();
+  TrackerRecord r = std::move(**prev);
+  bool errored = r.status == TrackerStatus::pin_error || r.status == TrackerStatus::unpin_error ||
+                 r.status == TrackerStatus::unexpectedly_unpinned;
+  if (!errored) return std::optional<TrackerRecord>();
+  TrackerOp op = r.status == TrackerStatus::unpin_error ? TrackerOp::unpin : TrackerOp::pin;
+  std::int64_t attempts = r.status == TrackerStatus::unexpectedly_unpinned ? 0 : r.attempt_count;
+  enqueue(std::move(r), op, now, attempts);
+  return lookup(cid);
+}
+
+Result<std::vector<TrackerRecord>> PinTracker::recover_all(UnixNanos now, std::size_t limit) {
+  std::vector<Cid> chosen;
+  Status scanned = store_->load_active([&](TrackerRecord&& r) {
+    if (chosen.size() >= limit) return false;
+    if (r.status == TrackerStatus::pin_error || r.status == TrackerStatus::unpin_error ||
+        r.status == TrackerStatus::unexpectedly_unpinned)
+      chosen.push_back(r.cid());
+    return chosen.size() < limit;
+  });
+  if (!scanned) return scanned.error();
+  std::vector<TrackerRecord> touched;
+  for (const Cid& cid : chosen) {
+    auto r = recover(cid, now);
+    if (!r) return r.error();
+    if (*r) touched.push_back(std::move(**r));
+  }
+  return touched;
+}
+
+// ---- reconciling -----------------------------------------------------------------------------
+
+Status PinTracker::scan_in_chunks(const std::function<bool(const TrackerRecord&)>& pick,
+                                  const std::function<Status(const Cid&)>& apply) {
+  std::optional<Cid> after;
+  while (true) {
+    std::vector<Cid> picked;
+    std::optional<Cid> last;
+    bool more = false;
+    Status scanned = store_->for_each(
+        [&](const TrackerRecord& r) {
+          last = r.cid();
+          if (pick(r)) picked.push_back(r.cid());
+          more = picked.size() >= kScanChunk;
+          return !more;
+        },
+        after);
+    if (!scanned) return scanned;
+    // The listing has ended: the store may be written again.
+    for (const Cid& cid : picked)
+      if (Status s = apply(cid); !s) return s;
+    if (!more) return Status::ok_status();
+    after = last;
+  }
+}
+
+Result<std::size_t> PinTracker::reconcile_ipfs(
+    const std::function<bool(const Cid&)>& pinned_in_ipfs, UnixNanos listed_at, UnixNanos now,
+    const std::function<void(const TrackerRecord&)>& on_change) {
+  std::size_t changes = 0;
+  auto drifted = [&](const TrackerRecord& r) {
+    if (r.timestamp != kZeroTime && r.timestamp >= listed_at) return false;
+    bool in_ipfs = pinned_in_ipfs(r.cid());
+    return (r.status == TrackerStatus::pinned && !in_ipfs) ||
+           (r.status == TrackerStatus::pin_error && in_ipfs) ||
+           (r.status == TrackerStatus::unexpectedly_unpinned && in_ipfs) ||
+           (r.status == TrackerStatus::unpin_error && !in_ipfs);
+  };
+  auto repair = [&](const Cid& cid) -> Status {
+    auto prev = lookup(cid);
+    if (!prev) return prev.error();
+    if (!*prev) return Status::ok_status();
+    TrackerRecord r = std::move(**prev);
+    r.timestamp = now;
+    switch (r.status) {
+      case TrackerStatus::pinned:
+        r.status = TrackerStatus::unexpectedly_unpinned;
+        r.error = std::string(kNotPinnedError);
+        store_->save(r);
+        break;
+      case TrackerStatus::pin_error:
+      case TrackerStatus::unexpectedly_unpinned:
+        r.error.clear();
+        r.attempt_count = 0;
+        r.status = TrackerStatus::pinned;
+        settle(r, TrackerStatus::pinned, now);
+        break;
+      case TrackerStatus::unpin_error:
+        r.error.clear();
+        r.attempt_count = 0;
+        if (r.remote) {
+          r.status = TrackerStatus::remote;
+          settle(r, TrackerStatus::remote, now);
+        } else {
+          r.status = TrackerStatus::unpinned;
+          forget(cid);
+        }
+        break;
+      default:
+        return Status::ok_status();  // changed since the scan
+    }
+    ++changes;
+    if (on_change) on_change(r);
+    return Status::ok_status();
+  };
+  if (Status s = scan_in_chunks(drifted, repair); !s) return s.error();
+  return changes;
+}
+
+Result<std::size_t> PinTracker::reconcile_shared(const SharedPinsetScan& scan_pinset,
+                                                 const std::function<bool(const Cid&)>& in_pinset,
+                                                 const PeerId& self, UnixNanos now) {
+  std::size_t changes = 0;
+  Status failed;
+  // The shared pinset and the tracker are different stores: writing the tracker while the
+  // pinset streams is allowed.
+  Status scanned = scan_pinset([&](const Pin& pin) {
+    bool here = pin.allocated_to(self);
+    auto prev = lookup(pin.cid);
+    if (!prev) {
+      failed = prev.error();
+      return false;
+    }
+    const std::optional<TrackerRecord>& r = *prev;
+    bool right =
+        here ? (r && !r->remote && r->op != TrackerOp::unpin && r->status != TrackerStatus::remote)
+             : (r && r->remote);
+    if (!right) {
+      track(pin, here, now);
+      ++changes;
+    }
+    return true;
+  });
+  if (!scanned) return scanned.error();
+  if (!failed) return failed.error();
+
+  auto gone = [&](const TrackerRecord& r) {
+    bool leaving = r.op == TrackerOp::unpin && !r.remote;
+    return !leaving && !in_pinset(r.cid());
+  };
+  auto release = [&](const Cid& cid) {
+    untrack(cid, now);
+    ++changes;
+    return Status::ok_status();
+  };
+  if (Status s = scan_in_chunks(gone, release); !s) return s.error();
+  return changes;
+}
+
+// ---- bookkeeping -----------------------------------------------------------------------------
+
+PinTracker::Entry* PinTracker::find(const Cid& cid) {
+  auto it = active_.find(cid);
+  return it == active_.end() ? nullptr : &it->second;
+}
+
+Result<std::optional<TrackerRecord>> PinTracker::lookup(const Cid& cid) {
+  if (Entry* e = find(cid)) return std::optional<TrackerRecord>(e->record);
+  return store_->load(cid);
+}
+
+// Makes `record` the CID's current operation, queued and due now, replacing any queued one. An
+// operation of the CID still in IPFS stays counted; the new one starts after it ends.
+void PinTracker::enqueue(TrackerRecord record, TrackerOp op, UnixNanos now, std::int64_t attempts) {
+  record.op = op;
+  record.status = queued_status(op);
+  record.error.clear();
+  record.attempt_count = attempts;
+  record.timestamp = now;
+  record.next_attempt_at = now;
+  record.priority = op == TrackerOp::pin && is_priority(record.pin, attempts, now);
+  store_->save(record);
+  queue_or_park(std::move(record), now);
+}
+
+// Puts a queued or errored record (already saved) in its queue, or, when that queue is full,
+// stores it as an error that waits for recover and keeps nothing of it in memory.
+void PinTracker::queue_or_park(TrackerRecord record, UnixNanos now) {
+  Cid cid = record.cid();
+  Entry* e = find(cid);
+  if (e != nullptr) dequeue(*e);
+  Queue queue = queue_for(record);
+  bool full = queue == Queue::unpin
+                  ? unpin_queue_.size() >= static_cast<std::size_t>(limits_.max_pin_queue_size)
+                  : queued_pins() >= static_cast<std::size_t>(limits_.max_pin_queue_size);
+  if (full) {
+    record.status = error_status(record.op);
+    record.error = queue_full_error(limits_.max_pin_queue_size);
+    record.timestamp = now;
+    store_->save(record);
+    if (e != nullptr) {
+      e->record = std::move(record);
+      release_if_idle(cid);
+    }
+    return;
+  }
+  if (e == nullptr) e = &active_.emplace(cid, Entry(record)).first->second;
+  e->record = std::move(record);
+  e->queue = queue;
+  e->key = QueueKey(e->record.next_attempt_at, next_seq_++, cid);
+  queue_of(queue).insert(*e->key);
+  check_invariants(*e);
+}
+
+// Records a settled status (pinned, remote): stored, and dropped from memory unless an older
+// operation of the CID is still in IPFS.
+void PinTracker::settle(TrackerRecord record, TrackerStatus status, UnixNanos now) {
+  assert(is_settled(status));
+  record.status = status;
+  record.timestamp = now;
+  record.next_attempt_at = kZeroTime;
+  record.priority = false;
+  store_->save(record);
+  Cid cid = record.cid();
+  if (Entry* e = find(cid)) {
+    dequeue(*e);
+    e->record = std::move(record);
+    release_if_idle(cid);
+  }
+}
+
+// The CID is no longer tracked (unpinned): erased from the store and, once idle, from memory.
+void PinTracker::forget(const Cid& cid) {
+  store_->erase(cid);
+  if (Entry* e = find(cid)) {
+    dequeue(*e);
+    e->record.status = TrackerStatus::unpinned;
+    release_if_idle(cid);
+  }
+}
+
+void PinTracker::release_if_idle(const Cid& cid) {
+  Entry* e = find(cid);
+  if (e != nullptr && e->running_id == 0 && e->queue == Queue::none) active_.erase(cid);
+}
+
+void PinTracker::dequeue(Entry& entry) {
+  if (entry.queue == Queue::none) return;
+  [[maybe_unused]] std::size_t erased = queue_of(entry.queue).erase(*entry.key);
+  assert(erased == 1);  // an entry's queue and key always name its place
+  entry.queue = Queue::none;
+  entry.key.reset();
+}
+
+std::set<PinTracker::QueueKey>& PinTracker::queue_of(Queue queue) {
+  assert(queue != Queue::none);
+  if (queue == Queue::priority) return priority_queue_;
+  if (queue == Queue::normal) return pin_queue_;
+  return unpin_queue_;
+}
+
+PinTracker::Queue PinTracker::queue_for(const TrackerRecord& record) const {
+  if (record.op == TrackerOp::unpin) return Queue::unpin;
+  return record.priority ? Queue::priority : Queue::normal;
+}
+
+bool PinTracker::is_priority(const Pin& pin, std::int64_t attempts, UnixNanos now) const {
+  // IPFS Cluster's rule: a pin proposed recently that has not failed too often.
+  bool fresh = pin.timestamp != kZeroTime && now - pin.timestamp < limits_.priority_pin_max_age_ns;
+  return fresh && attempts <= limits_.priority_pin_max_retries;
+}
+
+UnixNanos PinTracker::backoff(std::int64_t attempts) const {
+  std::int64_t delay = limits_.retry_backoff_min_ns;
+  for (std::int64_t i = 1; i < attempts && delay < limits_.retry_backoff_max_ns; ++i) delay *= 2;
+  return std::min(delay, limits_.retry_backoff_max_ns);
+}
+
+void PinTracker::check_invariants([[maybe_unused]] const Entry& entry) const {
+  // A queued entry's status says it waits; a running current operation says it runs.
+  assert(entry.queue == Queue::none || entry.record.status == queued_status(entry.record.op) ||
+         entry.record.status == error_status(entry.record.op));
+  assert(entry.queue != Queue::none || entry.running_id != 0);  // memory holds only what needs work
+  assert(pins_running_ <= static_cast<std::size_t>(limits_.concurrent_pins));
+  assert(unpins_running_ <= static_cast<std::size_t>(limits_.concurrent_unpins));
+}
+
+// ---- expiry ----------------------------------------------------------------------------------
+
+bool closest_peer(const Cid& cid, const PeerId& self, const std::vector<PeerId>& peers) {
+  Multihash cid_hash = Multihash::compute(HashFunction::blake2b_256, cid.bytes());
+  Bytes cid_digest(cid_hash.digest().begin(), cid_hash.digest().end());
+  Bytes mine = xor_distance(cid_digest, self);
+  for (const PeerId& p : peers) {
+    if (p == self) continue;
+    if (xor_distance(cid_digest, p) < mine) return false;
+  }
+  return true;
+}
+
+Result<std::vector<Cid>> expired_to_unpin(const SharedPinsetScan& scan_pinset, UnixNanos now,
+                                          const PeerId& self, const std::vector<PeerId>& peers,
+                                          std::size_t max) {
+  std::vector<Cid> out;
+  if (max == 0) return out;
+  Status scanned = scan_pinset([&](const Pin& pin) {
+    UnixNanos expire = pin.options.expire_at;
+    if (expire != kZeroTime && expire <= now && closest_peer(pin.cid, self, peers))
+      out.push_back(pin.cid);
+    return out.size() < max;
+  });
+  if (!scanned) return scanned.error();
+  return out;
+}
+
+}  // namespace clusterpin

@@ -1,0 +1,257 @@
+// The pin tracker: what this peer's IPFS daemon should do about each CID of the shared pinset,
+// and how far it got (pin_queued, pinning, pinned, pin_error, ..., remote). Pure logic: no
+// threads, no clocks (every call takes `now`), no I/O (IPFS calls are returned as operations for
+// the caller to run; records are written through the TrackerStore interface). It guarantees one
+// operation per CID at a time, that a newer operation replaces an older queued one, that the
+// result of a superseded operation is ignored, and that failed operations retry with backoff.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "core/cid.hpp"
+#include "core/config.hpp"
+#include "core/peer_id.hpp"
+#include "core/pin.hpp"
+#include "core/result.hpp"
+#include "core/time_format.hpp"
+
+namespace clusterpin {
+
+// The per-CID status as the REST API reports it (IPFS Cluster's names). The numeric values are
+// stored in tracker.db: never renumber them.
+enum class TrackerStatus : std::uint8_t {
+  undefined = 0,
+  pin_queued = 1,
+  pinning = 2,
+  pinned = 3,
+  pin_error = 4,
+  unpin_queued = 5,
+  unpinning = 6,
+  unpinned = 7,
+  unpin_error = 8,
+  remote = 9,
+  unexpectedly_unpinned = 10,
+  cluster_error = 11,
+};
+inline constexpr int kTrackerStatusCount = 12;
+
+std::string_view status_name(TrackerStatus status);
+// One status by its name ("pin_error"); the error lists the accepted names.
+Result<TrackerStatus> parse_status(std::string_view name);
+
+// A set of statuses, as `status --filter` and `GET /pins?filter=` take it.
+class StatusFilter {
+ public:
+  static StatusFilter all();
+  static StatusFilter none() { return StatusFilter(0); }
+  static StatusFilter of(std::initializer_list<TrackerStatus> statuses);
+
+  bool matches(TrackerStatus status) const { return (bits_ >> static_cast<int>(status)) & 1U; }
+  StatusFilter with(TrackerStatus status) const {
+    return StatusFilter(bits_ | (1U << static_cast<int>(status)));
+  }
+  // True when every status it accepts is one the tracker keeps in memory (queued, in progress,
+  // errors), so a listing need not read every stored record.
+  bool only_active() const;
+  bool operator==(const StatusFilter&) const = default;
+
+ private:
+  explicit StatusFilter(std::uint32_t bits) : bits_(bits) {}
+  std::uint32_t bits_;
+};
+
+// "pin_error,queued": comma-separated status names or IPFS Cluster's groups (`error` = pin_error,
+// unpin_error and cluster_error; `queued` = pin_queued and unpin_queued). Empty means all.
+Result<StatusFilter> parse_status_filter(std::string_view text);
+
+// What IPFS must be asked to do for a CID.
+enum class TrackerOp : std::uint8_t { none = 0, pin = 1, unpin = 2 };
+
+// Everything the tracker knows about one CID; this is also the row kept in tracker.db.
+struct TrackerRecord {
+  explicit TrackerRecord(Pin p) : pin(std::move(p)) {}
+  const Cid& cid() const { return pin.cid; }
+
+  Pin pin;  // the shared pin (mode, max_depth, name, pin_update, origins: what IPFS needs)
+  TrackerStatus status = TrackerStatus::undefined;
+  TrackerOp op = TrackerOp::none;  // the pending or last operation
+  // The pin is in the shared pinset but allocated to other peers: after an unpin succeeds the
+  // CID is reported `remote` instead of being forgotten.
+  bool remote = false;
+  bool priority = false;                  // fresh pin: runs before old pins and retries
+  UnixNanos timestamp = kZeroTime;        // when the status last changed
+  std::string error;                      // of the last failed attempt; empty otherwise
+  std::int64_t attempt_count = 0;         // failed attempts of the current operation
+  UnixNanos next_attempt_at = kZeroTime;  // queued/error: not started before this time
+};
+
+// Where records persist. Writes may be buffered by the implementation (e.g. many per
+// transaction) but every read must see every save/erase made before it.
+class TrackerStore {
+ public:
+  virtual ~TrackerStore() = default;
+  virtual void save(const TrackerRecord& record) = 0;
+  virtual void erase(const Cid& cid) = 0;
+  virtual Result<std::optional<TrackerRecord>> load(const Cid& cid) = 0;
+  // Records with an unsettled status (anything but pinned, remote, unpinned) in CID order.
+  // `visit` returns false to stop; like for_each's, it must not call save/erase.
+  virtual Status load_active(const std::function<bool(TrackerRecord&&)>& visit) = 0;
+  // Every record in CID order, those with CID > `after` when given. `visit` returns false to stop;
+  // it must not call save/erase (collect, then write after the listing).
+  virtual Status for_each(const std::function<bool(const TrackerRecord&)>& visit,
+                          const std::optional<Cid>& after = std::nullopt) = 0;
+};
+
+struct TrackerLimits {
+  std::int64_t concurrent_pins = 10;
+  std::int64_t concurrent_unpins = 1;         // IPFS Cluster's single unpin worker
+  std::int64_t max_pin_queue_size = 1000000;  // per queue (pins, unpins)
+  std::int64_t priority_pin_max_age_ns = 24LL * 3600 * 1000000000;
+  std::int64_t priority_pin_max_retries = 5;
+  std::int64_t retry_backoff_min_ns = 1000000000LL;        // first retry after 1 s
+  std::int64_t retry_backoff_max_ns = 300LL * 1000000000;  // doubling up to 5 min
+};
+
+// The limits from service.json's pin_tracker section (unpin concurrency and retry backoff keep
+// their defaults).
+TrackerLimits tracker_limits(const PinTrackerConfig& config);
+
+// An IPFS call for the caller to run; report its end with operation_finished(cid, id, ...).
+struct TrackerOperation {
+  std::uint64_t id = 0;
+  TrackerOp op = TrackerOp::none;
+  Pin pin;
+};
+
+// Streams the shared pinset in CID order; `visit` returns false to stop.
+using SharedPinsetScan = std::function<Status(const std::function<bool(const Pin&)>& visit)>;
+
+// Memory: only CIDs waiting in a queue (queued, or errored and waiting for their retry) or with
+// an operation in IPFS are held in memory, so memory is bounded by the queue limits. Every
+// record is written through to the store, which answers listings and lookups; pinned, remote,
+// unexpectedly_unpinned and queue-full errors live only there (recover brings them back).
+class PinTracker {
+ public:
+  // Loads the unsettled records. Operations that were in progress when the peer stopped are
+  // queued again (their outcome is unknown; pinning and unpinning are idempotent in IPFS).
+  static Result<PinTracker> open(TrackerStore& store, TrackerLimits limits, UnixNanos now);
+
+  // An applied pin of the shared pinset. Allocated here: pin it unless already pinned with the
+  // same mode/depth. Not allocated here: `remote`; if this peer had pinned it (or was about to),
+  // an unpin is queued first so its disk is freed (unlike IPFS Cluster we never pin/rm a CID we
+  // never pinned, which would also unpin a user's own IPFS pin of the same content).
+  void track(const Pin& pin, bool allocated_here, UnixNanos now);
+  // An applied unpin: queue an unpin unless nothing was ever pinned here (then just forget it).
+  void untrack(const Cid& cid, UnixNanos now);
+
+  // Operations to start now, at most `max`: due pins (fresh ones first, then old pins and
+  // retries) up to concurrent_pins in progress, due unpins up to concurrent_unpins. Each
+  // returned operation is in progress (pinning/unpinning) until operation_finished.
+  std::vector<TrackerOperation> next_operations(UnixNanos now, std::size_t max = SIZE_MAX);
+  // The end of an operation. A result for an operation that has been superseded is ignored.
+  // Success: pinned, or unpinned (record erased) / remote. Failure: pin_error/unpin_error with
+  // the message, one more attempt, and a retry after an exponential backoff.
+  void operation_finished(const Cid& cid, std::uint64_t id, const Status& result, UnixNanos now);
+
+  // The record of one CID (from memory or the store); nullopt when untracked (unpinned).
+  Result<std::optional<TrackerRecord>> status(const Cid& cid);
+  // Records whose status passes `filter`, in CID order. Filters of only unsettled statuses read
+  // just the store's unsettled records (cheap with millions pinned); others stream every record.
+  Status for_each(const StatusFilter& filter,
+                  const std::function<bool(const TrackerRecord&)>& visit);
+
+  // Makes an errored or unexpectedly_unpinned CID due now. Returns the record when touched.
+  Result<std::optional<TrackerRecord>> recover(const Cid& cid, UnixNanos now);
+  // Recovers at most `limit` CIDs, scanning the unsettled records from the lowest CID; call it
+  // every pin_recover_interval (and again while it returns `limit` items) to bound the load on
+  // IPFS. Errors parked because a queue is full stay errors until there is room.
+  Result<std::vector<TrackerRecord>> recover_all(UnixNanos now, std::size_t limit);
+
+  // Sync with IPFS: `pinned_in_ipfs` answers from one `pin ls` listing (recursive AND direct).
+  // pinned but missing -> unexpectedly_unpinned; pin_error or unexpectedly_unpinned but present
+  // -> pinned; unpin_error but absent -> done. Records whose status changed at or after
+  // `listed_at` (when the listing began) are not judged: the listing may predate their last
+  // operation. Returns how many records changed; `on_change` sees each new record.
+  Result<std::size_t> reconcile_ipfs(
+      const std::function<bool(const Cid&)>& pinned_in_ipfs, UnixNanos listed_at, UnixNanos now,
+      const std::function<void(const TrackerRecord&)>& on_change = {});
+  // Sync with the shared pinset: every shared pin is tracked as it should be (pinned here or
+  // remote), and every tracked CID missing from it is unpinned. Returns how many CIDs changed.
+  Result<std::size_t> reconcile_shared(const SharedPinsetScan& scan_pinset,
+                                       const std::function<bool(const Cid&)>& in_pinset,
+                                       const PeerId& self, UnixNanos now);
+
+  std::size_t queued_pins() const { return priority_queue_.size() + pin_queue_.size(); }
+  std::size_t queued_unpins() const { return unpin_queue_.size(); }
+  std::size_t in_progress() const { return pins_running_ + unpins_running_; }
+  // CIDs held in memory (queued or with an operation in IPFS): bounded by the queue limits.
+  std::size_t in_memory() const { return active_.size(); }
+  const TrackerLimits& limits() const { return limits_; }
+
+ private:
+  // Queue order: due time, then arrival, so equal due times run first-come first-served.
+  using QueueKey = std::tuple<UnixNanos, std::uint64_t, Cid>;
+  enum class Queue : std::uint8_t { none, priority, normal, unpin };
+  struct Entry {
+    explicit Entry(TrackerRecord r) : record(std::move(r)) {}
+    TrackerRecord record;
+    std::uint64_t running_id = 0;  // the operation in IPFS now (0: none), maybe superseded
+    TrackerOp running_op = TrackerOp::none;
+    Queue queue = Queue::none;    // the queue it waits in, under `key`
+    std::optional<QueueKey> key;  // set iff queue != none
+  };
+
+  PinTracker(TrackerStore& store, TrackerLimits limits) : store_(&store), limits_(limits) {}
+
+  // Streams every record; the CIDs `pick` chooses are passed to `apply` in chunks of
+  // kScanChunk once each listing stops, so memory stays bounded however much drifted.
+  Status scan_in_chunks(const std::function<bool(const TrackerRecord&)>& pick,
+                        const std::function<Status(const Cid&)>& apply);
+  static constexpr std::size_t kScanChunk = 1024;
+
+  Entry* find(const Cid& cid);
+  Result<std::optional<TrackerRecord>> lookup(const Cid& cid);
+  void enqueue(TrackerRecord record, TrackerOp op, UnixNanos now, std::int64_t attempts);
+  void queue_or_park(TrackerRecord record, UnixNanos now);
+  void settle(TrackerRecord record, TrackerStatus status, UnixNanos now);
+  void forget(const Cid& cid);
+  void dequeue(Entry& entry);
+  std::set<QueueKey>& queue_of(Queue queue);
+  Queue queue_for(const TrackerRecord& record) const;
+  void start(Entry& entry, std::vector<TrackerOperation>& out, UnixNanos now);
+  bool is_priority(const Pin& pin, std::int64_t attempts, UnixNanos now) const;
+  UnixNanos backoff(std::int64_t attempts) const;
+  void release_if_idle(const Cid& cid);
+  void check_invariants(const Entry& entry) const;
+
+  TrackerStore* store_;
+  TrackerLimits limits_;
+  std::map<Cid, Entry> active_;        // queued or running: what needs this peer's attention now
+  std::set<QueueKey> priority_queue_;  // fresh pins
+  std::set<QueueKey> pin_queue_;       // old pins and retries past priority_pin_max_retries
+  std::set<QueueKey> unpin_queue_;
+  std::size_t pins_running_ = 0;
+  std::size_t unpins_running_ = 0;
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t next_op_id_ = 1;
+};
+
+// Expired pins (expire_at <= now) that this peer must unpin: among `peers` (the live peers,
+// self included or not), the one whose id is XOR-closest to the CID (blake2b-256 of each), so
+// exactly one peer proposes each unpin. At most `max` CIDs.
+Result<std::vector<Cid>> expired_to_unpin(const SharedPinsetScan& scan_pinset, UnixNanos now,
+                                          const PeerId& self, const std::vector<PeerId>& peers,
+                                          std::size_t max = SIZE_MAX);
+// True when `self` is the XOR-closest of `peers` (plus self) to `cid`.
+bool closest_peer(const Cid& cid, const PeerId& self, const std::vector<PeerId>& peers);
+
+}  // namespace clusterpin

@@ -1,0 +1,91 @@
+// Where an HTTP server listens or a client connects: a TCP address (IPv4/IPv6, numeric, or
+// "localhost") or a unix socket path, parsed from the forms users write in service.json and on
+// command lines ("127.0.0.1:9094", "[::1]:5001", "/ip4/127.0.0.1/tcp/5001", "unix:/run/x.sock").
+// Names are never resolved through DNS: a static binary has no working getaddrinfo.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <asio.hpp>
+
+#include "core/result.hpp"
+
+namespace clusterpin::net {
+
+struct HttpEndpoint {
+  enum class Kind { tcp, unix_socket };
+  Kind kind = Kind::tcp;
+  asio::ip::address address;  // tcp only
+  uint16_t port = 0;          // tcp only; 0 asks the OS for a free port when listening
+  std::string path;           // unix_socket only
+
+  static HttpEndpoint tcp(asio::ip::address address, uint16_t port);
+  static HttpEndpoint unix_socket(std::string path);
+
+  // "127.0.0.1:9094", "[::1]:9094" or "unix:/path": used in every error message.
+  std::string to_string() const;
+  asio::ip::tcp::endpoint tcp_endpoint() const { return {address, port}; }
+  bool operator==(const HttpEndpoint& other) const = default;
+};
+
+// Parses "host:port", "[v6]:port", "http://host:port[/]", "/ip4|ip6/<addr>/tcp/<port>",
+// "/dns|dns4|dns6/localhost/tcp/<port>", "unix:<path>" and "/unix/<path>".
+Result<HttpEndpoint> parse_http_endpoint(std::string_view text);
+
+// A connected byte stream over TCP or a unix socket, so that server and client code is written
+// once. Handlers follow Asio's conventions: (error_code, bytes).
+class HttpSocket {
+ public:
+  using Tcp = asio::ip::tcp::socket;
+  using Local = asio::local::stream_protocol::socket;
+
+  explicit HttpSocket(Tcp socket) : socket_(std::move(socket)) {}
+  explicit HttpSocket(Local socket) : socket_(std::move(socket)) {}
+
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    std::visit([&](auto& s) { s.async_read_some(buffers, std::forward<Handler>(handler)); },
+               socket_);
+  }
+  template <class Buffers, class Handler>
+  void async_write(const Buffers& buffers, Handler&& handler) {
+    std::visit([&](auto& s) { asio::async_write(s, buffers, std::forward<Handler>(handler)); },
+               socket_);
+  }
+  // Disables small-write coalescing on TCP: responses are written whole already.
+  void set_no_delay() {
+    if (auto* tcp = std::get_if<Tcp>(&socket_)) {
+      asio::error_code ignored;
+      tcp->set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
+  }
+  void shutdown_send() {
+    asio::error_code ignored;
+    std::visit([&](auto& s) { s.shutdown(asio::socket_base::shutdown_send, ignored); }, socket_);
+  }
+  void close() {
+    asio::error_code ignored;
+    std::visit([&](auto& s) { s.close(ignored); }, socket_);
+  }
+  // The peer's address for logs: "127.0.0.1:53412", "[::1]:53412" or "unix".
+  std::string remote() const {
+    if (const auto* tcp = std::get_if<Tcp>(&socket_)) {
+      asio::error_code ec;
+      auto ep = tcp->remote_endpoint(ec);
+      if (ec) return "unknown";
+      return HttpEndpoint::tcp(ep.address(), ep.port()).to_string();
+    }
+    return "unix";
+  }
+  bool is_open() const {
+    return std::visit([](const auto& s) { return s.is_open(); }, socket_);
+  }
+
+ private:
+  std::variant<Tcp, Local> socket_;
+};
+
+}  // namespace clusterpin::net

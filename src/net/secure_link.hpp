@@ -1,0 +1,132 @@
+// Secure peer links over TCP (Asio): the clusterpin handshake with a timeout, then AEAD frames.
+// Guarantees: a link is handed out only after the remote proved the cluster secret and its
+// identity; any read, write, decode or authentication failure closes the link and reports the
+// reason once; writes are coalesced and their backlog is visible (queued_bytes) so callers can
+// bound it. The listener refuses addresses whose handshakes keep failing and caps handshakes in
+// progress. Everything runs on the caller's io_context thread; nothing here is thread-safe.
+#pragma once
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/result.hpp"
+#include "net/frame.hpp"
+#include "net/noise_handshake.hpp"
+#include "net/secure_link_limiter.hpp"
+
+namespace clusterpin::net {
+
+class HandshakeRun;
+
+// Receives one log line (already complete, no newline).
+using LogSink = std::function<void(const std::string&)>;
+void log_to_stderr(const std::string& line);
+
+struct LinkConfig {
+  ClusterKeys keys;
+  LocalIdentity identity;
+  FrameLimits frame_limits;
+  std::chrono::milliseconds handshake_timeout{5'000};  // connect + all three messages
+  std::size_t max_pending_handshakes = 256;            // listener: more are refused at accept
+  AddressFailureLimiter::Limits failure_limits;
+  LogSink log = log_to_stderr;
+};
+
+class SecureLink : public std::enable_shared_from_this<SecureLink> {
+ public:
+  using FrameHandler = std::function<void(Bytes& frame)>;
+  using CloseHandler = std::function<void(const Error& why)>;
+
+  SecureLink(asio::ip::tcp::socket socket, LinkSession session, FrameLimits limits,
+             bool initiated_locally);
+  SecureLink(const SecureLink&) = delete;
+  SecureLink& operator=(const SecureLink&) = delete;
+
+  // Starts the read loop. on_frame sees each payload in order; on_close is called once.
+  void start(FrameHandler on_frame, CloseHandler on_close);
+  // Seals one payload into the write backlog and starts writing if idle.
+  Status send(ByteView payload);
+  // Closes the socket now; on_close runs with why (unless it already ran).
+  void close(const Error& why);
+
+  bool is_open() const { return !closed_; }
+  bool initiated_locally() const { return initiated_locally_; }
+  const IdentityKey& remote_identity() const { return remote_identity_; }
+  const std::string& remote_address() const { return remote_address_; }
+  // Bytes sealed but not yet written to the socket.
+  std::size_t queued_bytes() const { return pending_.size() + writing_.size(); }
+  std::uint64_t frames_sent() const { return sealer_.frames_sealed(); }
+
+ private:
+  void read_more();
+  void write_more();
+
+  asio::ip::tcp::socket socket_;
+  FrameSealer sealer_;
+  FrameOpener opener_;
+  IdentityKey remote_identity_;
+  std::string remote_address_;
+  bool initiated_locally_;
+  bool closed_ = false;
+  bool started_ = false;
+  Bytes pending_;  // sealed frames waiting for the current write to finish
+  Bytes writing_;  // bytes owned by the write in flight
+  Bytes read_buffer_;
+  Bytes frame_;
+  FrameHandler on_frame_;
+  CloseHandler on_close_;
+};
+
+using LinkHandler = std::function<void(Result<std::shared_ptr<SecureLink>>)>;
+// Decides whether the proven remote identity is the peer we meant to reach (dial side).
+using RemoteCheck = std::function<Status(const IdentityKey&)>;
+
+// Connects to endpoint and runs the handshake as initiator; done gets the link or the reason.
+// check runs after message 2, before this side reveals its own identity in message 3.
+void dial_secure(asio::io_context& io, const asio::ip::tcp::endpoint& endpoint,
+                 std::shared_ptr<const LinkConfig> config, RemoteCheck check, LinkHandler done);
+
+// Runs the responder handshake on an accepted socket (the listener uses this; exposed for tests).
+void accept_secure(asio::ip::tcp::socket socket, std::shared_ptr<const LinkConfig> config,
+                   std::shared_ptr<Message1ReplayFilter> replay_filter, LinkHandler done);
+
+class SecureListener : public std::enable_shared_from_this<SecureListener> {
+ public:
+  using AcceptHandler = std::function<void(std::shared_ptr<SecureLink>)>;
+
+  // Binds and starts accepting; every authenticated link goes to on_link.
+  static Result<std::shared_ptr<SecureListener>> open(asio::io_context& io,
+                                                      const asio::ip::tcp::endpoint& endpoint,
+                                                      std::shared_ptr<const LinkConfig> config,
+                                                      AcceptHandler on_link);
+  asio::ip::tcp::endpoint local_endpoint() const;
+  // Stops accepting and abandons handshakes in progress.
+  void close();
+
+  SecureListener(asio::io_context& io, std::shared_ptr<const LinkConfig> config,
+                 AcceptHandler on_link);
+
+ private:
+  void accept_more();
+  void handshake_finished(const std::string& address, Result<std::shared_ptr<SecureLink>> r);
+
+  asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<const LinkConfig> config_;
+  AcceptHandler on_link_;
+  AddressFailureLimiter limiter_;
+  std::shared_ptr<Message1ReplayFilter> replay_filter_;
+  std::vector<std::weak_ptr<HandshakeRun>> in_progress_;
+  std::size_t pending_handshakes_ = 0;
+  bool closed_ = false;
+};
+
+// "ip:port" (or "[ip6]:port") for logs and limiter keys.
+std::string describe(const asio::ip::tcp::endpoint& endpoint);
+
+}  // namespace clusterpin::net

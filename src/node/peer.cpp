@@ -1,0 +1,722 @@
+// Peer (see peer.hpp). RPC methods between peers:
+//   "raft"    one-way: an encoded raft::Message
+//   "commit"  request: entry data; the leader proposes it and answers the index once applied
+//   "join"    request: PeerAddresses of a new peer; the leader adds it as a learner and answers
+//             the cluster id and every member's address record
+//   "id"      request: this peer's PeerInfo as JSON
+#include "node/peer.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "core/duration.hpp"
+#include "core/encoding.hpp"
+#include "core/multiaddr.hpp"
+#include "core/raft/codec.hpp"
+#include "core/version.hpp"
+#include "core/wire.hpp"
+
+namespace clusterpin::node {
+namespace {
+
+using namespace std::chrono;
+
+constexpr milliseconds kTick{100};
+
+int ticks(nanoseconds d) {
+  return raft::ticks_from(duration_cast<milliseconds>(d), kTick);
+}
+
+std::string as_string(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+ByteView as_view(std::string_view s) { return as_bytes(s); }
+
+// A cluster founded by `voters` is named by a hash of them, so every founding peer derives the
+// same id without talking; joiners learn it from the cluster.
+std::string derive_cluster_id(std::vector<std::string> voters) {
+  std::sort(voters.begin(), voters.end());
+  std::string text = "clusterpin cluster";
+  for (const auto& v : voters) text += " " + v;
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  return hex_encode(ByteView(digest, 16));
+}
+
+std::string encode_u64(std::uint64_t v) {
+  WireWriter w;
+  w.u64(v);
+  return w.take();
+}
+
+void json_strings(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::vector<std::string>& v) {
+  w.StartArray();
+  for (const auto& s : v) w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  w.EndArray();
+}
+
+}  // namespace
+
+std::string peer_info_to_json(const PeerInfo& info) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("id"); w.String(info.id.c_str());
+  w.Key("addresses"); json_strings(w, info.addresses);
+  w.Key("cluster_peers"); json_strings(w, info.cluster_peers);
+  w.Key("cluster_peers_addresses"); json_strings(w, info.cluster_peers_addresses);
+  w.Key("version"); w.String(std::string(version()).c_str());
+  w.Key("commit"); w.String("");
+  w.Key("rpc_protocol_version"); w.String("/clusterpin/0.1/rpc");
+  w.Key("error"); w.String(info.error.c_str());
+  w.Key("ipfs");
+  w.StartObject();
+  w.Key("id"); w.String("");
+  w.Key("addresses"); w.StartArray(); w.EndArray();
+  w.Key("error"); w.String("the IPFS connector is not implemented yet");
+  w.EndObject();
+  w.Key("peername"); w.String(info.peername.c_str());
+  w.Key("raft_leader"); w.String(info.leader.c_str());
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+static PeerInfo peer_info_from_json(std::string_view json, const std::string& id) {
+  PeerInfo info;
+  info.id = id;
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    info.error = "bad answer to id";
+    return info;
+  }
+  auto strings = [&](const char* key) {
+    std::vector<std::string> out;
+    if (doc.HasMember(key) && doc[key].IsArray()) {
+      for (const auto& v : doc[key].GetArray()) {
+        if (v.IsString()) out.emplace_back(v.GetString());
+      }
+    }
+    return out;
+  };
+  if (doc.HasMember("peername") && doc["peername"].IsString()) info.peername = doc["peername"].GetString();
+  info.addresses = strings("addresses");
+  info.cluster_peers = strings("cluster_peers");
+  info.cluster_peers_addresses = strings("cluster_peers_addresses");
+  return info;
+}
+
+Peer::Peer(asio::io_context& io, PeerOptions options, Identity identity)
+    : io_(io), options_(std::move(options)), identity_(identity),
+      peer_id_(identity.peer_id()), self_(peer_id_.to_string()) {
+  const std::string& folder = options_.config.raft.data_folder;
+  data_dir_ = folder.empty() ? options_.config_dir / "clusterpin-data" : std::filesystem::path(folder);
+  if (!options_.log) options_.log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+}
+
+Peer::~Peer() {
+  *alive_ = false;
+  if (driver_) driver_->stop();
+  if (rpc_) rpc_->close();
+}
+
+UnixNanos Peer::now() const {
+  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Result<std::unique_ptr<Peer>> Peer::open(asio::io_context& io, PeerOptions options) {
+  auto identity = Identity::from_private_key_base64(options.config.cluster.private_key);
+  if (!identity) {
+    return make_error("service.json: cluster.private_key: " + identity.error().message);
+  }
+  if (identity->peer_id().to_string() != options.config.cluster.id) {
+    return make_error(fmt::format(
+        "service.json: cluster.id \"{}\" does not match cluster.private_key (its peer id is {})",
+        options.config.cluster.id, identity->peer_id().to_string()));
+  }
+  std::unique_ptr<Peer> peer(new Peer(io, std::move(options), std::move(identity).value()));
+  return peer;
+}
+
+std::vector<std::string> Peer::own_addresses() const {
+  std::vector<std::string> out;
+  auto bound = rpc_ ? rpc_->listen_address() : std::nullopt;
+  for (const auto& text : options_.config.cluster.announce_multiaddress) out.push_back(text);
+  if (out.empty() && bound) out.push_back(bound->with_peer(peer_id_).to_string());
+  return out;
+}
+
+void Peer::add_peer_addresses(const std::string& id, const std::string& text) {
+  if (id == self_ || !rpc_) return;
+  for (const auto& addr : parse_peer_record(id, text).addrs) {
+    auto m = Multiaddr::parse(addr);
+    if (!m) continue;
+    Multiaddr with = m->peer_id() ? *m : m->with_peer(PeerId::parse(id).value());
+    if (auto s = rpc_->add_peer(with); !s) {
+      options_.log(fmt::format("cannot use address {} of peer {}: {}", addr, id, s.error().message));
+    }
+  }
+}
+
+void Peer::load_known_addresses() {
+  for (const auto& text : options_.config.cluster.peers) {
+    auto m = Multiaddr::parse(text);
+    if (m && m->peer_id()) (void)rpc_->add_peer(*m);
+  }
+  auto reader = state_->open_reader();
+  if (!reader) return;
+  auto peers = reader->peers();
+  if (!peers) return;
+  for (const auto& p : *peers) add_peer_addresses(p.id, p.addrs);
+}
+
+void Peer::start(Done ready) {
+  auto secret = decode_secret(options_.config.cluster.secret);
+  net::RpcOptions rpc_options;
+  if (secret) std::copy(secret->begin(), secret->end(), rpc_options.secret.begin());
+  rpc_options.network_timeout = duration_cast<milliseconds>(options_.config.raft.network_timeout);
+  rpc_options.log = options_.log;
+  rpc_ = std::make_unique<net::RpcEndpoint>(io_, identity_, rpc_options);
+  rpc_->on_message([this](const PeerId& from, std::string_view method, ByteView payload) {
+    handle_message(from, method, payload);
+  });
+  rpc_->on_request([this](const PeerId& from, std::string_view method, ByteView payload,
+                          net::RpcEndpoint::Responder responder) {
+    handle_request(from, method, payload, std::move(responder));
+  });
+  for (const auto& text : options_.config.cluster.listen_multiaddress) {
+    auto m = Multiaddr::parse(text);
+    if (!m) return ready(make_error(fmt::format("cluster.listen_multiaddress: {}", m.error().message)));
+    if (auto s = rpc_->listen(*m); !s) {
+      return ready(make_error(fmt::format("cannot listen on {}: {}", text, s.error().message)));
+    }
+    break;  // one listener: the RPC endpoint binds a single address
+  }
+
+  auto log = store::RaftLog::open(data_dir_);
+  if (!log) return ready(log.error());
+  auto stored = log->load();
+  if (!stored) return ready(stored.error());
+  auto stored_cluster = log->cluster_id();
+  if (!stored_cluster) return ready(stored_cluster.error());
+  bool fresh = stored->entries.empty() && stored->snapshot.index == 0 && stored->hard.term == 0;
+  std::string reset_hint = fmt::format("clusterpin state cleanup --config {}", options_.config_dir.string());
+
+  raft::DurableState durable;
+  if (!fresh) {
+    // cluster.bootstrap only matters for a clean folder (a peer that left); --bootstrap asks to
+    // join, which a folder with state cannot do safely.
+    if (options_.bootstrap_from_flag) {
+      return ready(make_error(fmt::format(
+          "--bootstrap needs a clean data folder, but {} holds the state of cluster {}; reset it "
+          "with '{}' (a backup is kept)", data_dir_.string(), *stored_cluster, reset_hint)));
+    }
+    cluster_id_ = *stored_cluster;
+    durable = std::move(stored).value();
+  } else if (!options_.bootstrap.empty()) {
+    joining_ = true;
+  } else {
+    std::vector<std::string> voters{self_};
+    for (const auto& text : options_.config.cluster.peers) {
+      auto m = Multiaddr::parse(text);
+      if (!m || !m->peer_id()) {
+        return ready(make_error(fmt::format(
+            "cluster.peers: \"{}\" has no /p2p/<peer id>; every entry must name its peer", text)));
+      }
+      std::string id = m->peer_id()->to_string();
+      if (std::find(voters.begin(), voters.end(), id) == voters.end()) voters.push_back(id);
+    }
+    std::sort(voters.begin(), voters.end());
+    cluster_id_ = derive_cluster_id(voters);
+    durable = raft::bootstrap_state(voters);
+    if (auto s = log->set_cluster_id(cluster_id_); !s) return ready(s.error());
+    // The founding configuration is durable before Raft starts, as the core assumes.
+    store::LogBatch founding;
+    founding.hard_state = durable.hard;
+    founding.entries = durable.entries;
+    if (auto s = log->apply(founding); !s) return ready(s.error());
+  }
+  if (auto s = open_stores(); !s) return ready(s.error());
+  if (!cluster_id_.empty()) {
+    if (auto s = state_->set_cluster_id(cluster_id_); !s) {
+      return ready(make_error(fmt::format("{}; reset this peer with '{}'", s.error().message, reset_hint)));
+    }
+  }
+  auto applied = state_->applied();
+  if (!applied) return ready(applied.error());
+  durable.applied = applied->index;
+  load_known_addresses();
+
+  auto writer = std::make_unique<store::LogWriter>(std::move(log).value());
+  if (joining_) {
+    // Join first: the cluster id comes from the cluster. The writer waits in a holder.
+    auto holder = std::make_shared<std::unique_ptr<store::LogWriter>>(std::move(writer));
+    auto deadline = steady_clock::now() + options_.config.raft.wait_for_leader_timeout;
+    join(0, [this, holder, ready, deadline](Status s) {
+      if (!s) return ready(s);
+      if (auto st = start_raft_with(std::move(*holder), raft::DurableState{}); !st) return ready(st);
+      check_ready(ready, deadline);
+    });
+    return;
+  }
+  if (auto s = start_raft_with(std::move(writer), std::move(durable)); !s) return ready(s);
+  check_ready(ready, steady_clock::now() + options_.config.raft.wait_for_leader_timeout);
+}
+
+Status Peer::open_stores() {
+  auto state = store::StateDb::open(data_dir_);
+  if (!state) return state.error();
+  state_.emplace(std::move(state).value());
+  return {};
+}
+
+Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::DurableState durable) {
+  const RaftConfig& rc = options_.config.raft;
+  raft::Config cfg;
+  cfg.id = self_;
+  cfg.cluster_id = cluster_id_;
+  cfg.heartbeat_ticks = std::max(1, ticks(rc.heartbeat_timeout) / 4);
+  cfg.election_ticks = std::max(cfg.heartbeat_ticks * 3, ticks(rc.election_timeout));
+  cfg.lease_ticks = std::max(cfg.heartbeat_ticks * 2, ticks(rc.election_timeout));
+  cfg.max_append_entries = static_cast<std::size_t>(rc.max_append_entries);
+  cfg.trailing_logs = static_cast<raft::Index>(rc.trailing_logs);
+  cfg.snapshot_threshold = static_cast<raft::Index>(rc.snapshot_threshold);
+  cfg.snapshot_interval_ticks = ticks(rc.snapshot_interval);
+  std::uint64_t seed = 0;
+  randombytes_buf(&seed, sizeof(seed));
+  cfg.seed = seed;
+  RaftDriver::Callbacks callbacks;
+  callbacks.send = [this](const raft::Message& m) {
+    auto to = PeerId::parse(m.to);
+    if (!to) return;
+    std::string bytes = raft::encode(m);
+    (void)rpc_->send(*to, "raft", as_view(bytes));  // a full queue drops: Raft retransmits
+  };
+  callbacks.applied = [this](const raft::Entry& e) { on_applied(e); };
+  auto driver = RaftDriver::create(io_, std::move(cfg), std::move(durable), std::move(writer),
+                                   *state_, data_dir_, kTick, std::move(callbacks));
+  if (!driver) return driver.error();
+  driver_ = std::move(driver).value();
+  driver_->start();
+  return {};
+}
+
+void Peer::check_ready(Done ready, steady_clock::time_point deadline) {
+  const raft::Node& n = driver_->node();
+  bool caught_up = !n.leader().empty() && n.is_voter(self_) && n.applied_index() >= n.commit_index();
+  if (caught_up) {
+    announce_addresses();
+    return ready({});
+  }
+  if (steady_clock::now() >= deadline) return ready(make_error(describe_reachability()));
+  auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(100));
+  timer->async_wait([this, timer, ready, deadline, alive = alive_](const std::error_code& ec) {
+    if (ec || !*alive) return;
+    check_ready(ready, deadline);
+  });
+}
+
+std::string Peer::describe_reachability() const {
+  auto members = member_ids();
+  std::size_t others = 0, reached = 0;
+  std::string missing;
+  for (const auto& id : members) {
+    if (id == self_) continue;
+    ++others;
+    auto p = PeerId::parse(id);
+    if (p && rpc_->connected(*p)) {
+      ++reached;
+    } else {
+      missing += (missing.empty() ? "" : ", ") + id;
+    }
+  }
+  const raft::Node& n = driver_->node();
+  if (!n.leader().empty() && !n.is_voter(self_)) {
+    return fmt::format("joined, but not yet promoted to voter after {}: the leader is {}",
+                       format_go_duration(options_.config.raft.wait_for_leader_timeout), n.leader());
+  }
+  return fmt::format(
+      "no Raft leader after consensus.raft.wait_for_leader_timeout ({}): reached {} of {} other "
+      "peers{}{}; check that a majority of the peers in cluster.peers are running, share this "
+      "cluster's secret, and can reach each other on their listen addresses",
+      format_go_duration(options_.config.raft.wait_for_leader_timeout), reached, others,
+      missing.empty() ? "" : " (not reached: ", missing.empty() ? "" : missing + ")");
+}
+
+void Peer::announce_addresses() {
+  if (announced_) return;
+  announced_ = true;
+  PeerAddresses me{self_, own_addresses(), options_.config.cluster.peername};
+  auto current = state_->open_reader();
+  if (current) {
+    auto peers = current->peers();
+    if (peers) {
+      for (const auto& p : *peers) {
+        if (p.id == self_ && p.addrs == peer_record_text(me)) return;
+      }
+    }
+  }
+  commit_data(encode_peer_addresses(me), static_cast<int>(options_.config.raft.commit_retries) + 3,
+              [this](Status s) {
+                if (!s) options_.log("could not announce this peer's addresses: " + s.error().message);
+              });
+}
+
+void Peer::on_applied(const raft::Entry& entry) {
+  if (entry.type == raft::EntryType::ConfChange) {
+    auto conf = raft::decode_conf_entry(entry.data);
+    if (conf) {
+      const raft::ConfChange& c = conf->change;
+      if (c.type == raft::ConfChangeType::AddLearner) add_peer_addresses(c.node, c.context);
+      if (c.type == raft::ConfChangeType::RemoveNode) {
+        if (c.node == self_) {
+          if (on_removed_) asio::post(io_, on_removed_);
+        } else if (auto p = PeerId::parse(c.node)) {
+          rpc_->remove_peer(*p);
+        }
+      }
+    }
+  } else if (entry.type == raft::EntryType::Normal) {
+    auto command = decode_command(entry.data);
+    if (command) {
+      if (auto* peer = std::get_if<PeerAddresses>(&*command)) {
+        add_peer_addresses(peer->peer, peer_record_text(*peer));
+      }
+    }
+  }
+  // Waiters for "applied here" (read-your-writes after a forwarded commit).
+  while (!applied_waiters_.empty() && applied_waiters_.begin()->first <= entry.index) {
+    Done d = std::move(applied_waiters_.begin()->second);
+    applied_waiters_.erase(applied_waiters_.begin());
+    d({});
+  }
+}
+
+void Peer::wait_applied(raft::Index index, Done done) {
+  if (driver_->node().applied_index() >= index) return done({});
+  applied_waiters_.emplace(index, std::move(done));
+}
+
+void Peer::handle_message(const PeerId& from, std::string_view method, ByteView payload) {
+  if (method != "raft" || !driver_) return;
+  auto m = raft::decode(as_string(payload));
+  if (!m) {
+    options_.log(fmt::format("dropped a malformed raft message from {}: {}", from.to_string(),
+                             m.error().message));
+    return;
+  }
+  if (m->from != from.to_string()) return;  // a peer may only speak for itself
+  if (m->cluster_id != cluster_id_ && !cluster_id_.empty()) {
+    options_.log(fmt::format(
+        "refused raft traffic from {}: it belongs to cluster {}, this peer to cluster {}",
+        from.to_string(), m->cluster_id, cluster_id_));
+    return;
+  }
+  driver_->step(*m);
+}
+
+void Peer::handle_request(const PeerId& from, std::string_view method, ByteView payload,
+                          net::RpcEndpoint::Responder responder) {
+  auto shared = std::make_shared<net::RpcEndpoint::Responder>(std::move(responder));
+  if (method == "id") {
+    std::string json = peer_info_to_json(info());
+    return shared->reply(as_view(json));
+  }
+  if (!driver_) return shared->fail("this peer is still starting");
+  if (method == "commit") {
+    if (driver_->node().role() != raft::Role::Leader) return shared->fail("not the leader");
+    auto timeout = duration_cast<milliseconds>(options_.config.raft.network_timeout);
+    auto index = std::make_shared<raft::Index>(driver_->node().last_index() + 1);
+    driver_->propose(as_string(payload), timeout, [shared, index](Status s) {
+      if (!s) return shared->fail(s.error().message);
+      std::string bytes = encode_u64(*index);
+      shared->reply(as_view(bytes));
+    });
+    return;
+  }
+  if (method == "remove") {
+    if (driver_->node().role() != raft::Role::Leader) return shared->fail("not the leader");
+    raft::ConfChange change{raft::ConfChangeType::RemoveNode, as_string(payload), ""};
+    driver_->propose_conf_change(change, duration_cast<milliseconds>(options_.config.raft.network_timeout),
+                                 [shared](Status s) {
+                                   if (!s) return shared->fail(s.error().message);
+                                   shared->reply({});
+                                 });
+    return;
+  }
+  if (method == "join") {
+    auto command = decode_command(as_string(payload));
+    if (!command || !std::holds_alternative<PeerAddresses>(*command)) {
+      return shared->fail("malformed join request");
+    }
+    const auto& joiner = std::get<PeerAddresses>(*command);
+    bool forwarded = driver_->node().is_voter(from.to_string());
+    if (joiner.peer != from.to_string() && !forwarded) {
+      return shared->fail("a peer may only join as itself");
+    }
+    if (driver_->node().role() != raft::Role::Leader) {
+      auto leader = PeerId::parse(driver_->node().leader());
+      if (!leader) return shared->fail("no leader known; retry");
+      rpc_->call(*leader, "join", payload, [shared](Result<Bytes> r) {
+        if (!r) return shared->fail(r.error().message);
+        shared->reply(*r);
+      });
+      return;
+    }
+    auto reply_members = [this, shared] {
+      WireWriter w;
+      w.bytes(cluster_id_);
+      auto reader = state_->open_reader();
+      std::vector<store::PeerRecord> peers;
+      if (reader) {
+        if (auto p = reader->peers()) peers = *p;
+      }
+      bool self_listed = false;
+      for (const auto& p : peers) self_listed |= p.id == self_;
+      if (!self_listed) {
+        peers.push_back({self_, peer_record_text({self_, own_addresses(), options_.config.cluster.peername})});
+      }
+      w.u64(peers.size());
+      for (const auto& p : peers) {
+        w.bytes(p.id);
+        w.bytes(p.addrs);
+      }
+      std::string bytes = w.take();
+      shared->reply(as_view(bytes));
+    };
+    if (driver_->node().conf().learners.end() !=
+            std::find(driver_->node().conf().learners.begin(), driver_->node().conf().learners.end(), joiner.peer) ||
+        driver_->node().is_voter(joiner.peer)) {
+      return reply_members();  // already a member (a retried join)
+    }
+    raft::ConfChange change{raft::ConfChangeType::AddLearner, joiner.peer, peer_record_text(joiner)};
+    add_peer_addresses(joiner.peer, peer_record_text(joiner));
+    driver_->propose_conf_change(change, duration_cast<milliseconds>(options_.config.raft.network_timeout),
+                                 [shared, reply_members](Status s) {
+                                   if (!s) return shared->fail(s.error().message);
+                                   reply_members();
+                                 });
+    return;
+  }
+  shared->fail(fmt::format("unknown method \"{}\"", method));
+}
+
+void Peer::join(std::size_t next, Done ready) {
+  const auto& addrs = options_.bootstrap;
+  if (next >= addrs.size()) {
+    return ready(make_error(fmt::format(
+        "could not join through any bootstrap address ({}); check that those peers run, share "
+        "this cluster's secret and are reachable", fmt::join(addrs, ", "))));
+  }
+  auto m = Multiaddr::parse(addrs[next]);
+  if (!m || !m->peer_id()) {
+    return ready(make_error(fmt::format("bootstrap address \"{}\" must end with /p2p/<peer id>", addrs[next])));
+  }
+  if (auto s = rpc_->add_peer(*m); !s) return ready(s.error());
+  PeerAddresses me{self_, own_addresses(), options_.config.cluster.peername};
+  std::string request = encode_peer_addresses(me);
+  options_.log(fmt::format("joining the cluster through {}", addrs[next]));
+  rpc_->call(*m->peer_id(), "join", as_view(request), [this, next, ready, alive = alive_](Result<Bytes> r) {
+    if (!*alive) return;
+    if (!r) {
+      options_.log(fmt::format("join through {} failed: {}", options_.bootstrap[next], r.error().message));
+      return join(next + 1, ready);
+    }
+    const std::string answer = as_string(*r);  // the reader views it: keep it alive
+    WireReader reader(answer);
+    cluster_id_ = std::string(reader.bytes());
+    std::uint64_t n = reader.u64();
+    for (std::uint64_t i = 0; reader.ok() && i < n; ++i) {
+      std::string id(reader.bytes());
+      std::string text(reader.bytes());
+      add_peer_addresses(id, text);
+    }
+    if (!reader.ok() || cluster_id_.empty()) return ready(make_error("malformed answer to join"));
+    if (auto s = state_->set_cluster_id(cluster_id_); !s) return ready(s.error());
+    ready({});
+  });
+}
+
+void Peer::commit_ops(std::vector<PinsetOp> ops, Done done) {
+  commit_data(encode_ops(ops), static_cast<int>(options_.config.raft.commit_retries), std::move(done));
+}
+
+void Peer::commit_data(std::string data, int attempts_left, Done done) {
+  commit_at_leader(std::move(data), attempts_left, std::move(done), steady_clock::now());
+}
+
+void Peer::commit_at_leader(std::string data, int attempts_left, Done done,
+                            steady_clock::time_point waited_since) {
+  if (stopped_ || !driver_) return done(make_error("the peer is shutting down"));
+  const RaftConfig& rc = options_.config.raft;
+  auto retry = [this, data, attempts_left, done](Status why) {
+    if (attempts_left <= 0) return done(why);
+    auto timer = std::make_shared<asio::steady_timer>(io_, options_.config.raft.commit_retry_delay);
+    timer->async_wait([this, timer, data, attempts_left, done, alive = alive_](const std::error_code& ec) {
+      if (ec || !*alive) return;
+      commit_at_leader(data, attempts_left - 1, done, steady_clock::now());
+    });
+  };
+  const std::string leader = driver_->node().leader();
+  if (leader.empty()) {
+    if (steady_clock::now() - waited_since > rc.wait_for_leader_timeout) {
+      return done(make_error(fmt::format("timed out waiting for a leader after {}",
+                                         format_go_duration(rc.wait_for_leader_timeout))));
+    }
+    auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(50));
+    timer->async_wait([this, timer, data, attempts_left, done, waited_since, alive = alive_](const std::error_code& ec) {
+      if (ec || !*alive) return;
+      commit_at_leader(data, attempts_left, done, waited_since);
+    });
+    return;
+  }
+  auto timeout = duration_cast<milliseconds>(rc.network_timeout);
+  if (leader == self_) {
+    // The driver completes a proposal only after applying it here: nothing else to wait for.
+    driver_->propose(std::move(data), timeout, [retry, done](Status s) {
+      if (!s) return retry(s);
+      done({});
+    });
+    return;
+  }
+  auto to = PeerId::parse(leader);
+  if (!to) return done(make_error("bad leader id"));
+  rpc_->call(*to, "commit", as_view(data), [this, retry, done, alive = alive_](Result<Bytes> r) {
+    if (!*alive) return;
+    if (!r) return retry(make_error("forwarding to the leader failed: " + r.error().message));
+    const std::string answer = as_string(*r);  // the reader views it: keep it alive
+    WireReader reader(answer);
+    raft::Index index = reader.u64();
+    if (!reader.ok()) return done(make_error("malformed answer from the leader"));
+    wait_applied(index, done);
+  });
+}
+
+Result<std::optional<Pin>> Peer::get_pin(const Cid& cid) {
+  auto bytes = state_->get_pin(as_string(cid.bytes()));
+  if (!bytes) return bytes.error();
+  if (!*bytes) return std::optional<Pin>();
+  auto pin = decode_pin(**bytes);
+  if (!pin) return pin.error();
+  return std::optional<Pin>(std::move(pin).value());
+}
+
+std::vector<std::string> Peer::member_ids() const {
+  if (!driver_) return {self_};
+  const raft::ConfState& conf = driver_->node().conf();
+  std::vector<std::string> ids = conf.voters;
+  ids.insert(ids.end(), conf.learners.begin(), conf.learners.end());
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+PeerInfo Peer::info() const {
+  PeerInfo info;
+  info.id = self_;
+  info.peername = options_.config.cluster.peername;
+  info.addresses = own_addresses();
+  info.cluster_peers = member_ids();
+  if (driver_) info.leader = driver_->node().leader();
+  auto reader = const_cast<store::StateDb&>(*state_).open_reader();
+  if (reader) {
+    if (auto peers = reader->peers()) {
+      for (const auto& p : *peers) {
+        for (const auto& a : parse_peer_record(p.id, p.addrs).addrs) info.cluster_peers_addresses.push_back(a);
+      }
+    }
+  }
+  return info;
+}
+
+void Peer::gather_peer_infos(std::function<void(std::vector<PeerInfo>)> done) {
+  auto ids = member_ids();
+  auto results = std::make_shared<std::vector<PeerInfo>>(ids.size());
+  auto remaining = std::make_shared<std::size_t>(ids.size());
+  auto finish_one = [results, remaining, done] {
+    if (--*remaining == 0) done(std::move(*results));
+  };
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] == self_) {
+      (*results)[i] = info();
+      finish_one();
+      continue;
+    }
+    auto to = PeerId::parse(ids[i]);
+    if (!to) {
+      (*results)[i].id = ids[i];
+      (*results)[i].error = "bad peer id";
+      finish_one();
+      continue;
+    }
+    rpc_->call(*to, "id", {}, [results, i, id = ids[i], finish_one](Result<Bytes> r) {
+      if (r) {
+        (*results)[i] = peer_info_from_json(as_string(*r), id);
+      } else {
+        (*results)[i].id = id;
+        (*results)[i].error = r.error().message;
+      }
+      finish_one();
+    }, milliseconds(15000));
+  }
+}
+
+void Peer::remove_peer(const std::string& peer_id, Done done) {
+  if (!driver_) return done(make_error("the peer is still starting"));
+  auto ids = member_ids();
+  if (std::find(ids.begin(), ids.end(), peer_id) == ids.end()) {
+    return done(make_error(fmt::format("{} is not a member of this cluster", peer_id)));
+  }
+  raft::ConfChange change{raft::ConfChangeType::RemoveNode, peer_id, ""};
+  // Membership changes commit at the leader like pins; retries cover a leadership transfer.
+  auto attempt = std::make_shared<std::function<void(int)>>();
+  *attempt = [this, change, done, attempt](int left) {
+    if (driver_->node().role() == raft::Role::Leader) {
+      driver_->propose_conf_change(change, duration_cast<milliseconds>(options_.config.raft.network_timeout),
+                                   [this, done, attempt, left](Status s) {
+        if (s || left <= 0) return done(s);
+        auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(500));
+        timer->async_wait([timer, attempt, left](const std::error_code&) { (*attempt)(left - 1); });
+      });
+      return;
+    }
+    auto leader = PeerId::parse(driver_->node().leader());
+    if (!leader) {
+      if (left <= 0) return done(make_error("no leader to remove the peer"));
+      auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(500));
+      timer->async_wait([timer, attempt, left](const std::error_code&) { (*attempt)(left - 1); });
+      return;
+    }
+    std::string request = change.node;
+    rpc_->call(*leader, "remove", as_view(request), [this, done, attempt, left](Result<Bytes> r) {
+      if (r || left <= 0) return done(r ? Status() : Status(r.error()));
+      auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(500));
+      timer->async_wait([timer, attempt, left](const std::error_code&) { (*attempt)(left - 1); });
+    });
+  };
+  (*attempt)(20);
+}
+
+void Peer::stop(bool leave, Done done) {
+  auto finish = [this, done] {
+    stopped_ = true;
+    if (driver_) {
+      (void)driver_->take_snapshot();
+      driver_->stop();
+    }
+    if (rpc_) rpc_->close();
+    done({});
+  };
+  if (!leave || !driver_ || member_ids().size() <= 1) return finish();
+  remove_peer(self_, [this, finish](Status s) {
+    if (!s) options_.log("could not leave the cluster: " + s.error().message);
+    finish();
+  });
+}
+
+}  // namespace clusterpin::node

@@ -1,0 +1,120 @@
+// Peer: one running clusterpin peer. It opens the SQLite stores, decides how to start (restart,
+// new single-peer cluster, founding member of cluster.peers, or joining through bootstrap
+// addresses), runs Raft over the secure RPC links, and offers the operations the REST API serves:
+// commit pinset changes (forwarded to the leader, with commit_retries), read the local copy of
+// the shared state, and describe the peers. Single-threaded: everything runs on one io_context.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "core/command.hpp"
+#include "core/config.hpp"
+#include "core/identity.hpp"
+#include "core/pin.hpp"
+#include "net/rpc.hpp"
+#include "node/raft_driver.hpp"
+#include "store/raft_log.hpp"
+#include "store/state_db.hpp"
+
+namespace clusterpin::node {
+
+struct PeerOptions {
+  ServiceConfig config;
+  std::filesystem::path config_dir;
+  std::vector<std::string> bootstrap;  // --bootstrap, else cluster.bootstrap
+  bool bootstrap_from_flag = false;    // --bootstrap given: existing state is refused
+  bool allow_empty_secret = false;
+  std::function<void(const std::string&)> log;  // one line, no newline
+};
+
+// What GET /id answers for one peer.
+struct PeerInfo {
+  std::string id;
+  std::string peername;
+  std::vector<std::string> addresses;
+  std::vector<std::string> cluster_peers;
+  std::vector<std::string> cluster_peers_addresses;
+  std::string leader;  // clusterpin extension: the Raft leader as this peer sees it
+  std::string error;
+};
+std::string peer_info_to_json(const PeerInfo& info);
+
+class Peer {
+ public:
+  using Done = std::function<void(Status)>;
+
+  static Result<std::unique_ptr<Peer>> open(asio::io_context& io, PeerOptions options);
+  ~Peer();
+
+  // Listens, starts Raft (and joins when bootstrapping). `ready` runs once: OK when a leader is
+  // known and this peer has caught up, or an error after wait_for_leader_timeout saying why.
+  void start(Done ready);
+  // Clean shutdown: leave the cluster first when asked, snapshot, stop. `done` runs once.
+  void stop(bool leave, Done done);
+  // Runs when this peer finds itself removed from the cluster (it should then shut down).
+  void on_removed(std::function<void()> callback) { on_removed_ = std::move(callback); }
+
+  // Commits pinset changes through the leader; OK means committed on a majority and applied here.
+  void commit_ops(std::vector<PinsetOp> ops, Done done);
+  void remove_peer(const std::string& peer_id, Done done);
+
+  // The local copy of the shared state.
+  Result<std::optional<Pin>> get_pin(const Cid& cid);
+  store::StateDb& state() { return *state_; }
+  const PeerId& id() const { return peer_id_; }
+  std::string id_text() const { return self_; }
+  const ServiceConfig& config() const { return options_.config; }
+  PeerInfo info() const;
+  std::vector<std::string> member_ids() const;
+  // GET /peers: every member's PeerInfo (remote ones over RPC; an unreachable one has `error`).
+  void gather_peer_infos(std::function<void(std::vector<PeerInfo>)> done);
+  std::string leader() const { return driver_->node().leader(); }
+  UnixNanos now() const;
+
+ private:
+  Peer(asio::io_context& io, PeerOptions options, Identity identity);
+  Status open_stores();
+  Status start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::DurableState durable);
+  void on_applied(const raft::Entry& entry);
+  void handle_request(const PeerId& from, std::string_view method, ByteView payload,
+                      net::RpcEndpoint::Responder responder);
+  void handle_message(const PeerId& from, std::string_view method, ByteView payload);
+  void commit_data(std::string data, int attempts_left, Done done);
+  void commit_at_leader(std::string data, int attempts_left, Done done,
+                        std::chrono::steady_clock::time_point waited_since);
+  void wait_applied(raft::Index index, Done done);
+  void join(std::size_t next, Done ready);
+  void check_ready(Done ready, std::chrono::steady_clock::time_point deadline);
+  void announce_addresses();
+  void add_peer_addresses(const std::string& record_id, const std::string& record_text);
+  void load_known_addresses();
+  std::vector<std::string> own_addresses() const;
+  std::string describe_reachability() const;
+
+  asio::io_context& io_;
+  PeerOptions options_;
+  Identity identity_;
+  PeerId peer_id_;
+  std::string self_;
+  std::filesystem::path data_dir_;
+  std::string cluster_id_;
+  std::optional<store::StateDb> state_;
+  std::unique_ptr<net::RpcEndpoint> rpc_;
+  std::unique_ptr<RaftDriver> driver_;
+  std::multimap<raft::Index, Done> applied_waiters_;
+  std::function<void()> on_removed_;
+  bool joining_ = false;
+  bool announced_ = false;
+  bool stopped_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace clusterpin::node

@@ -1,0 +1,315 @@
+// RaftDriver (see raft_driver.hpp). The order of work for one Ready follows ready.hpp: stage
+// snapshot chunks, install a complete snapshot, persist hard state + entries (storage thread),
+// then send, apply, advance. Only one Ready is outstanding at a time; proposals that arrive while
+// an fsync runs accumulate in the node and go out together in the next Ready (group commit).
+#include "node/raft_driver.hpp"
+
+#include <fmt/core.h>
+
+#include "core/command.hpp"
+#include "core/raft/codec.hpp"
+#include "store/snapshot_file.hpp"
+
+namespace clusterpin::node {
+namespace {
+
+std::string as_string(const Bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// The state.db changes one entry makes.
+Result<std::vector<store::StateOp>> state_ops_of(const raft::Entry& entry) {
+  std::vector<store::StateOp> ops;
+  if (entry.type == raft::EntryType::Noop) return ops;
+  if (entry.type == raft::EntryType::ConfChange) {
+    auto conf = raft::decode_conf_entry(entry.data);
+    if (!conf) return conf.error();
+    const raft::ConfChange& c = conf->change;
+    if (c.type == raft::ConfChangeType::AddLearner && !c.context.empty()) {
+      ops.push_back(store::StateOp::put_peer(c.node, c.context));
+    } else if (c.type == raft::ConfChangeType::RemoveNode) {
+      ops.push_back(store::StateOp::delete_peer(c.node));
+    }
+    return ops;
+  }
+  auto command = decode_command(entry.data);
+  if (!command) return command.error();
+  if (auto* peer = std::get_if<PeerAddresses>(&*command)) {
+    ops.push_back(store::StateOp::put_peer(peer->peer, peer_record_text(*peer)));
+    return ops;
+  }
+  for (const PinsetOp& op : std::get<std::vector<PinsetOp>>(*command)) {
+    std::string key = as_string(op.pin.cid.bytes());
+    if (op.kind == PinsetOp::Kind::pin) {
+      ops.push_back(store::StateOp::put_pin(std::move(key), encode_pin(op.pin)));
+    } else {
+      ops.push_back(store::StateOp::delete_pin(std::move(key)));
+    }
+  }
+  return ops;
+}
+
+[[noreturn]] void fail_stop(const std::string& what) {
+  fmt::print(stderr, "clusterpin daemon: fatal: {}; stopping (nothing unsafe was acknowledged)\n",
+             what);
+  std::fflush(stderr);
+  std::_Exit(70);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RaftDriver>> RaftDriver::create(
+    asio::io_context& io, raft::Config config, raft::DurableState durable,
+    std::unique_ptr<store::LogWriter> writer, store::StateDb& state,
+    std::filesystem::path data_dir, std::chrono::milliseconds tick, Callbacks callbacks) {
+  std::unique_ptr<RaftDriver> driver(
+      new RaftDriver(io, std::move(writer), state, std::move(data_dir), tick, std::move(callbacks)));
+  if (durable.snapshot.index > 0) {
+    driver->latest_snapshot_ = durable.snapshot;
+  }
+  auto node = raft::Node::create(std::move(config), std::move(durable), driver.get());
+  if (!node) return node.error();
+  driver->node_ = std::make_unique<raft::Node>(std::move(node).value());
+  return driver;
+}
+
+RaftDriver::RaftDriver(asio::io_context& io, std::unique_ptr<store::LogWriter> writer,
+                       store::StateDb& state, std::filesystem::path data_dir,
+                       std::chrono::milliseconds tick, Callbacks callbacks)
+    : io_(io), writer_(std::move(writer)), state_(state), data_dir_(std::move(data_dir)),
+      tick_(tick), callbacks_(std::move(callbacks)), ticker_(io) {}
+
+RaftDriver::~RaftDriver() {
+  *alive_ = false;
+  stop();
+}
+
+void RaftDriver::start() {
+  running_ = true;
+  schedule_tick();
+  pump();
+}
+
+void RaftDriver::stop() {
+  running_ = false;
+  ticker_.cancel();
+  fail_all_pending("the peer is shutting down");
+}
+
+void RaftDriver::schedule_tick() {
+  if (!running_) return;
+  ticker_.expires_after(tick_);
+  ticker_.async_wait([this, alive = alive_](const std::error_code& ec) {
+    if (ec || !*alive || !running_) return;
+    node_->tick();
+    pump();
+    schedule_tick();
+  });
+}
+
+void RaftDriver::step(const raft::Message& message) {
+  if (!running_) return;
+  (void)node_->step(message);  // foreign or stale messages are counted by the node
+  pump();
+}
+
+RaftDriver::Done RaftDriver::add_pending(raft::Index index, std::chrono::milliseconds timeout,
+                                         Done done) {
+  auto timer = std::make_unique<asio::steady_timer>(io_, timeout);
+  timer->async_wait([this, index, alive = alive_](const std::error_code& ec) {
+    if (ec || !*alive) return;
+    auto it = pending_.find(index);
+    if (it == pending_.end()) return;
+    Done d = std::move(it->second.done);
+    pending_.erase(it);
+    d(make_error("timed out waiting for the entry to commit (is a majority of peers up?)"));
+  });
+  pending_[index] = Pending{node_->term(), std::move(done), std::move(timer)};
+  return {};
+}
+
+void RaftDriver::propose(std::string data, std::chrono::milliseconds timeout, Done done) {
+  auto index = node_->propose(std::move(data));
+  if (!index) return done(index.error());
+  add_pending(*index, timeout, std::move(done));
+  pump();
+}
+
+void RaftDriver::propose_conf_change(raft::ConfChange change, std::chrono::milliseconds timeout,
+                                     Done done) {
+  auto index = node_->propose_conf_change(std::move(change));
+  if (!index) return done(index.error());
+  add_pending(*index, timeout, std::move(done));
+  pump();
+}
+
+Status RaftDriver::transfer_leadership(const raft::NodeId& target) {
+  Status s = node_->transfer_leadership(target);
+  pump();
+  return s;
+}
+
+void RaftDriver::pump() {
+  if (persisting_ || !node_->has_ready()) return;
+  raft::Ready ready = node_->ready();
+  store::LogBatch batch;
+  if (auto s = receive_snapshot_chunks(ready); !s) fail_stop(s.error().message);
+  if (ready.snapshot) {
+    if (auto s = install_received_snapshot(*ready.snapshot, batch); !s) {
+      fail_stop(s.error().message);
+    }
+  }
+  batch.hard_state = ready.hard_state;
+  batch.entries = ready.entries;
+  if (ready.compact_through > 0) batch.compact_through = ready.compact_through;
+  if (batch.empty()) return after_persist(std::move(ready));
+  persisting_ = true;
+  auto shared_ready = std::make_shared<raft::Ready>(std::move(ready));
+  writer_->submit(std::move(batch), [this, alive = alive_, shared_ready](Status s) {
+    // The storage thread: hop back to the io thread. LogWriter stops the process on failure.
+    asio::post(io_, [this, alive, shared_ready, s] {
+      if (!*alive) return;
+      if (!s.ok()) fail_stop(s.error().message);
+      persisting_ = false;
+      after_persist(std::move(*shared_ready));
+    });
+  });
+}
+
+void RaftDriver::after_persist(raft::Ready ready) {
+  for (const raft::Message& m : ready.messages) {
+    if (callbacks_.send) callbacks_.send(m);
+  }
+  for (const raft::Entry& e : ready.committed) {
+    if (auto s = apply_entry(e); !s) fail_stop(s.error().message);
+  }
+  node_->advance();
+  for (const raft::Entry& e : ready.committed) complete(e.index, e.term);
+  if (ready.snapshot_due) {
+    if (auto s = take_snapshot(); !s) {
+      fmt::print(stderr, "clusterpin daemon: snapshot failed: {}\n", s.error().message);
+    }
+  }
+  // Proposals whose index was overwritten by another leader's entry can no longer commit.
+  if (node_->role() != raft::Role::Leader) {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      auto term = node_->term_at(it->first);
+      if (term && *term != it->second.term && it->first <= node_->last_index()) {
+        Done d = std::move(it->second.done);
+        it = pending_.erase(it);
+        d(make_error("leadership changed before the entry committed; retry"));
+      } else {
+        ++it;
+      }
+    }
+  }
+  pump();
+}
+
+Status RaftDriver::apply_entry(const raft::Entry& entry) {
+  auto ops = state_ops_of(entry);
+  if (!ops) return make_error(fmt::format("entry {}: {}", entry.index, ops.error().message));
+  auto applied = state_.apply(entry.index, entry.term, *ops);
+  if (!applied) return applied.error();
+  if (*applied && callbacks_.applied) callbacks_.applied(entry);
+  return {};
+}
+
+void RaftDriver::complete(raft::Index index, raft::Term term) {
+  auto it = pending_.find(index);
+  if (it == pending_.end()) return;
+  Done d = std::move(it->second.done);
+  bool same = it->second.term == term;
+  pending_.erase(it);
+  if (same) {
+    d({});
+  } else {
+    d(make_error("leadership changed before the entry committed; retry"));
+  }
+}
+
+void RaftDriver::fail_all_pending(const std::string& why) {
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [index, p] : pending) p.done(make_error(why));
+}
+
+std::filesystem::path RaftDriver::snapshot_path(raft::Index index) const {
+  return data_dir_ / "snapshots" / fmt::format("state-{:020}.db", index);
+}
+
+Status RaftDriver::take_snapshot() {
+  raft::Index applied = node_->applied_index();
+  if (applied == 0 || (latest_snapshot_ && latest_snapshot_->index >= applied)) return {};
+  auto meta = node_->snapshot_meta_at(applied);
+  if (!meta) return meta.error();
+  std::filesystem::create_directories(data_dir_ / "snapshots");
+  auto taken = state_.create_snapshot(snapshot_path(applied));
+  if (!taken) return taken.error();
+  // The snapshot is made at state.db's applied index, which equals the node's applied index
+  // because both advance together on this thread.
+  store::LogBatch batch;
+  batch.snapshot = *meta;
+  auto previous = latest_snapshot_;
+  latest_snapshot_ = *meta;
+  writer_->submit(std::move(batch), [this, alive = alive_, meta = *meta, previous](Status s) {
+    asio::post(io_, [this, alive, meta, previous, s] {
+      if (!*alive || !s.ok()) return;
+      (void)node_->snapshot_taken(meta);
+      if (previous && previous->index != meta.index) {
+        std::error_code ec;
+        std::filesystem::remove(snapshot_path(previous->index), ec);
+      }
+      pump();
+    });
+  });
+  return {};
+}
+
+Status RaftDriver::receive_snapshot_chunks(const raft::Ready& ready) {
+  for (const raft::SnapshotChunk& chunk : ready.snapshot_chunks) {
+    auto staging = data_dir_ / "snapshots" / "incoming.db";
+    std::filesystem::create_directories(staging.parent_path());
+    if (chunk.offset == 0) {
+      std::error_code ec;
+      std::filesystem::remove(staging, ec);
+    }
+    auto written = store::append_snapshot_chunk(staging, chunk.offset, chunk.data);
+    if (!written) return written.error();
+  }
+  return {};
+}
+
+Status RaftDriver::install_received_snapshot(const raft::SnapshotMeta& meta,
+                                             store::LogBatch& batch) {
+  auto staging = data_dir_ / "snapshots" / "incoming.db";
+  if (auto s = store::sync_file(staging); !s) return s;
+  auto restored = state_.restore_snapshot(staging);
+  if (!restored) return restored.error();
+  std::error_code ec;
+  std::filesystem::rename(staging, snapshot_path(meta.index), ec);
+  if (ec) return make_error(fmt::format("cannot keep snapshot: {}", ec.message()));
+  latest_snapshot_ = meta;
+  batch.snapshot = meta;
+  fail_all_pending("the state was replaced by a snapshot from the leader; retry");
+  if (callbacks_.state_replaced) callbacks_.state_replaced();
+  return {};
+}
+
+Result<std::uint64_t> RaftDriver::size(const raft::SnapshotMeta& snapshot) {
+  if (!latest_snapshot_ || latest_snapshot_->index != snapshot.index) {
+    return make_error("that snapshot is no longer kept");
+  }
+  std::error_code ec;
+  auto n = std::filesystem::file_size(snapshot_path(snapshot.index), ec);
+  if (ec) return make_error(ec.message());
+  return static_cast<std::uint64_t>(n);
+}
+
+Result<std::string> RaftDriver::read(const raft::SnapshotMeta& snapshot, std::uint64_t offset,
+                                     std::size_t length) {
+  if (!latest_snapshot_ || latest_snapshot_->index != snapshot.index) {
+    return make_error("that snapshot is no longer kept");
+  }
+  return store::read_snapshot_chunk(snapshot_path(snapshot.index), offset, length);
+}
+
+}  // namespace clusterpin::node

@@ -1,0 +1,100 @@
+// RaftDriver runs one raft::Node on the daemon's io_context: it ticks it, makes each Ready
+// durable through the LogWriter (storage thread, group commit) before sending its messages,
+// applies committed entries to state.db (effect and applied index in one transaction), takes and
+// installs snapshots, and completes proposals once their entry is applied (or superseded).
+// Everything here runs on the io_context thread; only LogWriter's fsync runs elsewhere.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <asio.hpp>
+
+#include "core/raft/node.hpp"
+#include "core/result.hpp"
+#include "store/log_writer.hpp"
+#include "store/state_db.hpp"
+
+namespace clusterpin::node {
+
+class RaftDriver : public raft::SnapshotSource {
+ public:
+  struct Callbacks {
+    std::function<void(const raft::Message&)> send;
+    // After an entry's effect is in state.db (pin changes, peer addresses, membership).
+    std::function<void(const raft::Entry&)> applied;
+    // After a snapshot from the leader replaced the whole state.
+    std::function<void()> state_replaced;
+  };
+  using Done = std::function<void(Status)>;
+
+  // Builds the node from what was durable; the driver is the node's snapshot source.
+  static Result<std::unique_ptr<RaftDriver>> create(
+      asio::io_context& io, raft::Config config, raft::DurableState durable,
+      std::unique_ptr<store::LogWriter> writer, store::StateDb& state,
+      std::filesystem::path data_dir, std::chrono::milliseconds tick, Callbacks callbacks);
+  ~RaftDriver() override;
+
+  void start();
+  // Stops ticking; waits for nothing (LogWriter's destructor flushes what was submitted).
+  void stop();
+
+  void step(const raft::Message& message);
+  // Proposes `data`; `done` runs once: OK when the entry is applied here, an error when this
+  // peer is not the leader, loses leadership before the entry commits, or `timeout` passes.
+  void propose(std::string data, std::chrono::milliseconds timeout, Done done);
+  void propose_conf_change(raft::ConfChange change, std::chrono::milliseconds timeout, Done done);
+  Status transfer_leadership(const raft::NodeId& target);
+
+  // Takes a snapshot now (also done automatically when the log grows past snapshot_threshold).
+  Status take_snapshot();
+
+  const raft::Node& node() const { return *node_; }
+  raft::Node& node() { return *node_; }
+
+  // raft::SnapshotSource: the latest snapshot file, read in chunks for a lagging follower.
+  Result<std::uint64_t> size(const raft::SnapshotMeta& snapshot) override;
+  Result<std::string> read(const raft::SnapshotMeta& snapshot, std::uint64_t offset,
+                           std::size_t length) override;
+
+ private:
+  RaftDriver(asio::io_context& io, std::unique_ptr<store::LogWriter> writer, store::StateDb& state,
+             std::filesystem::path data_dir, std::chrono::milliseconds tick, Callbacks callbacks);
+
+  struct Pending {
+    raft::Term term;
+    Done done;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+
+  void schedule_tick();
+  void pump();
+  void after_persist(raft::Ready ready);
+  Status receive_snapshot_chunks(const raft::Ready& ready);
+  Status install_received_snapshot(const raft::SnapshotMeta& meta, store::LogBatch& batch);
+  Status apply_entry(const raft::Entry& entry);
+  void complete(raft::Index index, raft::Term term);
+  void fail_all_pending(const std::string& why);
+  Done add_pending(raft::Index index, std::chrono::milliseconds timeout, Done done);
+  std::filesystem::path snapshot_path(raft::Index index) const;
+
+  asio::io_context& io_;
+  std::unique_ptr<raft::Node> node_;
+  std::unique_ptr<store::LogWriter> writer_;
+  store::StateDb& state_;
+  std::filesystem::path data_dir_;
+  std::chrono::milliseconds tick_;
+  Callbacks callbacks_;
+  asio::steady_timer ticker_;
+  bool running_ = false;
+  bool persisting_ = false;  // a Ready is with the storage thread
+  std::map<raft::Index, Pending> pending_;
+  std::optional<raft::SnapshotMeta> latest_snapshot_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace clusterpin::node

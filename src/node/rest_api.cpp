@@ -1,0 +1,314 @@
+// REST routes (see rest_api.hpp). Pins are read from the local copy of the shared state; changes
+// go through Peer::commit_ops (leader forwarding, retries) and are answered after the commit.
+#include "node/rest_api.hpp"
+
+#include <fmt/core.h>
+
+#include "core/allocator.hpp"
+#include "core/multiaddr.hpp"
+#include "core/version.hpp"
+#include "net/http_auth.hpp"
+#include "net/http_endpoint.hpp"
+
+namespace clusterpin::node {
+namespace {
+
+using Responder = std::shared_ptr<net::HttpResponder>;
+
+constexpr const char* kNotInPinset = "pin is not part of the pinset";
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    auto slash = path.find('/');
+    parts.push_back(path.substr(0, slash));
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+  }
+  return parts;
+}
+
+bool is_loopback(const net::HttpEndpoint& e) {
+  return e.kind == net::HttpEndpoint::Kind::unix_socket || e.address.is_loopback();
+}
+
+// Streams a list of JSON texts as NDJSON (one object a line), with backpressure.
+void stream_lines(const Responder& r, std::shared_ptr<std::vector<std::string>> lines, std::size_t next) {
+  while (next < lines->size()) {
+    bool more = r->write_chunk((*lines)[next] + "\n");
+    ++next;
+    if (!more) {
+      r->on_drained([r, lines, next] {
+        if (r->connected()) stream_lines(r, lines, next);
+      });
+      return;
+    }
+  }
+  r->finish();
+}
+
+}  // namespace
+
+RestApi::RestApi(asio::io_context& io, Peer& peer) : io_(io), peer_(peer) {}
+RestApi::~RestApi() { stop(); }
+
+Result<std::string> RestApi::start() {
+  const RestApiConfig& c = peer_.config().restapi;
+  auto endpoint = net::parse_http_endpoint(c.http_listen_multiaddress);
+  if (!endpoint) {
+    return make_error(fmt::format("api.restapi.http_listen_multiaddress: {}", endpoint.error().message));
+  }
+  bool has_auth = c.basic_auth_credentials && !c.basic_auth_credentials->empty();
+  if (!is_loopback(*endpoint) && !has_auth) {
+    return make_error(fmt::format(
+        "api.restapi.http_listen_multiaddress {} is reachable from other hosts, but "
+        "api.restapi.basic_auth_credentials is not set: set credentials or listen on 127.0.0.1",
+        c.http_listen_multiaddress));
+  }
+  net::HttpServerOptions options;
+  options.read_header_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.read_header_timeout);
+  options.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.read_timeout);
+  options.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.idle_timeout);
+  options.limits.max_header_bytes = static_cast<std::size_t>(c.max_header_bytes) + 1024;
+  for (const auto& [k, v] : c.headers) options.default_headers.add(k, v);
+  server_ = std::make_unique<net::HttpServer>(io_, options,
+      [this](net::HttpRequest request, Responder responder) { handle(std::move(request), std::move(responder)); });
+  auto bound = server_->listen(*endpoint);
+  if (!bound) return make_error(fmt::format("cannot listen on {}: {}", c.http_listen_multiaddress, bound.error().message));
+  return bound->to_string();
+}
+
+void RestApi::stop() {
+  if (server_) server_->stop();
+  server_.reset();
+}
+
+void RestApi::handle(net::HttpRequest request, Responder r) {
+  const auto& creds = peer_.config().restapi.basic_auth_credentials;
+  bool open_route = request.method == "OPTIONS" || (request.method == "GET" && request.path == "/health");
+  if (creds && !creds->empty() && !open_route && !net::basic_auth_matches(request.headers, *creds)) {
+    return r->send_error(401, "unauthorized: this API requires basic auth credentials");
+  }
+  route(request, r);
+}
+
+void RestApi::route(const net::HttpRequest& q, const Responder& r) {
+  auto parts = split_path(q.path);
+  const std::string& m = q.method;
+  if (q.path.size() > 1 && q.path.back() == '/') {
+    std::string target = q.path.substr(0, q.path.size() - 1);
+    if (!q.raw_query.empty()) target += "?" + q.raw_query;
+    return r->send(307, {{"Location", target}});
+  }
+  if (parts.empty()) return r->send_error(404, "not found");
+  std::string_view head = parts[0];
+  if (head == "health" && parts.size() == 1 && m == "GET") return r->send(204);
+  if (head == "version" && parts.size() == 1 && m == "GET") {
+    return r->send_json(200, fmt::format("{{\"version\":\"{}\"}}", version()));
+  }
+  if (head == "id" && parts.size() == 1 && m == "GET") {
+    return r->send_json(200, peer_info_to_json(peer_.info()));
+  }
+  if (head == "peers") {
+    if (parts.size() == 1 && m == "GET") return get_peers(r);
+    if (parts.size() == 2 && m == "DELETE") {
+      std::string id(parts[1]);
+      if (!PeerId::parse(id)) return r->send_error(400, fmt::format("\"{}\" is not a peer id", id));
+      peer_.remove_peer(id, [r](Status s) {
+        if (!s) return r->send_error(500, s.error().message);
+        r->send(204);
+      });
+      return;
+    }
+  }
+  if (head == "allocations") {
+    if (parts.size() == 1 && m == "GET") return get_allocations(q, r);
+    if (parts.size() == 2 && m == "GET") {
+      auto cid = Cid::parse(parts[1]);
+      if (!cid) return r->send_error(400, cid.error().message);
+      auto pin = peer_.get_pin(*cid);
+      if (!pin) return r->send_error(500, pin.error().message);
+      if (!*pin) return r->send_error(404, kNotInPinset);
+      return r->send_json(200, pin_to_json(**pin));
+    }
+  }
+  if (head == "pins") {
+    if (parts.size() == 1 && m == "POST") return post_pins_batch(q, r);
+    std::size_t cid_at = 1;
+    if (parts.size() >= 3 && (parts[1] == "ipfs" || parts[1] == "ipld" || parts[1] == "ipns")) {
+      if (parts[1] != "ipfs" || parts.size() > 3) {
+        return r->send_error(400, "resolving IPFS paths needs the IPFS connector, which is not "
+                                  "implemented yet; pin the CID itself (/pins/<cid>)");
+      }
+      cid_at = 2;
+    }
+    if (parts.size() == cid_at + 1 && parts[cid_at] != "recover") {
+      auto cid = Cid::parse(parts[cid_at]);
+      if (!cid) return r->send_error(400, cid.error().message);
+      if (m == "POST") return post_pin(*cid, q, r);
+      if (m == "DELETE") return delete_pin(*cid, r);
+    }
+    return r->send_error(501, "pin status and recover need the pin tracker, which is not implemented yet");
+  }
+  if (head == "monitor" || head == "health") {
+    return r->send_error(501, "metrics, alerts and the health graph are not implemented yet");
+  }
+  r->send_error(404, fmt::format("no route for {} {}", m, q.path));
+}
+
+void RestApi::post_pin(const Cid& cid, const net::HttpRequest& q, const Responder& r) {
+  auto options = pin_options_from_query(q.query, peer_.now());
+  if (!options) return r->send_error(400, options.error().message);
+  const ClusterConfig& cc = peer_.config().cluster;
+  Pin pin(cid);
+  pin.options = std::move(options).value();
+  if (pin.options.pin_update && *pin.options.pin_update != cid) {
+    // pin update: the new CID takes the old pin's options; name and expiry may be replaced.
+    auto old = peer_.get_pin(*pin.options.pin_update);
+    if (!old) return r->send_error(500, old.error().message);
+    if (!*old) {
+      return r->send_error(404, fmt::format("pin-update: {} is not part of the pinset",
+                                            pin.options.pin_update->to_string()));
+    }
+    PinOptions updated = (*old)->options;
+    updated.pin_update = pin.options.pin_update;
+    if (!pin.options.name.empty()) updated.name = pin.options.name;
+    if (pin.options.expire_at != kZeroTime) updated.expire_at = pin.options.expire_at;
+    pin.options = std::move(updated);
+    pin.allocations = (*old)->allocations;
+  }
+  if (pin.options.replication_factor_min == 0) pin.options.replication_factor_min = cc.replication_factor_min;
+  if (pin.options.replication_factor_max == 0) pin.options.replication_factor_max = cc.replication_factor_max;
+  if (pin.options.expire_at != kZeroTime && pin.options.expire_at <= peer_.now()) {
+    return r->send_error(400, "expire-at is in the past");
+  }
+  pin.max_depth = pin.options.mode == PinMode::direct ? 0 : -1;
+  pin.timestamp = peer_.now();
+  AllocationRequest request;
+  request.rmin = pin.options.replication_factor_min;
+  request.rmax = pin.options.replication_factor_max;
+  request.user_allocations = pin.options.user_allocations;
+  auto existing = peer_.get_pin(cid);
+  if (existing && *existing) {
+    request.current = (*existing)->allocations;
+    if ((*existing)->max_depth == -1 && pin.max_depth == 0) {
+      return r->send_error(400, "cannot change a recursive pin into a direct pin; unpin it first");
+    }
+  }
+  for (const auto& id : peer_.member_ids()) {
+    if (auto p = PeerId::parse(id)) request.candidates.push_back(*p);
+  }
+  if (request.current.empty()) request.current = pin.allocations;
+  auto allocations = allocate(cid, request);
+  if (!allocations) return r->send_error(400, allocations.error().message);
+  pin.allocations = std::move(allocations).value();
+  std::string json = pin_to_json(pin);
+  peer_.commit_ops({PinsetOp{PinsetOp::Kind::pin, std::move(pin)}}, [r, json](Status s) {
+    if (!s) return r->send_error(500, s.error().message);
+    r->send_json(200, json);
+  });
+}
+
+void RestApi::post_pins_batch(const net::HttpRequest& q, const Responder& r) {
+  auto options = pin_options_from_query(q.query, peer_.now());
+  if (!options) return r->send_error(400, options.error().message);
+  const ClusterConfig& cc = peer_.config().cluster;
+  std::vector<PinsetOp> ops;
+  std::string_view body = q.body;
+  std::size_t line_number = 0;
+  std::vector<PeerId> candidates;
+  for (const auto& id : peer_.member_ids()) {
+    if (auto p = PeerId::parse(id)) candidates.push_back(*p);
+  }
+  UnixNanos now = peer_.now();
+  while (!body.empty()) {
+    auto nl = body.find('\n');
+    std::string_view line = body.substr(0, nl);
+    body = nl == std::string_view::npos ? std::string_view() : body.substr(nl + 1);
+    ++line_number;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty()) continue;
+    auto cid = Cid::parse(line);
+    if (!cid) return r->send_error(400, fmt::format("line {}: {}", line_number, cid.error().message));
+    Pin pin(std::move(cid).value());
+    pin.options = *options;
+    if (pin.options.replication_factor_min == 0) pin.options.replication_factor_min = cc.replication_factor_min;
+    if (pin.options.replication_factor_max == 0) pin.options.replication_factor_max = cc.replication_factor_max;
+    pin.max_depth = pin.options.mode == PinMode::direct ? 0 : -1;
+    pin.timestamp = now;
+    AllocationRequest request{pin.options.replication_factor_min, pin.options.replication_factor_max,
+                              {}, pin.options.user_allocations, candidates};
+    auto allocations = allocate(pin.cid, request);
+    if (!allocations) return r->send_error(400, allocations.error().message);
+    pin.allocations = std::move(allocations).value();
+    ops.push_back({PinsetOp::Kind::pin, std::move(pin)});
+  }
+  std::size_t count = ops.size();
+  if (count == 0) return r->send_json(200, "{\"count\":0}");
+  peer_.commit_ops(std::move(ops), [r, count](Status s) {
+    if (!s) return r->send_error(500, s.error().message);
+    r->send_json(200, fmt::format("{{\"count\":{}}}", count));
+  });
+}
+
+void RestApi::delete_pin(const Cid& cid, const Responder& r) {
+  auto existing = peer_.get_pin(cid);
+  if (!existing) return r->send_error(500, existing.error().message);
+  if (!*existing) return r->send_error(404, kNotInPinset);
+  std::string json = pin_to_json(**existing);
+  peer_.commit_ops({PinsetOp{PinsetOp::Kind::unpin, Pin(cid)}}, [r, json](Status s) {
+    if (!s) return r->send_error(500, s.error().message);
+    r->send_json(200, json);
+  });
+}
+
+void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
+  std::string filter(q.query_value("filter").value_or("all"));
+  bool want_data = filter.find("all") != std::string::npos || filter.find("pin") != std::string::npos;
+  auto reader = peer_.state().open_reader();
+  if (!reader) return r->send_error(500, reader.error().message);
+  auto shared_reader = std::make_shared<store::StateReader>(std::move(reader).value());
+  r->start_stream(200, {{"Content-Type", "application/json"}});
+  if (!want_data) return r->finish();
+  // Pages of 1000 pins resumed after the last CID: memory stays flat for any pinset size.
+  auto page = std::make_shared<std::function<void(std::string)>>();
+  *page = [r, shared_reader, page](std::string after) {
+    std::string last;
+    bool more = true;
+    int count = 0;
+    Status s = shared_reader->for_each_pin([&](std::string_view cid, std::string_view bytes) {
+      last.assign(cid);
+      auto pin = decode_pin(bytes);
+      if (pin) more = r->write_chunk(pin_to_json(*pin) + "\n");
+      return ++count < 1000 && more;
+    }, after);
+    if (!s) {
+      r->finish({{"X-Stream-Error", s.error().message}});
+      *page = nullptr;
+      return;
+    }
+    if (count < 1000 && more) {
+      r->finish();
+      *page = nullptr;
+      return;
+    }
+    r->on_drained([r, page, last] {
+      if (r->connected() && *page) (*page)(last);
+    });
+  };
+  (*page)("");
+}
+
+void RestApi::get_peers(const Responder& r) {
+  peer_.gather_peer_infos([r](std::vector<PeerInfo> infos) {
+    auto lines = std::make_shared<std::vector<std::string>>();
+    for (const auto& info : infos) lines->push_back(peer_info_to_json(info));
+    r->start_stream(200, {{"Content-Type", "application/json"}});
+    stream_lines(r, lines, 0);
+  });
+}
+
+}  // namespace clusterpin::node

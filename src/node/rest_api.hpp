@@ -1,0 +1,41 @@
+// The REST API of a peer, in IPFS Cluster v1's shape (routes, JSON keys, NDJSON streams with the
+// X-Stream-Error trailer, 204 on an empty stream, {"code","message"} errors, basic auth). Each
+// request is answered on the io_context thread; commits answer once Raft has committed.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <asio.hpp>
+
+#include "core/result.hpp"
+#include "net/http_server.hpp"
+#include "node/peer.hpp"
+
+namespace clusterpin::node {
+
+class RestApi {
+ public:
+  RestApi(asio::io_context& io, Peer& peer);
+  ~RestApi();
+  // Listens on api.restapi.http_listen_multiaddress; refuses a non-loopback address without
+  // basic_auth_credentials. Returns the bound endpoint text.
+  Result<std::string> start();
+  void stop();
+
+ private:
+  void handle(net::HttpRequest request, std::shared_ptr<net::HttpResponder> responder);
+  void route(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
+  void post_pin(const Cid& cid, const net::HttpRequest& request,
+                const std::shared_ptr<net::HttpResponder>& r);
+  void post_pins_batch(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
+  void delete_pin(const Cid& cid, const std::shared_ptr<net::HttpResponder>& r);
+  void get_allocations(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
+  void get_peers(const std::shared_ptr<net::HttpResponder>& r);
+
+  asio::io_context& io_;
+  Peer& peer_;
+  std::unique_ptr<net::HttpServer> server_;
+};
+
+}  // namespace clusterpin::node

@@ -1,0 +1,32 @@
+// Snapshot files on disk: reading one in chunks to stream it to a lagging peer, assembling a
+// received one from chunks, and the fsyncs that make a file and its directory entry durable.
+// A snapshot file is a complete SQLite database (see StateDb::create_snapshot); these functions
+// treat it as bytes. Chunk appends are idempotent so a retransmitted chunk does no harm.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace clusterpin::store {
+
+// Up to `max_len` bytes from `offset`; empty at or past the end of the file.
+Result<std::string> read_snapshot_chunk(const std::filesystem::path& file, std::uint64_t offset,
+                                        std::size_t max_len);
+
+// Writes `bytes` at `offset` of `file` (created when missing). `offset` must not be past the
+// current end (no holes); a chunk that lies within what is already written is accepted again.
+// Returns the file size afterwards. Not durable until sync_file().
+Result<std::uint64_t> append_snapshot_chunk(const std::filesystem::path& file, std::uint64_t offset,
+                                            std::string_view bytes);
+
+// fsync(2) of a file's data and metadata.
+Status sync_file(const std::filesystem::path& file);
+// fsync(2) of the directory holding `file`, so a create or rename of it survives power loss.
+Status sync_parent_directory(const std::filesystem::path& file);
+
+}  // namespace clusterpin::store

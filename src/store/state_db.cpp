@@ -1,0 +1,478 @@
+// state.db: schema, transactional apply, readers, snapshot create/inspect/restore
+// (contract in state_db.hpp).
+//
+// Tables: pins(cid BLOB PRIMARY KEY, pin BLOB) and peers(id TEXT PRIMARY KEY, addrs TEXT), both
+// WITHOUT ROWID so rows are stored in key order (streaming 10M pins is one ordered b-tree walk);
+// meta(key, value) with schema_version, cluster_id, applied_index and applied_term.
+//
+// Durability: WAL with synchronous=NORMAL. A commit then writes the WAL without fsync; a power
+// loss may drop the newest transactions but never tears one, so the tables always match
+// applied_index. What is lost is re-applied from the Raft log, which is the source of truth
+// (fsynced at every commit) and still holds every entry above the last durable applied_index,
+// because the log is only compacted through a snapshot index, and create_snapshot() first makes
+// state.db durable through that index (make_durable: one commit with synchronous=FULL, whose WAL
+// fsync covers every earlier frame). This keeps an fsync off the apply path; the checkpoints
+// that do fsync run on WalCheckpointer's thread.
+#include "store/state_db.hpp"
+
+#include <fmt/format.h>
+
+#include <cassert>
+#include <limits>
+
+#include "store/snapshot_file.hpp"
+#include "store/sqlite_connection.hpp"
+#include "store/store_meta.hpp"
+#include "store/wal_checkpointer.hpp"
+
+namespace clusterpin::store {
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS pins(cid BLOB PRIMARY KEY, pin BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS peers(id TEXT PRIMARY KEY, addrs TEXT NOT NULL) WITHOUT ROWID;
+)sql";
+
+std::int64_t to_sql(std::uint64_t v) {
+  assert(v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) &&
+         "Raft indexes and terms stay below 2^63 so they fit SQLite integers");
+  return static_cast<std::int64_t>(v);
+}
+
+// Read statements, one set per connection.
+struct Queries {
+  Statement get_pin;
+  Statement each_pin;
+  Statement count_pins;
+  Statement peers;
+  Statement applied;
+
+  static Result<Queries> prepare(Connection& db) {
+    auto get_pin = db.prepare("SELECT pin FROM pins WHERE cid = ?1");
+    auto each_pin = db.prepare("SELECT cid, pin FROM pins WHERE cid > ?1 ORDER BY cid");
+    auto count_pins = db.prepare("SELECT count(*) FROM pins");
+    auto peers = db.prepare("SELECT id, addrs FROM peers ORDER BY id");
+    auto applied = db.prepare(
+        "SELECT (SELECT value FROM meta WHERE key = 'applied_index'), "
+        "(SELECT value FROM meta WHERE key = 'applied_term')");
+    for (auto* r : {&get_pin, &each_pin, &count_pins, &peers, &applied})
+      if (!*r) return r->error();
+    return Queries{std::move(*get_pin), std::move(*each_pin), std::move(*count_pins),
+                   std::move(*peers), std::move(*applied)};
+  }
+
+  Result<std::optional<std::string>> read_pin(std::string_view cid) {
+    get_pin.bind_blob(1, cid);
+    auto row = get_pin.step();
+    if (!row) return row.error();
+    std::optional<std::string> pin;
+    if (*row) pin = std::string(get_pin.column_blob(0));
+    get_pin.reset();
+    return pin;
+  }
+
+  // One statement is one read transaction: the walk sees a single committed state throughout.
+  Status visit_pins(const PinVisitor& visit, std::string_view after) {
+    each_pin.bind_blob(1, after);
+    for (;;) {
+      auto row = each_pin.step();
+      if (!row) return row.error();
+      if (!*row || !visit(each_pin.column_blob(0), each_pin.column_blob(1))) break;
+    }
+    each_pin.reset();
+    return Status::ok_status();
+  }
+
+  Result<std::uint64_t> pin_count() {
+    auto row = count_pins.step();
+    if (!row) return row.error();
+    auto n = static_cast<std::uint64_t>(count_pins.column_int(0));
+    count_pins.reset();
+    return n;
+  }
+
+  Result<std::vector<PeerRecord>> all_peers() {
+    std::vector<PeerRecord> out;
+    for (;;) {
+      auto row = peers.step();
+      if (!row) return row.error();
+      if (!*row) break;
+      out.push_back(
+          PeerRecord{std::string(peers.column_text(0)), std::string(peers.column_text(1))});
+    }
+    peers.reset();
+    return out;
+  }
+
+  Result<AppliedPosition> applied_position() {
+    auto row = applied.step();
+    if (!row) return row.error();
+    AppliedPosition pos;
+    pos.index =
+        static_cast<raft::Index>(applied.column_int(0));  // NULL reads as 0: nothing applied
+    pos.term = static_cast<raft::Term>(applied.column_int(1));
+    applied.reset();
+    return pos;
+  }
+};
+
+// The write connection with its statements.
+struct Writer {
+  Connection db;
+  Queries q;
+  Statement put_pin;
+  Statement delete_pin;
+  Statement put_peer;
+  Statement delete_peer;
+  Statement put_applied;
+  std::unique_ptr<WalCheckpointer> checkpointer;  // last: stops before the statements and db go
+};
+
+// Checkpoint once the WAL holds 16 MiB of 4 KiB pages: large enough that checkpoints are rare,
+// small enough that recovery after a crash reads little.
+constexpr int kCheckpointFrames = 4096;
+
+Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
+                                            const StateOpenOptions& options) {
+  auto db = Connection::open(file.string(), OpenMode::ReadWrite, options.vfs);
+  if (!db) return db.error();
+  auto mode = db->query_text("PRAGMA journal_mode=WAL");
+  if (!mode) return mode.error();
+  if (*mode != "wal")
+    return make_error(fmt::format("{}: cannot switch to WAL mode (journal_mode is \"{}\")",
+                                  file.string(), *mode));
+  if (Status s = db->exec("PRAGMA synchronous=NORMAL"); !s)
+    return s.error();  // why: see the file header
+  // The pinset b-tree is written at random places (CIDs are hashes): a 64 MiB page cache keeps
+  // its inner pages in memory, which made bulk applies 3x faster than SQLite's 2 MiB default.
+  if (Status s = db->exec("PRAGMA cache_size=-65536"); !s) return s.error();
+  {
+    auto tx = Transaction::begin(*db);
+    if (!tx) return tx.error();
+    if (Status s = ensure_meta(*db, StateDb::kSchemaVersion); !s) return s.error();
+    if (Status s = db->exec(kSchema); !s) return s.error();
+    if (Status s = tx->commit(); !s) return s.error();
+  }
+  if (Status s = check_cluster_id(*db, options.expected_cluster_id); !s) return s.error();
+
+  auto q = Queries::prepare(*db);
+  if (!q) return q.error();
+  auto put_pin = db->prepare(
+      "INSERT INTO pins(cid, pin) VALUES(?1, ?2) ON CONFLICT(cid) DO UPDATE SET pin = ?2");
+  auto delete_pin = db->prepare("DELETE FROM pins WHERE cid = ?1");
+  auto put_peer = db->prepare(
+      "INSERT INTO peers(id, addrs) VALUES(?1, ?2) ON CONFLICT(id) DO UPDATE SET addrs = ?2");
+  auto delete_peer = db->prepare("DELETE FROM peers WHERE id = ?1");
+  auto put_applied = db->prepare(
+      "INSERT INTO meta(key, value) VALUES('applied_index', ?1), ('applied_term', ?2) "
+      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  for (auto* r : {&put_pin, &delete_pin, &put_peer, &delete_peer, &put_applied})
+    if (!*r) return r->error();
+  auto w = std::unique_ptr<Writer>(
+      new Writer{std::move(*db), std::move(*q), std::move(*put_pin), std::move(*delete_pin),
+                 std::move(*put_peer), std::move(*delete_peer), std::move(*put_applied), nullptr});
+  auto checkpointer = WalCheckpointer::start(w->db, file.string(), options.vfs, kCheckpointFrames);
+  if (!checkpointer) return checkpointer.error();
+  w->checkpointer = std::move(*checkpointer);
+  return w;
+}
+
+Status run_op(Writer& w, const StateOp& op) {
+  switch (op.kind) {
+    case StateOp::Kind::PutPin:
+      assert(!op.key.empty() && "a CID is never empty");
+      w.put_pin.bind_blob(1, op.key);
+      w.put_pin.bind_blob(2, op.value);
+      return w.put_pin.run();
+    case StateOp::Kind::DeletePin:
+      w.delete_pin.bind_blob(1, op.key);
+      return w.delete_pin.run();
+    case StateOp::Kind::PutPeer:
+      assert(!op.key.empty() && "a peer id is never empty");
+      w.put_peer.bind_text(1, op.key);
+      w.put_peer.bind_text(2, op.value);
+      return w.put_peer.run();
+    case StateOp::Kind::DeletePeer:
+      w.delete_peer.bind_text(1, op.key);
+      return w.delete_peer.run();
+  }
+  return make_error(
+      fmt::format("{}: unknown state operation {}", w.db.path(), static_cast<int>(op.kind)));
+}
+
+// VACUUM INTO a temp file, fsync it, rename it to `dest`, fsync the folder, then inspect it.
+// VACUUM INTO reads in one read transaction, so the copy is the state at one applied index;
+// it does not fsync its output, hence sync_file.
+Result<StateSnapshot> write_snapshot_file(Connection& db, const std::filesystem::path& dest) {
+  std::filesystem::path tmp = dest;
+  tmp += ".tmp";
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);  // VACUUM INTO refuses an existing non-empty file
+  auto vacuum = db.prepare("VACUUM INTO ?1");
+  if (!vacuum) return vacuum.error();
+  vacuum->bind_text(1, tmp.string());
+  if (Status s = vacuum->run(); !s) return s.error();
+  if (Status s = sync_file(tmp); !s) return s.error();
+  std::filesystem::rename(tmp, dest, ec);
+  if (ec)
+    return make_error(
+        fmt::format("{}: cannot rename to {}: {}", tmp.string(), dest.string(), ec.message()));
+  if (Status s = sync_parent_directory(dest); !s) return s.error();
+  return StateDb::inspect_snapshot(dest);
+}
+
+}  // namespace
+
+// ---- StateReader ----
+
+struct StateReader::Impl {
+  Connection db;
+  Queries q;
+  std::shared_ptr<std::atomic<int>> open_readers;
+  ~Impl() { open_readers->fetch_sub(1); }
+};
+
+StateReader::StateReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StateReader::StateReader(StateReader&&) noexcept = default;
+StateReader& StateReader::operator=(StateReader&&) noexcept = default;
+StateReader::~StateReader() = default;
+
+Result<std::optional<std::string>> StateReader::get_pin(std::string_view cid) {
+  return impl_->q.read_pin(cid);
+}
+Status StateReader::for_each_pin(const PinVisitor& visit, std::string_view after) {
+  return impl_->q.visit_pins(visit, after);
+}
+Result<std::uint64_t> StateReader::count_pins() {
+  return impl_->q.pin_count();
+}
+Result<std::vector<PeerRecord>> StateReader::peers() {
+  return impl_->q.all_peers();
+}
+Result<AppliedPosition> StateReader::applied() {
+  return impl_->q.applied_position();
+}
+Result<StateSnapshot> StateReader::write_snapshot(const std::filesystem::path& dest) {
+  return write_snapshot_file(impl_->db, dest);
+}
+
+// ---- StateDb ----
+
+struct StateDb::Impl {
+  std::filesystem::path file;
+  StateOpenOptions options;
+  std::unique_ptr<Writer> w;  // null only after a restore failed to reopen the new file
+  std::shared_ptr<std::atomic<int>> open_readers = std::make_shared<std::atomic<int>>(0);
+
+  Result<Writer*> writer() {
+    if (!w)
+      return make_error(fmt::format("{}: closed after a failed snapshot restore; restart the peer",
+                                    file.string()));
+    return w.get();
+  }
+};
+
+StateDb::StateDb(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StateDb::StateDb(StateDb&&) noexcept = default;
+StateDb& StateDb::operator=(StateDb&&) noexcept = default;
+StateDb::~StateDb() = default;
+
+const std::filesystem::path& StateDb::file() const {
+  return impl_->file;
+}
+
+Result<StateDb> StateDb::open(const std::filesystem::path& data_dir,
+                              const StateOpenOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec)
+    return make_error(
+        fmt::format("{}: cannot create data folder: {}", data_dir.string(), ec.message()));
+  auto impl = std::make_unique<Impl>();
+  impl->file = data_dir / kFileName;
+  impl->options = options;
+  auto w = open_writer(impl->file, options);
+  if (!w) return w.error();
+  impl->w = std::move(*w);
+  return StateDb(std::move(impl));
+}
+
+Result<bool> StateDb::apply(raft::Index index, raft::Term term, std::span<const StateOp> ops) {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  Writer& wr = **w;
+  auto tx = Transaction::begin(wr.db);
+  if (!tx) return tx.error();
+  auto pos = wr.q.applied_position();
+  if (!pos) return pos.error();
+  if (index <= pos->index) return false;  // already in the tables: replay after a restart
+  for (const auto& op : ops)
+    if (Status s = run_op(wr, op); !s) return s.error();
+  wr.put_applied.bind_int(1, to_sql(index));
+  wr.put_applied.bind_int(2, to_sql(term));
+  if (Status s = wr.put_applied.run(); !s) return s.error();
+  if (Status s = tx->commit(); !s) return s.error();
+  return true;
+}
+
+Result<std::optional<std::string>> StateDb::get_pin(std::string_view cid) {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  return (*w)->q.read_pin(cid);
+}
+
+Result<AppliedPosition> StateDb::applied() {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  return (*w)->q.applied_position();
+}
+
+Result<StateReader> StateDb::open_reader() {
+  auto db = Connection::open(impl_->file.string(), OpenMode::ReadOnly, impl_->options.vfs);
+  if (!db) return db.error();
+  auto q = Queries::prepare(*db);
+  if (!q) return q.error();
+  impl_->open_readers->fetch_add(1);
+  return StateReader(std::unique_ptr<StateReader::Impl>(
+      new StateReader::Impl{std::move(*db), std::move(*q), impl_->open_readers}));
+}
+
+Result<std::string> StateDb::cluster_id() {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  return read_cluster_id((*w)->db);
+}
+
+Status StateDb::set_cluster_id(const std::string& cluster_id) {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  auto tx = Transaction::begin((*w)->db);
+  if (!tx) return tx.error();
+  if (Status s = fix_cluster_id((*w)->db, cluster_id); !s) return s;
+  return tx->commit();
+}
+
+Status StateDb::make_durable() {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  Connection& db = (*w)->db;
+  auto pos = (*w)->q.applied_position();
+  if (!pos) return pos.error();
+  // A commit under synchronous=FULL fsyncs the WAL file, and with it every frame written before.
+  if (Status s = db.exec("PRAGMA synchronous=FULL"); !s) return s;
+  Status result = [&]() -> Status {
+    auto tx = Transaction::begin(db);
+    if (!tx) return tx.error();
+    if (Status s = write_meta(db, "durable_index", std::to_string(pos->index)); !s) return s;
+    return tx->commit();
+  }();
+  if (Status s = db.exec("PRAGMA synchronous=NORMAL"); !s && result) return s;
+  return result;
+}
+
+Result<StateSnapshot> StateDb::create_snapshot(const std::filesystem::path& dest) {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  if (Status s = make_durable(); !s) return s.error();
+  return write_snapshot_file((*w)->db, dest);
+}
+
+Result<StateSnapshot> StateDb::inspect_snapshot(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))
+    return make_error(fmt::format("{}: snapshot file does not exist", file.string()));
+  StateSnapshot out;
+  out.size_bytes = std::filesystem::file_size(file, ec);
+  auto db = Connection::open(file.string(), OpenMode::ReadOnly);
+  if (!db) return db.error();
+  auto check = db->query_text("PRAGMA quick_check");
+  if (!check) return check.error();
+  if (*check != "ok")
+    return make_error(fmt::format("{}: not a valid snapshot: SQLite quick_check says \"{}\"",
+                                  file.string(), *check));
+  auto tables = db->query_text(
+      "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('pins', 'peers', "
+      "'meta')");
+  if (!tables) return tables.error();
+  if (*tables != "3")
+    return make_error(fmt::format(
+        "{}: not a clusterpin state snapshot (tables pins, peers, meta expected)", file.string()));
+  if (Status s = check_schema_version(*db, kSchemaVersion); !s) return s.error();
+  auto cluster = read_cluster_id(*db);
+  if (!cluster) return cluster.error();
+  out.cluster_id = std::move(*cluster);
+  auto q = Queries::prepare(*db);
+  if (!q) return q.error();
+  auto pos = q->applied_position();
+  if (!pos) return pos.error();
+  out.applied = *pos;
+  return out;
+}
+
+Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& src) {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  const std::string file = impl_->file.string();
+  if (int n = impl_->open_readers->load(); n > 0)
+    return make_error(fmt::format(
+        "{}: cannot restore a snapshot while {} reader(s) are open; close them first", file, n));
+  auto info = inspect_snapshot(src);
+  if (!info) return info.error();
+  auto ours = read_cluster_id((*w)->db);
+  if (!ours) return ours.error();
+  if (!ours->empty() && !info->cluster_id.empty() && *ours != info->cluster_id)
+    return other_cluster_error(src.string(), info->cluster_id, *ours);
+
+  // 1. A durable private copy next to state.db, so the rename below is atomic (same folder).
+  std::filesystem::path tmp = impl_->file;
+  tmp += ".restore";
+  std::error_code ec;
+  std::filesystem::copy_file(src, tmp, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec)
+    return make_error(fmt::format("{}: cannot copy snapshot to {}: {}", src.string(), tmp.string(),
+                                  ec.message()));
+  if (Status s = sync_file(tmp); !s) return s.error();
+
+  // 2. Fold the WAL into state.db and close it. The old -wal must not survive next to the new
+  //    file: SQLite would replay its frames onto the restored database. The background
+  //    checkpointer stops first: a checkpoint in progress would make this one return busy.
+  (*w)->checkpointer.reset();
+  {
+    auto ckpt = (*w)->db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+    if (!ckpt) return ckpt.error();
+    auto row = ckpt->step();
+    if (!row) return row.error();
+    const bool busy = *row && ckpt->column_int(0) != 0;
+    if (busy) {
+      auto restarted =
+          WalCheckpointer::start((*w)->db, file, impl_->options.vfs, kCheckpointFrames);
+      if (restarted) (*w)->checkpointer = std::move(*restarted);
+      return make_error(fmt::format("{}: cannot restore a snapshot: the database is busy", file));
+    }
+  }  // the statement is finalized here, before its connection closes
+  impl_->w.reset();
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::filesystem::path side = impl_->file.string() + suffix;
+    std::filesystem::remove(side, ec);
+    if (std::filesystem::exists(side))
+      return make_error(
+          fmt::format("{}: cannot remove it before restoring a snapshot: {}; restart the peer",
+                      side.string(), ec.message()));
+  }
+
+  // 3. Swap in the new file; until the rename the old state is complete on disk.
+  std::filesystem::rename(tmp, impl_->file, ec);
+  if (ec)
+    return make_error(fmt::format("{}: cannot rename to {}: {}", tmp.string(), file, ec.message()));
+  if (Status s = sync_parent_directory(impl_->file); !s) return s.error();
+
+  StateOpenOptions reopen = impl_->options;
+  reopen.expected_cluster_id.clear();  // checked above against the snapshot itself
+  auto reopened = open_writer(impl_->file, reopen);
+  if (!reopened) return reopened.error();
+  impl_->w = std::move(*reopened);
+  return impl_->w->q.applied_position();
+}
+
+}  // namespace clusterpin::store

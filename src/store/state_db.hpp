@@ -1,0 +1,152 @@
+// The pinset state machine's storage: `state.db` in the data folder holds the pins, the peers and
+// the position of the last applied Raft entry. The domain layer decides what the bytes mean; this
+// file only stores them. apply() changes rows AND applied_index in one transaction, so after any
+// crash the tables are exactly the state after applied_index: replaying the log from there is
+// exact, and an entry already applied is skipped (idempotent replay).
+// Snapshots are consistent copies of the whole file at applied_index; restore swaps one in
+// atomically.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/raft/types.hpp"
+#include "core/result.hpp"
+
+namespace clusterpin::store {
+
+// One change to the state tables. Keys and values are opaque bytes (pins) or text (peers).
+struct StateOp {
+  enum class Kind : std::uint8_t { PutPin, DeletePin, PutPeer, DeletePeer };
+  Kind kind;
+  std::string key;    // pin: CID bytes; peer: peer id
+  std::string value;  // pin: encoded pin; peer: addresses; empty for deletes
+
+  static StateOp put_pin(std::string cid, std::string pin) {
+    return {Kind::PutPin, std::move(cid), std::move(pin)};
+  }
+  static StateOp delete_pin(std::string cid) { return {Kind::DeletePin, std::move(cid), {}}; }
+  static StateOp put_peer(std::string id, std::string addrs) {
+    return {Kind::PutPeer, std::move(id), std::move(addrs)};
+  }
+  static StateOp delete_peer(std::string id) { return {Kind::DeletePeer, std::move(id), {}}; }
+};
+
+// The last Raft entry whose effect is in the tables (0/0: nothing applied yet).
+struct AppliedPosition {
+  raft::Index index = 0;
+  raft::Term term = 0;
+  bool operator==(const AppliedPosition&) const = default;
+};
+
+struct PeerRecord {
+  std::string id;
+  std::string addrs;
+  bool operator==(const PeerRecord&) const = default;
+};
+
+// A snapshot file as checked by inspect_snapshot(): the state after applying entry `applied`.
+struct StateSnapshot {
+  AppliedPosition applied;
+  std::string cluster_id;
+  std::uint64_t size_bytes = 0;
+};
+
+// Called per pin in CID byte order; return false to stop early.
+using PinVisitor = std::function<bool(std::string_view cid, std::string_view pin)>;
+
+// Read-only view of state.db on its own connection. WAL gives each read statement a consistent
+// snapshot of the last committed state, so a reader on another thread never sees half an entry
+// and never blocks apply(). One thread at a time may use a reader; open one per thread.
+class StateReader {
+ public:
+  StateReader(StateReader&&) noexcept;
+  StateReader& operator=(StateReader&&) noexcept;
+  ~StateReader();
+
+  Result<std::optional<std::string>> get_pin(std::string_view cid);
+  // Streams pins with CID > `after` (all when empty) in CID order without loading them all:
+  // resume a long listing by passing the last CID seen.
+  Status for_each_pin(const PinVisitor& visit, std::string_view after = {});
+  Result<std::uint64_t> count_pins();
+  Result<std::vector<PeerRecord>> peers();
+  Result<AppliedPosition> applied();
+
+  // Writes a consistent copy of the last committed state to `dest` durably, like
+  // StateDb::create_snapshot but without blocking the applying thread (a 10M-pin copy takes
+  // seconds). It does NOT make state.db itself durable: before compacting the Raft log through
+  // the returned index, call StateDb::make_durable() on the applying thread.
+  Result<StateSnapshot> write_snapshot(const std::filesystem::path& dest);
+
+ private:
+  friend class StateDb;
+  struct Impl;
+  explicit StateReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct StateOpenOptions {
+  std::string expected_cluster_id;  // refused when a different one is stored; empty accepts any
+  std::string vfs;                  // SQLite VFS; empty is the default
+};
+
+// The writer of state.db. Owned and used by one thread (the one applying committed entries).
+class StateDb {
+ public:
+  static constexpr const char* kFileName = "state.db";
+  static constexpr int kSchemaVersion = 1;
+
+  static Result<StateDb> open(const std::filesystem::path& data_dir,
+                              const StateOpenOptions& options = {});
+  StateDb(StateDb&&) noexcept;
+  StateDb& operator=(StateDb&&) noexcept;
+  ~StateDb();
+
+  // Applies `ops` as entry (index, term) in one transaction with the applied position. Returns
+  // false, changing nothing, when index <= applied index (already applied: replay after restart).
+  Result<bool> apply(raft::Index index, raft::Term term, std::span<const StateOp> ops);
+
+  // Reads on the writer's connection, for the applying thread (e.g. to merge a pin update).
+  Result<std::optional<std::string>> get_pin(std::string_view cid);
+  Result<AppliedPosition> applied();
+
+  // A reader for another thread. All readers must be gone before restore_snapshot().
+  Result<StateReader> open_reader();
+
+  Result<std::string> cluster_id();
+  Status set_cluster_id(const std::string& cluster_id);
+
+  // Makes every applied entry durable now (apply() commits with synchronous=NORMAL; see .cpp).
+  Status make_durable();
+
+  // Writes a consistent copy of the state at the current applied index to `dest` (replaced if
+  // present), durably: temp file, fsync, rename, fsync of the folder. Also makes state.db itself
+  // durable up to that index first, so the Raft log may be compacted through it.
+  Result<StateSnapshot> create_snapshot(const std::filesystem::path& dest);
+
+  // Opens a snapshot file and reports what it holds; refuses files that are not clusterpin state
+  // or fail SQLite's quick_check.
+  static Result<StateSnapshot> inspect_snapshot(const std::filesystem::path& file);
+
+  // Replaces the whole state with the snapshot at `src` (left in place), atomically: after a crash
+  // state.db is either the old state or the snapshot's. Refused when the snapshot belongs to
+  // another cluster or readers are open. Returns the new applied position.
+  Result<AppliedPosition> restore_snapshot(const std::filesystem::path& src);
+
+  const std::filesystem::path& file() const;
+
+ private:
+  struct Impl;
+  explicit StateDb(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clusterpin::store

@@ -1,2 +1,0 @@
-// Placeholder until the SQLite stores land.
-#include "core/raft/types.hpp"

@@ -1,0 +1,247 @@
+// The SQLite side of the tracker (see tracker_db.hpp): schema, buffered writes committed in one
+// transaction, and streaming reads in CID order. Unsettled rows (anything but pinned, remote,
+// unpinned) are also in a partial index, so loading them at start does not read pinned rows.
+#include "store/tracker_db.hpp"
+
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/pin.hpp"
+
+namespace clusterpin::store {
+
+namespace {
+
+// Status numbers 3 (pinned), 7 (unpinned) and 9 (remote): the settled ones (see TrackerStatus).
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS tracker (
+  cid BLOB PRIMARY KEY NOT NULL,
+  status INTEGER NOT NULL,
+  op INTEGER NOT NULL,
+  remote INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  timestamp INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  attempt_count INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  pin BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tracker_unsettled ON tracker(cid) WHERE status NOT IN (3, 7, 9);
+PRAGMA user_version = 1;
+)sql";
+
+constexpr const char* kColumns =
+    "cid, status, op, remote, priority, timestamp, error, attempt_count, next_attempt_at, pin";
+
+std::string_view as_text(const Bytes& bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+std::string hex(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+}  // namespace
+
+TrackerDb::TrackerDb(Connection db, Statement put, Statement del, Statement get, Statement active,
+                     Statement all, Statement all_after)
+    : db_(std::move(db)),
+      put_(std::move(put)),
+      del_(std::move(del)),
+      get_(std::move(get)),
+      active_(std::move(active)),
+      all_(std::move(all)),
+      all_after_(std::move(all_after)) {}
+
+Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& data_folder) {
+  std::string path = (data_folder / kFileName).string();
+  auto db = Connection::open(path, OpenMode::ReadWrite);
+  if (!db) return db.error();
+  auto mode = db->query_text("PRAGMA journal_mode=WAL");
+  if (!mode) return mode.error();
+  if (*mode != "wal")
+    return make_error(
+        fmt::format("{}: cannot switch to WAL mode (journal_mode is \"{}\")", path, *mode));
+  // NORMAL: no fsync per commit; see the header for why losing the last commits is acceptable.
+  if (Status s = db->exec("PRAGMA synchronous=NORMAL"); !s) return s.error();
+  if (Status s = db->exec(kSchema); !s) return s.error();
+
+  auto put = db->prepare(
+      fmt::format("INSERT OR REPLACE INTO tracker ({}) VALUES (?,?,?,?,?,?,?,?,?,?)", kColumns));
+  if (!put) return put.error();
+  auto del = db->prepare("DELETE FROM tracker WHERE cid = ?");
+  if (!del) return del.error();
+  auto get = db->prepare(fmt::format("SELECT {} FROM tracker WHERE cid = ?", kColumns));
+  if (!get) return get.error();
+  auto active =
+      db->prepare(fmt::format("SELECT {} FROM tracker INDEXED BY tracker_unsettled WHERE status "
+                              "NOT IN (3, 7, 9) ORDER BY cid",
+                              kColumns));
+  if (!active) return active.error();
+  auto all = db->prepare(fmt::format("SELECT {} FROM tracker ORDER BY cid", kColumns));
+  if (!all) return all.error();
+  auto all_after =
+      db->prepare(fmt::format("SELECT {} FROM tracker WHERE cid > ? ORDER BY cid", kColumns));
+  if (!all_after) return all_after.error();
+  return std::unique_ptr<TrackerDb>(new TrackerDb(std::move(*db), std::move(*put), std::move(*del),
+                                                  std::move(*get), std::move(*active),
+                                                  std::move(*all), std::move(*all_after)));
+}
+
+TrackerDb::~TrackerDb() {
+  (void)flush();
+}
+
+void TrackerDb::save(const TrackerRecord& record) {
+  pending_.insert_or_assign(record.cid(), record);
+  flush_if_full();
+}
+
+void TrackerDb::erase(const Cid& cid) {
+  pending_.insert_or_assign(cid, std::nullopt);
+  flush_if_full();
+}
+
+void TrackerDb::flush_if_full() {
+  if (pending_.size() < kMaxPending) return;
+  Status s = flush();
+  if (!s && !deferred_error_) deferred_error_ = s.error();
+}
+
+Status TrackerDb::flush() {
+  if (deferred_error_ && pending_.empty()) {
+    Error e = std::move(*deferred_error_);
+    deferred_error_.reset();
+    return e;
+  }
+  deferred_error_.reset();
+  if (pending_.empty()) return Status::ok_status();
+  auto tx = Transaction::begin(db_);
+  if (!tx) return tx.error();
+  for (const auto& [cid, change] : pending_) {
+    if (!change) {
+      del_.bind_blob(1, as_text(cid.bytes()));
+      if (Status s = del_.run(); !s) return s;
+      continue;
+    }
+    const TrackerRecord& r = *change;
+    put_.bind_blob(1, as_text(cid.bytes()));
+    put_.bind_int(2, static_cast<std::int64_t>(r.status));
+    put_.bind_int(3, static_cast<std::int64_t>(r.op));
+    put_.bind_int(4, r.remote ? 1 : 0);
+    put_.bind_int(5, r.priority ? 1 : 0);
+    put_.bind_int(6, r.timestamp);
+    put_.bind_text(7, r.error);
+    put_.bind_int(8, r.attempt_count);
+    put_.bind_int(9, r.next_attempt_at);
+    put_.bind_blob(10, encode_pin(r.pin));
+    if (Status s = put_.run(); !s) return s;
+  }
+  if (Status s = tx->commit(); !s) return s;
+  pending_.clear();
+  return Status::ok_status();
+}
+
+Result<TrackerRecord> TrackerDb::read_row(const Statement& row) const {
+  std::string_view key = row.column_blob(0);
+  auto pin = decode_pin(row.column_blob(9));
+  if (!pin)
+    return make_error(fmt::format("{}: the tracker row of CID bytes {} holds an unreadable pin: {}",
+                                  db_.path(), hex(key), pin.error().message));
+  TrackerRecord r(std::move(*pin));
+  if (as_text(r.cid().bytes()) != key)
+    return make_error(fmt::format("{}: the tracker row of CID bytes {} holds the pin of {}",
+                                  db_.path(), hex(key), r.cid().to_string()));
+  std::int64_t status = row.column_int(1);
+  std::int64_t op = row.column_int(2);
+  if (status < 0 || status >= kTrackerStatusCount || op < 0 || op > 2)
+    return make_error(fmt::format(
+        "{}: the tracker row of {} has status {} and operation {}; accepted: status 0-{}, "
+        "operation 0-2",
+        db_.path(), r.cid().to_string(), status, op, kTrackerStatusCount - 1));
+  r.status = static_cast<TrackerStatus>(status);
+  r.op = static_cast<TrackerOp>(op);
+  r.remote = row.column_int(3) != 0;
+  r.priority = row.column_int(4) != 0;
+  r.timestamp = row.column_int(5);
+  r.error = std::string(row.column_text(6));
+  r.attempt_count = row.column_int(7);
+  r.next_attempt_at = row.column_int(8);
+  return r;
+}
+
+Result<std::optional<TrackerRecord>> TrackerDb::load(const Cid& cid) {
+  if (auto it = pending_.find(cid); it != pending_.end()) return it->second;
+  get_.bind_blob(1, as_text(cid.bytes()));
+  auto row = get_.step();
+  if (!row) return row.error();
+  std::optional<TrackerRecord> out;
+  if (*row) {
+    auto r = read_row(get_);
+    if (!r) {
+      get_.reset();
+      return r.error();
+    }
+    out = std::move(*r);
+  }
+  get_.reset();
+  return out;
+}
+
+Status TrackerDb::load_active(const std::function<bool(TrackerRecord&&)>& visit) {
+  // Streams read committed rows: commit what is buffered first so reads see every change.
+  if (Status s = flush(); !s) return s;
+  Status result;
+  while (true) {
+    auto row = active_.step();
+    if (!row) {
+      result = row.error();
+      break;
+    }
+    if (!*row) break;
+    auto r = read_row(active_);
+    if (!r) {
+      result = r.error();
+      break;
+    }
+    if (!visit(std::move(*r))) break;
+  }
+  active_.reset();
+  return result;
+}
+
+Status TrackerDb::for_each(const std::function<bool(const TrackerRecord&)>& visit,
+                           const std::optional<Cid>& after) {
+  if (Status s = flush(); !s) return s;
+  Statement& stmt = after ? all_after_ : all_;
+  if (after) stmt.bind_blob(1, as_text(after->bytes()));
+  Status result;
+  while (true) {
+    auto row = stmt.step();
+    if (!row) {
+      result = row.error();
+      break;
+    }
+    if (!*row) break;
+    auto r = read_row(stmt);
+    if (!r) {
+      result = r.error();
+      break;
+    }
+    if (!visit(*r)) break;
+  }
+  stmt.reset();
+  return result;
+}
+
+Result<std::size_t> TrackerDb::count() {
+  if (Status s = flush(); !s) return s.error();
+  auto n = db_.query_text("SELECT count(*) FROM tracker");
+  if (!n) return n.error();
+  return static_cast<std::size_t>(std::stoull(*n));
+}
+
+}  // namespace clusterpin::store

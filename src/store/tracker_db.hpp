@@ -1,0 +1,68 @@
+// tracker.db in the data folder: the pin tracker's records (one row per CID, keyed by the CID's
+// bytes) so that statuses, errors and attempt counts survive a restart. Writes are buffered and
+// committed many per transaction (flush), so tracking 100k pins costs a few commits, not 100k.
+// WAL with synchronous=NORMAL: a power cut may lose the last commits, which is acceptable because
+// the tracker is rebuilt from the shared state and IPFS (reconcile) and its operations are
+// idempotent. Reads always see every save/erase made before them.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/result.hpp"
+#include "core/tracker.hpp"
+#include "store/sqlite_connection.hpp"
+
+namespace clusterpin::store {
+
+class TrackerDb final : public TrackerStore {
+ public:
+  static constexpr const char* kFileName = "tracker.db";
+  // Changes buffered before save/erase commit them on their own: bounds the buffer's memory.
+  static constexpr std::size_t kMaxPending = 8192;
+
+  // Opens or creates <data_folder>/tracker.db.
+  static Result<std::unique_ptr<TrackerDb>> open(const std::filesystem::path& data_folder);
+  // Commits what is still buffered (best effort: a failure here loses only rebuildable state).
+  ~TrackerDb() override;
+  TrackerDb(const TrackerDb&) = delete;
+  TrackerDb& operator=(const TrackerDb&) = delete;
+
+  // Buffered: the change is visible to reads at once and committed by the next flush (or when
+  // kMaxPending changes are waiting). Several changes of one CID coalesce into one row write.
+  void save(const TrackerRecord& record) override;
+  void erase(const Cid& cid) override;
+  // Commits every buffered change in one transaction. On failure the changes stay buffered for
+  // the next flush and the error is returned (also the error of a failed automatic flush).
+  Status flush();
+  std::size_t pending() const { return pending_.size(); }
+
+  Result<std::optional<TrackerRecord>> load(const Cid& cid) override;
+  Status load_active(const std::function<bool(TrackerRecord&&)>& visit) override;
+  Status for_each(const std::function<bool(const TrackerRecord&)>& visit,
+                  const std::optional<Cid>& after = std::nullopt) override;
+  Result<std::size_t> count();
+
+ private:
+  TrackerDb(Connection db, Statement put, Statement del, Statement get, Statement active,
+            Statement all, Statement all_after);
+  Result<TrackerRecord> read_row(const Statement& row) const;
+  void flush_if_full();
+
+  Connection db_;  // declared first: the statements below are finalized before it closes
+  Statement put_;
+  Statement del_;
+  Statement get_;
+  Statement active_;
+  Statement all_;
+  Statement all_after_;
+  std::map<Cid, std::optional<TrackerRecord>> pending_;  // nullopt: erase
+  std::optional<Error> deferred_error_;  // of an automatic flush, reported by the next flush
+};
+
+}  // namespace clusterpin::store

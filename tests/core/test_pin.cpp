@@ -1,0 +1,152 @@
+// Pins: the binary form round-trips, garbage is refused, the REST JSON has IPFS Cluster's keys,
+// the pin-options query is read with clear errors, and RFC 3339 times print as Go prints them.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include <rapidjson/document.h>
+
+#include "core/pin.hpp"
+#include "core/time_format.hpp"
+
+using namespace clusterpin;
+
+namespace {
+
+Cid cid_of(std::string_view text) { return Cid::parse(text).value(); }
+PeerId peer_of(std::string_view text) { return PeerId::parse(text).value(); }
+
+const char* kCid = "QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n";
+const char* kCidV1 = "bafybeihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+const char* kPeer = "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq";
+
+Pin full_pin() {
+  Pin pin(cid_of(kCid));
+  pin.allocations = {peer_of(kPeer)};
+  pin.max_depth = 0;
+  pin.timestamp = 1'790'000'000'123'000'000;
+  pin.options.replication_factor_min = 2;
+  pin.options.replication_factor_max = 3;
+  pin.options.name = "photos";
+  pin.options.mode = PinMode::direct;
+  pin.options.user_allocations = {peer_of(kPeer)};
+  pin.options.expire_at = 1'800'000'000'000'000'000;
+  pin.options.metadata = {{"owner", "ana"}};
+  pin.options.pin_update = cid_of(kCidV1);
+  pin.options.origins = {"/ip4/127.0.0.1/tcp/4001/p2p/" + std::string(kPeer)};
+  return pin;
+}
+
+}  // namespace
+
+TEST_CASE("a pin survives the binary form unchanged") {
+  Pin pin = full_pin();
+  auto back = decode_pin(encode_pin(pin));
+  REQUIRE(back.ok());
+  CHECK(pin_to_json(*back) == pin_to_json(pin));
+}
+
+TEST_CASE("truncated or garbage pin records are refused, never crash") {
+  std::string bytes = encode_pin(full_pin());
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    CHECK_FALSE(decode_pin(bytes.substr(0, n)).ok());
+  }
+  CHECK_FALSE(decode_pin(bytes + "x").ok());
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    std::string junk(rng() % 64, '\0');
+    for (auto& c : junk) c = static_cast<char>(rng());
+    (void)decode_pin(junk);
+    (void)decode_ops(junk);
+  }
+}
+
+TEST_CASE("the JSON object has IPFS Cluster's keys and value forms") {
+  rapidjson::Document doc;
+  doc.Parse(pin_to_json(full_pin()).c_str());
+  REQUIRE(doc.IsObject());
+  CHECK(std::string(doc["cid"].GetString()) == kCid);
+  CHECK(std::string(doc["type"].GetString()) == "pin");
+  CHECK(std::string(doc["mode"].GetString()) == "direct");
+  CHECK(doc["max_depth"].GetInt() == 0);
+  CHECK(doc["replication_factor_min"].GetInt() == 2);
+  CHECK(std::string(doc["allocations"][0].GetString()) == kPeer);
+  CHECK(std::string(doc["metadata"]["owner"].GetString()) == "ana");
+  CHECK(std::string(doc["pin_update"].GetString()) == kCidV1);
+  CHECK(doc["reference"].IsNull());
+  CHECK(std::string(doc["timestamp"].GetString()) == "2026-09-21T14:13:20.123Z");
+}
+
+TEST_CASE("pin_update is omitted when empty and zero times print as Go's zero time") {
+  rapidjson::Document doc;
+  doc.Parse(pin_to_json(Pin(cid_of(kCid))).c_str());
+  CHECK_FALSE(doc.HasMember("pin_update"));
+  CHECK(std::string(doc["expire_at"].GetString()) == "0001-01-01T00:00:00Z");
+}
+
+TEST_CASE("JSON read back gives the same pin") {
+  Pin pin = full_pin();
+  auto back = pin_from_json(pin_to_json(pin));
+  REQUIRE_MESSAGE(back.ok(), (back.ok() ? "" : back.error().message));
+  CHECK(encode_pin(*back) == encode_pin(pin));
+}
+
+TEST_CASE("pin options are read from the query") {
+  QueryParams q{{"replication-min", "2"}, {"replication-max", "4"}, {"name", "n"},
+                {"mode", "direct"}, {"meta-k", "v"}, {"expire-in", "1h0m0s"},
+                {"user-allocations", std::string(kPeer)}};
+  auto o = pin_options_from_query(q, 1'000);
+  REQUIRE(o.ok());
+  CHECK(o->replication_factor_min == 2);
+  CHECK(o->replication_factor_max == 4);
+  CHECK(o->mode == PinMode::direct);
+  CHECK(o->metadata.at("k") == "v");
+  CHECK(o->expire_at == 1'000 + 3'600'000'000'000);
+  CHECK(o->user_allocations.size() == 1);
+  auto both = pin_options_from_query({{"replication", "3"}}, 0);
+  CHECK((both->replication_factor_min == 3 && both->replication_factor_max == 3));
+}
+
+TEST_CASE("expire-at wins over expire-in whatever the order") {
+  auto o = pin_options_from_query({{"expire-in", "1h"}, {"expire-at", "2030-01-01T00:00:00Z"}}, 0);
+  REQUIRE(o.ok());
+  CHECK(format_rfc3339(o->expire_at) == "2030-01-01T00:00:00Z");
+}
+
+TEST_CASE("bad pin options name the parameter and the value") {
+  CHECK(pin_options_from_query({{"mode", "deep"}}, 0).error().message ==
+        "mode: \"deep\" is not a pin mode; accepted: recursive, direct");
+  CHECK(pin_options_from_query({{"replication", "two"}}, 0).error().message ==
+        "replication: \"two\" is not an integer");
+  CHECK(pin_options_from_query({{"expire-in", "soon"}}, 0).error().message.find("expire-in") == 0);
+  CHECK(pin_options_from_query({{"origins", "/ip4/1.2.3.4/tcp/1"}}, 0).error().message.find(
+            "no /p2p/") != std::string::npos);
+  CHECK_FALSE(pin_options_from_query({{"pin-update", "nope"}}, 0).ok());
+}
+
+TEST_CASE("a batch of pinset operations round-trips") {
+  std::vector<PinsetOp> ops{{PinsetOp::Kind::pin, full_pin()},
+                            {PinsetOp::Kind::unpin, Pin(cid_of(kCidV1))}};
+  auto back = decode_ops(encode_ops(ops));
+  REQUIRE(back.ok());
+  REQUIRE(back->size() == 2);
+  CHECK((*back)[0].kind == PinsetOp::Kind::pin);
+  CHECK(encode_pin((*back)[0].pin) == encode_pin(ops[0].pin));
+  CHECK((*back)[1].kind == PinsetOp::Kind::unpin);
+  CHECK((*back)[1].pin.cid == cid_of(kCidV1));
+}
+
+TEST_CASE("RFC 3339 times print like Go's RFC3339Nano and parse back") {
+  CHECK(format_rfc3339(0) == "1970-01-01T00:00:00Z");
+  CHECK(format_rfc3339(1'500'000'000) == "1970-01-01T00:00:01.5Z");
+  CHECK(format_rfc3339(-1) == "1969-12-31T23:59:59.999999999Z");
+  CHECK(format_rfc3339(951'782'400'000'000'000) == "2000-02-29T00:00:00Z");
+  for (UnixNanos t : {UnixNanos{0}, UnixNanos{1'790'000'000'123'456'789}, UnixNanos{-86'400'000'000'000}, kZeroTime}) {
+    CHECK(parse_rfc3339(format_rfc3339(t)).value() == t);
+  }
+  CHECK(parse_rfc3339("2026-11-24T02:29:54+01:00").value() ==
+        parse_rfc3339("2026-11-24T01:29:54Z").value());
+  CHECK_FALSE(parse_rfc3339("2026-13-01T00:00:00Z").ok());
+  CHECK_FALSE(parse_rfc3339("yesterday").ok());
+}

@@ -1,0 +1,730 @@
+// The pin tracker's decisions against an in-memory store: statuses, queue order and limits,
+// one operation per CID, retries with backoff, recover, reconciling with IPFS and the shared
+// pinset, the choice of one peer per expired pin, and restarts from what the store kept.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+
+#include "core/tracker.hpp"
+
+using namespace clusterpin;
+
+namespace {
+
+constexpr UnixNanos kSecond = 1000000000;
+constexpr UnixNanos kT0 = 1800000000 * kSecond;  // an arbitrary "now"
+
+// Keeps records in a map and counts writes; reads see every write at once.
+class MemoryStore final : public TrackerStore {
+ public:
+  void save(const TrackerRecord& record) override {
+    rows.insert_or_assign(record.cid(), record);
+    ++writes;
+  }
+  void erase(const Cid& cid) override {
+    rows.erase(cid);
+    ++writes;
+  }
+  Result<std::optional<TrackerRecord>> load(const Cid& cid) override {
+    auto it = rows.find(cid);
+    if (it == rows.end()) return std::optional<TrackerRecord>();
+    return std::optional<TrackerRecord>(it->second);
+  }
+  Status load_active(const std::function<bool(TrackerRecord&&)>& visit) override {
+    for (const auto& [cid, r] : rows) {
+      if (r.status == TrackerStatus::pinned || r.status == TrackerStatus::remote) continue;
+      TrackerRecord copy = r;
+      if (!visit(std::move(copy))) break;
+    }
+    return Status::ok_status();
+  }
+  Status for_each(const std::function<bool(const TrackerRecord&)>& visit,
+                  const std::optional<Cid>& after) override {
+    for (const auto& [cid, r] : rows) {
+      if (after && !(cid > *after)) continue;
+      if (!visit(r)) break;
+    }
+    return Status::ok_status();
+  }
+
+  std::map<Cid, TrackerRecord> rows;
+  int writes = 0;
+};
+
+Cid cid_n(int n) {
+  return Cid::from_content(Codec::raw, as_bytes("content " + std::to_string(n)));
+}
+
+PeerId peer_n(int n) {
+  Ed25519PublicKey key{};
+  key[0] = static_cast<std::uint8_t>(n);
+  key[1] = static_cast<std::uint8_t>(n >> 8);
+  return PeerId::from_ed25519_public_key(key);
+}
+
+Pin pin_n(int n, UnixNanos timestamp = kT0) {
+  Pin p(cid_n(n));
+  p.timestamp = timestamp;
+  return p;
+}
+
+TrackerLimits small_limits() {
+  TrackerLimits l;
+  l.concurrent_pins = 2;
+  l.concurrent_unpins = 1;
+  l.max_pin_queue_size = 100;
+  return l;
+}
+
+TrackerStatus status_of(PinTracker& t, int n) {
+  auto r = t.status(cid_n(n));
+  REQUIRE(r.ok());
+  return *r ? (*r)->status : TrackerStatus::unpinned;
+}
+
+TrackerRecord record_of(PinTracker& t, int n) {
+  auto r = t.status(cid_n(n));
+  REQUIRE(r.ok());
+  REQUIRE(r->has_value());
+  return **r;
+}
+
+PinTracker open_tracker(MemoryStore& store, TrackerLimits limits = small_limits(),
+                        UnixNanos now = kT0) {
+  auto t = PinTracker::open(store, limits, now);
+  REQUIRE(t.ok());
+  return std::move(*t);
+}
+
+// Runs every due operation to completion with `result`.
+void run_all(PinTracker& t, UnixNanos now, const Status& result = Status::ok_status()) {
+  while (true) {
+    auto ops = t.next_operations(now);
+    if (ops.empty()) return;
+    for (const auto& op : ops) t.operation_finished(op.pin.cid, op.id, result, now);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("status names round-trip and filters accept IPFS Cluster's groups") {
+  for (int i = 0; i < kTrackerStatusCount; ++i) {
+    auto s = static_cast<TrackerStatus>(i);
+    auto parsed = parse_status(status_name(s));
+    REQUIRE(parsed.ok());
+    CHECK(*parsed == s);
+  }
+  auto f = parse_status_filter("pin_error,queued");
+  REQUIRE(f.ok());
+  CHECK(f->matches(TrackerStatus::pin_error));
+  CHECK(f->matches(TrackerStatus::pin_queued));
+  CHECK(f->matches(TrackerStatus::unpin_queued));
+  CHECK_FALSE(f->matches(TrackerStatus::pinned));
+  CHECK_FALSE(f->matches(TrackerStatus::unpin_error));
+  CHECK(f->only_active());
+
+  auto errors = parse_status_filter("error");
+  REQUIRE(errors.ok());
+  CHECK(*errors == StatusFilter::of({TrackerStatus::pin_error, TrackerStatus::unpin_error,
+                                     TrackerStatus::cluster_error}));
+  CHECK(parse_status_filter("")->matches(TrackerStatus::remote));
+  CHECK_FALSE(parse_status_filter("pinned")->only_active());
+
+  auto bad = parse_status_filter("pinned,pinnned");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("\"pinnned\"") != std::string::npos);
+  CHECK(bad.error().message.find("unexpectedly_unpinned") != std::string::npos);
+  CHECK(bad.error().message.find("queued") != std::string::npos);
+}
+
+TEST_CASE("a pin allocated here goes pin_queued, pinning, pinned and then leaves memory") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  t.track(pin_n(1), true, kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::pin_queued);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].op == TrackerOp::pin);
+  CHECK(ops[0].pin.cid == cid_n(1));
+  CHECK(status_of(t, 1) == TrackerStatus::pinning);
+  t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0 + kSecond);
+  CHECK(status_of(t, 1) == TrackerStatus::pinned);
+  CHECK(record_of(t, 1).timestamp == kT0 + kSecond);
+  CHECK(t.in_memory() == 0);  // pinned records live only in the store
+  CHECK(store.rows.at(cid_n(1)).status == TrackerStatus::pinned);
+
+  // Pinning again with the same mode asks nothing of IPFS and writes nothing.
+  int writes = store.writes;
+  t.track(pin_n(1), true, kT0 + 2 * kSecond);
+  CHECK(status_of(t, 1) == TrackerStatus::pinned);
+  CHECK(t.next_operations(kT0 + 2 * kSecond).empty());
+  CHECK(store.writes == writes);
+  // A new name is recorded without an IPFS call; a new mode pins again.
+  Pin renamed = pin_n(1);
+  renamed.options.name = "renamed";
+  t.track(renamed, true, kT0 + 3 * kSecond);
+  CHECK(record_of(t, 1).pin.options.name == "renamed");
+  CHECK(t.next_operations(kT0 + 3 * kSecond).empty());
+  Pin direct = renamed;
+  direct.options.mode = PinMode::direct;
+  direct.max_depth = 0;
+  t.track(direct, true, kT0 + 4 * kSecond);
+  CHECK(status_of(t, 1) == TrackerStatus::pin_queued);
+  auto again = t.next_operations(kT0 + 4 * kSecond);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].pin.options.mode == PinMode::direct);
+}
+
+TEST_CASE("a pin allocated elsewhere is remote without any IPFS call") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  t.track(pin_n(1), false, kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::remote);
+  CHECK(t.next_operations(kT0).empty());
+  // An unpin of a remote pin just forgets it.
+  t.untrack(cid_n(1), kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::unpinned);
+  CHECK(store.rows.empty());
+  CHECK(t.next_operations(kT0).empty());
+}
+
+TEST_CASE("a pinned CID re-allocated elsewhere is unpinned here and then reported remote") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  t.track(pin_n(1), true, kT0);
+  run_all(t, kT0);
+  t.track(pin_n(1), false, kT0 + kSecond);
+  CHECK(status_of(t, 1) == TrackerStatus::unpin_queued);
+  auto ops = t.next_operations(kT0 + kSecond);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].op == TrackerOp::unpin);
+  t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0 + kSecond);
+  CHECK(status_of(t, 1) == TrackerStatus::remote);
+}
+
+TEST_CASE("an applied unpin of a pinned CID unpins it and then forgets it") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  t.track(pin_n(1), true, kT0);
+  run_all(t, kT0);
+  t.untrack(cid_n(1), kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::unpin_queued);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  CHECK(status_of(t, 1) == TrackerStatus::unpinning);
+  t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::unpinned);
+  CHECK(store.rows.count(cid_n(1)) == 0);
+  CHECK(t.in_memory() == 0);
+}
+
+TEST_CASE("no more than concurrent_pins pins and concurrent_unpins unpins run at once") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  for (int i = 0; i < 5; ++i) t.track(pin_n(i), true, kT0);
+  for (int i = 10; i < 13; ++i) {
+    t.track(pin_n(i), true, kT0);
+  }
+  // Let 10..12 get pinned first so they can be unpinned.
+  run_all(t, kT0);
+  for (int i = 0; i < 5; ++i) t.untrack(cid_n(i), kT0);  // make 0..4 unpins instead
+  for (int i = 20; i < 25; ++i) t.track(pin_n(i), true, kT0);
+  auto ops = t.next_operations(kT0);
+  int pins = 0, unpins = 0;
+  for (const auto& op : ops) (op.op == TrackerOp::pin ? pins : unpins)++;
+  CHECK(pins == 2);
+  CHECK(unpins == 1);
+  CHECK(t.next_operations(kT0).empty());
+  // One pin ends: exactly one more pin may start.
+  for (const auto& op : ops) {
+    if (op.op != TrackerOp::pin) continue;
+    t.operation_finished(op.pin.cid, op.id, Status::ok_status(), kT0);
+    break;
+  }
+  auto more = t.next_operations(kT0);
+  REQUIRE(more.size() == 1);
+  CHECK(more[0].op == TrackerOp::pin);
+}
+
+TEST_CASE("fresh pins start before old pins and before retries past priority_pin_max_retries") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.concurrent_pins = 1;
+  limits.priority_pin_max_retries = 1;
+  PinTracker t = open_tracker(store, limits);
+  UnixNanos old = kT0 - limits.priority_pin_max_age_ns - kSecond;
+  t.track(pin_n(1, old), true, kT0);  // an old pin, queued first
+
+  // CID 2 fails twice: past the retry limit it loses its priority.
+  t.track(pin_n(2), true, kT0);
+  UnixNanos now = kT0;
+  for (int i = 0; i < 2; ++i) {
+    auto ops = t.next_operations(now, 1);
+    while (!ops.empty() && ops[0].pin.cid != cid_n(2)) {
+      t.operation_finished(ops[0].pin.cid, ops[0].id, make_error("ignored"),
+                           now);  // keep 1 failing too
+      ops = t.next_operations(now, 1);
+    }
+    REQUIRE(ops.size() == 1);
+    t.operation_finished(cid_n(2), ops[0].id, make_error("ipfs down"), now);
+    now += 10 * kSecond;
+  }
+  CHECK_FALSE(record_of(t, 2).priority);
+
+  t.track(pin_n(3, now), true, now);  // fresh, queued last
+  auto ops = t.next_operations(now + 10 * t.limits().retry_backoff_max_ns, 1);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].pin.cid == cid_n(3));
+}
+
+TEST_CASE("a newer operation replaces a queued older one for the same CID") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  t.track(pin_n(1), true, kT0);
+  CHECK(t.queued_pins() == 1);
+  t.untrack(cid_n(1), kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::unpin_queued);
+  CHECK(t.queued_pins() == 0);
+  CHECK(t.queued_unpins() == 1);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].op == TrackerOp::unpin);
+}
+
+TEST_CASE("the result of a superseded operation is ignored and the newer one runs after it") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  t.track(pin_n(1), true, kT0);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  t.untrack(cid_n(1), kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::unpin_queued);
+  // One operation per CID: the unpin waits for the pin still in IPFS.
+  CHECK(t.next_operations(kT0).empty());
+  t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::unpin_queued);
+  auto next = t.next_operations(kT0);
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].op == TrackerOp::unpin);
+  CHECK(next[0].id != ops[0].id);
+  // A late duplicate report of the old operation changes nothing.
+  t.operation_finished(cid_n(1), ops[0].id, make_error("late"), kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::unpinning);
+}
+
+TEST_CASE("a failed pin is pin_error with the message and retries with doubling, capped backoff") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.retry_backoff_min_ns = kSecond;
+  limits.retry_backoff_max_ns = 3 * kSecond;
+  PinTracker t = open_tracker(store, limits);
+  t.track(pin_n(1), true, kT0);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  t.operation_finished(cid_n(1), ops[0].id, make_error("connection refused"), kT0);
+  TrackerRecord r = record_of(t, 1);
+  CHECK(r.status == TrackerStatus::pin_error);
+  CHECK(r.error == "connection refused");
+  CHECK(r.attempt_count == 1);
+  CHECK(r.next_attempt_at == kT0 + kSecond);
+
+  CHECK(t.next_operations(kT0 + kSecond - 1).empty());
+  ops = t.next_operations(kT0 + kSecond);
+  REQUIRE(ops.size() == 1);
+  t.operation_finished(cid_n(1), ops[0].id, make_error("connection refused"), kT0 + kSecond);
+  CHECK(record_of(t, 1).next_attempt_at == kT0 + 3 * kSecond);  // 2 s later
+  ops = t.next_operations(kT0 + 3 * kSecond);
+  REQUIRE(ops.size() == 1);
+  t.operation_finished(cid_n(1), ops[0].id, make_error("connection refused"), kT0 + 3 * kSecond);
+  CHECK(record_of(t, 1).next_attempt_at == kT0 + 6 * kSecond);  // 4 s capped to 3 s
+  CHECK(record_of(t, 1).attempt_count == 3);
+}
+
+TEST_CASE("pins failing while IPFS is down get pinned once it is back, without anyone acting") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  for (int i = 0; i < 6; ++i) t.track(pin_n(i), true, kT0);
+  UnixNanos now = kT0;
+  for (int round = 0; round < 5; ++round, now += 60 * kSecond)
+    run_all(t, now, make_error("IPFS is down"));
+  for (int i = 0; i < 6; ++i) CHECK(status_of(t, i) == TrackerStatus::pin_error);
+  now += t.limits().retry_backoff_max_ns;
+  run_all(t, now);
+  for (int i = 0; i < 6; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
+  CHECK(t.in_memory() == 0);
+}
+
+TEST_CASE(
+    "recover makes errors due now, touches at most the limit and returns only what it touched") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.concurrent_pins = 10;
+  limits.retry_backoff_min_ns = 60 * kSecond;
+  PinTracker t = open_tracker(store, limits);
+  t.track(pin_n(9), true, kT0);
+  run_all(t, kT0);  // pinned
+  for (int i = 0; i < 3; ++i) t.track(pin_n(i), true, kT0);
+  run_all(t, kT0, make_error("boom"));
+  for (int i = 0; i < 3; ++i) CHECK(status_of(t, i) == TrackerStatus::pin_error);
+  UnixNanos now = kT0 + kSecond;
+  CHECK(t.next_operations(now).empty());  // the retries are a minute away
+
+  auto touched = t.recover_all(now, 2);
+  REQUIRE(touched.ok());
+  CHECK(touched->size() == 2);
+  for (const auto& r : *touched) CHECK(r.status == TrackerStatus::pin_queued);
+  for (const auto& r : *touched) CHECK(r.attempt_count == 1);  // the count is carried over
+  CHECK(t.next_operations(now).size() == 2);
+
+  auto one = t.recover(cid_n(9), now);  // pinned: nothing to recover
+  REQUIRE(one.ok());
+  CHECK_FALSE(one->has_value());
+}
+
+TEST_CASE("sync with IPFS marks missing pins unexpectedly_unpinned and present errors pinned") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.retry_backoff_min_ns = 60 * kSecond;  // no retry during the test
+  PinTracker t = open_tracker(store, limits);
+  t.track(pin_n(1), true, kT0);
+  t.track(pin_n(2), true, kT0);
+  run_all(t, kT0);
+  t.track(pin_n(3), true, kT0);
+  run_all(t, kT0, make_error("timeout"));
+  t.track(pin_n(4), true, kT0 + 10 * kSecond);  // pinned after the listing began
+  run_all(t, kT0 + 10 * kSecond);
+
+  std::set<Cid> in_ipfs{cid_n(1), cid_n(3)};
+  auto changed = t.reconcile_ipfs([&](const Cid& c) { return in_ipfs.count(c) > 0; },
+                                  kT0 + 5 * kSecond, kT0 + 20 * kSecond);
+  REQUIRE(changed.ok());
+  CHECK(*changed == 2);
+  CHECK(status_of(t, 1) == TrackerStatus::pinned);
+  TrackerRecord two = record_of(t, 2);
+  CHECK(two.status == TrackerStatus::unexpectedly_unpinned);
+  CHECK(two.error == "the item should be pinned but it is not");
+  CHECK(status_of(t, 3) == TrackerStatus::pinned);
+  CHECK(t.next_operations(kT0 + 60 * kSecond).empty());  // its retry was dropped
+  CHECK(status_of(t, 4) == TrackerStatus::pinned);       // too recent to judge
+
+  // Recover pins it again.
+  auto r = t.recover(cid_n(2), kT0 + 20 * kSecond);
+  REQUIRE(r.ok());
+  REQUIRE(r->has_value());
+  CHECK((*r)->status == TrackerStatus::pin_queued);
+}
+
+TEST_CASE("sync with IPFS handles more drift than one chunk and reports every change") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.concurrent_pins = 100;
+  limits.max_pin_queue_size = 10000;
+  PinTracker t = open_tracker(store, limits);
+  const int n = 2500;  // more than two chunks of the scan
+  for (int i = 0; i < n; ++i) t.track(pin_n(i), true, kT0);
+  run_all(t, kT0);
+  std::set<Cid> reported;
+  auto changed = t.reconcile_ipfs([](const Cid&) { return false; }, kT0 + kSecond, kT0 + kSecond,
+                                  [&](const TrackerRecord& r) {
+                                    CHECK(r.status == TrackerStatus::unexpectedly_unpinned);
+                                    reported.insert(r.cid());
+                                  });
+  REQUIRE(changed.ok());
+  CHECK(*changed == static_cast<std::size_t>(n));
+  CHECK(reported.size() == static_cast<std::size_t>(n));
+  for (int i = 0; i < n; i += 97) CHECK(status_of(t, i) == TrackerStatus::unexpectedly_unpinned);
+  CHECK(t.in_memory() == 0);
+}
+
+TEST_CASE("sync with the shared pinset tracks what is missing and unpins what left it") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  PeerId self = peer_n(1);
+  t.track(pin_n(3), true, kT0);  // tracked here, no longer in the pinset
+  run_all(t, kT0);
+
+  Pin here = pin_n(1);  // everywhere: allocated here
+  Pin elsewhere = pin_n(2);
+  elsewhere.allocations = {peer_n(2)};
+  std::map<Cid, Pin> pinset{{here.cid, here}, {elsewhere.cid, elsewhere}};
+  SharedPinsetScan scan = [&](const std::function<bool(const Pin&)>& visit) {
+    for (const auto& [cid, pin] : pinset)
+      if (!visit(pin)) break;
+    return Status::ok_status();
+  };
+  auto changes = t.reconcile_shared(
+      scan, [&](const Cid& c) { return pinset.count(c) > 0; }, self, kT0);
+  REQUIRE(changes.ok());
+  CHECK(*changes == 3);
+  CHECK(status_of(t, 1) == TrackerStatus::pin_queued);
+  CHECK(status_of(t, 2) == TrackerStatus::remote);
+  CHECK(status_of(t, 3) == TrackerStatus::unpin_queued);
+
+  // Once in line, a second pass changes nothing.
+  auto again = t.reconcile_shared(
+      scan, [&](const Cid& c) { return pinset.count(c) > 0; }, self, kT0);
+  REQUIRE(again.ok());
+  CHECK(*again == 0);
+}
+
+TEST_CASE("an expired pin is unpinned by exactly one of the live peers") {
+  std::vector<PeerId> peers;
+  for (int i = 0; i < 5; ++i) peers.push_back(peer_n(i + 1));
+  std::vector<Pin> pins;
+  for (int i = 0; i < 40; ++i) {
+    Pin p = pin_n(i);
+    p.options.expire_at = i < 30 ? kT0 - kSecond : kT0 + kSecond;  // 30 expired, 10 not yet
+    pins.push_back(p);
+  }
+  SharedPinsetScan scan = [&](const std::function<bool(const Pin&)>& visit) {
+    for (const Pin& p : pins)
+      if (!visit(p)) break;
+    return Status::ok_status();
+  };
+  std::map<Cid, int> chosen;
+  std::set<int> choosers;
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    auto mine = expired_to_unpin(scan, kT0, peers[i], peers);
+    REQUIRE(mine.ok());
+    for (const Cid& c : *mine) chosen[c]++;
+    if (!mine->empty()) choosers.insert(static_cast<int>(i));
+  }
+  CHECK(chosen.size() == 30);
+  for (const auto& [cid, count] : chosen) CHECK(count == 1);
+  CHECK(choosers.size() > 1);  // the work is spread, not all on one peer
+
+  // Without the chosen peer, another one takes over.
+  Cid c = pins[0].cid;
+  int owner = -1;
+  for (std::size_t i = 0; i < peers.size(); ++i)
+    if (closest_peer(c, peers[i], peers)) owner = static_cast<int>(i);
+  REQUIRE(owner >= 0);
+  std::vector<PeerId> rest = peers;
+  rest.erase(rest.begin() + owner);
+  int others = 0;
+  for (const PeerId& p : rest) others += closest_peer(c, p, rest) ? 1 : 0;
+  CHECK(others == 1);
+}
+
+TEST_CASE("a full queue records the error and recover queues the CID once there is room") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.max_pin_queue_size = 2;
+  PinTracker t = open_tracker(store, limits);
+  for (int i = 0; i < 3; ++i) t.track(pin_n(i), true, kT0);
+  TrackerRecord third = record_of(t, 2);
+  CHECK(third.status == TrackerStatus::pin_error);
+  CHECK(third.error == "pin/unpin operation queue is full (max_pin_queue_size 2)");
+  CHECK(t.in_memory() == 2);
+  run_all(t, kT0);
+  CHECK(status_of(t, 2) == TrackerStatus::pin_error);  // waits for recover
+  auto r = t.recover(cid_n(2), kT0);
+  REQUIRE(r.ok());
+  REQUIRE(r->has_value());
+  CHECK((*r)->status == TrackerStatus::pin_queued);
+  run_all(t, kT0);
+  CHECK(status_of(t, 2) == TrackerStatus::pinned);
+}
+
+TEST_CASE("listings stream records in CID order and filter by status") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  for (int i = 0; i < 4; ++i) t.track(pin_n(i), true, kT0);
+  run_all(t, kT0);
+  t.track(pin_n(7), true, kT0);   // queued
+  t.track(pin_n(8), false, kT0);  // remote
+  std::vector<Cid> seen;
+  REQUIRE(t.for_each(StatusFilter::all(), [&](const TrackerRecord& r) {
+             seen.push_back(r.cid());
+             return true;
+           }).ok());
+  CHECK(seen.size() == 6);
+  CHECK(std::is_sorted(seen.begin(), seen.end()));
+  std::vector<TrackerStatus> queued;
+  REQUIRE(t.for_each(parse_status_filter("queued").value(), [&](const TrackerRecord& r) {
+             queued.push_back(r.status);
+             return true;
+           }).ok());
+  CHECK(queued == std::vector<TrackerStatus>{TrackerStatus::pin_queued});
+}
+
+TEST_CASE("a restart keeps statuses, errors and attempts, and queues again what was in progress") {
+  MemoryStore store;
+  {
+    TrackerLimits limits = small_limits();
+    limits.retry_backoff_min_ns = 1000 * kSecond;
+    PinTracker t = open_tracker(store, limits);
+    t.track(pin_n(1), true, kT0);
+    run_all(t, kT0);  // pinned
+    t.track(pin_n(2), true, kT0);
+    run_all(t, kT0, make_error("no space left"));  // pin_error
+    t.track(pin_n(3), true, kT0 + 100 * kSecond);
+    auto ops = t.next_operations(kT0 + 100 * kSecond);  // pinning 3 (2 is not due yet)
+    REQUIRE(ops.size() == 1);
+    CHECK(status_of(t, 3) == TrackerStatus::pinning);
+    t.track(pin_n(4), false, kT0);  // remote
+  }                                 // the peer stops with the pin of 3 in IPFS
+  PinTracker t = open_tracker(store, small_limits(), kT0 + 200 * kSecond);
+  CHECK(status_of(t, 1) == TrackerStatus::pinned);
+  TrackerRecord two = record_of(t, 2);
+  CHECK(two.status == TrackerStatus::pin_error);
+  CHECK(two.error == "no space left");
+  CHECK(two.attempt_count == 1);
+  CHECK(status_of(t, 3) == TrackerStatus::pin_queued);
+  CHECK(status_of(t, 4) == TrackerStatus::remote);
+  CHECK(t.in_memory() == 2);  // only 2 (retry) and 3 (queued)
+  run_all(t, kT0 + 200 * kSecond);
+  CHECK(status_of(t, 2) == TrackerStatus::pin_error);  // its retry time survived the restart
+  CHECK(status_of(t, 3) == TrackerStatus::pinned);
+  run_all(t, kT0 + 2000 * kSecond);
+  for (int i = 1; i <= 3; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
+}
+
+// Random pins, unpins, re-allocations, failures, late results, full queues, syncs and restarts;
+// after every step one operation per CID and the concurrency limits hold, and once IPFS works
+// again everything converges without help: allocated here = pinned in IPFS, elsewhere = remote
+// and not in IPFS, unpinned = forgotten and not in IPFS.
+TEST_CASE("random histories keep one operation per CID and converge to the pinset") {
+  for (unsigned seed = 1; seed <= 30; ++seed) {
+    CAPTURE(seed);
+    std::mt19937 rng(seed);
+    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+    MemoryStore store;
+    TrackerLimits limits = small_limits();
+    limits.concurrent_pins = 3;
+    limits.concurrent_unpins = 2;
+    limits.max_pin_queue_size = 6;
+    limits.retry_backoff_max_ns = 8 * kSecond;
+    std::optional<PinTracker> t;
+    t.emplace(open_tracker(store, limits));
+    std::map<Cid, bool> pinset;  // CID -> allocated here
+    std::set<Cid> ipfs;
+    std::vector<TrackerOperation> running;
+    UnixNanos now = kT0;
+    PeerId self = peer_n(1);
+
+    auto check_step = [&] {
+      std::set<Cid> busy;
+      int pins = 0, unpins = 0;
+      for (const auto& op : running) {
+        CHECK(busy.insert(op.pin.cid).second);  // one operation per CID
+        (op.op == TrackerOp::pin ? pins : unpins)++;
+      }
+      CHECK(pins <= limits.concurrent_pins);
+      CHECK(unpins <= limits.concurrent_unpins);
+      CHECK(t->in_memory() <= t->queued_pins() + t->queued_unpins() + t->in_progress());
+    };
+    auto finish = [&](std::size_t i, bool ok) {
+      TrackerOperation op = running[i];
+      running.erase(running.begin() + static_cast<long>(i));
+      if (ok) {
+        if (op.op == TrackerOp::pin)
+          ipfs.insert(op.pin.cid);
+        else
+          ipfs.erase(op.pin.cid);
+      }
+      t->operation_finished(op.pin.cid, op.id, ok ? Status() : Status(make_error("ipfs down")),
+                            now);
+    };
+
+    for (int step = 0; step < 400; ++step) {
+      int n = pick(12);
+      Pin pin = pin_n(n, now);
+      switch (pick(10)) {
+        case 0:
+        case 1: {
+          bool here = pick(3) != 0;
+          if (!here) pin.allocations = {peer_n(2)};
+          pinset[pin.cid] = here;
+          t->track(pin, here, now);
+          break;
+        }
+        case 2:
+          pinset.erase(pin.cid);
+          t->untrack(pin.cid, now);
+          break;
+        case 3:
+        case 4:
+          for (auto& op : t->next_operations(now)) running.push_back(op);
+          break;
+        case 5:
+        case 6:
+          if (!running.empty())
+            finish(static_cast<std::size_t>(pick(static_cast<int>(running.size()))), pick(3) != 0);
+          break;
+        case 7:
+          now += pick(5) * kSecond;
+          if (pick(4) == 0) REQUIRE(t->recover_all(now, 3).ok());
+          break;
+        case 8:
+          if (pick(2) == 0) {
+            REQUIRE(
+                t->reconcile_ipfs([&](const Cid& c) { return ipfs.count(c) > 0; }, now, now).ok());
+          } else {
+            SharedPinsetScan scan = [&](const std::function<bool(const Pin&)>& visit) {
+              for (const auto& [cid, here] : pinset) {
+                Pin p(cid);
+                if (!here) p.allocations = {peer_n(2)};
+                if (!visit(p)) break;
+              }
+              return Status::ok_status();
+            };
+            REQUIRE(t->reconcile_shared(
+                         scan, [&](const Cid& c) { return pinset.count(c) > 0; }, self, now)
+                        .ok());
+          }
+          break;
+        case 9:
+          if (pick(8) == 0) {
+            // Restart: operations in IPFS may or may not have happened; their results are lost.
+            for (const auto& op : running) {
+              if (pick(2) == 0) continue;
+              if (op.op == TrackerOp::pin)
+                ipfs.insert(op.pin.cid);
+              else
+                ipfs.erase(op.pin.cid);
+            }
+            running.clear();
+            t.reset();
+            t.emplace(open_tracker(store, limits, now));
+          }
+          break;
+      }
+      check_step();
+    }
+
+    // IPFS works again: finish what runs, then let time pass with periodic recovers only.
+    while (!running.empty()) finish(0, true);
+    for (int round = 0; round < 40; ++round) {
+      now += limits.retry_backoff_max_ns;
+      REQUIRE(t->recover_all(now, 100).ok());
+      for (auto ops = t->next_operations(now); !ops.empty(); ops = t->next_operations(now)) {
+        running = ops;
+        check_step();
+        while (!running.empty()) finish(0, true);
+      }
+    }
+    for (int n = 0; n < 12; ++n) {
+      Cid c = cid_n(n);
+      CAPTURE(n);
+      auto it = pinset.find(c);
+      TrackerStatus s = status_of(*t, n);
+      if (it == pinset.end()) {
+        CHECK(s == TrackerStatus::unpinned);
+        CHECK(ipfs.count(c) == 0);
+      } else if (it->second) {
+        CHECK(s == TrackerStatus::pinned);
+        CHECK(ipfs.count(c) == 1);
+      } else {
+        CHECK(s == TrackerStatus::remote);
+        CHECK(ipfs.count(c) == 0);
+      }
+    }
+    CHECK(t->in_memory() == 0);
+  }
+}

@@ -1,0 +1,215 @@
+"""Multi-process tests: real clusterpin daemons on 127.0.0.1 with real SQLite files, driven
+through the CLI and the REST API. At the end of each test every acknowledged pin is checked on
+every live peer."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from cluster import LocalCluster, make_cids, wait_until  # noqa: E402
+from harness import expect, run  # noqa: E402
+
+
+def leader_of(cluster):
+    def find():
+        for d in cluster.daemons:
+            if d.running():
+                status, body = d.api("GET", "/id")
+                if status == 200 and json.loads(body).get("raft_leader"):
+                    return json.loads(body)["raft_leader"]
+        return None
+    leader = wait_until(find, 20, "a leader")
+    return next(d for d in cluster.daemons if d.id == leader)
+
+
+def pin(daemon, cid, *args):
+    r = daemon.cli("pin", "add", *args, cid)
+    expect(r.returncode == 0, f"pin add {cid} on peer {daemon.index}: {r.stderr}")
+    return cid
+
+
+def all_live_have(cluster, cids, timeout=20):
+    for d in cluster.daemons:
+        if d.running():
+            wait_until(lambda d=d: set(cids) <= d.pin_cids(), timeout, f"peer {d.index} to list every acknowledged pin")
+
+
+def test_single_peer_cluster_pins_and_lists(ctx):
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0].start()
+        d.wait_ready()
+        cid = make_cids(1)[0]
+        pin(d, cid, "--name", "first")
+        r = d.cli("pin", "ls")
+        expect(r.returncode == 0 and cid in r.stdout and "| first |" in r.stdout, r.stdout + r.stderr)
+        r = d.cli("id")
+        expect(r.returncode == 0 and d.id in r.stdout and "Sees 0 other peers" in r.stdout, r.stdout)
+
+
+def test_pin_update_gives_the_new_cid_the_old_pins_options(ctx):
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0].start()
+        d.wait_ready()
+        old, new = make_cids(2, seed=10)
+        pin(d, old, "--name", "v1", "--metadata", "owner=ana")
+        r = d.cli("pin", "update", old, new, "--enc", "json")
+        expect(r.returncode == 0, r.stderr)
+        updated = json.loads(r.stdout)
+        expect(updated["cid"] == new and updated["name"] == "v1", r.stdout)
+        expect(updated["metadata"] == {"owner": "ana"} and updated["pin_update"] == old, r.stdout)
+        expect({old, new} <= d.pin_cids(), "pin update must keep the old pin")
+
+
+def test_second_daemon_on_the_same_folder_is_refused(ctx):
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0].start()
+        d.wait_ready()
+        r = ctx.run("daemon", "--config", d.folder, timeout=20)
+        expect(r.returncode != 0 and "another clusterpin daemon is running" in r.stderr, r.stderr)
+
+
+def test_pin_made_on_a_follower_appears_on_every_peer(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        leader = leader_of(c)
+        follower = next(d for d in c.daemons if d is not leader)
+        cids = [pin(follower, cid) for cid in make_cids(3)]
+        # Read-your-writes on the peer that answered.
+        expect(set(cids) <= follower.pin_cids(), "the answering follower does not list its pins")
+        all_live_have(c, cids)
+
+
+def test_pins_commit_with_a_follower_killed_and_it_catches_up_after_restart(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        leader = leader_of(c)
+        victim = next(d for d in c.daemons if d is not leader)
+        victim.kill()
+        cids = [pin(leader, cid) for cid in make_cids(5, seed=1)]
+        victim.start()
+        victim.wait_ready()
+        all_live_have(c, cids)
+
+
+def test_leader_killed_a_new_one_takes_over_and_pinning_resumes(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        before = [pin(c.daemons[0], cid) for cid in make_cids(2, seed=2)]
+        old = leader_of(c)
+        old.kill()
+        survivor = next(d for d in c.daemons if d.running())
+        new = wait_until(lambda: leader_of(c) if leader_of(c) is not old else None, 20, "a new leader")
+        expect(new is not old, "the killed leader is still reported")
+        after = [pin(survivor, cid) for cid in make_cids(2, seed=3)]
+        old.start()
+        old.wait_ready()
+        all_live_have(c, before + after)
+
+
+def test_peers_rm_shrinks_the_cluster_and_the_removed_peer_shuts_down(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        victim = c.daemons[2]
+        r = c.daemons[0].cli("peers", "rm", victim.id)
+        expect(r.returncode == 0, r.stderr)
+        wait_until(lambda: victim.proc.poll() is not None, 20, "the removed peer to exit")
+        expect(victim.proc.returncode == 0, f"removed peer exited {victim.proc.returncode}")
+        status, body = c.daemons[0].api("GET", "/id")
+        expect(victim.id not in json.loads(body)["cluster_peers"], body)
+        cid = pin(c.daemons[1], make_cids(1, seed=4)[0])
+        all_live_have(c, [cid])
+
+
+def test_new_peer_bootstraps_and_catches_up_through_a_snapshot(ctx):
+    with LocalCluster(ctx, 3) as c:
+        for d in c.daemons:
+            c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(snapshot_threshold=20, trailing_logs=5))
+        c.start_all()
+        cids = []
+        for i, cid in enumerate(make_cids(60, seed=5)):
+            cids.append(pin(c.daemons[i % 3], cid))
+        snapshots = os.path.join(c.daemons[0].folder, "clusterpin-data", "snapshots")
+        wait_until(lambda: os.path.isdir(snapshots) and os.listdir(snapshots), 20, "a snapshot")
+        joiner = c.add_config("joiner")
+        joiner.start("--bootstrap", c.daemons[1].address)
+        joiner.wait_ready()
+        all_live_have(c, cids)
+        status, body = joiner.api("GET", "/id")
+        expect(len(json.loads(body)["cluster_peers"]) == 4, body)
+
+
+def test_bootstrap_into_a_folder_holding_state_is_refused_with_the_reset_command(ctx):
+    with LocalCluster(ctx, 2) as c:
+        c.start_all()
+        other = LocalCluster(ctx, 1, peers=False, name="other")
+        o = other.daemons[0].start()
+        o.wait_ready()
+        o.stop()
+        r = ctx.run("daemon", "--config", o.folder, "--bootstrap", c.daemons[0].address, timeout=30)
+        expect(r.returncode != 0 and "state cleanup" in r.stderr, r.stderr)
+
+
+def test_a_peer_with_another_secret_never_joins(ctx):
+    with LocalCluster(ctx, 2) as c:
+        c.start_all()
+        stranger_cluster = LocalCluster(ctx, 1, peers=False, name="stranger")
+        stranger = stranger_cluster.daemons[0]
+        stranger_cluster.edit(stranger, lambda cfg: cfg["consensus"]["raft"].update(wait_for_leader_timeout="3s"))
+        r = ctx.run("daemon", "--config", stranger.folder, "--bootstrap", c.daemons[0].address, timeout=60)
+        expect(r.returncode != 0, "a peer without the secret joined")
+        expect("secret" in r.stderr, r.stderr)
+        status, body = c.daemons[0].api("GET", "/id")
+        expect(stranger.id not in json.loads(body)["cluster_peers"], body)
+        expect("secret" in c.daemons[0].log(), "the cluster's log does not say why it refused")
+
+
+def test_without_a_majority_the_peer_exits_saying_how_many_it_reached(ctx):
+    with LocalCluster(ctx, 3) as c:
+        d = c.daemons[0]
+        c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(wait_for_leader_timeout="2s"))
+        r = ctx.run("daemon", "--config", d.folder, timeout=60)
+        expect(r.returncode != 0, "started without a majority")
+        expect("reached 0 of 2 other peers" in r.stderr, r.stderr)
+
+
+def test_pin_add_from_standard_input_pins_many_cids(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        cids = make_cids(25000, seed=6)
+        r = c.daemons[1].cli("pin", "add", "-", stdin="\n".join(cids) + "\n", timeout=120)
+        expect(r.returncode == 0 and "pinned 25000 CIDs" in r.stdout, r.stdout + r.stderr)
+        expect(set(cids) <= c.daemons[1].pin_cids(), "not every CID is in the pinset")
+        all_live_have(c, cids, timeout=60)
+
+
+def test_restart_without_leaving_keeps_state_and_rejoins(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        cids = [pin(c.daemons[0], cid) for cid in make_cids(3, seed=7)]
+        for d in c.daemons:
+            expect(d.stop() == 0, f"peer {d.index} did not stop cleanly")
+        c.start_all()
+        all_live_have(c, cids)
+
+
+def test_rest_api_answers_bad_input_with_clear_4xx(ctx):
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0].start()
+        d.wait_ready()
+        status, body = d.api("POST", "/pins/not-a-cid")
+        expect(status == 400 and "multibase" in json.loads(body)["message"], body)
+        status, body = d.api("GET", "/allocations/" + make_cids(1, seed=8)[0])
+        expect(status == 404 and json.loads(body) == {"code": 404, "message": "pin is not part of the pinset"}, body)
+        status, body = d.api("POST", "/pins/" + make_cids(1, seed=9)[0] + "?mode=deep")
+        expect(status == 400 and "mode" in body, body)
+        status, body = d.api("POST", "/pins/" + make_cids(1, seed=9)[0] + "?replication-min=3&replication-max=2")
+        expect(status == 400 and "greater than max" in body, body)
+        status, _ = d.api("GET", "/allocations")
+        expect(status == 204, f"empty stream answered {status}")
+        status, _ = d.api("GET", "/health")
+        expect(status == 204, f"health answered {status}")
+
+
+if __name__ == "__main__":
+    run(globals())

@@ -1,0 +1,347 @@
+// Peer RPC over loopback: calls get answers, failures and timeouts; one-way messages arrive; a
+// dial reaching the wrong peer or a peer with another secret is refused with a plain log line;
+// simultaneous dials settle on one link; a restarted peer is reached again; backlogs are bounded.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "net/rpc.hpp"
+
+using namespace clusterpin;
+using namespace clusterpin::net;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool run_until(asio::io_context& io, const std::function<bool()>& done,
+               std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done() && std::chrono::steady_clock::now() < deadline) io.run_one_for(10ms);
+  return done();
+}
+
+bool contains(const std::vector<std::string>& lines, std::string_view text) {
+  for (const auto& l : lines) {
+    if (l.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+Multiaddr loopback_any() {
+  return *Multiaddr::parse("/ip4/127.0.0.1/tcp/0");
+}
+
+RpcOptions options_with(std::uint8_t secret_fill, std::vector<std::string>* log) {
+  RpcOptions o;
+  o.secret.fill(secret_fill);
+  o.network_timeout = 2s;
+  o.handshake_timeout = 1s;
+  o.backoff_initial = 20ms;
+  o.backoff_max = 200ms;
+  o.duplicate_grace = 100ms;
+  o.log = [log](const std::string& line) { log->push_back(line); };
+  return o;
+}
+
+struct Node {
+  Identity identity = Identity::generate();
+  std::vector<std::string> log;
+  std::unique_ptr<RpcEndpoint> rpc;
+
+  Node(asio::io_context& io, std::uint8_t secret_fill,
+       std::optional<Multiaddr> listen = loopback_any()) {
+    rpc = std::make_unique<RpcEndpoint>(io, identity, options_with(secret_fill, &log));
+    if (listen) REQUIRE(rpc->listen(*listen).ok());
+    rpc->on_request(
+        [](const PeerId&, std::string_view method, ByteView payload, RpcEndpoint::Responder r) {
+          if (method == "echo") r.reply(payload);
+          if (method == "fail") r.fail("refused on purpose");
+          // "ignore": never answered
+        });
+  }
+  Multiaddr address() const { return rpc->listen_address()->with_peer(identity.peer_id()); }
+};
+
+struct CallResult {
+  std::optional<Result<Bytes>> value;
+  RpcEndpoint::Reply handler() {
+    return [this](Result<Bytes> r) { value = std::move(r); };
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a call gets the remote handler's answer and one-way messages arrive") {
+  asio::io_context io;
+  Node a(io, 1), b(io, 1);
+  REQUIRE(b.rpc->add_peer(a.address()).ok());
+  CallResult r;
+  b.rpc->call(a.identity.peer_id(), "echo", as_bytes("hello"), r.handler());
+  std::vector<std::string> notes;
+  a.rpc->on_message([&](const PeerId& from, std::string_view method, ByteView payload) {
+    CHECK(from == b.identity.peer_id());
+    notes.push_back(std::string(method) + ":" + std::string(payload.begin(), payload.end()));
+  });
+  REQUIRE(b.rpc->send(a.identity.peer_id(), "note", as_bytes("x")).ok());
+  REQUIRE(run_until(io, [&] { return r.value && notes.size() == 1; }));
+  REQUIRE(r.value->ok());
+  CHECK(**r.value == to_bytes("hello"));
+  CHECK(notes[0] == "note:x");
+  // The accepting side answers back over the same link, without a dial address.
+  CallResult back;
+  a.rpc->call(b.identity.peer_id(), "echo", as_bytes("back"), back.handler());
+  REQUIRE(run_until(io, [&] { return back.value.has_value(); }));
+  CHECK(back.value->ok());
+  CHECK(b.rpc->pending_calls() == 0);
+}
+
+TEST_CASE("a remote failure and a missed deadline reach the caller as errors") {
+  asio::io_context io;
+  Node a(io, 1), b(io, 1);
+  REQUIRE(b.rpc->add_peer(a.address()).ok());
+  CallResult failed, late;
+  b.rpc->call(a.identity.peer_id(), "fail", {}, failed.handler());
+  const auto start = std::chrono::steady_clock::now();
+  b.rpc->call(a.identity.peer_id(), "ignore", {}, late.handler(), 300ms);
+  REQUIRE(run_until(io, [&] { return failed.value && late.value; }));
+  REQUIRE_FALSE(failed.value->ok());
+  CHECK(failed.value->error().message.find("refused on purpose") != std::string::npos);
+  REQUIRE_FALSE(late.value->ok());
+  CHECK(late.value->error().message.find("timed out after 300 ms") != std::string::npos);
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took >= 300ms);
+  CHECK(took < 1500ms);
+}
+
+TEST_CASE("a peer address whose /p2p id names someone else is refused") {
+  asio::io_context io;
+  Node a(io, 1), b(io, 1);
+  const PeerId impostor_id = Identity::generate().peer_id();
+  REQUIRE(b.rpc->add_peer(a.rpc->listen_address()->with_peer(impostor_id)).ok());
+  CallResult r;
+  b.rpc->call(impostor_id, "echo", {}, r.handler(), 500ms);
+  REQUIRE(run_until(io, [&] { return r.value.has_value() && !b.log.empty(); }));
+  CHECK_FALSE(r.value->ok());
+  CHECK(contains(b.log, "but the remote is peer " + a.identity.peer_id().to_string()));
+  CHECK_FALSE(b.rpc->connected(impostor_id));
+}
+
+TEST_CASE("peers with different secrets refuse each other and both logs say so") {
+  asio::io_context io;
+  Node a(io, 1), b(io, 2);
+  REQUIRE(b.rpc->add_peer(a.address()).ok());
+  CallResult r;
+  b.rpc->call(a.identity.peer_id(), "echo", {}, r.handler(), 1s);
+  const std::string plain = "does not share this cluster's secret or is not a clusterpin peer";
+  REQUIRE(run_until(
+      io, [&] { return contains(a.log, plain) && contains(b.log, plain); }, 3s));
+  REQUIRE(run_until(io, [&] { return r.value.has_value(); }));
+  CHECK_FALSE(r.value->ok());
+  CHECK_FALSE(a.rpc->connected(b.identity.peer_id()));
+  CHECK_FALSE(b.rpc->connected(a.identity.peer_id()));
+}
+
+TEST_CASE("when both peers dial each other they settle on one link and calls work both ways") {
+  asio::io_context io;
+  Node a(io, 1), b(io, 1);
+  REQUIRE(a.rpc->add_peer(b.address()).ok());
+  REQUIRE(b.rpc->add_peer(a.address()).ok());
+  // Past the grace period the duplicate is gone; calls must still work in both directions.
+  io.run_for(400ms);
+  int connected_lines_a = 0;
+  for (const auto& l : a.log) connected_lines_a += l.find("rpc: connected") != std::string::npos;
+  CHECK(connected_lines_a >= 1);
+  for (const auto& l : a.log) MESSAGE("a: " << l);
+  for (const auto& l : b.log) MESSAGE("b: " << l);
+  CallResult ab, ba;
+  a.rpc->call(b.identity.peer_id(), "echo", as_bytes("1"), ab.handler());
+  b.rpc->call(a.identity.peer_id(), "echo", as_bytes("2"), ba.handler());
+  REQUIRE(run_until(io, [&] { return ab.value && ba.value; }));
+  CHECK(ab.value->ok());
+  CHECK(ba.value->ok());
+  CHECK(a.rpc->connected(b.identity.peer_id()));
+  CHECK(b.rpc->connected(a.identity.peer_id()));
+  CHECK_FALSE(contains(a.log, "link to peer"));  // the surviving link was never lost
+}
+
+TEST_CASE("a peer that restarts on the same address is reached again after backoff") {
+  asio::io_context io;
+  Node a(io, 1), b(io, 1);
+  REQUIRE(b.rpc->add_peer(a.address()).ok());
+  CallResult first;
+  b.rpc->call(a.identity.peer_id(), "echo", as_bytes("1"), first.handler());
+  REQUIRE(run_until(io, [&] { return first.value.has_value(); }));
+  REQUIRE(first.value->ok());
+  const Multiaddr where = *a.rpc->listen_address();
+  a.rpc->close();
+  a.rpc.reset();
+  REQUIRE(run_until(io, [&] { return !b.rpc->connected(a.identity.peer_id()); }));
+  io.run_for(100ms);  // a few failed redials
+  // Same identity, same port.
+  a.rpc = std::make_unique<RpcEndpoint>(io, a.identity, options_with(1, &a.log));
+  REQUIRE(a.rpc->listen(where).ok());
+  a.rpc->on_request(
+      [](const PeerId&, std::string_view, ByteView p, RpcEndpoint::Responder r) { r.reply(p); });
+  CallResult second;
+  b.rpc->call(a.identity.peer_id(), "echo", as_bytes("2"), second.handler());
+  REQUIRE(run_until(io, [&] { return second.value.has_value(); }));
+  REQUIRE(second.value->ok());
+  CHECK(**second.value == to_bytes("2"));
+  CHECK(contains(b.log, "cannot reach peer"));
+}
+
+TEST_CASE("the backlog for an unreachable peer is bounded and overflow is refused at once") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  RpcOptions o = options_with(1, &log);
+  o.max_queue_bytes = 64 * 1024;
+  Identity me = Identity::generate();
+  RpcEndpoint rpc(io, me, o);
+  // A port nobody listens on: bind one, learn it, close it.
+  std::uint16_t port;
+  {
+    asio::ip::tcp::acceptor probe(io,
+                                  asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = probe.local_endpoint().port();
+  }
+  const PeerId ghost = Identity::generate().peer_id();
+  REQUIRE(
+      rpc.add_peer(Multiaddr::parse(fmt::format("/ip4/127.0.0.1/tcp/{}", port))->with_peer(ghost))
+          .ok());
+  const Bytes chunk(1000);
+  int accepted = 0;
+  Status last;
+  for (int i = 0; i < 1000; ++i) {
+    last = rpc.send(ghost, "note", chunk);
+    if (!last) break;
+    ++accepted;
+  }
+  CHECK(accepted > 10);
+  CHECK(accepted < 70);
+  REQUIRE_FALSE(last.ok());
+  CHECK(last.error().message.find("send queue to peer") != std::string::npos);
+  CHECK(rpc.queued_bytes(ghost) <= o.max_queue_bytes);
+  CallResult r;
+  rpc.call(ghost, "echo", chunk, r.handler());
+  REQUIRE(run_until(
+      io, [&] { return r.value.has_value(); }, 1s));
+  CHECK(r.value->error().message.find("full") != std::string::npos);
+}
+
+TEST_CASE("closing the endpoint fails pending calls") {
+  asio::io_context io;
+  Node a(io, 1), b(io, 1);
+  REQUIRE(b.rpc->add_peer(a.address()).ok());
+  CallResult r;
+  b.rpc->call(a.identity.peer_id(), "ignore", {}, r.handler());
+  io.run_for(100ms);
+  b.rpc->close();
+  REQUIRE(run_until(
+      io, [&] { return r.value.has_value(); }, 1s));
+  CHECK(r.value->error().message.find("closed") != std::string::npos);
+}
+
+TEST_CASE("listen refuses a multiaddr that is not ip + tcp") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  RpcEndpoint rpc(io, Identity::generate(), options_with(1, &log));
+  Status st = rpc.listen(*Multiaddr::parse("/ip4/127.0.0.1/udp/9096"));
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("cluster.listen_multiaddress") != std::string::npos);
+  // IPv6 only where the host has an IPv6 loopback (some CI containers do not).
+  asio::error_code ec;
+  asio::ip::tcp::acceptor probe(io);
+  probe.open(asio::ip::tcp::v6(), ec);
+  if (!ec) probe.bind(asio::ip::tcp::endpoint(asio::ip::make_address("::1"), 0), ec);
+  if (!ec) {
+    probe.close();
+    CHECK(rpc.listen(*Multiaddr::parse("/ip6/::1/tcp/0")).ok());
+    CHECK(rpc.listen_address()->to_string().starts_with("/ip6/::1/tcp/"));
+  }
+}
+
+TEST_CASE("a call larger than the frame maximum is refused at once") {
+  asio::io_context io;
+  Node a(io, 1), b(io, 1);
+  REQUIRE(b.rpc->add_peer(a.address()).ok());
+  CallResult r;
+  b.rpc->call(a.identity.peer_id(), "echo", Bytes(FrameLimits{}.max_plaintext + 1), r.handler());
+  REQUIRE(run_until(
+      io, [&] { return r.value.has_value(); }, 1s));
+  REQUIRE_FALSE(r.value->ok());
+  CHECK(r.value->error().message.find("exceeds the frame maximum") != std::string::npos);
+}
+
+TEST_CASE("a connected peer that stops reading cannot make the backlog exceed its bound") {
+  asio::io_context io;
+  Node a(io, 1);
+  // A peer that completes the handshake and then never reads from its socket.
+  Identity mute_identity = Identity::generate();
+  auto config = std::make_shared<LinkConfig>();
+  ClusterSecret secret{};
+  secret.fill(1);
+  config->keys = ClusterKeys::derive(secret);
+  config->identity = LocalIdentity::from_identity(mute_identity);
+  std::shared_ptr<SecureLink> mute;
+  dial_secure(io, *tcp_endpoint_of(*a.rpc->listen_address()), config, nullptr,
+              [&](Result<std::shared_ptr<SecureLink>> r) {
+                if (r) mute = *r;
+              });
+  const PeerId mute_id = mute_identity.peer_id();
+  REQUIRE(run_until(io, [&] { return mute && a.rpc->connected(mute_id); }));
+  const Bytes chunk(64 * 1024);
+  const std::size_t limit = RpcOptions{}.max_queue_bytes;
+  bool refused = false;
+  std::size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!refused && std::chrono::steady_clock::now() < deadline) {
+    Status st = a.rpc->send(mute_id, "note", chunk);
+    if (!st) {
+      refused = true;
+      CHECK(st.error().message.find("send queue to peer") != std::string::npos);
+      break;
+    }
+    sent += chunk.size();
+    io.poll();
+    CHECK(a.rpc->queued_bytes(mute_id) <= limit);
+  }
+  CHECK(refused);
+  CHECK(a.rpc->queued_bytes(mute_id) <= limit);
+  MESSAGE("accepted " << sent / 1024 << " KiB before refusing; backlog "
+                      << a.rpc->queued_bytes(mute_id));
+  mute->close(make_error("test over"));
+}
+
+TEST_CASE("redial delays double from the initial wait up to the cap, with jitter in [1/2, 1]") {
+  using std::chrono::milliseconds;
+  CHECK(redial_delay(0, 100ms, 10s, 1.0) == 100ms);
+  CHECK(redial_delay(0, 100ms, 10s, 0.0) == 50ms);
+  CHECK(redial_delay(3, 100ms, 10s, 1.0) == 800ms);
+  CHECK(redial_delay(10, 100ms, 10s, 1.0) == 10s);
+  CHECK(redial_delay(1000, 100ms, 10s, 0.0) == 5s);
+  for (double j : {0.0, 0.3, 0.7, 1.0}) {
+    const milliseconds d = redial_delay(5, 100ms, 10s, j);
+    CHECK(d >= 1600ms);
+    CHECK(d <= 3200ms);
+  }
+}
+
+TEST_CASE("a call to a peer that is neither added nor connected fails at once") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  RpcEndpoint rpc(io, Identity::generate(), options_with(1, &log));
+  CallResult r;
+  const PeerId stranger = Identity::generate().peer_id();
+  rpc.call(stranger, "echo", {}, r.handler());
+  REQUIRE(run_until(
+      io, [&] { return r.value.has_value(); }, 1s));
+  CHECK(r.value->error().message.find("is unknown") != std::string::npos);
+  CHECK_FALSE(rpc.send(stranger, "note", {}).ok());
+  CHECK(rpc.pending_calls() == 0);
+}

@@ -1,0 +1,302 @@
+// Tests for StateDb: rows and applied index change together, replay is a no-op, readers see
+// committed state with snapshot isolation, and snapshots copy and restore the exact rows.
+#include "store/state_db.hpp"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <thread>
+
+#include "store/snapshot_file.hpp"
+#include "temp_dir.hpp"
+
+using namespace clusterpin;
+using store::StateDb;
+using store::StateOp;
+using store::testing::TempDir;
+
+namespace {
+
+StateDb open_state(const std::filesystem::path& dir, const store::StateOpenOptions& opts = {}) {
+  auto db = StateDb::open(dir, opts);
+  REQUIRE_MESSAGE(db.ok(), (db.ok() ? "" : db.error().message));
+  return std::move(*db);
+}
+
+store::StateOpenOptions for_cluster(std::string id) {
+  store::StateOpenOptions opts;
+  opts.expected_cluster_id = std::move(id);
+  return opts;
+}
+
+bool apply(StateDb& db, raft::Index index, raft::Term term, std::vector<StateOp> ops) {
+  auto r = db.apply(index, term, ops);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  return *r;
+}
+
+std::string cid(int i) {
+  // CID-like binary keys: a fixed prefix and a big-endian number, so byte order is numeric order.
+  std::string k("\x01\x70\x12\x20", 4);
+  k.push_back(static_cast<char>((i >> 8) & 0xff));
+  k.push_back(static_cast<char>(i & 0xff));
+  return k;
+}
+
+std::map<std::string, std::string> all_pins(store::StateReader& r) {
+  std::map<std::string, std::string> out;
+  Status s = r.for_each_pin([&](std::string_view c, std::string_view p) {
+    out.emplace(c, p);
+    return true;
+  });
+  REQUIRE(s.ok());
+  return out;
+}
+
+store::StateReader reader(StateDb& db) {
+  auto r = db.open_reader();
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  return std::move(*r);
+}
+
+}  // namespace
+
+TEST_CASE("apply stores the rows and the applied position together, and they survive reopen") {
+  TempDir dir;
+  {
+    auto db = open_state(dir.path());
+    CHECK(apply(db, 1, 1,
+                {StateOp::put_pin(cid(1), "pin-1"),
+                 StateOp::put_peer("12D3KooWA", "/ip4/1.2.3.4/tcp/9096")}));
+    CHECK(apply(db, 2, 1, {StateOp::put_pin(cid(2), std::string("\0bin", 4))}));
+  }
+  auto db = open_state(dir.path());
+  auto pos = db.applied();
+  REQUIRE(pos.ok());
+  CHECK(*pos == store::AppliedPosition{2, 1});
+  auto p2 = db.get_pin(cid(2));
+  REQUIRE(p2.ok());
+  CHECK(*p2 == std::optional<std::string>(std::string("\0bin", 4)));
+  auto r = reader(db);
+  auto peers = r.peers();
+  REQUIRE(peers.ok());
+  CHECK(*peers == std::vector<store::PeerRecord>{{"12D3KooWA", "/ip4/1.2.3.4/tcp/9096"}});
+}
+
+TEST_CASE("applying an index at or below the applied index is a no-op (idempotent replay)") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  CHECK(apply(db, 5, 2, {StateOp::put_pin(cid(1), "v5")}));
+  CHECK(!apply(db, 5, 2, {StateOp::put_pin(cid(1), "replayed")}));
+  CHECK(!apply(db, 3, 1, {StateOp::put_pin(cid(9), "old")}));
+  CHECK(*db.get_pin(cid(1)) == std::optional<std::string>("v5"));
+  CHECK(!db.get_pin(cid(9))->has_value());
+  CHECK(*db.applied() == store::AppliedPosition{5, 2});
+  // An entry without state effect (no-op, membership) still advances the position.
+  CHECK(apply(db, 6, 3, {}));
+  CHECK(*db.applied() == store::AppliedPosition{6, 3});
+}
+
+TEST_CASE("put overwrites and delete removes pins and peers") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  apply(
+      db, 1, 1,
+      {StateOp::put_pin(cid(1), "a"), StateOp::put_peer("p1", "x"), StateOp::put_peer("p2", "y")});
+  apply(db, 2, 1,
+        {StateOp::put_pin(cid(1), "b"), StateOp::delete_peer("p1"), StateOp::put_peer("p2", "z")});
+  CHECK(*db.get_pin(cid(1)) == std::optional<std::string>("b"));
+  apply(db, 3, 1, {StateOp::delete_pin(cid(1)), StateOp::delete_pin(cid(7))});
+  CHECK(!db.get_pin(cid(1))->has_value());
+  auto r = reader(db);
+  CHECK(*r.peers() == std::vector<store::PeerRecord>{{"p2", "z"}});
+  CHECK(*r.count_pins() == 0);
+}
+
+TEST_CASE("for_each_pin streams in CID order, resumes after a given CID and stops when asked") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  std::vector<StateOp> ops;
+  for (int i : {300, 5, 42, 7, 256, 1})
+    ops.push_back(StateOp::put_pin(cid(i), "p" + std::to_string(i)));
+  apply(db, 1, 1, ops);
+  auto r = reader(db);
+  std::vector<std::string> seen;
+  auto collect = [&](std::string_view c, std::string_view) {
+    seen.emplace_back(c);
+    return true;
+  };
+  REQUIRE(r.for_each_pin(collect).ok());
+  CHECK(seen == std::vector<std::string>{cid(1), cid(5), cid(7), cid(42), cid(256), cid(300)});
+  seen.clear();
+  REQUIRE(r.for_each_pin(collect, cid(7)).ok());
+  CHECK(seen == std::vector<std::string>{cid(42), cid(256), cid(300)});
+  int visited = 0;
+  REQUIRE(r.for_each_pin([&](std::string_view, std::string_view) { return ++visited < 2; }).ok());
+  CHECK(visited == 2);
+  CHECK(*r.count_pins() == 6);
+}
+
+TEST_CASE("a reader sees each newly committed state, from another thread") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  auto r = reader(db);
+  CHECK(*r.count_pins() == 0);
+  apply(db, 1, 1, {StateOp::put_pin(cid(1), "a")});
+  std::uint64_t count = 0;
+  store::AppliedPosition pos;
+  std::thread t([&] {
+    count = *r.count_pins();
+    pos = *r.applied();
+  });
+  t.join();
+  CHECK(count == 1);
+  CHECK(pos == store::AppliedPosition{1, 1});
+}
+
+TEST_CASE("a scan in progress sees one committed state even while the writer applies") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  std::vector<StateOp> ops;
+  for (int i = 0; i < 100; ++i) ops.push_back(StateOp::put_pin(cid(i), "old"));
+  apply(db, 1, 1, ops);
+  auto r = reader(db);
+  int visited = 0;
+  bool saw_new = false;
+  Status s = r.for_each_pin([&](std::string_view, std::string_view pin) {
+    if (visited == 10) {
+      // Change every pin and add one while the scan holds its read snapshot.
+      std::vector<StateOp> change;
+      for (int i = 0; i < 101; ++i) change.push_back(StateOp::put_pin(cid(i), "new"));
+      auto applied = db.apply(2, 1, change);
+      REQUIRE(applied.ok());
+    }
+    if (pin == "new") saw_new = true;
+    ++visited;
+    return true;
+  });
+  REQUIRE(s.ok());
+  CHECK(visited == 100);
+  CHECK(!saw_new);
+  CHECK(*r.count_pins() == 101);  // the next read sees the new state
+}
+
+TEST_CASE("a snapshot restored into another peer has exactly the original rows and position") {
+  TempDir dir;
+  auto a = open_state(dir.path() / "a");
+  REQUIRE(a.set_cluster_id("cluster-1").ok());
+  std::vector<StateOp> ops;
+  for (int i = 0; i < 500; ++i)
+    ops.push_back(StateOp::put_pin(cid(i), std::string(i % 37, 'x') + std::to_string(i)));
+  ops.push_back(StateOp::put_peer("p1", "/ip4/10.0.0.1/tcp/9096"));
+  apply(a, 10, 2, ops);
+  apply(a, 11, 2, {StateOp::delete_pin(cid(3))});
+
+  auto snap = a.create_snapshot(dir.path() / "snap-11.db");
+  REQUIRE_MESSAGE(snap.ok(), (snap.ok() ? "" : snap.error().message));
+  CHECK(snap->applied == store::AppliedPosition{11, 2});
+  CHECK(snap->cluster_id == "cluster-1");
+  CHECK(snap->size_bytes > 0);
+  // Later changes on the source must not leak into the snapshot taken before them.
+  apply(a, 12, 2, {StateOp::put_pin(cid(9999), "after")});
+
+  auto b = open_state(dir.path() / "b");
+  apply(b, 3, 1, {StateOp::put_pin(cid(7777), "stale"), StateOp::put_peer("gone", "x")});
+  auto pos = b.restore_snapshot(dir.path() / "snap-11.db");
+  REQUIRE_MESSAGE(pos.ok(), (pos.ok() ? "" : pos.error().message));
+  CHECK(*pos == store::AppliedPosition{11, 2});
+
+  auto ra = a.open_reader();
+  REQUIRE(ra.ok());
+  auto expected = all_pins(*ra);
+  expected.erase(cid(9999));
+  {
+    auto rb = reader(b);
+    CHECK(all_pins(rb) == expected);
+    CHECK(*rb.peers() == std::vector<store::PeerRecord>{{"p1", "/ip4/10.0.0.1/tcp/9096"}});
+  }
+  CHECK(*b.cluster_id() == "cluster-1");
+
+  // The restore is on disk: reopening shows the snapshot's state, not the old rows.
+  b = open_state(dir.path() / "b");
+  auto rb = reader(b);
+  CHECK(all_pins(rb) == expected);
+  CHECK(*rb.applied() == store::AppliedPosition{11, 2});
+  // And the restored database keeps working.
+  CHECK(apply(b, 12, 3, {StateOp::put_pin(cid(1), "changed")}));
+}
+
+TEST_CASE("restore refuses a snapshot of another cluster and keeps the current state") {
+  TempDir dir;
+  auto a = open_state(dir.path() / "a");
+  REQUIRE(a.set_cluster_id("cluster-1").ok());
+  apply(a, 1, 1, {StateOp::put_pin(cid(1), "a")});
+  REQUIRE(a.create_snapshot(dir.path() / "s.db").ok());
+  auto b = open_state(dir.path() / "b");
+  REQUIRE(b.set_cluster_id("cluster-2").ok());
+  apply(b, 4, 1, {StateOp::put_pin(cid(2), "b")});
+  auto pos = b.restore_snapshot(dir.path() / "s.db");
+  REQUIRE(!pos.ok());
+  CHECK(pos.error().message.find("belongs to cluster cluster-1") != std::string::npos);
+  CHECK(*b.applied() == store::AppliedPosition{4, 1});
+  CHECK(b.get_pin(cid(2))->has_value());
+}
+
+TEST_CASE("restore is refused while a reader is open, and allowed once it is closed") {
+  TempDir dir;
+  auto a = open_state(dir.path() / "a");
+  apply(a, 1, 1, {StateOp::put_pin(cid(1), "a")});
+  REQUIRE(a.create_snapshot(dir.path() / "s.db").ok());
+  auto b = open_state(dir.path() / "b");
+  {
+    auto r = reader(b);
+    CHECK(!b.restore_snapshot(dir.path() / "s.db").ok());
+  }
+  CHECK(b.restore_snapshot(dir.path() / "s.db").ok());
+}
+
+TEST_CASE("inspect_snapshot refuses a file that is not a state snapshot") {
+  TempDir dir;
+  auto junk = dir.path() / "junk.db";
+  REQUIRE(store::append_snapshot_chunk(junk, 0, std::string(8192, 'z')).ok());
+  CHECK(!StateDb::inspect_snapshot(junk).ok());
+  CHECK(!StateDb::inspect_snapshot(dir.path() / "missing.db").ok());
+}
+
+TEST_CASE("opening state.db for another cluster is refused with the reset command") {
+  TempDir dir;
+  {
+    auto db = open_state(dir.path());
+    REQUIRE(db.set_cluster_id("cluster-1").ok());
+  }
+  auto other = StateDb::open(dir.path(), for_cluster("cluster-2"));
+  REQUIRE(!other.ok());
+  CHECK(other.error().message.find("clusterpin state cleanup") != std::string::npos);
+  CHECK(StateDb::open(dir.path(), for_cluster("cluster-1")).ok());
+}
+
+TEST_CASE("a reader writes a consistent snapshot on another thread while the writer applies") {
+  TempDir dir;
+  auto db = open_state(dir.path() / "a");
+  for (int i = 1; i <= 200; ++i)
+    apply(db, static_cast<raft::Index>(i), 1, {StateOp::put_pin(cid(i), "p")});
+  auto r = reader(db);
+  Result<store::StateSnapshot> snap = make_error("not run");
+  std::thread t([&] { snap = r.write_snapshot(dir.path() / "s.db"); });
+  // Entry i adds pin i, so a consistent copy at applied index N holds exactly N pins.
+  for (int i = 201; i <= 400; ++i) {
+    auto applied =
+        db.apply(static_cast<raft::Index>(i), 1, std::vector{StateOp::put_pin(cid(i), "p")});
+    REQUIRE(applied.ok());
+  }
+  t.join();
+  REQUIRE_MESSAGE(snap.ok(), (snap.ok() ? "" : snap.error().message));
+  REQUIRE(db.make_durable().ok());
+  auto b = open_state(dir.path() / "b");
+  auto pos = b.restore_snapshot(dir.path() / "s.db");
+  REQUIRE(pos.ok());
+  CHECK(pos->index == snap->applied.index);
+  CHECK(pos->index >= 200);
+  auto rb = reader(b);
+  CHECK(*rb.count_pins() == pos->index);
+}

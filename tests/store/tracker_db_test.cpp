@@ -1,0 +1,208 @@
+// tracker.db: records survive closing and reopening with every field, reads see buffered
+// writes, many changes commit in one transaction and coalesce per CID, listings stream in CID
+// order (resumable, stoppable) and the unsettled listing skips pinned and remote rows.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "store/tracker_db.hpp"
+#include "temp_dir.hpp"
+
+using namespace clusterpin;
+using clusterpin::store::TrackerDb;
+using clusterpin::store::testing::TempDir;
+
+namespace {
+
+Cid cid_n(int n) {
+  return Cid::from_content(Codec::raw, as_bytes("tracked " + std::to_string(n)));
+}
+
+TrackerRecord record_n(int n, TrackerStatus status) {
+  Pin pin(cid_n(n));
+  pin.options.name = "pin " + std::to_string(n);
+  pin.options.mode = n % 2 == 0 ? PinMode::recursive : PinMode::direct;
+  pin.max_depth = n % 2 == 0 ? -1 : 0;
+  pin.timestamp = 1000 + n;
+  TrackerRecord r(pin);
+  r.status = status;
+  r.op = TrackerOp::pin;
+  r.remote = n % 3 == 0;
+  r.priority = n % 5 == 0;
+  r.timestamp = 2000 + n;
+  r.error = status == TrackerStatus::pin_error ? "ipfs said no to " + std::to_string(n) : "";
+  r.attempt_count = n % 7;
+  r.next_attempt_at = 3000 + n;
+  return r;
+}
+
+std::unique_ptr<TrackerDb> open_db(const TempDir& dir) {
+  auto db = TrackerDb::open(dir.path());
+  REQUIRE(db.ok());
+  return std::move(*db);
+}
+
+void check_same(const TrackerRecord& a, const TrackerRecord& b) {
+  CHECK(a.cid() == b.cid());
+  CHECK(encode_pin(a.pin) == encode_pin(b.pin));
+  CHECK(a.status == b.status);
+  CHECK(a.op == b.op);
+  CHECK(a.remote == b.remote);
+  CHECK(a.priority == b.priority);
+  CHECK(a.timestamp == b.timestamp);
+  CHECK(a.error == b.error);
+  CHECK(a.attempt_count == b.attempt_count);
+  CHECK(a.next_attempt_at == b.next_attempt_at);
+}
+
+}  // namespace
+
+TEST_CASE("tracker records survive closing and reopening tracker.db with every field") {
+  TempDir dir;
+  std::vector<TrackerRecord> saved;
+  {
+    auto db = open_db(dir);
+    for (int i = 0; i < 12; ++i) {
+      saved.push_back(record_n(i, static_cast<TrackerStatus>(i % kTrackerStatusCount)));
+      db->save(saved.back());
+    }
+    db->erase(cid_n(4));
+    REQUIRE(db->flush().ok());
+    db->save(record_n(20, TrackerStatus::pinned));  // committed by the destructor
+  }
+  CHECK(std::filesystem::exists(dir.path() / "tracker.db"));
+  auto db = open_db(dir);
+  for (const TrackerRecord& r : saved) {
+    auto loaded = db->load(r.cid());
+    REQUIRE(loaded.ok());
+    if (r.cid() == cid_n(4)) {
+      CHECK_FALSE(loaded->has_value());
+      continue;
+    }
+    REQUIRE(loaded->has_value());
+    check_same(**loaded, r);
+  }
+  auto last = db->load(cid_n(20));
+  REQUIRE(last.ok());
+  CHECK(last->has_value());
+  CHECK(db->count().value() == 12);
+}
+
+TEST_CASE("reads see saves and erases that are not committed yet") {
+  TempDir dir;
+  auto db = open_db(dir);
+  db->save(record_n(1, TrackerStatus::pin_queued));
+  CHECK(db->pending() == 1);
+  auto r = db->load(cid_n(1));
+  REQUIRE(r.ok());
+  REQUIRE(r->has_value());
+  CHECK((*r)->status == TrackerStatus::pin_queued);
+  REQUIRE(db->flush().ok());
+  db->erase(cid_n(1));
+  CHECK_FALSE(db->load(cid_n(1)).value().has_value());
+  int seen = 0;
+  REQUIRE(db->for_each([&](const TrackerRecord&) { return ++seen, true; }).ok());
+  CHECK(seen == 0);
+}
+
+TEST_CASE("many changes are committed in batches and changes of one CID coalesce") {
+  TempDir dir;
+  auto db = open_db(dir);
+  // Three status changes of one CID are one row write.
+  db->save(record_n(1, TrackerStatus::pin_queued));
+  db->save(record_n(1, TrackerStatus::pinning));
+  db->save(record_n(1, TrackerStatus::pinned));
+  CHECK(db->pending() == 1);
+
+  const int n = 50000;
+  std::size_t most_pending = 0;
+  for (int i = 100; i < 100 + n; ++i) {
+    db->save(record_n(i, TrackerStatus::pinned));
+    most_pending = std::max(most_pending, db->pending());
+  }
+  // The buffer commits itself when full, so memory stays bounded while tracking many pins.
+  CHECK(most_pending == TrackerDb::kMaxPending - 1);
+  CHECK(db->pending() < TrackerDb::kMaxPending);
+  REQUIRE(db->flush().ok());
+  CHECK(db->pending() == 0);
+  CHECK(db->count().value() == static_cast<std::size_t>(n + 1));
+  CHECK(db->load(cid_n(1)).value()->status == TrackerStatus::pinned);
+}
+
+TEST_CASE("listings stream in CID byte order, resume after a CID and stop when asked") {
+  TempDir dir;
+  auto db = open_db(dir);
+  std::vector<int> order(300);
+  for (int i = 0; i < 300; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  for (int i : order) {
+    TrackerStatus s = i % 3 == 0   ? TrackerStatus::pinned
+                      : i % 3 == 1 ? TrackerStatus::remote
+                                   : TrackerStatus::pin_error;
+    db->save(record_n(i, s));
+  }
+  std::vector<Cid> expected;
+  for (int i = 0; i < 300; ++i) expected.push_back(cid_n(i));
+  std::sort(expected.begin(), expected.end());
+
+  std::vector<Cid> seen;
+  REQUIRE(db->for_each([&](const TrackerRecord& r) {
+              seen.push_back(r.cid());
+              return true;
+            }).ok());
+  CHECK(seen == expected);
+
+  std::vector<Cid> rest;
+  REQUIRE(db->for_each(
+                [&](const TrackerRecord& r) {
+                  rest.push_back(r.cid());
+                  return true;
+                },
+                expected[99])
+              .ok());
+  CHECK(rest == std::vector<Cid>(expected.begin() + 100, expected.end()));
+
+  int visited = 0;
+  REQUIRE(db->for_each([&](const TrackerRecord&) { return ++visited < 10; }).ok());
+  CHECK(visited == 10);
+
+  std::vector<Cid> unsettled;
+  REQUIRE(db->load_active([&](TrackerRecord&& r) {
+              CHECK(r.status == TrackerStatus::pin_error);
+              unsettled.push_back(r.cid());
+              return true;
+            }).ok());
+  CHECK(unsettled.size() == 100);
+  CHECK(std::is_sorted(unsettled.begin(), unsettled.end()));
+}
+
+TEST_CASE("a pin tracker reopened on tracker.db keeps its statuses") {
+  TempDir dir;
+  const UnixNanos now = 1800000000LL * 1000000000LL;
+  {
+    auto db = open_db(dir);
+    auto t = PinTracker::open(*db, TrackerLimits{}, now);
+    REQUIRE(t.ok());
+    Pin a(cid_n(1));
+    a.timestamp = now;
+    Pin b(cid_n(2));
+    b.timestamp = now;
+    t->track(a, true, now);
+    t->track(b, true, now);
+    for (const auto& op : t->next_operations(now))
+      t->operation_finished(op.pin.cid, op.id,
+                            op.pin.cid == a.cid ? Status() : Status(make_error("refused")), now);
+  }
+  auto db = open_db(dir);
+  auto t = PinTracker::open(*db, TrackerLimits{}, now);
+  REQUIRE(t.ok());
+  CHECK(t->status(cid_n(1)).value()->status == TrackerStatus::pinned);
+  auto b = t->status(cid_n(2)).value();
+  REQUIRE(b.has_value());
+  CHECK(b->status == TrackerStatus::pin_error);
+  CHECK(b->error == "refused");
+  CHECK(t->queued_pins() == 1);  // its retry is scheduled again
+}
