@@ -2,6 +2,7 @@
 #include "cmd/format.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <vector>
 
 #include <fmt/core.h>
@@ -57,6 +58,33 @@ std::string format_pin(std::string_view json) {
   return fmt::format("{} | {} | {} | {} | {} | Metadata: {} | Exp: {} | Added: {}", str(d, "cid"),
                      str(d, "name"), type, repl, mode, metadata ? "yes" : "no", exp,
                      short_time(str(d, "timestamp")));
+}
+
+std::string format_global_info(std::string_view json) {
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  if (d.HasParseError() || !d.IsObject()) return std::string(json);
+  std::string name = str(d, "name");
+  std::string out = str(d, "cid") + (name.empty() ? "" : " | " + name) + ":";
+  if (!d.HasMember("peer_map") || !d["peer_map"].IsObject()) return out;
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (const auto& m : d["peer_map"].GetObject()) {
+    const auto& info = m.value;
+    std::string who = str(info, "peername");
+    if (who.empty()) who = m.name.GetString();
+    std::string status = str(info, "status");
+    for (auto& c : status) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string error = str(info, "error");
+    std::int64_t attempts = info.HasMember("attempt_count") && info["attempt_count"].IsInt64()
+                                ? info["attempt_count"].GetInt64() : 0;
+    bool priority = info.HasMember("priority_pin") && info["priority_pin"].IsBool() && info["priority_pin"].GetBool();
+    lines.emplace_back(who, fmt::format("    > {:<20} : {}{} | {} | Attempts: {} | Priority: {}", who, status,
+                                        error.empty() ? "" : ": " + error, str(info, "timestamp"),
+                                        attempts, priority ? "true" : "false"));
+  }
+  std::sort(lines.begin(), lines.end());
+  for (const auto& [who, line] : lines) out += "\n" + line;
+  return out;
 }
 
 std::string format_id(std::string_view json) {

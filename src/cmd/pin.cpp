@@ -2,7 +2,11 @@
 // Every CID is checked locally first, so a typo fails before anything is contacted.
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
+#include <thread>
+
+#include <rapidjson/document.h>
 #include <string>
 #include <vector>
 
@@ -13,6 +17,7 @@
 #include "cmd/api_client.hpp"
 #include "cmd/format.hpp"
 #include "core/cid.hpp"
+#include "core/duration.hpp"
 #include "net/http_url.hpp"
 
 namespace clusterpin::cmd {
@@ -117,15 +122,19 @@ void print_pin(const ApiClient& client, const std::string& json) {
   fmt::print("{}\n", client.json_output() ? pretty_json(json) : format_pin(json));
 }
 
-// Whole-response calls: prints the pin the API answered with.
+int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
+             const cxxopts::ParseResult& args);
+
+// Whole-response calls: prints the pin the API answered with, then waits when asked.
 int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const std::string& method,
-             const std::string& target) {
+             const std::string& target, const std::string& cid, std::string_view wait_target) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error(applet, client.error().message);
   auto response = client->call(method, target);
   if (!response) return transport_error(applet, response.error());
   if (int code = check_response(*response); code != kExitOk) return code;
   print_pin(*client, response->body);
+  if (args.count("wait") != 0) return wait_for(*client, cid, wait_target, args);
   return kExitOk;
 }
 
@@ -172,20 +181,60 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
   return kExitOk;
 }
 
-// --wait follows the pin's status on its allocations, which needs the pin tracker.
-bool refuse_wait(std::string_view sub, const cxxopts::ParseResult& args) {
-  if (args.count("wait") == 0) return false;
-  not_implemented(fmt::format("pin {} --wait", sub));
-  return true;
+// --wait: polls GET /pins/<cid> every second until every peer that is not `remote` reports
+// `target` (pinned or unpinned); an error status or --wait-timeout ends the wait with an error.
+int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
+             const cxxopts::ParseResult& args) {
+  auto limit = parse_go_duration(args["wait-timeout"].as<std::string>());
+  if (!limit) return usage_error("pin", "--wait-timeout: " + limit.error().message);
+  auto deadline = std::chrono::steady_clock::now() + *limit;
+  const bool progress = ::isatty(2) != 0;
+  while (true) {
+    auto response = client.call("GET", "/pins/" + cid);
+    if (!response) return transport_error("pin", response.error());
+    if (int code = check_response(*response); code != kExitOk) return code;
+    rapidjson::Document d;
+    d.Parse(response->body.c_str());
+    std::size_t done = 0, total = 0;
+    std::string failure;
+    if (d.IsObject() && d.HasMember("peer_map") && d["peer_map"].IsObject()) {
+      for (const auto& m : d["peer_map"].GetObject()) {
+        std::string status = m.value.HasMember("status") ? m.value["status"].GetString() : "";
+        if (status == "remote") continue;
+        ++total;
+        if (status == target) ++done;
+        if (status.find("error") != std::string::npos) {
+          failure = fmt::format("{} on {}: {}", status, m.name.GetString(),
+                                m.value.HasMember("error") ? m.value["error"].GetString() : "");
+        }
+      }
+    }
+    if (!failure.empty()) {
+      fmt::print(stderr, "clusterpin pin: {}: {}\n", cid, failure);
+      return kExitApiError;
+    }
+    if (progress) fmt::print(stderr, "\r{}: {} of {} peers {}", cid, done, total, target);
+    if (done == total) {
+      if (progress) fmt::print(stderr, "\n");
+      return kExitOk;
+    }
+    if (limit->count() > 0 && std::chrono::steady_clock::now() >= deadline) {
+      if (progress) fmt::print(stderr, "\n");
+      fmt::print(stderr, "clusterpin pin: {}: still not {} on every peer after {}\n", cid, target,
+                 format_go_duration(*limit));
+      return kExitApiError;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
 }
 
 int run_add(const cxxopts::ParseResult& args) {
   if (!check_cids("add", args, true)) return kExitUsage;
-  if (refuse_wait("add", args)) return kExitUsage;
   auto cids = args["cids"].as<std::vector<std::string>>();
   if (cids.size() == 1 && cids[0] == "-") return add_from_stdin(args);
   for (const auto& cid : cids) {
-    if (int code = pin_call("pin add", args, "POST", "/pins/" + cid + query_of(args)); code != kExitOk) {
+    if (int code = pin_call("pin add", args, "POST", "/pins/" + cid + query_of(args), cid, "pinned");
+        code != kExitOk) {
       return code;
     }
   }
@@ -194,16 +243,16 @@ int run_add(const cxxopts::ParseResult& args) {
 
 int run_rm(const cxxopts::ParseResult& args) {
   if (!check_cids("rm", args, true)) return kExitUsage;
-  if (refuse_wait("rm", args)) return kExitUsage;
   for (const auto& cid : args["cids"].as<std::vector<std::string>>()) {
-    if (int code = pin_call("pin rm", args, "DELETE", "/pins/" + cid); code != kExitOk) return code;
+    if (int code = pin_call("pin rm", args, "DELETE", "/pins/" + cid, cid, "unpinned"); code != kExitOk) {
+      return code;
+    }
   }
   return kExitOk;
 }
 
 int run_update(const cxxopts::ParseResult& args) {
   if (!check_cids("update", args, true)) return kExitUsage;
-  if (refuse_wait("update", args)) return kExitUsage;
   auto cids = args["cids"].as<std::vector<std::string>>();
   if (cids.size() != 2) {
     return usage_error("pin update", "expects exactly two CIDs: <existing-cid> <new-cid>");
@@ -211,7 +260,7 @@ int run_update(const cxxopts::ParseResult& args) {
   net::QueryPairs q{{"pin-update", cids[0]}};
   if (args.count("name") != 0) q.emplace_back("name", args["name"].as<std::string>());
   if (args.count("expire-in") != 0) q.emplace_back("expire-in", args["expire-in"].as<std::string>());
-  return pin_call("pin update", args, "POST", net::make_target("/pins/" + cids[1], q));
+  return pin_call("pin update", args, "POST", net::make_target("/pins/" + cids[1], q), cids[1], "pinned");
 }
 
 int run_ls(const cxxopts::ParseResult& args) {

@@ -4,7 +4,13 @@
 
 #include "cmd/applet.hpp"
 #include "cmd/cli.hpp"
+#include "cmd/api_client.hpp"
+#include "cmd/format.hpp"
 #include "core/cid.hpp"
+#include "core/tracker.hpp"
+#include "net/http_url.hpp"
+
+#include <fmt/core.h>
 
 namespace clusterpin::cmd {
 namespace {
@@ -47,17 +53,82 @@ bool check_cids(std::string_view applet, const cxxopts::ParseResult& args) {
   return true;
 }
 
+// Prints each GlobalPinInfo of an answer (one object, or an NDJSON stream).
+int print_infos(std::string_view applet, ApiClient& client, const std::string& method,
+                const std::string& target) {
+  auto print = [&](std::string_view line) {
+    if (line.empty()) return true;
+    std::string json(line);
+    fmt::print("{}\n", client.json_output() ? pretty_json(json) : format_global_info(json));
+    return true;
+  };
+  auto response = client.call(method, target, {}, print);
+  if (!response) return transport_error(applet, response.error());
+  if (int code = check_response(*response); code != kExitOk) return code;
+  if (!response->body.empty()) print(response->body);
+  if (!response->stream_error().empty()) {
+    fmt::print(stderr, "clusterpin {}: {}\n", applet, response->stream_error());
+    return kExitApiError;
+  }
+  return kExitOk;
+}
+
+std::vector<std::string> cids_of(const cxxopts::ParseResult& args) {
+  return args.count("cids") != 0 ? args["cids"].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
 int status_main(const cxxopts::ParseResult& args) {
   if (!check_cids("status", args)) return kExitUsage;
-  return not_implemented("status");
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("status", client.error().message);
+  net::QueryPairs q;
+  if (args.count("local") != 0) q.emplace_back("local", "true");
+  if (args.count("filter") != 0) {
+    std::string filter = args["filter"].as<std::string>();
+    if (auto f = parse_status_filter(filter); !f) return usage_error("status", "--filter: " + f.error().message);
+    q.emplace_back("filter", filter);
+  }
+  auto cids = cids_of(args);
+  if (cids.size() == 1) return print_infos("status", *client, "GET", net::make_target("/pins/" + cids[0], q));
+  if (!cids.empty()) {
+    std::string joined;
+    for (const auto& c : cids) joined += (joined.empty() ? "" : ",") + c;
+    q.emplace_back("cids", joined);
+  }
+  return print_infos("status", *client, "GET", net::make_target("/pins", q));
 }
+
 int sync_main(const cxxopts::ParseResult& args) {
   if (!check_cids("sync", args)) return kExitUsage;
-  return not_implemented("sync");
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("sync", client.error().message);
+  auto cids = cids_of(args);
+  if (!cids.empty()) {
+    for (const auto& cid : cids) {
+      if (int code = print_infos("sync", *client, "POST", "/pins/" + cid + "/sync"); code != kExitOk) return code;
+    }
+    return kExitOk;
+  }
+  auto response = client->call("POST", "/pins/sync");
+  if (!response) return transport_error("sync", response.error());
+  if (int code = check_response(*response); code != kExitOk) return code;
+  fmt::print("synced: every peer compared its state with IPFS (see 'clusterpin status')\n");
+  return kExitOk;
 }
+
 int recover_main(const cxxopts::ParseResult& args) {
   if (!check_cids("recover", args)) return kExitUsage;
-  return not_implemented("recover");
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("recover", client.error().message);
+  net::QueryPairs q;
+  if (args.count("local") != 0) q.emplace_back("local", "true");
+  auto cids = cids_of(args);
+  if (cids.empty()) return print_infos("recover", *client, "POST", net::make_target("/pins/recover", q));
+  for (const auto& cid : cids) {
+    int code = print_infos("recover", *client, "POST", net::make_target("/pins/" + cid + "/recover", q));
+    if (code != kExitOk) return code;
+  }
+  return kExitOk;
 }
 
 }  // namespace

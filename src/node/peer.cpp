@@ -23,6 +23,7 @@
 #include "core/raft/codec.hpp"
 #include "core/version.hpp"
 #include "core/wire.hpp"
+#include "node/backup.hpp"
 
 namespace clusterpin::node {
 namespace {
@@ -38,8 +39,8 @@ int ticks(nanoseconds d) {
 std::string as_string(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 ByteView as_view(std::string_view s) { return as_bytes(s); }
 
-// A cluster founded by `voters` is named by a hash of them, so every founding peer derives the
-// same id without talking; joiners learn it from the cluster.
+}  // namespace
+
 std::string derive_cluster_id(std::vector<std::string> voters) {
   std::sort(voters.begin(), voters.end());
   std::string text = "clusterpin cluster";
@@ -48,6 +49,8 @@ std::string derive_cluster_id(std::vector<std::string> voters) {
   crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
   return hex_encode(ByteView(digest, 16));
 }
+
+namespace {
 
 std::string encode_u64(std::uint64_t v) {
   WireWriter w;
@@ -77,9 +80,9 @@ std::string peer_info_to_json(const PeerInfo& info) {
   w.Key("error"); w.String(info.error.c_str());
   w.Key("ipfs");
   w.StartObject();
-  w.Key("id"); w.String("");
-  w.Key("addresses"); w.StartArray(); w.EndArray();
-  w.Key("error"); w.String("the IPFS connector is not implemented yet");
+  w.Key("id"); w.String(info.ipfs_id.c_str());
+  w.Key("addresses"); json_strings(w, info.ipfs_addresses);
+  w.Key("error"); w.String(info.ipfs_error.c_str());
   w.EndObject();
   w.Key("peername"); w.String(info.peername.c_str());
   w.Key("raft_leader"); w.String(info.leader.c_str());
@@ -106,6 +109,16 @@ static PeerInfo peer_info_from_json(std::string_view json, const std::string& id
     return out;
   };
   if (doc.HasMember("peername") && doc["peername"].IsString()) info.peername = doc["peername"].GetString();
+  if (doc.HasMember("ipfs") && doc["ipfs"].IsObject()) {
+    const auto& ipfs = doc["ipfs"];
+    if (ipfs.HasMember("id") && ipfs["id"].IsString()) info.ipfs_id = ipfs["id"].GetString();
+    if (ipfs.HasMember("error") && ipfs["error"].IsString()) info.ipfs_error = ipfs["error"].GetString();
+    if (ipfs.HasMember("addresses") && ipfs["addresses"].IsArray()) {
+      for (const auto& a : ipfs["addresses"].GetArray()) {
+        if (a.IsString()) info.ipfs_addresses.emplace_back(a.GetString());
+      }
+    }
+  }
   info.addresses = strings("addresses");
   info.cluster_peers = strings("cluster_peers");
   info.cluster_peers_addresses = strings("cluster_peers_addresses");
@@ -243,6 +256,8 @@ void Peer::start(Done ready) {
     if (auto s = log->apply(founding); !s) return ready(s.error());
   }
   if (auto s = open_stores(); !s) return ready(s.error());
+  worker_ = std::make_unique<PinWorker>(io_, options_.config, peer_id_, *state_);
+  if (auto s = worker_->open(data_dir_); !s) return ready(s.error());
   if (!cluster_id_.empty()) {
     if (auto s = state_->set_cluster_id(cluster_id_); !s) {
       return ready(make_error(fmt::format("{}; reset this peer with '{}'", s.error().message, reset_hint)));
@@ -299,6 +314,7 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
     (void)rpc_->send(*to, "raft", as_view(bytes));  // a full queue drops: Raft retransmits
   };
   callbacks.applied = [this](const raft::Entry& e) { on_applied(e); };
+  callbacks.state_replaced = [this] { worker_->state_replaced(); };
   auto driver = RaftDriver::create(io_, std::move(cfg), std::move(durable), std::move(writer),
                                    *state_, data_dir_, kTick, std::move(callbacks));
   if (!driver) return driver.error();
@@ -312,6 +328,7 @@ void Peer::check_ready(Done ready, steady_clock::time_point deadline) {
   bool caught_up = !n.leader().empty() && n.is_voter(self_) && n.applied_index() >= n.commit_index();
   if (caught_up) {
     announce_addresses();
+    worker_->start();
     return ready({});
   }
   if (steady_clock::now() >= deadline) return ready(make_error(describe_reachability()));
@@ -387,6 +404,14 @@ void Peer::on_applied(const raft::Entry& entry) {
     if (command) {
       if (auto* peer = std::get_if<PeerAddresses>(&*command)) {
         add_peer_addresses(peer->peer, peer_record_text(*peer));
+      } else {
+        for (const PinsetOp& op : std::get<std::vector<PinsetOp>>(*command)) {
+          if (op.kind == PinsetOp::Kind::pin) {
+            worker_->pin_applied(op.pin);
+          } else {
+            worker_->unpin_applied(op.pin.cid);
+          }
+        }
       }
     }
   }
@@ -427,6 +452,43 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
   if (method == "id") {
     std::string json = peer_info_to_json(info());
     return shared->reply(as_view(json));
+  }
+  if (method == "status") {
+    if (!worker_ || !state_) return shared->fail("this peer is still starting");
+    const std::string request = as_string(payload);
+    WireReader reader(request);
+    std::uint64_t n = reader.u64();
+    WireWriter answer;
+    answer.u64(n);
+    for (std::uint64_t i = 0; reader.ok() && i < n; ++i) {
+      auto cid = Cid::from_bytes(as_bytes(reader.bytes()));
+      if (!cid) return shared->fail("malformed status request");
+      auto pin = get_pin(*cid);
+      answer.bytes(local_status_json(*cid, pin && *pin ? std::optional<Pin>(**pin) : std::nullopt));
+    }
+    if (!reader.ok()) return shared->fail("malformed status request");
+    std::string bytes = answer.take();
+    return shared->reply(as_view(bytes));
+  }
+  if (method == "recover_all" || method == "sync") {
+    if (!worker_) return shared->fail("this peer is still starting");
+    run_local(std::string(method), [shared](std::vector<Cid> touched, std::string error) {
+      if (!error.empty()) return shared->fail(error);
+      WireWriter w;
+      w.u64(touched.size());
+      for (const auto& c : touched) w.bytes(c.bytes());
+      std::string bytes = w.take();
+      shared->reply(as_view(bytes));
+    });
+    return;
+  }
+  if (method == "recover") {
+    if (!worker_) return shared->fail("this peer is still starting");
+    auto cid = Cid::from_bytes(payload);
+    if (!cid) return shared->fail("malformed recover request");
+    auto r = worker_->recover(*cid);
+    if (!r) return shared->fail(r.error().message);
+    return shared->reply({});
   }
   if (!driver_) return shared->fail("this peer is still starting");
   if (method == "commit") {
@@ -623,6 +685,11 @@ PeerInfo Peer::info() const {
   info.addresses = own_addresses();
   info.cluster_peers = member_ids();
   if (driver_) info.leader = driver_->node().leader();
+  if (worker_) {
+    info.ipfs_id = worker_->ipfs_id().id;
+    info.ipfs_addresses = worker_->ipfs_id().addresses;
+    info.ipfs_error = worker_->ipfs_error();
+  }
   auto reader = const_cast<store::StateDb&>(*state_).open_reader();
   if (reader) {
     if (auto peers = reader->peers()) {
@@ -666,6 +733,169 @@ void Peer::gather_peer_infos(std::function<void(std::vector<PeerInfo>)> done) {
   }
 }
 
+std::string Peer::local_status_json(const Cid& cid, const std::optional<Pin>& pin) {
+  TrackerStatus status = TrackerStatus::unpinned;
+  std::string error;
+  UnixNanos timestamp = now();
+  std::int64_t attempts = 0;
+  bool priority = false;
+  auto record = worker_ ? worker_->status(cid) : Result<std::optional<TrackerRecord>>(std::nullopt);
+  if (record && *record) {
+    status = (*record)->status;
+    error = (*record)->error;
+    timestamp = (*record)->timestamp;
+    attempts = (*record)->attempt_count;
+    priority = (*record)->priority;
+  } else if (!record) {
+    status = TrackerStatus::cluster_error;
+    error = record.error().message;
+  } else if (pin) {
+    // In the pinset but not tracked yet: it is about to be queued, or lives elsewhere.
+    status = pin->allocated_to(peer_id_) ? TrackerStatus::pin_queued : TrackerStatus::remote;
+  }
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("peername"); w.String(options_.config.cluster.peername.c_str());
+  if (worker_ && !worker_->ipfs_id().id.empty()) {
+    w.Key("ipfs_peer_id"); w.String(worker_->ipfs_id().id.c_str());
+    w.Key("ipfs_peer_addresses"); json_strings(w, worker_->ipfs_id().addresses);
+  }
+  w.Key("status"); w.String(std::string(status_name(status)).c_str());
+  w.Key("timestamp"); w.String(format_rfc3339(timestamp).c_str());
+  w.Key("error"); w.String(error.c_str());
+  w.Key("attempt_count"); w.Int64(attempts);
+  w.Key("priority_pin"); w.Bool(priority);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+static std::string cluster_error_json(const std::string& peername, const std::string& error, UnixNanos now) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("peername"); w.String(peername.c_str());
+  w.Key("status"); w.String("cluster_error");
+  w.Key("timestamp"); w.String(format_rfc3339(now).c_str());
+  w.Key("error"); w.String(error.c_str());
+  w.Key("attempt_count"); w.Int64(0);
+  w.Key("priority_pin"); w.Bool(false);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+void Peer::gather_status(std::vector<Cid> cids, bool local_only, std::function<void(StatusMap)> done) {
+  auto result = std::make_shared<StatusMap>(cids.size());
+  std::vector<std::optional<Pin>> pins;
+  for (std::size_t i = 0; i < cids.size(); ++i) {
+    auto pin = get_pin(cids[i]);
+    pins.push_back(pin && *pin ? std::optional<Pin>(**pin) : std::nullopt);
+    (*result)[i][self_] = local_status_json(cids[i], pins.back());
+  }
+  std::vector<std::string> others;
+  if (!local_only) {
+    for (const auto& id : member_ids()) {
+      if (id != self_) others.push_back(id);
+    }
+  }
+  if (others.empty()) return done(std::move(*result));
+  WireWriter w;
+  w.u64(cids.size());
+  for (const auto& c : cids) w.bytes(c.bytes());
+  std::string request = w.take();
+  auto remaining = std::make_shared<std::size_t>(others.size());
+  for (const auto& id : others) {
+    auto finish = [this, result, remaining, done, id, n = cids.size()](Result<Bytes> r) {
+      std::string answer = r ? as_string(*r) : std::string();
+      WireReader reader(answer);
+      std::uint64_t count = r ? reader.u64() : 0;
+      bool ok = r && reader.ok() && count == n;
+      for (std::size_t i = 0; i < n; ++i) {
+        std::string json = ok ? std::string(reader.bytes()) : std::string();
+        if (!ok || !reader.ok()) {
+          json = cluster_error_json(id, r ? "malformed status answer" : r.error().message, now());
+        }
+        (*result)[i][id] = json;
+      }
+      if (--*remaining == 0) done(std::move(*result));
+    };
+    auto to = PeerId::parse(id);
+    if (!to) {
+      finish(make_error("bad peer id"));
+      continue;
+    }
+    rpc_->call(*to, "status", as_view(request), finish, milliseconds(15000));
+  }
+}
+
+void Peer::run_local(const std::string& method, std::function<void(std::vector<Cid>, std::string)> done) {
+  if (method == "sync") {
+    worker_->sync([done](Result<std::size_t> r) {
+      if (!r) return done({}, r.error().message);
+      done({}, "");
+    });
+    return;
+  }
+  auto touched = worker_->recover_all();
+  if (!touched) return done({}, touched.error().message);
+  std::vector<Cid> cids;
+  for (const auto& record : *touched) cids.push_back(record.cid());
+  done(std::move(cids), "");
+}
+
+void Peer::run_everywhere(std::string method, bool local_only,
+                          std::function<void(std::vector<Cid>, std::vector<std::string>)> done) {
+  struct Gathered {
+    std::vector<Cid> touched;
+    std::vector<std::string> errors;
+    std::size_t remaining = 1;
+  };
+  auto g = std::make_shared<Gathered>();
+  std::vector<std::string> others;
+  if (!local_only) {
+    for (const auto& id : member_ids()) {
+      if (id != self_) others.push_back(id);
+    }
+  }
+  g->remaining += others.size();
+  auto one_done = [g, done] {
+    if (--g->remaining == 0) done(std::move(g->touched), std::move(g->errors));
+  };
+  for (const auto& id : others) {
+    auto to = PeerId::parse(id);
+    if (!to) {
+      g->errors.push_back(id + ": bad peer id");
+      one_done();
+      continue;
+    }
+    rpc_->call(*to, method, {}, [g, one_done, id](Result<Bytes> r) {
+      if (!r) {
+        g->errors.push_back(id + ": " + r.error().message);
+      } else {
+        const std::string answer = as_string(*r);
+        WireReader reader(answer);
+        std::uint64_t n = reader.u64();
+        for (std::uint64_t i = 0; reader.ok() && i < n; ++i) {
+          if (auto c = Cid::from_bytes(as_bytes(reader.bytes()))) g->touched.push_back(*c);
+        }
+      }
+      one_done();
+    }, milliseconds(60000));
+  }
+  run_local(method, [this, g, one_done](std::vector<Cid> touched, std::string error) {
+    if (!error.empty()) g->errors.push_back(self_ + ": " + error);
+    g->touched.insert(g->touched.end(), touched.begin(), touched.end());
+    one_done();
+  });
+}
+
+void Peer::call_peer(const std::string& id, std::string_view method, std::string payload,
+                     std::function<void(Result<Bytes>)> reply) {
+  auto to = PeerId::parse(id);
+  if (!to) return reply(to.error());
+  rpc_->call(*to, method, as_view(payload), std::move(reply));
+}
+
 void Peer::remove_peer(const std::string& peer_id, Done done) {
   if (!driver_) return done(make_error("the peer is still starting"));
   auto ids = member_ids();
@@ -702,13 +932,26 @@ void Peer::remove_peer(const std::string& peer_id, Done done) {
   (*attempt)(20);
 }
 
+void Peer::write_shutdown_backup() {
+  if (!state_) return;
+  auto reader = state_->open_reader();
+  auto cluster = state_->cluster_id();
+  if (!reader || !cluster) return;
+  auto written = write_backup(options_.config_dir, *reader, *cluster,
+                              static_cast<int>(options_.config.raft.backups_rotate));
+  options_.log(written ? "pinset backup written to " + written->string()
+                       : "cannot write the pinset backup: " + written.error().message);
+}
+
 void Peer::stop(bool leave, Done done) {
   auto finish = [this, done] {
     stopped_ = true;
+    if (worker_) worker_->stop();
     if (driver_) {
       (void)driver_->take_snapshot();
       driver_->stop();
     }
+    write_shutdown_backup();
     if (rpc_) rpc_->close();
     done({});
   };

@@ -20,6 +20,7 @@
 #include "core/identity.hpp"
 #include "core/pin.hpp"
 #include "net/rpc.hpp"
+#include "node/pin_worker.hpp"
 #include "node/raft_driver.hpp"
 #include "store/raft_log.hpp"
 #include "store/state_db.hpp"
@@ -42,10 +43,17 @@ struct PeerInfo {
   std::vector<std::string> addresses;
   std::vector<std::string> cluster_peers;
   std::vector<std::string> cluster_peers_addresses;
+  std::string ipfs_id;
+  std::vector<std::string> ipfs_addresses;
+  std::string ipfs_error;
   std::string leader;  // clusterpin extension: the Raft leader as this peer sees it
   std::string error;
 };
 std::string peer_info_to_json(const PeerInfo& info);
+
+// The id of a cluster founded by `voters`: a hash of the sorted peer ids, so every founding peer
+// (and `state import`) derives the same id without talking.
+std::string derive_cluster_id(std::vector<std::string> voters);
 
 class Peer {
  public:
@@ -77,6 +85,22 @@ class Peer {
   // GET /peers: every member's PeerInfo (remote ones over RPC; an unreachable one has `error`).
   void gather_peer_infos(std::function<void(std::vector<PeerInfo>)> done);
   std::string leader() const { return driver_->node().leader(); }
+
+  // Pin status (the local state). PinInfoShort JSON of this peer for a CID (`pin` from the
+  // shared state, if there).
+  std::string local_status_json(const Cid& cid, const std::optional<Pin>& pin);
+  // Every member's PinInfoShort for each CID: result[i] maps peer id -> JSON. A member that
+  // cannot be reached is reported as cluster_error with the reason.
+  using StatusMap = std::vector<std::map<std::string, std::string>>;
+  void gather_status(std::vector<Cid> cids, bool local_only, std::function<void(StatusMap)> done);
+  // Runs `method` ("recover_all", "sync") on every member (or only here) and collects the CIDs
+  // they touched, or their errors.
+  void run_everywhere(std::string method, bool local_only,
+                      std::function<void(std::vector<Cid> touched, std::vector<std::string> errors)> done);
+  Result<std::optional<TrackerRecord>> recover_local(const Cid& cid) { return worker_->recover(cid); }
+  PinWorker& worker() { return *worker_; }
+  void call_peer(const std::string& id, std::string_view method, std::string payload,
+                 std::function<void(Result<Bytes>)> reply);
   UnixNanos now() const;
 
  private:
@@ -84,6 +108,7 @@ class Peer {
   Status open_stores();
   Status start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::DurableState durable);
   void on_applied(const raft::Entry& entry);
+  void run_local(const std::string& method, std::function<void(std::vector<Cid>, std::string error)> done);
   void handle_request(const PeerId& from, std::string_view method, ByteView payload,
                       net::RpcEndpoint::Responder responder);
   void handle_message(const PeerId& from, std::string_view method, ByteView payload);
@@ -94,6 +119,7 @@ class Peer {
   void join(std::size_t next, Done ready);
   void check_ready(Done ready, std::chrono::steady_clock::time_point deadline);
   void announce_addresses();
+  void write_shutdown_backup();
   void add_peer_addresses(const std::string& record_id, const std::string& record_text);
   void load_known_addresses();
   std::vector<std::string> own_addresses() const;
@@ -109,6 +135,7 @@ class Peer {
   std::optional<store::StateDb> state_;
   std::unique_ptr<net::RpcEndpoint> rpc_;
   std::unique_ptr<RaftDriver> driver_;
+  std::unique_ptr<PinWorker> worker_;
   std::multimap<raft::Index, Done> applied_waiters_;
   std::function<void()> on_removed_;
   bool joining_ = false;

@@ -232,8 +232,9 @@ void RaftDriver::fail_all_pending(const std::string& why) {
   for (auto& [index, p] : pending) p.done(make_error(why));
 }
 
-std::filesystem::path RaftDriver::snapshot_path(raft::Index index) const {
-  return data_dir_ / "snapshots" / fmt::format("state-{:020}.db", index);
+std::filesystem::path RaftDriver::snapshot_file(const std::filesystem::path& data_dir,
+                                                raft::Index index) {
+  return data_dir / "snapshots" / fmt::format("state-{:020}.db", index);
 }
 
 Status RaftDriver::take_snapshot() {

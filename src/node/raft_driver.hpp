@@ -53,6 +53,9 @@ class RaftDriver : public raft::SnapshotSource {
   // Takes a snapshot now (also done automatically when the log grows past snapshot_threshold).
   Status take_snapshot();
 
+  // Where the snapshot of state.db at `index` lives in a data folder.
+  static std::filesystem::path snapshot_file(const std::filesystem::path& data_dir, raft::Index index);
+
   const raft::Node& node() const { return *node_; }
   raft::Node& node() { return *node_; }
 
@@ -80,7 +83,7 @@ class RaftDriver : public raft::SnapshotSource {
   void complete(raft::Index index, raft::Term term);
   void fail_all_pending(const std::string& why);
   Done add_pending(raft::Index index, std::chrono::milliseconds timeout, Done done);
-  std::filesystem::path snapshot_path(raft::Index index) const;
+  std::filesystem::path snapshot_path(raft::Index index) const { return snapshot_file(data_dir_, index); }
 
   asio::io_context& io_;
   std::unique_ptr<raft::Node> node_;

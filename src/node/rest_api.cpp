@@ -4,7 +4,15 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
+#include <fmt/ranges.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "core/allocator.hpp"
+#include "core/tracker.hpp"
 #include "core/multiaddr.hpp"
 #include "core/version.hpp"
 #include "net/http_auth.hpp"
@@ -145,13 +153,25 @@ void RestApi::route(const net::HttpRequest& q, const Responder& r) {
       }
       cid_at = 2;
     }
-    if (parts.size() == cid_at + 1 && parts[cid_at] != "recover") {
+    bool local = q.query_value("local").value_or("") == "true";
+    if (parts.size() == 1 && m == "GET") return get_statuses(q, r);
+    if (parts.size() == 2 && (parts[1] == "recover" || parts[1] == "sync") && m == "POST") {
+      return run_everywhere(std::string(parts[1] == "recover" ? "recover_all" : "sync"), local, r);
+    }
+    if (parts.size() == cid_at + 2 && (parts[cid_at + 1] == "recover" || parts[cid_at + 1] == "sync") &&
+        m == "POST") {
+      auto cid = Cid::parse(parts[cid_at]);
+      if (!cid) return r->send_error(400, cid.error().message);
+      return recover_or_sync_one(*cid, parts[cid_at + 1] == "recover", local, r);
+    }
+    if (parts.size() == cid_at + 1) {
       auto cid = Cid::parse(parts[cid_at]);
       if (!cid) return r->send_error(400, cid.error().message);
       if (m == "POST") return post_pin(*cid, q, r);
       if (m == "DELETE") return delete_pin(*cid, r);
+      if (m == "GET") return get_status(*cid, local, r);
     }
-    return r->send_error(501, "pin status and recover need the pin tracker, which is not implemented yet");
+    return r->send_error(404, fmt::format("no route for {} {}", m, q.path));
   }
   if (head == "monitor" || head == "health") {
     return r->send_error(501, "metrics, alerts and the health graph are not implemented yet");
@@ -297,6 +317,174 @@ void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
     }
     r->on_drained([r, page, last] {
       if (r->connected() && *page) (*page)(last);
+    });
+  };
+  (*page)("");
+}
+
+std::string RestApi::global_info_json(const Cid& cid, const std::map<std::string, std::string>& peer_map) {
+  auto pin = peer_.get_pin(cid);
+  std::optional<Pin> p = pin && *pin ? std::optional<Pin>(**pin) : std::nullopt;
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  auto str = [&](const std::string& v) { w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size())); };
+  w.StartObject();
+  w.Key("cid"); str(cid.to_string());
+  w.Key("name"); str(p ? p->options.name : "");
+  w.Key("allocations");
+  w.StartArray();
+  if (p) {
+    for (const auto& a : p->allocations) str(a.to_string());
+  }
+  w.EndArray();
+  w.Key("origins");
+  w.StartArray();
+  if (p) {
+    for (const auto& o : p->options.origins) str(o);
+  }
+  w.EndArray();
+  w.Key("created"); str(format_rfc3339(p ? p->timestamp : kZeroTime));
+  w.Key("metadata");
+  w.StartObject();
+  if (p) {
+    for (const auto& [k, v] : p->options.metadata) {
+      str(k);
+      str(v);
+    }
+  }
+  w.EndObject();
+  w.Key("peer_map");
+  w.StartObject();
+  for (const auto& [id, json] : peer_map) {
+    str(id);
+    w.RawValue(json.c_str(), json.size(), rapidjson::kObjectType);
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+void RestApi::get_status(const Cid& cid, bool local, const Responder& r) {
+  peer_.gather_status({cid}, local, [this, cid, r](Peer::StatusMap statuses) {
+    r->send_json(200, global_info_json(cid, statuses[0]));
+  });
+}
+
+void RestApi::recover_or_sync_one(const Cid& cid, bool recover, bool local, const Responder& r) {
+  if (!recover) {
+    // Sync is per peer and cheap only as a whole listing: sync everything, answer for this CID.
+    peer_.run_everywhere("sync", local, [this, cid, local, r](std::vector<Cid>, std::vector<std::string> errors) {
+      if (!errors.empty() && local) return r->send_error(500, errors.front());
+      get_status(cid, local, r);
+    });
+    return;
+  }
+  auto here = peer_.recover_local(cid);
+  if (!here) return r->send_error(500, here.error().message);
+  if (local) return get_status(cid, true, r);
+  auto remaining = std::make_shared<std::size_t>(1);
+  auto finish = [this, cid, r, remaining] {
+    if (--*remaining == 0) get_status(cid, false, r);
+  };
+  for (const auto& id : peer_.member_ids()) {
+    if (id == peer_.id_text()) continue;
+    ++*remaining;
+    peer_.call_peer(id, "recover", std::string(cid.bytes().begin(), cid.bytes().end()),
+                    [finish](Result<Bytes>) { finish(); });
+  }
+  finish();
+}
+
+void RestApi::run_everywhere(const std::string& method, bool local, const Responder& r) {
+  peer_.run_everywhere(method, local, [this, method, local, r](std::vector<Cid> touched, std::vector<std::string> errors) {
+    if (method == "sync") {
+      if (!errors.empty()) return r->send_error(500, fmt::format("sync failed on {}", fmt::join(errors, "; ")));
+      return r->send(204);
+    }
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    if (touched.empty()) {
+      r->start_stream(200, {{"Content-Type", "application/json"}});
+      return r->finish(errors.empty() ? net::HttpHeaders{} : net::HttpHeaders{{"X-Stream-Error", errors.front()}});
+    }
+    peer_.gather_status(touched, local, [this, touched, r](Peer::StatusMap statuses) {
+      auto lines = std::make_shared<std::vector<std::string>>();
+      for (std::size_t i = 0; i < touched.size(); ++i) lines->push_back(global_info_json(touched[i], statuses[i]));
+      r->start_stream(200, {{"Content-Type", "application/json"}});
+      stream_lines(r, lines, 0);
+    });
+  });
+}
+
+// GET /pins: the shared pinset in pages of 500 CIDs, each page's statuses gathered from every
+// peer (or only here with local=true), filtered, streamed with backpressure.
+void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
+  bool local = q.query_value("local").value_or("") == "true";
+  auto filter = parse_status_filter(q.query_value("filter").value_or(""));
+  if (!filter) return r->send_error(400, "filter: " + filter.error().message);
+  std::vector<Cid> wanted;
+  if (auto cids = q.query_value("cids")) {
+    std::string_view text = *cids;
+    while (!text.empty()) {
+      auto comma = text.find(',');
+      auto cid = Cid::parse(text.substr(0, comma));
+      if (!cid) return r->send_error(400, "cids: " + cid.error().message);
+      wanted.push_back(std::move(cid).value());
+      text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    }
+  }
+  auto reader = peer_.state().open_reader();
+  if (!reader) return r->send_error(500, reader.error().message);
+  auto shared_reader = std::make_shared<store::StateReader>(std::move(reader).value());
+  r->start_stream(200, {{"Content-Type", "application/json"}});
+  auto page = std::make_shared<std::function<void(std::string)>>();
+  StatusFilter f = *filter;
+  bool explicit_cids = !wanted.empty();
+  auto wanted_shared = std::make_shared<std::vector<Cid>>(std::move(wanted));
+  *page = [this, r, shared_reader, page, f, local, explicit_cids, wanted_shared](std::string after) {
+    std::vector<Cid> cids;
+    std::string last;
+    if (explicit_cids) {
+      cids = std::move(*wanted_shared);
+    } else {
+      Status s = shared_reader->for_each_pin([&](std::string_view key, std::string_view) {
+        last.assign(key);
+        if (auto c = Cid::from_bytes(as_bytes(key))) cids.push_back(std::move(c).value());
+        return cids.size() < 500;
+      }, after);
+      if (!s) {
+        r->finish({{"X-Stream-Error", s.error().message}});
+        *page = nullptr;
+        return;
+      }
+    }
+    bool final_page = explicit_cids || cids.size() < 500;
+    if (cids.empty()) {
+      r->finish();
+      *page = nullptr;
+      return;
+    }
+    peer_.gather_status(cids, local, [this, r, page, cids, f, last, final_page](Peer::StatusMap statuses) {
+      if (!r->connected() || !*page) return;
+      for (std::size_t i = 0; i < cids.size(); ++i) {
+        bool match = false;
+        for (const auto& [id, json] : statuses[i]) {
+          rapidjson::Document d;
+          d.Parse(json.c_str());
+          if (!d.IsObject() || !d.HasMember("status")) continue;
+          auto st = parse_status(d["status"].GetString());
+          match |= st && f.matches(*st);
+        }
+        if (match) r->write_chunk(global_info_json(cids[i], statuses[i]) + "\n");
+      }
+      if (final_page) {
+        r->finish();
+        *page = nullptr;
+        return;
+      }
+      r->on_drained([r, page, last] {
+        if (r->connected() && *page) (*page)(last);
+      });
     });
   };
   (*page)("");

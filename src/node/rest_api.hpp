@@ -3,6 +3,7 @@
 // request is answered on the io_context thread; commits answer once Raft has committed.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,14 @@ class RestApi {
   void delete_pin(const Cid& cid, const std::shared_ptr<net::HttpResponder>& r);
   void get_allocations(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   void get_peers(const std::shared_ptr<net::HttpResponder>& r);
+  void get_status(const Cid& cid, bool local, const std::shared_ptr<net::HttpResponder>& r);
+  void get_statuses(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
+  void recover_or_sync_one(const Cid& cid, bool recover, bool local,
+                           const std::shared_ptr<net::HttpResponder>& r);
+  void run_everywhere(const std::string& method, bool local,
+                      const std::shared_ptr<net::HttpResponder>& r);
+  // GlobalPinInfo: the pin's fields from the shared state and every peer's PinInfoShort.
+  std::string global_info_json(const Cid& cid, const std::map<std::string, std::string>& peer_map);
 
   asio::io_context& io_;
   Peer& peer_;

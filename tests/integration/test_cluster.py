@@ -189,6 +189,12 @@ def test_restart_without_leaving_keeps_state_and_rejoins(ctx):
         cids = [pin(c.daemons[0], cid) for cid in make_cids(3, seed=7)]
         for d in c.daemons:
             expect(d.stop() == 0, f"peer {d.index} did not stop cleanly")
+        # A clean stop leaves a human-readable backup of the pinset.
+        backups = os.path.join(c.daemons[0].folder, "backups")
+        files = sorted(os.listdir(backups)) if os.path.isdir(backups) else []
+        expect(files, "no backup written on shutdown")
+        backup = json.load(open(os.path.join(backups, files[-1])))
+        expect({p["cid"] for p in backup["pins"]} >= set(cids), "the backup misses pins")
         c.start_all()
         all_live_have(c, cids)
 

@@ -40,6 +40,8 @@ class Daemon:
         return f"/ip4/127.0.0.1/tcp/{self.p2p_port}/p2p/{self.id}"
 
     def start(self, *extra):
+        # wait_ready looks only at what this run logs, after the earlier runs' lines.
+        self.log_offset = len(self.log())
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen([self.cluster.ctx.binary, "daemon", "--config", self.folder, *extra],
                                      stdout=log, stderr=subprocess.STDOUT)
@@ -48,7 +50,7 @@ class Daemon:
     def wait_ready(self, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "is READY" in self.log():
+            if "is READY" in self.log()[getattr(self, "log_offset", 0):]:
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(f"daemon {self.index} exited {self.proc.returncode}:\n{self.log()[-2000:]}")

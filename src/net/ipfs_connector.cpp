@@ -1,0 +1,731 @@
+// The Kubo RPC client (see ipfs_connector.hpp). Each call is one POST through one of four HTTP
+// clients that differ only in their time limits; a State shared with the callbacks (weakly, so
+// destroying the connector abandons them) carries the rate limiter. Answers that may be long or
+// streamed are read line by line and each line is parsed on its own, so memory does not grow
+// with the size of a listing.
+#include "net/ipfs_connector.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+
+#include "core/duration.hpp"
+#include "net/http_client.hpp"
+#include "net/http_endpoint.hpp"
+#include "net/http_message.hpp"
+#include "net/http_url.hpp"
+
+namespace clusterpin::net {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+// Which time limit an exchange runs under (see IpfsConnectorOptions).
+enum class Budget { request, stream, pin, unpin };
+
+// An error answer is quoted, so only its beginning is kept.
+constexpr size_t kMaxErrorBody = 64 * 1024;
+
+// Kubo answers 200; an empty stream may come as 204 No Content (ipfs-cluster's rule).
+bool is_success(int status) {
+  return status == 200 || status == 204;
+}
+
+bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+// Trimmed and cut to `max` characters, for quoting a body in a message.
+std::string shorten(std::string_view text, size_t max = 300) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\n' || text.front() == '\r'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\r'))
+    text.remove_suffix(1);
+  if (text.size() <= max) return std::string(text);
+  return std::string(text.substr(0, max)) + "...";
+}
+
+// Same content address: equal bytes, or a CIDv0 and the CIDv1 (dag-pb) of one multihash.
+bool same_content(const Cid& a, const Cid& b) {
+  return a == b || a.to_v1() == b.to_v1();
+}
+
+const rapidjson::Value* member(const rapidjson::Value& object, const char* name) {
+  if (!object.IsObject()) return nullptr;
+  auto it = object.FindMember(name);
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string_view string_of(const rapidjson::Value* value) {
+  if (value == nullptr || !value->IsString()) return {};
+  return {value->GetString(), value->GetStringLength()};
+}
+
+// A count as Kubo writes it (a JSON number) or as js-ipfs does (a string of digits).
+std::optional<std::uint64_t> count_of(const rapidjson::Value* value) {
+  if (value == nullptr) return std::nullopt;
+  if (value->IsUint64()) return value->GetUint64();
+  if (value->IsDouble() && value->GetDouble() >= 0 && value->GetDouble() < 1.8e19)
+    return static_cast<std::uint64_t>(value->GetDouble());
+  if (value->IsString()) {
+    std::string_view text = string_of(value);
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec == std::errc() && end == text.data() + text.size() && !text.empty()) return n;
+  }
+  return std::nullopt;
+}
+
+// A CID as IPFS writes it: "Qm..."/"bafy..."/"zb2r..." or the DAG-JSON link {"/":"..."}.
+Result<Cid> cid_of(std::string_view command, const rapidjson::Value* value) {
+  std::string_view text = string_of(value);
+  if (value != nullptr && value->IsObject()) text = string_of(member(*value, "/"));
+  auto cid = Cid::parse(text);
+  if (!cid) {
+    return make_error(fmt::format("IPFS {} answered \"{}\", which is not a CID: {}", command,
+                                  shorten(text, 120), cid.error().message));
+  }
+  return cid;
+}
+
+// IPFS's own words from an error answer: Kubo's {"Message":...}, else the body itself.
+std::string ipfs_message(int status, std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (!doc.HasParseError()) {
+    std::string_view message = string_of(member(doc, "Message"));
+    if (!message.empty()) return std::string(message);
+  }
+  std::string text = shorten(body);
+  if (text.empty()) return fmt::format("HTTP {} {}", status, status_reason(status));
+  return fmt::format("HTTP {} {}: {}", status, status_reason(status), text);
+}
+
+std::string ipfs_error(std::string_view command, std::string_view message) {
+  return fmt::format("IPFS error ({}): {}", command, message);
+}
+
+// One POST: the command ("pin/add"), its query, its time limit, and how messages name it.
+struct Call {
+  std::string command;
+  QueryPairs query;
+  Budget budget = Budget::request;
+  std::string subject;  // "pin/add of bafy...": what timed out or failed
+};
+
+Call make_call(std::string command, QueryPairs query, Budget budget, std::string_view cid = {}) {
+  std::string subject = cid.empty() ? command : fmt::format("{} of {}", command, cid);
+  return Call{std::move(command), std::move(query), budget, std::move(subject)};
+}
+
+// Reads an answer line by line: a 200's lines go to the call's reader, any other status's body
+// is kept (its beginning) for the error message.
+struct LineAnswer {
+  int status = 0;
+  std::string error_body;
+};
+
+HttpBodySink line_sink(std::shared_ptr<LineAnswer> answer,
+                       std::function<bool(std::string_view)> on_line) {
+  HttpBodySink sink;
+  sink.on_head = [answer](const HttpResponseHead& head) { answer->status = head.status; };
+  sink.on_line = [answer, on_line = std::move(on_line)](std::string_view line) {
+    if (is_success(answer->status)) return on_line(line);
+    if (answer->error_body.size() < kMaxErrorBody) {
+      answer->error_body.append(line.substr(0, kMaxErrorBody - answer->error_body.size()));
+      answer->error_body += '\n';
+    }
+    return true;
+  };
+  return sink;
+}
+
+// The error of an answer that is not a success (a status other than 200, or a stream that ended
+// with X-Stream-Error), quoting IPFS; nothing for a success.
+std::optional<std::string> answer_error(const Call& call, const HttpClientResponse& response,
+                                        std::string_view body) {
+  if (!is_success(response.status))
+    return ipfs_error(call.command, ipfs_message(response.status, body));
+  if (std::string e = response.stream_error(); !e.empty()) return ipfs_error(call.command, e);
+  return std::nullopt;
+}
+
+// One line of a pin/ls answer: the stream form {"Cid":...,"Type":...} (Kubo and js-ipfs), or the
+// whole non-stream form {"Keys":{"<cid>":{"Type":...}}}. Returns whether to go on.
+Result<bool> read_pin_ls_line(std::string_view line, const PinVisitor& visit) {
+  rapidjson::Document doc;
+  doc.Parse(line.data(), line.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return make_error(fmt::format("IPFS pin/ls answered a line that is not a JSON object: {}",
+                                  shorten(line, 120)));
+  }
+  if (const auto* keys = member(doc, "Keys")) {
+    if (!keys->IsObject()) return true;  // {"Keys":null}: nothing pinned
+    for (const auto& key : keys->GetObject()) {
+      auto cid = cid_of("pin/ls", &key.name);
+      if (!cid) return cid.error();
+      if (!visit(*cid, string_of(member(key.value, "Type")))) return false;
+    }
+    return true;
+  }
+  const auto* cid_value = member(doc, "Cid");
+  if (cid_value == nullptr) {
+    std::string_view message = string_of(member(doc, "Message"));
+    if (!message.empty()) return make_error(ipfs_error("pin/ls", message));
+    return make_error(
+        fmt::format("IPFS pin/ls answered a line without a Cid: {}", shorten(line, 120)));
+  }
+  auto cid = cid_of("pin/ls", cid_value);
+  if (!cid) return cid.error();
+  return visit(*cid, string_of(member(doc, "Type")));
+}
+
+HttpClientOptions client_options(Budget budget, const IpfsConnectorOptions& o) {
+  HttpClientOptions options;
+  options.connect_timeout = o.connect_timeout;
+  switch (budget) {
+    case Budget::request:
+      options.timeout = o.request_timeout;
+      break;
+    case Budget::stream:
+      options.stall_timeout = o.request_timeout;
+      break;
+    case Budget::pin:
+      options.stall_timeout = o.pin_timeout;
+      break;
+    case Budget::unpin:
+      options.timeout = o.unpin_timeout;
+      break;
+  }
+  return options;
+}
+
+std::string no_progress_message(std::string_view subject, std::string_view maddr,
+                                milliseconds pin_timeout) {
+  return fmt::format("IPFS {} at {}: no progress for {} (pin_timeout)", subject, maddr,
+                     format_go_duration(pin_timeout));
+}
+
+}  // namespace
+
+struct IpfsConnector::State : std::enable_shared_from_this<IpfsConnector::State> {
+  State(asio::io_context& io_context, IpfsConnectorOptions o)
+      : io(io_context),
+        options(std::move(o)),
+        endpoint(parse_http_endpoint(options.node_multiaddress)),
+        request_client(io, client_options(Budget::request, options)),
+        stream_client(io, client_options(Budget::stream, options)),
+        pin_client(io, client_options(Budget::pin, options)),
+        unpin_client(io, client_options(Budget::unpin, options)),
+        limiter(io) {}
+
+  asio::io_context& io;
+  IpfsConnectorOptions options;
+  Result<HttpEndpoint> endpoint;
+  HttpClient request_client;
+  HttpClient stream_client;
+  HttpClient pin_client;
+  HttpClient unpin_client;
+
+  int consecutive_failures = 0;
+  Clock::time_point next_slot{};
+  std::deque<std::function<void()>> waiting;  // requests held back by the rate limiter
+  asio::steady_timer limiter;
+  bool limiter_armed = false;
+
+  HttpClient& client(Budget budget) {
+    switch (budget) {
+      case Budget::request:
+        return request_client;
+      case Budget::stream:
+        return stream_client;
+      case Budget::pin:
+        return pin_client;
+      case Budget::unpin:
+        return unpin_client;
+    }
+    return request_client;
+  }
+
+  // Starts a request now, or once the rate limiter lets it.
+  void admit(std::function<void()> start) {
+    if (consecutive_failures <= options.failures_before_limit) {
+      start();
+      return;
+    }
+    waiting.push_back(std::move(start));
+    arm_limiter();
+  }
+
+  void arm_limiter() {
+    if (limiter_armed || waiting.empty()) return;
+    limiter_armed = true;
+    limiter.expires_at(std::max(next_slot, Clock::now()));
+    limiter.async_wait([weak = weak_from_this()](asio::error_code ec) {
+      auto self = weak.lock();
+      if (!self || ec) return;
+      self->limiter_armed = false;
+      if (self->waiting.empty()) return;
+      auto start = std::move(self->waiting.front());
+      self->waiting.pop_front();
+      self->next_slot = Clock::now() + self->options.limited_interval;
+      start();
+      self->arm_limiter();
+    });
+  }
+
+  // The daemon answered (whatever the status): the limiter lets everything through again.
+  void answered() {
+    consecutive_failures = 0;
+    auto ready = std::move(waiting);
+    waiting.clear();
+    for (auto& start : ready) start();
+  }
+
+  // Turns the HTTP client's reason for having no answer into a sentence about the daemon;
+  // `unreachable` says whether the daemon could not be reached at all (what the limiter counts).
+  std::string describe_failure(const Call& call, std::string_view reason, bool& unreachable) const {
+    const std::string key = endpoint->to_string();
+    const std::string& maddr = options.node_multiaddress;
+    auto down = [&](std::string_view why) {
+      unreachable = true;
+      return fmt::format("IPFS daemon unreachable at {}: {}", maddr, why);
+    };
+    unreachable = false;
+    // The HTTP client's sentences: see http_client.cpp (connect, timers).
+    if (reason.starts_with("connection refused")) return down("connection refused");
+    if (reason.starts_with("no unix socket")) return down("no such unix socket");
+    if (std::string prefix = fmt::format("cannot connect to {}: ", key);
+        reason.starts_with(prefix)) {
+      return down(reason.substr(prefix.size()));
+    }
+    if (reason.starts_with("timed out") && contains(reason, " connecting to ")) {
+      return down(
+          fmt::format("no connection within {}", format_go_duration(options.connect_timeout)));
+    }
+    if (contains(reason, "(request timeout)")) {
+      bool unpin = call.budget == Budget::unpin;
+      return fmt::format(
+          "IPFS {} at {}: no answer within {} ({})", call.subject, maddr,
+          format_go_duration(unpin ? options.unpin_timeout : options.request_timeout),
+          unpin ? "unpin_timeout" : "ipfs_request_timeout");
+    }
+    if (contains(reason, "(stall timeout)")) {
+      if (call.budget == Budget::pin) {
+        return no_progress_message(call.subject, maddr, options.pin_timeout);
+      }
+      return fmt::format("IPFS {} at {}: nothing received for {} (ipfs_request_timeout)",
+                         call.subject, maddr, format_go_duration(options.request_timeout));
+    }
+    return fmt::format("IPFS {} at {} failed: {}", call.subject, maddr, reason);
+  }
+};
+
+namespace {
+
+using State = IpfsConnector::State;
+using Answer = Result<HttpClientResponse>;
+
+// Sends `call` (after the rate limiter) and hands `done` the answer, whatever its status, or a
+// sentence saying why there is none. Nothing runs once the connector is gone.
+void send(const std::shared_ptr<State>& state, Call call, HttpBodySink sink,
+          std::function<void(Answer)> done) {
+  std::weak_ptr<State> weak = state;
+  if (!state->endpoint) {
+    std::string message = fmt::format("ipfs_connector.ipfshttp.node_multiaddress: {}",
+                                      state->endpoint.error().message);
+    asio::post(state->io, [weak, message, done = std::move(done)] {
+      if (weak.lock()) done(make_error(message));
+    });
+    return;
+  }
+  auto start = [weak, call = std::move(call), sink = std::move(sink),
+                done = std::move(done)]() mutable {
+    auto self = weak.lock();
+    if (!self) return;
+    HttpClientRequest request;
+    request.method = "POST";
+    request.target = make_target("/api/v0/" + call.command, call.query);
+    auto& client = self->client(call.budget);
+    client.request(
+        *self->endpoint, std::move(request),
+        [weak, call, done = std::move(done)](Answer answer) {
+          auto self = weak.lock();
+          if (!self) return;
+          if (answer) {
+            self->answered();
+            return done(std::move(answer));
+          }
+          bool unreachable = false;
+          std::string message = self->describe_failure(call, answer.error().message, unreachable);
+          if (unreachable) ++self->consecutive_failures;
+          done(make_error(std::move(message)));
+        },
+        std::move(sink));
+  };
+  state->admit(std::move(start));
+}
+
+// Whether pin/ls shows `cid` pinned as `type` ("recursive", "direct" or "all"); an indirect pin
+// does not count. IPFS's "not pinned" error means no.
+void find_pin(const std::shared_ptr<State>& state, const Cid& cid, std::string type,
+              std::function<void(Result<bool>)> done) {
+  std::string text = cid.to_string();
+  Call call = make_call("pin/ls", {{"arg", text}, {"type", std::move(type)}, {"stream", "true"}},
+                        Budget::request, text);
+  auto answer = std::make_shared<LineAnswer>();
+  auto found = std::make_shared<bool>(false);
+  auto bad = std::make_shared<std::string>();
+  auto on_line = [cid, found, bad](std::string_view line) {
+    auto more = read_pin_ls_line(line, [&](const Cid& listed, std::string_view listed_type) {
+      if (same_content(listed, cid) && !listed_type.starts_with("indirect")) *found = true;
+      return true;
+    });
+    if (!more) *bad = more.error().message;
+    return more.ok();
+  };
+  Call sent = call;
+  send(state, std::move(sent), line_sink(answer, on_line),
+       [call, answer, found, bad, done = std::move(done)](Answer a) {
+         if (!bad->empty()) return done(make_error(*bad));
+         if (!a) return done(a.error());
+         if (!is_success(a->status)) {
+           std::string message = ipfs_message(a->status, answer->error_body);
+           if (contains(message, "not pinned")) return done(false);
+           return done(make_error(ipfs_error(call.command, message)));
+         }
+         if (std::string e = a->stream_error(); !e.empty()) {
+           if (contains(e, "not pinned")) return done(false);
+           return done(make_error(ipfs_error(call.command, e)));
+         }
+         done(*found);
+       });
+}
+
+// What a pin/add answer has said so far.
+struct PinAddProgress {
+  std::uint64_t progress = 0;
+  Clock::time_point last_growth = Clock::now();
+  bool stalled = false;
+  bool saw_pins = false;
+  bool has_cid = false;
+  std::string bad;
+};
+
+// pin/add with progress: Kubo streams {"Progress":N} lines, then {"Pins":[...]}; js-ipfs answers
+// {"Pins":[...]} alone. No byte for pin_timeout (the HTTP client's stall timer) or a Progress
+// that has not grown for pin_timeout (checked on each line) cancels it.
+void add_pin(const std::shared_ptr<State>& state, const Cid& cid, PinMode mode,
+             std::function<void(Status)> done) {
+  std::string text = cid.to_string();
+  Call call = make_call("pin/add",
+                        {{"arg", text},
+                         {"recursive", mode == PinMode::recursive ? "true" : "false"},
+                         {"progress", "true"}},
+                        Budget::pin, text);
+  auto answer = std::make_shared<LineAnswer>();
+  auto seen = std::make_shared<PinAddProgress>();
+  milliseconds pin_timeout = state->options.pin_timeout;
+  auto on_line = [cid, seen, pin_timeout](std::string_view line) {
+    rapidjson::Document doc;
+    doc.Parse(line.data(), line.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      seen->bad = fmt::format("IPFS pin/add answered a line that is not a JSON object: {}",
+                              shorten(line, 120));
+      return false;
+    }
+    if (auto progress = count_of(member(doc, "Progress"))) {
+      auto now = Clock::now();
+      if (*progress > seen->progress) {
+        seen->progress = *progress;
+        seen->last_growth = now;
+      } else if (pin_timeout.count() > 0 && now - seen->last_growth >= pin_timeout) {
+        seen->stalled = true;
+        return false;
+      }
+    }
+    if (const auto* pins = member(doc, "Pins"); pins != nullptr && pins->IsArray()) {
+      seen->saw_pins = true;
+      for (const auto& pin : pins->GetArray()) {
+        auto pinned = cid_of("pin/add", &pin);
+        if (!pinned) {
+          seen->bad = pinned.error().message;
+          return false;
+        }
+        if (same_content(*pinned, cid)) seen->has_cid = true;
+      }
+    }
+    if (std::string_view message = string_of(member(doc, "Message")); !message.empty()) {
+      seen->bad = ipfs_error("pin/add", message);
+      return false;
+    }
+    return true;
+  };
+  std::string maddr = state->options.node_multiaddress;
+  Call sent = call;
+  send(
+      state, std::move(sent), line_sink(answer, on_line),
+      [call, maddr, pin_timeout, text, mode, answer, seen, done = std::move(done)](Answer a) {
+        if (seen->stalled)
+          return done(make_error(no_progress_message(call.subject, maddr, pin_timeout)));
+        if (!seen->bad.empty()) return done(make_error(seen->bad));
+        if (!a) return done(a.error());
+        if (!is_success(a->status)) {
+          std::string message = ipfs_message(a->status, answer->error_body);
+          // Kubo refuses a direct pin over a recursive one: the content is pinned either way.
+          if (mode == PinMode::direct && contains(message, "already pinned recursively"))
+            return done({});
+          return done(make_error(ipfs_error(call.command, message)));
+        }
+        if (std::string e = a->stream_error(); !e.empty()) {
+          return done(make_error(ipfs_error(call.command, e)));
+        }
+        if (!seen->saw_pins) {
+          return done(
+              make_error(fmt::format("IPFS pin/add of {} answered without a Pins list", text)));
+        }
+        if (!seen->has_cid) {
+          return done(make_error(fmt::format("IPFS pin/add of {} answered Pins without it", text)));
+        }
+        done({});
+      });
+}
+
+// Lists the pins of types[index], then of the following types.
+void list_pins(const std::shared_ptr<State>& state, std::vector<std::string> types, size_t index,
+               std::shared_ptr<PinVisitor> visit, std::function<void(Status)> done) {
+  if (index == types.size()) return done({});
+  Call call = make_call("pin/ls", {{"type", types[index]}, {"stream", "true"}}, Budget::stream);
+  auto answer = std::make_shared<LineAnswer>();
+  auto stopped = std::make_shared<bool>(false);
+  auto bad = std::make_shared<std::string>();
+  auto on_line = [visit, stopped, bad](std::string_view line) {
+    auto more = read_pin_ls_line(line, *visit);
+    if (!more) {
+      *bad = more.error().message;
+      return false;
+    }
+    if (!*more) *stopped = true;
+    return *more;
+  };
+  std::weak_ptr<State> weak = state;
+  Call sent = call;
+  send(state, std::move(sent), line_sink(answer, on_line),
+       [weak, call, types = std::move(types), index, visit, answer, stopped, bad,
+        done = std::move(done)](Answer a) mutable {
+         if (*stopped) return done({});
+         if (!bad->empty()) return done(make_error(*bad));
+         if (!a) return done(a.error());
+         if (auto e = answer_error(call, *a, answer->error_body)) return done(make_error(*e));
+         auto self = weak.lock();
+         if (!self) return;
+         list_pins(self, std::move(types), index + 1, std::move(visit), std::move(done));
+       });
+}
+
+// Parses a whole JSON body, or says what IPFS answered instead.
+Result<rapidjson::Document> parse_body(const Call& call, std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return make_error(fmt::format("IPFS {} answered something that is not a JSON object: {}",
+                                  call.command, shorten(body, 120)));
+  }
+  return doc;
+}
+
+}  // namespace
+
+IpfsConnector::IpfsConnector(asio::io_context& io, IpfsConnectorOptions options)
+    : state_(std::make_shared<State>(io, std::move(options))) {}
+
+IpfsConnector::~IpfsConnector() = default;
+
+const std::string& IpfsConnector::node_multiaddress() const {
+  return state_->options.node_multiaddress;
+}
+
+int IpfsConnector::consecutive_failures() const {
+  return state_->consecutive_failures;
+}
+
+void IpfsConnector::id(std::function<void(Result<IpfsId>)> done) {
+  Call call = make_call("id", {}, Budget::request);
+  Call sent = call;
+  send(state_, std::move(sent), {}, [call, done = std::move(done)](Answer a) {
+    if (!a) return done(a.error());
+    if (auto e = answer_error(call, *a, a->body)) return done(make_error(*e));
+    auto doc = parse_body(call, a->body);
+    if (!doc) return done(doc.error());
+    IpfsId id;
+    id.id = std::string(string_of(member(*doc, "ID")));
+    if (id.id.empty()) {
+      return done(
+          make_error(fmt::format("IPFS id answered without an ID: {}", shorten(a->body, 120))));
+    }
+    if (const auto* addresses = member(*doc, "Addresses"); addresses && addresses->IsArray()) {
+      for (const auto& address : addresses->GetArray()) {
+        if (address.IsString())
+          id.addresses.emplace_back(address.GetString(), address.GetStringLength());
+      }
+    }
+    done(std::move(id));
+  });
+}
+
+void IpfsConnector::pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done) {
+  std::weak_ptr<State> weak = state_;
+  find_pin(state_, cid, std::string(pin_mode_name(mode)),
+           [weak, cid, mode, done = std::move(done)](Result<bool> pinned) mutable {
+             auto self = weak.lock();
+             if (!self) return;
+             if (!pinned) return done(pinned.error());
+             if (*pinned) return done({});
+             add_pin(self, cid, mode, std::move(done));
+           });
+}
+
+void IpfsConnector::pin_update(const Cid& from, const Cid& to, std::function<void(Status)> done) {
+  std::weak_ptr<State> weak = state_;
+  find_pin(state_, to, "recursive",
+           [weak, from, to, done = std::move(done)](Result<bool> pinned) mutable {
+             auto self = weak.lock();
+             if (!self) return;
+             if (!pinned) return done(pinned.error());
+             if (*pinned) return done({});
+             std::string to_text = to.to_string();
+             Call call = make_call(
+                 "pin/update", {{"arg", from.to_string()}, {"arg", to_text}, {"unpin", "false"}},
+                 Budget::pin, to_text);
+             send(self, std::move(call), {}, [weak, to, done = std::move(done)](Answer a) mutable {
+               if (!a) return done(a.error());
+               if (is_success(a->status) && a->stream_error().empty()) return done({});
+               // No pin/update (js-ipfs answers 404), or IPFS refused it (`from` is not
+               // pinned recursively): pin the new CID on its own.
+               auto self = weak.lock();
+               if (!self) return;
+               add_pin(self, to, PinMode::recursive, std::move(done));
+             });
+           });
+}
+
+void IpfsConnector::pin_rm(const Cid& cid, std::function<void(Status)> done) {
+  std::string text = cid.to_string();
+  Call call = make_call("pin/rm", {{"arg", text}}, Budget::unpin, text);
+  Call sent = call;
+  send(state_, std::move(sent), {}, [call, done = std::move(done)](Answer a) {
+    if (!a) return done(a.error());
+    if (!is_success(a->status)) {
+      std::string message = ipfs_message(a->status, a->body);
+      if (contains(message, "not pinned")) return done({});
+      return done(make_error(ipfs_error(call.command, message)));
+    }
+    if (std::string e = a->stream_error(); !e.empty()) {
+      return done(make_error(ipfs_error(call.command, e)));
+    }
+    done({});
+  });
+}
+
+void IpfsConnector::pin_ls(std::string_view type, PinVisitor visit,
+                           std::function<void(Status)> done) {
+  std::vector<std::string> types;
+  if (type == "all") {
+    types = {"recursive", "direct"};
+  } else if (type == "recursive" || type == "direct") {
+    types = {std::string(type)};
+  } else {
+    std::string message =
+        fmt::format("pin/ls type \"{}\" is not known; accepted: recursive, direct, all", type);
+    asio::post(state_->io, [weak = std::weak_ptr<State>(state_), message, done = std::move(done)] {
+      if (weak.lock()) done(make_error(message));
+    });
+    return;
+  }
+  list_pins(state_, std::move(types), 0, std::make_shared<PinVisitor>(std::move(visit)),
+            std::move(done));
+}
+
+void IpfsConnector::pin_ls_one(const Cid& cid, std::function<void(Result<bool>)> done) {
+  find_pin(state_, cid, "all", std::move(done));
+}
+
+void IpfsConnector::repo_stat(std::function<void(Result<RepoStat>)> done) {
+  Call call = make_call("repo/stat", {{"size-only", "true"}}, Budget::request);
+  Call sent = call;
+  send(state_, std::move(sent), {}, [call, done = std::move(done)](Answer a) {
+    if (!a) return done(a.error());
+    if (auto e = answer_error(call, *a, a->body)) return done(make_error(*e));
+    auto doc = parse_body(call, a->body);
+    if (!doc) return done(doc.error());
+    auto size = count_of(member(*doc, "RepoSize"));
+    auto max = count_of(member(*doc, "StorageMax"));
+    if (!size || !max) {
+      return done(make_error(
+          fmt::format("IPFS repo/stat answered without RepoSize and StorageMax as numbers: {}",
+                      shorten(a->body, 200))));
+    }
+    done(RepoStat{*size, *max});
+  });
+}
+
+void IpfsConnector::swarm_connect(std::string_view multiaddr, std::function<void(Status)> done) {
+  Call call = make_call("swarm/connect", {{"arg", std::string(multiaddr)}}, Budget::request);
+  Call sent = call;
+  send(state_, std::move(sent), {}, [call, done = std::move(done)](Answer a) {
+    if (!a) return done(a.error());
+    if (auto e = answer_error(call, *a, a->body)) return done(make_error(*e));
+    done({});
+  });
+}
+
+void IpfsConnector::repo_gc(std::function<void(Result<std::vector<Cid>>)> done) {
+  Call call = make_call("repo/gc", {{"stream-errors", "true"}}, Budget::stream);
+  struct Removed {
+    std::vector<Cid> cids;
+    std::string error;  // the first error line, quoted
+    std::string bad;    // an answer that is not understood
+  };
+  auto answer = std::make_shared<LineAnswer>();
+  auto removed = std::make_shared<Removed>();
+  auto on_line = [removed](std::string_view line) {
+    rapidjson::Document doc;
+    doc.Parse(line.data(), line.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      removed->bad = fmt::format("IPFS repo/gc answered a line that is not a JSON object: {}",
+                                 shorten(line, 120));
+      return false;
+    }
+    if (std::string_view error = string_of(member(doc, "Error")); !error.empty()) {
+      if (removed->error.empty()) removed->error = ipfs_error("repo/gc", error);
+      return true;
+    }
+    if (const auto* key = member(doc, "Key")) {
+      auto cid = cid_of("repo/gc", key);
+      if (!cid) {
+        removed->bad = cid.error().message;
+        return false;
+      }
+      removed->cids.push_back(std::move(cid).value());
+    }
+    return true;
+  };
+  Call sent = call;
+  send(state_, std::move(sent), line_sink(answer, on_line),
+       [call, answer, removed, done = std::move(done)](Answer a) {
+         if (!removed->bad.empty()) return done(make_error(removed->bad));
+         if (!a) return done(a.error());
+         if (auto e = answer_error(call, *a, answer->error_body)) return done(make_error(*e));
+         if (!removed->error.empty()) return done(make_error(removed->error));
+         done(std::move(removed->cids));
+       });
+}
+
+}  // namespace clusterpin::net

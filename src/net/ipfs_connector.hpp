@@ -1,0 +1,113 @@
+// The Kubo RPC client: every call clusterpin makes to its IPFS daemon (POST /api/v0/...) over the
+// async HTTP client, on the daemon's io_context. It accepts Kubo's documented answers (streamed
+// pin/add progress, NDJSON pin/ls, base32 CIDv1) and js-ipfs's (one JSON body, base58btc CIDv1,
+// numbers as strings, no pin/update). CIDs from IPFS are compared by their bytes, never as text.
+// Failures are one sentence: "IPFS error (pin/add): <IPFS's own message>" or
+// "IPFS daemon unreachable at /ip4/127.0.0.1/tcp/5001: connection refused".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "core/cid.hpp"
+#include "core/pin.hpp"
+#include "core/result.hpp"
+
+namespace clusterpin::net {
+
+struct IpfsConnectorOptions {
+  // ipfs_connector.ipfshttp.node_multiaddress: /ip4|ip6/<addr>/tcp/<port> or /unix/<path>.
+  std::string node_multiaddress = "/ip4/127.0.0.1/tcp/5001";
+  // ipfs_request_timeout: the whole answer of a short call (id, repo/stat, pin/ls of one CID,
+  // swarm/connect); for long streams (pin/ls of everything, repo/gc) the longest silence.
+  std::chrono::milliseconds request_timeout{std::chrono::minutes(5)};
+  // pin_timeout: pin/add and pin/update are cancelled when they make no progress for this long
+  // (no byte at all, or Kubo's {"Progress":N} not growing). 0 = no limit.
+  std::chrono::milliseconds pin_timeout{std::chrono::minutes(2)};
+  // unpin_timeout: the whole answer of pin/rm.
+  std::chrono::milliseconds unpin_timeout{std::chrono::hours(3)};
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
+  // Rate limiter (as IPFS Cluster's): after more than `failures_before_limit` consecutive
+  // failures to reach the daemon, requests start at most once per `limited_interval` until one
+  // gets an answer.
+  int failures_before_limit = 10;
+  std::chrono::milliseconds limited_interval{std::chrono::seconds(1)};
+};
+
+// What `id` reports: the IPFS peer id and the addresses it listens on.
+struct IpfsId {
+  std::string id;
+  std::vector<std::string> addresses;
+};
+
+// What `repo/stat?size-only=true` reports, in bytes.
+struct RepoStat {
+  std::uint64_t repo_size = 0;
+  std::uint64_t storage_max = 0;
+};
+
+// One pin of a listing: its CID and IPFS's type ("recursive", "direct"). Return false to stop.
+using PinVisitor = std::function<bool(const Cid& cid, std::string_view type)>;
+
+// Every callback runs once, on the io_context's thread. Destroying the connector abandons the
+// requests in flight: their callbacks never run. Use it on the io_context's thread only.
+class IpfsConnector {
+ public:
+  IpfsConnector(asio::io_context& io, IpfsConnectorOptions options);
+  ~IpfsConnector();
+  IpfsConnector(const IpfsConnector&) = delete;
+  IpfsConnector& operator=(const IpfsConnector&) = delete;
+
+  // `id`: the daemon's peer id and addresses; also how readiness is checked.
+  void id(std::function<void(Result<IpfsId>)> done);
+
+  // Pins `cid` (recursive or direct). Nothing is asked of pin/add when pin/ls already shows it
+  // with that mode. Cancelled after pin_timeout without progress. A direct pin of a CID that is
+  // already pinned recursively counts as done.
+  void pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done);
+
+  // Pins `to` recursively with pin/update from `from` (which stays pinned: unpin=false), reusing
+  // what both DAGs share. When the daemon refuses pin/update (js-ipfs has none, or `from` is not
+  // pinned) it falls back to pin_add(to, recursive).
+  void pin_update(const Cid& from, const Cid& to, std::function<void(Status)> done);
+
+  // Unpins `cid`; a CID that IPFS reports "not pinned" counts as unpinned, so it succeeds.
+  void pin_rm(const Cid& cid, std::function<void(Status)> done);
+
+  // Streams the pins of `type` ("recursive", "direct", or "all" = recursive then direct; the
+  // indirect pins, one per block, are never listed) to `visit`, one at a time as the NDJSON lines
+  // arrive, so a million pins are never held at once. js-ipfs's {"Keys":{...}} body is read too.
+  // A visitor returning false ends the listing early with success.
+  void pin_ls(std::string_view type, PinVisitor visit, std::function<void(Status)> done);
+
+  // Whether `cid` is pinned recursively or directly (an indirect pin does not count).
+  void pin_ls_one(const Cid& cid, std::function<void(Result<bool>)> done);
+
+  // repo/stat?size-only=true; numbers may come as JSON numbers or strings.
+  void repo_stat(std::function<void(Result<RepoStat>)> done);
+
+  // swarm/connect to another IPFS daemon's multiaddr (with its /p2p/ id).
+  void swarm_connect(std::string_view multiaddr, std::function<void(Status)> done);
+
+  // repo/gc: the CIDs of the removed blocks. An error line in the stream makes it fail, quoting
+  // IPFS.
+  void repo_gc(std::function<void(Result<std::vector<Cid>>)> done);
+
+  const std::string& node_multiaddress() const;
+  // Failures to reach the daemon since it last answered (drives the rate limiter).
+  int consecutive_failures() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace clusterpin::net

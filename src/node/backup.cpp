@@ -1,0 +1,176 @@
+// Pinset backups (see backup.hpp). The file is written through a temporary name in the same
+// folder and renamed only after fsync, so a crash leaves either no new backup or a complete one;
+// names sort by time (fixed-width UTC stamp), which is the order rotation deletes in.
+#include "node/backup.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "core/pin.hpp"
+
+namespace clusterpin::node {
+namespace {
+
+constexpr std::string_view kPrefix = "pinset-";
+constexpr std::string_view kSuffix = ".json";
+
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += fmt::format("\\u{:04x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// "20261124T025930.123Z": sortable, no characters that need quoting in a shell.
+std::string utc_stamp() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y%m%dT%H%M%S", &tm);
+  return fmt::format("{}.{:03}Z", text, ms % 1000);
+}
+
+Status fsync_folder(const std::filesystem::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return make_error(fmt::format("cannot open {}: {}", dir.string(), std::strerror(errno)));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0)
+    return make_error(fmt::format("cannot fsync {}: {}", dir.string(), std::strerror(err)));
+  return {};
+}
+
+bool is_backup_name(const std::string& name) {
+  return name.size() > kPrefix.size() + kSuffix.size() && name.starts_with(kPrefix) &&
+         name.ends_with(kSuffix);
+}
+
+// Streams the document into `file`; the caller closes and renames.
+Status write_document(std::FILE* file, const std::string& path, store::StateReader& reader,
+                      std::string_view cluster_id) {
+  auto applied = reader.applied();
+  if (!applied) return applied.error();
+  bool write_failed = false;
+  auto put = [&](std::string_view text) {
+    if (!write_failed && std::fwrite(text.data(), 1, text.size(), file) != text.size()) {
+      write_failed = true;
+    }
+  };
+  put(fmt::format("{{\"cluster_id\": {}, \"applied_index\": {}, \"pins\": [\n",
+                  json_string(cluster_id), applied->index));
+  bool first = true;
+  Status bad_pin;
+  Status listed = reader.for_each_pin([&](std::string_view, std::string_view bytes) {
+    auto pin = decode_pin(bytes);
+    if (!pin) {
+      bad_pin =
+          make_error(fmt::format("state.db holds an unreadable pin: {}", pin.error().message));
+      return false;
+    }
+    if (!first) put(",\n");
+    first = false;
+    put(pin_to_json(*pin));
+    return !write_failed;
+  });
+  if (!listed) return listed;
+  if (!bad_pin) return bad_pin;
+  put(first ? "]}\n" : "\n]}\n");
+  if (write_failed || std::fflush(file) != 0) {
+    return make_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  }
+  if (::fsync(fileno(file)) != 0) {
+    return make_error(fmt::format("cannot fsync {}: {}", path, std::strerror(errno)));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> list_backups(const std::filesystem::path& config_dir) {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config_dir / "backups", ec)) {
+    if (entry.is_regular_file(ec) && is_backup_name(entry.path().filename().string())) {
+      out.push_back(entry.path());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<std::filesystem::path> write_backup(const std::filesystem::path& config_dir,
+                                           store::StateReader& reader, std::string_view cluster_id,
+                                           int rotate) {
+  std::filesystem::path dir = config_dir / "backups";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+
+  std::string stamp = utc_stamp();
+  std::filesystem::path dest = dir / fmt::format("{}{}{}", kPrefix, stamp, kSuffix);
+  // Two backups within one millisecond (a test, a quick restart) must not overwrite each other.
+  for (int n = 1; std::filesystem::exists(dest, ec); ++n) {
+    dest = dir / fmt::format("{}{}-{}{}", kPrefix, stamp, n, kSuffix);
+  }
+  std::filesystem::path temp = dest;
+  temp += ".tmp";
+
+  std::FILE* file = std::fopen(temp.c_str(), "we");
+  if (!file)
+    return make_error(fmt::format("cannot create {}: {}", temp.string(), std::strerror(errno)));
+  std::vector<char> buffer(1 << 16);
+  std::setvbuf(file, buffer.data(), _IOFBF, buffer.size());
+  Status written = write_document(file, temp.string(), reader, cluster_id);
+  if (std::fclose(file) != 0 && written) {
+    written = make_error(fmt::format("cannot close {}: {}", temp.string(), std::strerror(errno)));
+  }
+  if (!written) {
+    std::filesystem::remove(temp, ec);
+    return written.error();
+  }
+  std::filesystem::rename(temp, dest, ec);
+  if (ec) {
+    std::filesystem::remove(temp, ec);
+    return make_error(
+        fmt::format("cannot rename {} to {}: {}", temp.string(), dest.string(), ec.message()));
+  }
+  if (Status s = fsync_folder(dir); !s) return s.error();
+
+  auto kept = list_backups(config_dir);
+  std::size_t keep = static_cast<std::size_t>(std::max(rotate, 1));
+  for (std::size_t i = 0; i + keep < kept.size(); ++i) {
+    std::filesystem::remove(kept[i], ec);
+    if (ec)
+      return make_error(fmt::format("wrote {}, but cannot delete the old backup {}: {}",
+                                    dest.string(), kept[i].string(), ec.message()));
+  }
+  return dest;
+}
+
+}  // namespace clusterpin::node

@@ -1,0 +1,88 @@
+// PinWorker makes this peer's IPFS daemon follow the shared pinset: every applied pin or unpin
+// goes to the PinTracker (statuses kept in tracker.db), and the operations it hands out run
+// through the Kubo RPC connector, concurrent_pins at a time. Timers retry what failed (the
+// tracker's backoff), sync with `ipfs pin ls` every ipfs_sync_interval, recover every
+// pin_recover_interval, and reconcile with the shared state every state_sync_interval.
+// Everything runs on the daemon's io_context thread.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "core/config.hpp"
+#include "core/peer_id.hpp"
+#include "core/pin.hpp"
+#include "core/tracker.hpp"
+#include "net/ipfs_connector.hpp"
+#include "store/state_db.hpp"
+#include "store/tracker_db.hpp"
+
+namespace clusterpin::node {
+
+class PinWorker {
+ public:
+  PinWorker(asio::io_context& io, const ServiceConfig& config, PeerId self, store::StateDb& state);
+  ~PinWorker();
+
+  Status open(const std::filesystem::path& data_dir);
+  void start();
+  void stop();
+
+  // From the Raft apply path.
+  void pin_applied(const Pin& pin);
+  void unpin_applied(const Cid& cid);
+  // After a snapshot replaced the shared state: re-derive what to pin from it.
+  void state_replaced();
+
+  // This peer's record of a CID (nullopt: not tracked here, i.e. unpinned).
+  Result<std::optional<TrackerRecord>> status(const Cid& cid);
+  Status for_each(const StatusFilter& filter,
+                  const std::function<bool(const TrackerRecord&)>& visit);
+  Result<std::optional<TrackerRecord>> recover(const Cid& cid);
+  Result<std::vector<TrackerRecord>> recover_all();
+  // Compares with one streamed `pin ls` of IPFS and marks what drifted; `done` gets how many
+  // records changed, or why IPFS could not be listed.
+  void sync(std::function<void(Result<std::size_t>)> done);
+  // The IPFS daemon's peer id and addresses, once it answered (empty before).
+  const net::IpfsId& ipfs_id() const { return ipfs_id_; }
+  const std::string& ipfs_error() const { return ipfs_error_; }
+  net::IpfsConnector& connector() { return *connector_; }
+
+ private:
+  void pump();
+  void run(TrackerOperation op);
+  void schedule(asio::steady_timer& timer, std::chrono::nanoseconds every, void (PinWorker::*what)());
+  void retry_tick();
+  void sync_tick();
+  void recover_tick();
+  void reconcile_tick();
+  void check_ipfs();
+  void flush();
+  UnixNanos now() const;
+
+  asio::io_context& io_;
+  const ServiceConfig& config_;
+  PeerId self_;
+  store::StateDb& state_;
+  std::unique_ptr<net::IpfsConnector> connector_;
+  std::unique_ptr<store::TrackerDb> db_;
+  std::optional<PinTracker> tracker_;
+  asio::steady_timer retry_timer_;
+  asio::steady_timer sync_timer_;
+  asio::steady_timer recover_timer_;
+  asio::steady_timer reconcile_timer_;
+  asio::steady_timer ipfs_timer_;
+  net::IpfsId ipfs_id_;
+  std::string ipfs_error_ = "not contacted yet";
+  bool running_ = false;
+  bool syncing_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace clusterpin::node

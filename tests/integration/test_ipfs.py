@@ -1,0 +1,189 @@
+"""Pins really land in IPFS: clusterpin peers, each beside its own real IPFS daemon (js-ipfs from
+the npm lock file, started by scripts/ipfs-node on loopback ports). Every check of what IPFS
+has pinned asks that IPFS daemon directly."""
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from cluster import LocalCluster, free_port, wait_until  # noqa: E402
+from harness import expect, run  # noqa: E402
+
+
+class Ipfs:
+    def __init__(self, ctx, name):
+        self.ctx = ctx
+        self.dir = ctx.folder(name)
+        self.api_port, self.swarm_port = free_port(), free_port()
+        self.script = os.path.join(ctx.source_root, "scripts", "ipfs-node")
+
+    def start(self):
+        r = subprocess.run([self.script, "start", self.dir, str(self.api_port), str(self.swarm_port)],
+                           capture_output=True, text=True, timeout=120)
+        expect(r.returncode == 0, f"IPFS daemon did not start: {r.stderr}")
+        return self
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.dir], capture_output=True, timeout=60)
+
+    @property
+    def maddr(self):
+        return f"/ip4/127.0.0.1/tcp/{self.api_port}"
+
+    def call(self, path, data=None, headers=None, timeout=60):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}/api/v0/{path}", data=data or b"",
+                                     method="POST", headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def add(self, content):
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        status, text = self.call("add?pin=false", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        expect(status == 200, text)
+        return json.loads(text)["Hash"]
+
+    def pinned(self, cid):
+        status, text = self.call(f"pin/ls?arg={cid}&type=recursive")
+        return status == 200 and cid in text
+
+    def peer_address(self):
+        status, text = self.call("id")
+        expect(status == 200, text)
+        ident = json.loads(text)
+        return next(a for a in ident["Addresses"] if "/127.0.0.1/" in a)
+
+    def connect(self, other):
+        status, text = self.call(f"swarm/connect?arg={other.peer_address()}")
+        expect(status == 200, f"swarm/connect: {text}")
+
+
+def require_ipfs(ctx):
+    cli = os.path.join(ctx.source_root, "node_modules", "ipfs", "src", "cli.js")
+    expect(os.path.exists(cli), "node_modules/ipfs is missing: run `npm ci` at the repository root "
+                                "(scripts/test does)")
+
+
+def cluster_with_ipfs(ctx, n):
+    require_ipfs(ctx)
+    nodes = [Ipfs(ctx, f"ipfs{i}") for i in range(n)]
+    try:
+        for node in nodes:
+            node.start()
+        for i, a in enumerate(nodes):
+            for b in nodes[i + 1:]:
+                a.connect(b)
+    except Exception:
+        for node in nodes:
+            node.stop()
+        raise
+    c = LocalCluster(ctx, n)
+    for d, node in zip(c.daemons, nodes):
+        c.edit(d, lambda cfg, node=node: cfg["ipfs_connector"]["ipfshttp"].update(node_multiaddress=node.maddr))
+        c.edit(d, lambda cfg: cfg["cluster"].update(ipfs_sync_interval="2s"))
+    return c, nodes
+
+
+def status_of(daemon, cid):
+    status, body = daemon.api("GET", f"/pins/{cid}")
+    expect(status == 200, body)
+    return {peer: info["status"] for peer, info in json.loads(body)["peer_map"].items()}
+
+
+def allocated(daemon, cid):
+    status, body = daemon.api("GET", f"/allocations/{cid}")
+    expect(status == 200, body)
+    return json.loads(body)["allocations"]
+
+
+def test_pins_land_on_the_allocated_peers_ipfs_and_unpin_removes_them(ctx):
+    c, nodes = cluster_with_ipfs(ctx, 3)
+    try:
+        with c:
+            c.start_all()
+            cid = nodes[0].add(os.urandom(200_000))
+            r = c.daemons[1].cli("pin", "add", "-r", "2", cid)
+            expect(r.returncode == 0, r.stderr)
+            allocs = allocated(c.daemons[1], cid)  # the peer that answered has applied it
+            expect(len(allocs) == 2, str(allocs))
+            holders = [nodes[d.index] for d in c.daemons if d.id in allocs]
+            for node in holders:
+                wait_until(lambda node=node: node.pinned(cid), 60, "the allocated IPFS daemons to pin it")
+            wait_until(lambda: list(status_of(c.daemons[2], cid).values()).count("pinned") == 2, 30,
+                       "status to show two pinned copies")
+            others = [nodes[d.index] for d in c.daemons if d.id not in allocs]
+            expect(not any(node.pinned(cid) for node in others), "pinned on a peer it was not allocated to")
+            r = c.daemons[0].cli("pin", "rm", cid)
+            expect(r.returncode == 0, r.stderr)
+            for node in holders:
+                wait_until(lambda node=node: not node.pinned(cid), 60, "the unpin to reach IPFS")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_unpinned_behind_the_clusters_back_is_reported_and_recovered(ctx):
+    c, nodes = cluster_with_ipfs(ctx, 2)
+    try:
+        with c:
+            c.start_all()
+            cid = nodes[0].add(os.urandom(50_000))
+            r = c.daemons[0].cli("pin", "add", cid)
+            expect(r.returncode == 0, r.stderr)
+            for node in nodes:
+                wait_until(lambda node=node: node.pinned(cid), 60, "every IPFS daemon to pin it")
+            status, text = nodes[1].call(f"pin/rm?arg={cid}")
+            expect(status == 200, text)
+            r = c.daemons[0].cli("sync")
+            expect(r.returncode == 0, r.stdout + r.stderr)
+            wait_until(lambda: status_of(c.daemons[0], cid)[c.daemons[1].id] == "unexpectedly_unpinned", 30,
+                       "status unexpectedly_unpinned")
+            r = c.daemons[0].cli("status", cid)
+            expect("UNEXPECTEDLY_UNPINNED" in r.stdout, r.stdout)
+            r = c.daemons[0].cli("recover", cid)
+            expect(r.returncode == 0, r.stderr)
+            wait_until(lambda: nodes[1].pinned(cid), 60, "recover to pin it again in IPFS")
+            wait_until(lambda: set(status_of(c.daemons[0], cid).values()) == {"pinned"}, 30, "all pinned")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_ipfs_down_gives_pin_error_and_pins_resume_when_it_is_back(ctx):
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c:
+            c.start_all()
+            d = c.daemons[0]
+            first = nodes[0].add(os.urandom(10_000))
+            second = nodes[0].add(os.urandom(10_000))
+            nodes[0].stop()
+            r = d.cli("pin", "add", first)
+            expect(r.returncode == 0, r.stderr)
+            wait_until(lambda: status_of(d, first)[d.id] == "pin_error", 30, "pin_error while IPFS is down")
+            status, body = d.api("GET", f"/pins/{first}")
+            error = json.loads(body)["peer_map"][d.id]["error"]
+            expect("IPFS daemon unreachable at " + nodes[0].maddr in error, error)
+            status, _ = d.api("GET", "/id")
+            expect(status == 200, "the API stopped answering while IPFS was down")
+            r = d.cli("pin", "add", second)
+            expect(r.returncode == 0, r.stderr)
+            nodes[0].start()
+            for cid in (first, second):
+                wait_until(lambda cid=cid: nodes[0].pinned(cid), 120, "pending pins to land without anyone acting")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+if __name__ == "__main__":
+    run(globals())

@@ -1,0 +1,202 @@
+"""Process tests of the offline state tools: `clusterpin state export|import|cleanup` on the
+data folder of real daemons. They prove that export gives every acknowledged pin, that the tools
+refuse while a daemon holds the folder, that an imported folder is served by a daemon, that a bad
+import line changes nothing, and that cleanup keeps a backup and rotates old folders."""
+import glob
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from cluster import LocalCluster, make_cids, wait_until  # noqa: E402
+from harness import expect, run  # noqa: E402
+
+
+def pin_some(daemon, cids):
+    for cid in cids:
+        r = daemon.cli("pin", "add", "--name", f"n-{cid[-6:]}", cid)
+        expect(r.returncode == 0, f"pin add {cid}: {r.stderr}")
+
+
+def export_cids(ctx, folder):
+    r = ctx.run("state", "export", "--config", folder)
+    expect(r.returncode == 0, f"export: {r.stderr}")
+    return [json.loads(line)["cid"] for line in r.stdout.splitlines() if line.strip()]
+
+
+def restart(daemon):
+    """Starts a daemon whose log already holds an earlier run and waits for this run's READY."""
+    seen = daemon.log().count("is READY")
+    daemon.start()
+    wait_until(lambda: daemon.log().count("is READY") > seen or not daemon.running(), 30,
+               f"daemon {daemon.index} to be ready again")
+    expect(daemon.running(), f"daemon exited: {daemon.log()[-2000:]}")
+
+
+def started_with_pins(ctx, name, cids):
+    """A single-peer cluster that pinned `cids` and was stopped cleanly."""
+    c = LocalCluster(ctx, 1, peers=False, name=name)
+    d = c.daemons[0].start()
+    d.wait_ready()
+    pin_some(d, cids)
+    expect(d.stop() == 0, f"daemon exit code: {d.log()[-1000:]}")
+    return c, d
+
+
+def test_export_gives_every_pin_and_refuses_while_the_daemon_runs(ctx):
+    cids = make_cids(25, seed=1)
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0].start()
+        d.wait_ready()
+        pin_some(d, cids)
+        r = ctx.run("state", "export", "--config", d.folder)
+        expect(r.returncode != 0 and "daemon is running" in r.stderr and r.stdout == "",
+               f"export beside a daemon: rc={r.returncode} {r.stderr}")
+        expect(d.stop() == 0, d.log()[-1000:])
+        out = os.path.join(ctx.scratch, "pins.ndjson")
+        r = ctx.run("state", "export", "--config", d.folder, "--file", out)
+        expect(r.returncode == 0, r.stderr)
+        lines = open(out).read().splitlines()
+        pins = [json.loads(line) for line in lines]
+        expect(sorted(p["cid"] for p in pins) == sorted(cids), f"exported {len(pins)} pins")
+        expect(all(p["name"] == f"n-{p['cid'][-6:]}" for p in pins), lines[0])
+        expect(export_cids(ctx, d.folder) == [p["cid"] for p in pins], "stdout export differs")
+
+
+def test_imported_folder_is_served_by_a_new_daemon(ctx):
+    cids = make_cids(30, seed=2)
+    c, d = started_with_pins(ctx, "source", cids)
+    with c:
+        out = os.path.join(ctx.scratch, "pins.ndjson")
+        r = ctx.run("state", "export", "--config", d.folder, "--file", out)
+        expect(r.returncode == 0, r.stderr)
+    with LocalCluster(ctx, 1, peers=False, name="target") as t:
+        d2 = t.daemons[0]
+        # Without a terminal to ask on, import insists on --force and changes nothing.
+        r = ctx.run("state", "import", "--config", d2.folder, out, stdin="y\n")
+        expect(r.returncode != 0 and "--force" in r.stderr, r.stderr)
+        expect(not os.path.exists(os.path.join(d2.folder, "clusterpin-data")), "import without --force wrote")
+        r = ctx.run("state", "import", "--config", d2.folder, "--force", out)
+        expect(r.returncode == 0 and "imported 30 pins" in r.stderr, r.stderr)
+        d2.start()
+        d2.wait_ready()
+        r = d2.cli("pin", "ls")
+        expect(r.returncode == 0 and all(cid in r.stdout for cid in cids), r.stdout + r.stderr)
+        # The log goes on after the imported snapshot: new pins commit and survive a restart.
+        extra = make_cids(1, seed=3)[0]
+        pin_some(d2, [extra])
+        expect(d2.stop() == 0, d2.log()[-1000:])
+        restart(d2)
+        wait_until(lambda: set(cids) | {extra} <= d2.pin_cids(), 20, "every pin after restart")
+        expect(d2.stop() == 0, d2.log()[-1000:])
+
+
+def test_a_peer_joining_an_imported_cluster_receives_the_pins(ctx):
+    cids = make_cids(40, seed=8)
+    lines = "".join(json.dumps({"cid": cid, "name": "imported"}) + "\n" for cid in cids)
+    with LocalCluster(ctx, 2, peers=False) as c:
+        a, b = c.daemons
+        r = ctx.run("state", "import", "--config", a.folder, "--force", stdin=lines)
+        expect(r.returncode == 0, r.stderr)
+        a.start()
+        a.wait_ready()
+        b.start("--bootstrap", a.address)
+        b.wait_ready()
+        # The imported pins live in a Raft snapshot, not in log entries: the joiner gets them
+        # through InstallSnapshot.
+        wait_until(lambda: set(cids) <= b.pin_cids(), 30, "the joiner to list the imported pins")
+        extra = make_cids(1, seed=9)[0]
+        pin_some(b, [extra])
+        wait_until(lambda: extra in a.pin_cids(), 20, "a pin made on the joiner to reach the first peer")
+        c.stop_all()
+
+
+def test_founding_peers_importing_the_same_file_form_one_cluster(ctx):
+    cids = make_cids(12, seed=10)
+    src = os.path.join(ctx.scratch, "pins.ndjson")
+    open(src, "w").write("".join(json.dumps({"cid": cid}) + "\n" for cid in cids))
+    with LocalCluster(ctx, 3) as c:
+        for d in c.daemons:
+            r = ctx.run("state", "import", "--config", d.folder, "--force", src)
+            expect(r.returncode == 0, r.stderr)
+        c.start_all()
+        extra = make_cids(1, seed=11)[0]
+        pin_some(c.daemons[1], [extra])
+        for d in c.daemons:
+            wait_until(lambda d=d: set(cids) | {extra} <= d.pin_cids(), 20, f"peer {d.index} to list every pin")
+        c.stop_all()
+
+
+def test_import_from_stdin_with_force(ctx):
+    cids = make_cids(3, seed=4)
+    lines = "".join(json.dumps({"cid": cid, "name": "x"}) + "\n" for cid in cids)
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0]
+        r = ctx.run("state", "import", "--config", d.folder, "--force", stdin=lines)
+        expect(r.returncode == 0 and "imported 3 pins" in r.stderr, r.stderr)
+        expect(sorted(export_cids(ctx, d.folder)) == sorted(cids), "stdin import")
+
+
+def test_bad_import_line_is_named_and_changes_nothing(ctx):
+    cids = make_cids(5, seed=5)
+    c, d = started_with_pins(ctx, "peer", cids)
+    with c:
+        r = ctx.run("state", "export", "--config", d.folder)
+        expect(r.returncode == 0, r.stderr)
+        good = r.stdout.splitlines()
+        bad = os.path.join(ctx.scratch, "bad.ndjson")
+        open(bad, "w").write("\n".join(good[:2] + ['{"cid": "not-a-cid"}'] + good[2:]) + "\n")
+        backups_before = sorted(glob.glob(os.path.join(d.folder, "backups", "*")))
+        r = ctx.run("state", "import", "--config", d.folder, "--force", bad)
+        expect(r.returncode != 0 and "line 3" in r.stderr and "nothing was changed" in r.stderr, r.stderr)
+        expect(sorted(export_cids(ctx, d.folder)) == sorted(cids), "state changed by a failed import")
+        expect(not glob.glob(os.path.join(d.folder, "clusterpin-data.*")), "folders left behind")
+        expect(sorted(glob.glob(os.path.join(d.folder, "backups", "*"))) == backups_before,
+               "backup written by a failed import")
+
+
+def test_cleanup_keeps_a_backup_and_the_next_daemon_starts_empty(ctx):
+    cids = make_cids(8, seed=6)
+    c, d = started_with_pins(ctx, "peer", cids)
+    with c:
+        r = ctx.run("state", "cleanup", "--config", d.folder, stdin="")
+        expect(r.returncode != 0 and "--force" in r.stderr, r.stderr)
+        expect(os.path.exists(os.path.join(d.folder, "clusterpin-data")), "cleanup without --force moved data")
+        r = ctx.run("state", "cleanup", "--config", d.folder, "--force")
+        expect(r.returncode == 0, r.stderr)
+        expect(not os.path.exists(os.path.join(d.folder, "clusterpin-data")), "data folder still there")
+        expect(os.path.exists(os.path.join(d.folder, "clusterpin-data.old.0", "state.db")), "no .old.0")
+        backups = glob.glob(os.path.join(d.folder, "backups", "pinset-*.json"))
+        expect(len(backups) >= 1, "no backup")
+        doc = json.load(open(sorted(backups)[-1]))
+        expect(sorted(p["cid"] for p in doc["pins"]) == sorted(cids) and doc["cluster_id"]
+               and doc["applied_index"] > 0, json.dumps(doc)[:500])
+        restart(d)
+        expect(d.pin_cids() == set(), "a cleaned peer still lists pins")
+        r = ctx.run("state", "cleanup", "--config", d.folder, "--force")
+        expect(r.returncode != 0 and "daemon is running" in r.stderr, r.stderr)
+        expect(d.stop() == 0, d.log()[-1000:])
+
+
+def test_rotation_keeps_at_most_backups_rotate(ctx):
+    cids = make_cids(2, seed=7)
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0]
+        c.edit(d, lambda cfg: cfg["consensus"]["raft"].__setitem__("backups_rotate", 2))
+        src = os.path.join(ctx.scratch, "pins.ndjson")
+        for i in range(4):
+            open(src, "w").write("\n".join(json.dumps({"cid": cid, "name": f"round-{i}"}) for cid in cids) + "\n")
+            r = ctx.run("state", "import", "--config", d.folder, "--force", src)
+            expect(r.returncode == 0, r.stderr)
+            r = ctx.run("state", "cleanup", "--config", d.folder, "--force")
+            expect(r.returncode == 0, r.stderr)
+        backups = sorted(glob.glob(os.path.join(d.folder, "backups", "pinset-*.json")))
+        expect(len(backups) == 2, f"backups kept: {backups}")
+        olds = sorted(os.path.basename(p) for p in glob.glob(os.path.join(d.folder, "clusterpin-data.old.*")))
+        expect(olds == ["clusterpin-data.old.0", "clusterpin-data.old.1"], f"old folders: {olds}")
+        # The newest backup is the last round's pins.
+        doc = json.load(open(backups[-1]))
+        expect({p["name"] for p in doc["pins"]} == {"round-3"}, json.dumps(doc)[:300])
+
+
+run(globals())
