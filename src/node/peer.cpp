@@ -266,6 +266,12 @@ void Peer::start(Done ready) {
   auto applied = state_->applied();
   if (!applied) return ready(applied.error());
   durable.applied = applied->index;
+  // state.db may have applied entries whose commit index was never fsynced (commit-only hard
+  // states are not made durable): what was applied was committed, so the commit is at least that.
+  raft::Index last_index = durable.entries.empty() ? durable.snapshot.index : durable.entries.back().index;
+  if (durable.applied > durable.hard.commit && durable.applied <= last_index) {
+    durable.hard.commit = durable.applied;
+  }
   load_known_addresses();
 
   auto writer = std::make_unique<store::LogWriter>(std::move(log).value());

@@ -79,7 +79,7 @@ class RaftDriver : public raft::SnapshotSource {
   void after_persist(raft::Ready ready);
   Status receive_snapshot_chunks(const raft::Ready& ready);
   Status install_received_snapshot(const raft::SnapshotMeta& meta, store::LogBatch& batch);
-  Status apply_entry(const raft::Entry& entry);
+  Status apply_entries(const std::vector<raft::Entry>& entries);
   void complete(raft::Index index, raft::Term term);
   void fail_all_pending(const std::string& why);
   Done add_pending(raft::Index index, std::chrono::milliseconds timeout, Done done);
@@ -97,6 +97,7 @@ class RaftDriver : public raft::SnapshotSource {
   bool persisting_ = false;  // a Ready is with the storage thread
   std::map<raft::Index, Pending> pending_;
   std::optional<raft::SnapshotMeta> latest_snapshot_;
+  std::optional<raft::HardState> last_durable_hard_;  // the newest hard state sent to the writer
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

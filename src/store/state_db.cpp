@@ -316,6 +316,32 @@ Result<bool> StateDb::apply(raft::Index index, raft::Term term, std::span<const 
   return true;
 }
 
+Result<std::vector<bool>> StateDb::apply_batch(std::span<const Entry> entries) {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  Writer& wr = **w;
+  auto tx = Transaction::begin(wr.db);
+  if (!tx) return tx.error();
+  auto pos = wr.q.applied_position();
+  if (!pos) return pos.error();
+  std::vector<bool> applied(entries.size(), false);
+  AppliedPosition last = *pos;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    if (e.index <= last.index) continue;  // already in the tables: replay after a restart
+    for (const auto& op : e.ops)
+      if (Status s = run_op(wr, op); !s) return s.error();
+    last = {e.index, e.term};
+    applied[i] = true;
+  }
+  if (last == *pos) return applied;
+  wr.put_applied.bind_int(1, to_sql(last.index));
+  wr.put_applied.bind_int(2, to_sql(last.term));
+  if (Status s = wr.put_applied.run(); !s) return s.error();
+  if (Status s = tx->commit(); !s) return s.error();
+  return applied;
+}
+
 Result<std::optional<std::string>> StateDb::get_pin(std::string_view cid) {
   auto w = impl_->writer();
   if (!w) return w.error();

@@ -114,6 +114,15 @@ class StateDb {
   // false, changing nothing, when index <= applied index (already applied: replay after restart).
   Result<bool> apply(raft::Index index, raft::Term term, std::span<const StateOp> ops);
 
+  // Applies several entries, in index order, in ONE transaction (one commit for a whole Raft
+  // Ready). Entries at or below the applied index are skipped. Returns, per entry, whether it
+  // was applied now.
+  struct Entry {
+    raft::Index index;
+    raft::Term term;
+    std::vector<StateOp> ops;
+  };
+  Result<std::vector<bool>> apply_batch(std::span<const Entry> entries);
   // Reads on the writer's connection, for the applying thread (e.g. to merge a pin update).
   Result<std::optional<std::string>> get_pin(std::string_view cid);
   Result<AppliedPosition> applied();
