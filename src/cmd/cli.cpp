@@ -69,6 +69,18 @@ void add_client_options(cxxopts::Options& options) {
        cxxopts::value<std::string>(), "USER[:PW]");
 }
 
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 int not_implemented(std::string_view what) {
   fmt::print(stderr, "clusterpin {}: not implemented yet\n", what);
   return kExitUsage;

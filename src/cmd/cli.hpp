@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <cxxopts.hpp>
 
@@ -33,6 +34,9 @@ void add_client_options(cxxopts::Options& options);
 
 // One line on stderr, exit code 1: an applet or part not built yet says so plainly.
 int not_implemented(std::string_view what);
+
+// "a,b,,c" -> {"a", "b", "c"}: the comma lists of --peers and --bootstrap.
+std::vector<std::string> split_commas(const std::string& text);
 
 // Prints "clusterpin <applet>: <message>" to stderr and returns kExitUsage.
 int usage_error(std::string_view applet, std::string_view message);

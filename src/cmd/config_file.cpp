@@ -2,6 +2,7 @@
 #include "cmd/config_file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +70,21 @@ Result<ServiceConfig> load_config_file(const std::string& path, const ConfigLoad
   if (!loaded) return loaded.error();
   for (const auto& w : loaded->warnings) fmt::print(stderr, "warning: {}\n", w);
   return std::move(loaded->config);
+}
+
+// Holds an exclusive lock on <config>/clusterpin.lock for the life of the process.
+Result<int> lock_config_dir(const std::string& dir) {
+  std::string path = dir + "/clusterpin.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(fmt::format("cannot open lock file {}: {}", path, std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return make_error(fmt::format("a clusterpin daemon is running on {} (lock file {} is held)",
+                                  dir, path));
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) (void)!::write(fd, pid.data(), pid.size());
+  return fd;
 }
 
 }  // namespace clusterpin::cmd

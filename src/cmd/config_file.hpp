@@ -18,4 +18,8 @@ Status write_config_file(const std::string& path, const ServiceConfig& config);
 // Loads and checks service.json, printing warnings (unknown keys) to stderr.
 Result<ServiceConfig> load_config_file(const std::string& path, const ConfigLoadOptions& options);
 
+// Takes <config>/clusterpin.lock (flock, exclusive, non-blocking) and returns its descriptor,
+// held until closed: one daemon, or one offline state tool, per config folder.
+Result<int> lock_config_dir(const std::string& dir);
+
 }  // namespace clusterpin::cmd

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "cmd/applet.hpp"
 #include "cmd/cli.hpp"
 #include "cmd/config_file.hpp"
+#include "node/backup.hpp"
 #include "node/peer.hpp"
 #include "node/rest_api.hpp"
 
@@ -32,34 +34,26 @@ void declare_daemon(cxxopts::Options& o) {
       ("insecure-empty-secret", "Accept an empty cluster secret (anyone can join: insecure)");
 }
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    if (comma > start) out.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
-// Holds an exclusive lock on <config>/clusterpin.lock for the life of the process.
-Result<int> lock_config_dir(const std::string& dir) {
-  std::string path = dir + "/clusterpin.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error(fmt::format("cannot open lock file {}: {}", path, std::strerror(errno)));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return make_error(fmt::format("another clusterpin daemon is running on {} (lock file {} is held)",
-                                  dir, path));
-  }
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) == 0) (void)!::write(fd, pid.data(), pid.size());
-  return fd;
-}
-
 void log_line(const std::string& line) { fmt::print(stderr, "{}\n", line); }
+
+// A peer that left (or was removed) keeps no state of the cluster: its data folder is moved
+// aside (after a JSON backup) and the last known peers go into cluster.bootstrap, so a restart
+// joins the cluster again from a clean folder.
+void forget_cluster(const std::string& dir, ServiceConfig config, const std::vector<std::string>& rejoin) {
+  const std::string& folder = config.raft.data_folder;
+  std::filesystem::path data =
+      folder.empty() ? std::filesystem::path(dir) / "clusterpin-data" : std::filesystem::path(folder);
+  auto moved = node::move_data_aside(dir, data, static_cast<int>(config.raft.backups_rotate));
+  log_line(moved ? "left the cluster: " + *moved : "left the cluster, but " + moved.error().message);
+  if (rejoin.empty()) return;
+  config.cluster.bootstrap = rejoin;
+  if (auto s = write_config_file(service_json_path(dir), config); !s) {
+    log_line("cannot record cluster.bootstrap: " + s.error().message);
+    return;
+  }
+  log_line(fmt::format("cluster.bootstrap now lists {} address(es): a restart rejoins the cluster",
+                       rejoin.size()));
+}
 
 int daemon_main(const cxxopts::ParseResult& args) {
   std::string dir = config_dir(args);
@@ -94,13 +88,18 @@ int daemon_main(const cxxopts::ParseResult& args) {
   node::RestApi api(io, **peer);
   int exit_code = 0;
   bool stopping = false;
+  bool left = false;                // removed from the cluster, or left it on shutdown
+  std::vector<std::string> rejoin;  // the other members' addresses, for cluster.bootstrap
   asio::signal_set signals(io, SIGINT, SIGTERM);
   auto shutdown = [&](int code) {
     if (stopping) return;
     stopping = true;
     exit_code = code;
     api.stop();
-    (*peer)->stop(leave && code == 0, [&](Status) {
+    bool leaving = leave && code == 0 && !left;
+    if (leaving) rejoin = (*peer)->other_member_addresses();
+    (*peer)->stop(leaving, [&, leaving](Status s) {
+      if (leaving && s) left = true;
       signals.cancel();
       io.stop();
     });
@@ -112,6 +111,8 @@ int daemon_main(const cxxopts::ParseResult& args) {
   });
   (*peer)->on_removed([&] {
     log_line("this peer was removed from the cluster; shutting down");
+    rejoin = (*peer)->other_member_addresses();
+    left = true;
     shutdown(0);
   });
   log_line(fmt::format("starting peer {} ({})", config->cluster.id, config->cluster.peername));
@@ -133,6 +134,7 @@ int daemon_main(const cxxopts::ParseResult& args) {
   });
   io.run();
   peer->reset();
+  if (left) forget_cluster(dir, *config, rejoin);
   ::close(*lock);
   return exit_code;
 }

@@ -28,6 +28,7 @@
 #include "core/multiaddr.hpp"
 #include "core/pin.hpp"
 #include "node/backup.hpp"
+#include "store/snapshot_file.hpp"
 #include "node/peer.hpp"
 #include "node/raft_driver.hpp"
 #include "store/raft_log.hpp"
@@ -96,18 +97,9 @@ Status open_peer(const cxxopts::ParseResult& args, Peer& peer) {
   const std::string& folder = peer.config.raft.data_folder;
   peer.data_dir = folder.empty() ? fs::path(peer.config_dir) / "clusterpin-data" : fs::path(folder);
 
-  std::string path = peer.config_dir + "/clusterpin.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return make_error(fmt::format("cannot open lock file {}: {}", path, std::strerror(errno)));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return make_error(fmt::format(
-        "a clusterpin daemon is running on {} (lock file {} is held); stop it first: the state "
-        "tools work only offline",
-        peer.config_dir, path));
-  }
-  peer.lock_fd = fd;
+  auto fd = lock_config_dir(peer.config_dir);
+  if (!fd) return make_error(fd.error().message + "; stop it first: the state tools work only offline");
+  peer.lock_fd = *fd;
   return {};
 }
 
@@ -155,61 +147,8 @@ Result<std::vector<std::string>> founding_voters(const ServiceConfig& config) {
   return voters;
 }
 
-Status fsync_folder(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return make_error(fmt::format("cannot open {}: {}", dir.string(), std::strerror(errno)));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0)
-    return make_error(fmt::format("cannot fsync {}: {}", dir.string(), std::strerror(err)));
-  return {};
-}
-
-fs::path old_folder(const fs::path& data_dir, int n) {
-  return fs::path(data_dir.string() + ".old." + std::to_string(n));
-}
-
-// Writes a JSON backup of the current state (if any), then renames the data folder to
-// <data>.old.0, shifting <data>.old.N up and dropping those beyond backups_rotate.
-// Returns a line describing what was done (empty when there was no data folder).
 Result<std::string> move_state_aside(const Peer& peer) {
-  std::error_code ec;
-  if (!fs::exists(peer.data_dir, ec)) return std::string();
-  std::string done;
-  if (has_state(peer)) {
-    auto state = store::StateDb::open(peer.data_dir);
-    if (!state) return state.error();
-    auto cluster = state->cluster_id();
-    if (!cluster) return cluster.error();
-    auto reader = state->open_reader();
-    if (!reader) return reader.error();
-    auto backup = node::write_backup(peer.config_dir, *reader, *cluster, peer.rotate());
-    if (!backup)
-      return make_error(
-          fmt::format("cannot write a backup, nothing changed: {}", backup.error().message));
-    done = fmt::format("backup of the pinset written to {}; ", backup->string());
-  }
-  int rotate = peer.rotate();
-  fs::remove_all(old_folder(peer.data_dir, rotate - 1), ec);
-  if (ec)
-    return make_error(fmt::format("cannot delete {}: {}",
-                                  old_folder(peer.data_dir, rotate - 1).string(), ec.message()));
-  for (int n = rotate - 2; n >= 0; --n) {
-    fs::path from = old_folder(peer.data_dir, n);
-    if (!fs::exists(from, ec)) continue;
-    fs::rename(from, old_folder(peer.data_dir, n + 1), ec);
-    if (ec) return make_error(fmt::format("cannot rename {}: {}", from.string(), ec.message()));
-  }
-  fs::path aside = old_folder(peer.data_dir, 0);
-  fs::rename(peer.data_dir, aside, ec);
-  if (ec)
-    return make_error(fmt::format("cannot rename {} to {}: {}", peer.data_dir.string(),
-                                  aside.string(), ec.message()));
-  fs::path parent = fs::absolute(peer.data_dir).parent_path();
-  if (Status s = fsync_folder(parent); !s) return s.error();
-  return done + fmt::format("data folder moved to {}", aside.string());
+  return node::move_data_aside(peer.config_dir, peer.data_dir, peer.rotate());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,7 +320,7 @@ int run_import(const cxxopts::ParseResult& args) {
                                       staging.string(), peer.data_dir.string(), ec.message(),
                                       aside->empty() ? "" : "; ", *aside));
   }
-  if (Status s = fsync_folder(fs::absolute(peer.data_dir).parent_path()); !s) {
+  if (Status s = store::sync_parent_directory(fs::absolute(peer.data_dir)); !s) {
     return fail("import", s.error().message);
   }
   if (!aside->empty()) fmt::print(stderr, "{}\n", *aside);

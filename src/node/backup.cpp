@@ -173,4 +173,51 @@ Result<std::filesystem::path> write_backup(const std::filesystem::path& config_d
   return dest;
 }
 
+namespace {
+
+std::filesystem::path old_folder(const std::filesystem::path& data_dir, int n) {
+  return std::filesystem::path(data_dir.string() + ".old." + std::to_string(n));
+}
+
+}  // namespace
+
+Result<std::string> move_data_aside(const std::filesystem::path& config_dir,
+                                    const std::filesystem::path& data_dir, int rotate) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(data_dir, ec)) return std::string();
+  rotate = std::max(rotate, 1);
+  std::string done;
+  if (fs::exists(data_dir / store::StateDb::kFileName, ec)) {
+    auto state = store::StateDb::open(data_dir);
+    if (!state) return state.error();
+    auto cluster = state->cluster_id();
+    if (!cluster) return cluster.error();
+    auto reader = state->open_reader();
+    if (!reader) return reader.error();
+    auto backup = write_backup(config_dir, *reader, *cluster, rotate);
+    if (!backup) {
+      return make_error(fmt::format("cannot write a backup, nothing changed: {}", backup.error().message));
+    }
+    done = fmt::format("backup of the pinset written to {}; ", backup->string());
+  }
+  fs::remove_all(old_folder(data_dir, rotate - 1), ec);
+  if (ec) {
+    return make_error(fmt::format("cannot delete {}: {}", old_folder(data_dir, rotate - 1).string(), ec.message()));
+  }
+  for (int n = rotate - 2; n >= 0; --n) {
+    fs::path from = old_folder(data_dir, n);
+    if (!fs::exists(from, ec)) continue;
+    fs::rename(from, old_folder(data_dir, n + 1), ec);
+    if (ec) return make_error(fmt::format("cannot rename {}: {}", from.string(), ec.message()));
+  }
+  fs::path aside = old_folder(data_dir, 0);
+  fs::rename(data_dir, aside, ec);
+  if (ec) {
+    return make_error(fmt::format("cannot rename {} to {}: {}", data_dir.string(), aside.string(), ec.message()));
+  }
+  if (Status s = fsync_folder(fs::absolute(data_dir).parent_path()); !s) return s.error();
+  return done + fmt::format("data folder moved to {}", aside.string());
+}
+
 }  // namespace clusterpin::node

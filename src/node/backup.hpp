@@ -25,4 +25,10 @@ Result<std::filesystem::path> write_backup(const std::filesystem::path& config_d
 // The backup files in <config_dir>/backups/, oldest first.
 std::vector<std::filesystem::path> list_backups(const std::filesystem::path& config_dir);
 
+// Resets a peer's data folder: writes a JSON backup of its state (if any), then renames the
+// folder to <data>.old.0, shifting <data>.old.N up and dropping those beyond `rotate`. Returns a
+// line saying what was done (empty when there was no data folder). The stores must be closed.
+Result<std::string> move_data_aside(const std::filesystem::path& config_dir,
+                                    const std::filesystem::path& data_dir, int rotate);
+
 }  // namespace clusterpin::node

@@ -399,7 +399,12 @@ void Peer::on_applied(const raft::Entry& entry) {
       if (c.type == raft::ConfChangeType::AddLearner) add_peer_addresses(c.node, c.context);
       if (c.type == raft::ConfChangeType::RemoveNode) {
         if (c.node == self_) {
-          if (on_removed_) asio::post(io_, on_removed_);
+          // Only if the latest configuration still lacks this peer: a peer that left and joined
+          // again replays its old removal while catching up.
+          const raft::ConfState& conf = driver_->node().conf();
+          bool member = std::count(conf.voters.begin(), conf.voters.end(), self_) +
+                            std::count(conf.learners.begin(), conf.learners.end(), self_) > 0;
+          if (!member && on_removed_) asio::post(io_, on_removed_);
         } else if (auto p = PeerId::parse(c.node)) {
           rpc_->remove_peer(*p);
         }
@@ -950,7 +955,8 @@ void Peer::write_shutdown_backup() {
 }
 
 void Peer::stop(bool leave, Done done) {
-  auto finish = [this, done] {
+  // `done` gets OK, or why leaving the cluster failed (the peer stops either way).
+  auto finish = [this, done](Status left) {
     stopped_ = true;
     if (worker_) worker_->stop();
     if (driver_) {
@@ -959,13 +965,27 @@ void Peer::stop(bool leave, Done done) {
     }
     write_shutdown_backup();
     if (rpc_) rpc_->close();
-    done({});
+    done(left);
   };
-  if (!leave || !driver_ || member_ids().size() <= 1) return finish();
+  if (!leave || !driver_ || member_ids().size() <= 1) return finish({});
   remove_peer(self_, [this, finish](Status s) {
     if (!s) options_.log("could not leave the cluster: " + s.error().message);
-    finish();
+    finish(s);
   });
+}
+
+std::vector<std::string> Peer::other_member_addresses() const {
+  std::vector<std::string> out;
+  if (!state_) return out;
+  auto reader = const_cast<store::StateDb&>(*state_).open_reader();
+  if (!reader) return out;
+  auto peers = reader->peers();
+  if (!peers) return out;
+  for (const auto& p : *peers) {
+    if (p.id == self_) continue;
+    for (const auto& a : parse_peer_record(p.id, p.addrs).addrs) out.push_back(a);
+  }
+  return out;
 }
 
 }  // namespace clusterpin::node

@@ -82,6 +82,8 @@ class Peer {
   const ServiceConfig& config() const { return options_.config; }
   PeerInfo info() const;
   std::vector<std::string> member_ids() const;
+  // The addresses of the other members, as this peer last knew them (for cluster.bootstrap).
+  std::vector<std::string> other_member_addresses() const;
   // GET /peers: every member's PeerInfo (remote ones over RPC; an unreachable one has `error`).
   void gather_peer_infos(std::function<void(std::vector<PeerInfo>)> done);
   std::string leader() const { return driver_->node().leader(); }

@@ -66,7 +66,7 @@ def test_second_daemon_on_the_same_folder_is_refused(ctx):
         d = c.daemons[0].start()
         d.wait_ready()
         r = ctx.run("daemon", "--config", d.folder, timeout=20)
-        expect(r.returncode != 0 and "another clusterpin daemon is running" in r.stderr, r.stderr)
+        expect(r.returncode != 0 and "clusterpin daemon is running" in r.stderr, r.stderr)
 
 
 def test_pin_made_on_a_follower_appears_on_every_peer(ctx):
@@ -119,6 +119,33 @@ def test_peers_rm_shrinks_the_cluster_and_the_removed_peer_shuts_down(ctx):
         expect(victim.id not in json.loads(body)["cluster_peers"], body)
         cid = pin(c.daemons[1], make_cids(1, seed=4)[0])
         all_live_have(c, [cid])
+        # The removed peer keeps no cluster state and knows how to come back.
+        expect(os.path.isdir(os.path.join(victim.folder, "clusterpin-data.old.0")), "state not moved aside")
+        cfg = json.load(open(os.path.join(victim.folder, "service.json")))
+        expect(cfg["cluster"]["bootstrap"], "cluster.bootstrap not filled")
+
+
+def test_leave_on_shutdown_and_a_restart_rejoins_through_cluster_bootstrap(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.daemons[0].start()
+        c.daemons[1].start()
+        leaver = c.daemons[2].start("--leave")
+        for d in c.daemons:
+            d.wait_ready()
+        cids = [pin(c.daemons[0], cid) for cid in make_cids(3, seed=11)]
+        all_live_have(c, cids)
+        expect(leaver.stop() == 0, "the leaving peer did not stop cleanly")
+        status, body = c.daemons[0].api("GET", "/id")
+        wait_until(lambda: leaver.id not in json.loads(c.daemons[0].api("GET", "/id")[1])["cluster_peers"],
+                   20, "the leaver to be out of the peerset")
+        cfg = json.load(open(os.path.join(leaver.folder, "service.json")))
+        expect(cfg["cluster"]["bootstrap"], "cluster.bootstrap not filled on leave")
+        more = [pin(c.daemons[1], cid) for cid in make_cids(2, seed=12)]
+        leaver.start()
+        leaver.wait_ready()
+        all_live_have(c, cids + more)
+        wait_until(lambda: leaver.id in json.loads(c.daemons[0].api("GET", "/id")[1])["cluster_peers"],
+                   20, "the leaver to be a member again")
 
 
 def test_new_peer_bootstraps_and_catches_up_through_a_snapshot(ctx):

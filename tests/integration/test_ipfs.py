@@ -3,79 +3,17 @@ the npm lock file, started by scripts/ipfs-node on loopback ports). Every check 
 has pinned asks that IPFS daemon directly."""
 import json
 import os
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from cluster import LocalCluster, free_port, wait_until  # noqa: E402
+from cluster import LocalCluster, wait_until  # noqa: E402
 from harness import expect, run  # noqa: E402
-
-
-class Ipfs:
-    def __init__(self, ctx, name):
-        self.ctx = ctx
-        self.dir = ctx.folder(name)
-        self.api_port, self.swarm_port = free_port(), free_port()
-        self.script = os.path.join(ctx.source_root, "scripts", "ipfs-node")
-
-    def start(self):
-        r = subprocess.run([self.script, "start", self.dir, str(self.api_port), str(self.swarm_port)],
-                           capture_output=True, text=True, timeout=120)
-        expect(r.returncode == 0, f"IPFS daemon did not start: {r.stderr}")
-        return self
-
-    def stop(self):
-        subprocess.run([self.script, "stop", self.dir], capture_output=True, timeout=60)
-
-    @property
-    def maddr(self):
-        return f"/ip4/127.0.0.1/tcp/{self.api_port}"
-
-    def call(self, path, data=None, headers=None, timeout=60):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}/api/v0/{path}", data=data or b"",
-                                     method="POST", headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def add(self, content):
-        boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n"
-                f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
-        status, text = self.call("add?pin=false", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        expect(status == 200, text)
-        return json.loads(text)["Hash"]
-
-    def pinned(self, cid):
-        status, text = self.call(f"pin/ls?arg={cid}&type=recursive")
-        return status == 200 and cid in text
-
-    def peer_address(self):
-        status, text = self.call("id")
-        expect(status == 200, text)
-        ident = json.loads(text)
-        return next(a for a in ident["Addresses"] if "/127.0.0.1/" in a)
-
-    def connect(self, other):
-        status, text = self.call(f"swarm/connect?arg={other.peer_address()}")
-        expect(status == 200, f"swarm/connect: {text}")
-
-
-def require_ipfs(ctx):
-    cli = os.path.join(ctx.source_root, "node_modules", "ipfs", "src", "cli.js")
-    expect(os.path.exists(cli), "node_modules/ipfs is missing: run `npm ci` at the repository root "
-                                "(scripts/test does)")
+from ipfs import Ipfs, require_ipfs  # noqa: E402
 
 
 def cluster_with_ipfs(ctx, n):
-    require_ipfs(ctx)
-    nodes = [Ipfs(ctx, f"ipfs{i}") for i in range(n)]
+    require_ipfs(ctx.source_root)
+    nodes = [Ipfs(ctx.source_root, ctx.folder(f"ipfs{i}")) for i in range(n)]
     try:
         for node in nodes:
             node.start()

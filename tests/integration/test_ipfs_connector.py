@@ -10,13 +10,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
-import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from cluster import free_port  # noqa: E402
 from harness import expect, run  # noqa: E402
+from ipfs import Ipfs  # noqa: E402
 
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
@@ -29,61 +27,6 @@ def base32_of(cid):
         n = n * 58 + B58.index(ch)
     raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return "b" + base64.b32encode(raw).decode().lower().rstrip("=")
-
-
-class Ipfs:
-    """One js-ipfs daemon in its own folder, on free loopback ports."""
-
-    def __init__(self, root, name):
-        self.dir = os.path.join(root, name)
-        self.api_port, self.swarm_port = free_port(), free_port()
-        self.script = os.path.join(root_of_source(), "scripts", "ipfs-node")
-        self.running = False
-
-    def start(self):
-        r = subprocess.run([self.script, "start", self.dir, str(self.api_port), str(self.swarm_port)],
-                           capture_output=True, text=True, timeout=120)
-        expect(r.returncode == 0, f"IPFS daemon did not start: {r.stderr}")
-        self.running = True
-        return self
-
-    def stop(self):
-        if self.running:
-            subprocess.run([self.script, "stop", self.dir], capture_output=True, timeout=60)
-            self.running = False
-
-    @property
-    def maddr(self):
-        return f"/ip4/127.0.0.1/tcp/{self.api_port}"
-
-    def call(self, path, data=None, headers=None, timeout=60):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}/api/v0/{path}", data=data or b"",
-                                     method="POST", headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def add(self, content, query="pin=false"):
-        boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n"
-                f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + \
-            f"\r\n--{boundary}--\r\n".encode()
-        status, text = self.call(f"add?{query}", body,
-                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        expect(status == 200, text)
-        return json.loads(text)["Hash"]
-
-    def pin_type(self, cid):
-        """The pin type IPFS reports for cid ("recursive", "direct", "indirect..."), or None."""
-        status, text = self.call(f"pin/ls?arg={cid}")
-        if status != 200:
-            expect("not pinned" in text, f"pin/ls?arg={cid}: {status} {text}")
-            return None
-        keys = json.loads(text)["Keys"]
-        expect(len(keys) == 1, text)
-        return next(iter(keys.values()))["Type"]
 
 
 _source_root = None
@@ -101,7 +44,7 @@ def daemon(name):
     if name not in _daemons:
         if _scratch is None:
             _scratch = tempfile.mkdtemp(prefix="clusterpin-ipfs-real-")
-        _daemons[name] = Ipfs(_scratch, name).start()
+        _daemons[name] = Ipfs(root_of_source(), os.path.join(_scratch, name)).start()
     return _daemons[name]
 
 

@@ -1,0 +1,86 @@
+"""A real IPFS daemon for the process tests: js-ipfs from the npm lock file, started by
+scripts/ipfs-node on free loopback ports, and the few Kubo RPC calls the tests use to check
+what IPFS really has (always asked directly, never through clusterpin)."""
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+
+from cluster import free_port
+from harness import expect
+
+
+def require_ipfs(source_root):
+    cli = os.path.join(source_root, "node_modules", "ipfs", "src", "cli.js")
+    expect(os.path.exists(cli), "node_modules/ipfs is missing: run `npm ci` at the repository root "
+                                "(scripts/test does)")
+
+
+class Ipfs:
+    """One js-ipfs daemon in its own folder."""
+
+    def __init__(self, source_root, folder):
+        self.dir = folder
+        self.api_port, self.swarm_port = free_port(), free_port()
+        self.script = os.path.join(source_root, "scripts", "ipfs-node")
+        self.running = False
+
+    def start(self):
+        r = subprocess.run([self.script, "start", self.dir, str(self.api_port), str(self.swarm_port)],
+                           capture_output=True, text=True, timeout=120)
+        expect(r.returncode == 0, f"IPFS daemon did not start: {r.stderr}")
+        self.running = True
+        return self
+
+    def stop(self):
+        if self.running:
+            subprocess.run([self.script, "stop", self.dir], capture_output=True, timeout=60)
+            self.running = False
+
+    @property
+    def maddr(self):
+        return f"/ip4/127.0.0.1/tcp/{self.api_port}"
+
+    def call(self, path, data=None, headers=None, timeout=60):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}/api/v0/{path}", data=data or b"",
+                                     method="POST", headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def add(self, content, query="pin=false"):
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + \
+            f"\r\n--{boundary}--\r\n".encode()
+        status, text = self.call(f"add?{query}", body,
+                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        expect(status == 200, text)
+        return json.loads(text)["Hash"]
+
+    def pin_type(self, cid):
+        """The pin type IPFS reports for cid ("recursive", "direct", "indirect..."), or None."""
+        status, text = self.call(f"pin/ls?arg={cid}")
+        if status != 200:
+            expect("not pinned" in text, f"pin/ls?arg={cid}: {status} {text}")
+            return None
+        keys = json.loads(text)["Keys"]
+        expect(len(keys) == 1, text)
+        return next(iter(keys.values()))["Type"]
+
+    def pinned(self, cid):
+        status, text = self.call(f"pin/ls?arg={cid}&type=recursive")
+        return status == 200 and cid in text
+
+    def peer_address(self):
+        status, text = self.call("id")
+        expect(status == 200, text)
+        return next(a for a in json.loads(text)["Addresses"] if "/127.0.0.1/" in a)
+
+    def connect(self, other):
+        status, text = self.call(f"swarm/connect?arg={other.peer_address()}")
+        expect(status == 200, f"swarm/connect: {text}")
