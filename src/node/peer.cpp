@@ -258,6 +258,22 @@ void Peer::start(Done ready) {
   if (auto s = open_stores(); !s) return ready(s.error());
   worker_ = std::make_unique<PinWorker>(io_, options_.config, peer_id_, *state_);
   if (auto s = worker_->open(data_dir_); !s) return ready(s.error());
+  worker_->set_cluster_view({
+      [this] {
+        std::vector<PeerId> live;
+        for (const auto& id : member_ids()) {
+          auto p = PeerId::parse(id);
+          if (p && (id == self_ || rpc_->connected(*p))) live.push_back(std::move(p).value());
+        }
+        return live;
+      },
+      [this](std::vector<PinsetOp> ops) {
+        std::size_t n = ops.size();
+        commit_ops(std::move(ops), [this, n](Status s) {
+          options_.log(s ? fmt::format("unpinned {} expired pin(s)", n)
+                         : "could not unpin expired pins: " + s.error().message);
+        });
+      }});
   if (!cluster_id_.empty()) {
     if (auto s = state_->set_cluster_id(cluster_id_); !s) {
       return ready(make_error(fmt::format("{}; reset this peer with '{}'", s.error().message, reset_hint)));

@@ -211,6 +211,15 @@ void PinWorker::reconcile_tick() {
     fmt::print(stderr, "clusterpin daemon: reconciling with the shared state failed: {}\n",
                changed.error().message);
   }
+  // Expired pins: exactly one live peer (the XOR-closest to each CID) proposes the unpin.
+  if (cluster_.live_peers && cluster_.commit) {
+    auto expired = expired_to_unpin(scan, now(), self_, cluster_.live_peers(), kRecoverBatch);
+    if (expired && !expired->empty()) {
+      std::vector<PinsetOp> ops;
+      for (Cid& cid : *expired) ops.push_back({PinsetOp::Kind::unpin, Pin(std::move(cid))});
+      cluster_.commit(std::move(ops));
+    }
+  }
   pump();
 }
 

@@ -30,6 +30,14 @@ class PinWorker {
   PinWorker(asio::io_context& io, const ServiceConfig& config, PeerId self, store::StateDb& state);
   ~PinWorker();
 
+  // How the worker sees the cluster: the live peers (for choosing who unpins an expired pin) and
+  // how to commit pinset changes.
+  struct ClusterView {
+    std::function<std::vector<PeerId>()> live_peers;
+    std::function<void(std::vector<PinsetOp>)> commit;
+  };
+  void set_cluster_view(ClusterView view) { cluster_ = std::move(view); }
+
   Status open(const std::filesystem::path& data_dir);
   void start();
   void stop();
@@ -82,6 +90,7 @@ class PinWorker {
   std::string ipfs_error_ = "not contacted yet";
   bool running_ = false;
   bool syncing_ = false;
+  ClusterView cluster_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

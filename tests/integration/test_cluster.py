@@ -61,6 +61,21 @@ def test_pin_update_gives_the_new_cid_the_old_pins_options(ctx):
         expect({old, new} <= d.pin_cids(), "pin update must keep the old pin")
 
 
+def test_expired_pins_are_unpinned_by_the_cluster(ctx):
+    with LocalCluster(ctx, 2) as c:
+        for d in c.daemons:
+            c.edit(d, lambda cfg: cfg["cluster"].update(state_sync_interval="1s"))
+        c.start_all()
+        short, lasting = make_cids(2, seed=13)
+        pin(c.daemons[0], short, "--expire-in", "2s")
+        pin(c.daemons[0], lasting)
+        for d in c.daemons:
+            wait_until(lambda d=d: short not in d.pin_cids(), 30, f"peer {d.index} to drop the expired pin")
+        expect(all(lasting in d.pin_cids() for d in c.daemons), "a pin without expiry was dropped")
+        unpins = sum(d.log().count("unpinned 1 expired pin") for d in c.daemons)
+        expect(unpins == 1, f"expected exactly one peer to unpin it, saw {unpins}")
+
+
 def test_second_daemon_on_the_same_folder_is_refused(ctx):
     with LocalCluster(ctx, 1, peers=False) as c:
         d = c.daemons[0].start()
