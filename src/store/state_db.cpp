@@ -299,21 +299,10 @@ Result<StateDb> StateDb::open(const std::filesystem::path& data_dir,
 }
 
 Result<bool> StateDb::apply(raft::Index index, raft::Term term, std::span<const StateOp> ops) {
-  auto w = impl_->writer();
-  if (!w) return w.error();
-  Writer& wr = **w;
-  auto tx = Transaction::begin(wr.db);
-  if (!tx) return tx.error();
-  auto pos = wr.q.applied_position();
-  if (!pos) return pos.error();
-  if (index <= pos->index) return false;  // already in the tables: replay after a restart
-  for (const auto& op : ops)
-    if (Status s = run_op(wr, op); !s) return s.error();
-  wr.put_applied.bind_int(1, to_sql(index));
-  wr.put_applied.bind_int(2, to_sql(term));
-  if (Status s = wr.put_applied.run(); !s) return s.error();
-  if (Status s = tx->commit(); !s) return s.error();
-  return true;
+  const Entry entry{index, term, std::vector<StateOp>(ops.begin(), ops.end())};
+  auto applied = apply_batch(std::span<const Entry>(&entry, 1));
+  if (!applied) return applied.error();
+  return static_cast<bool>((*applied)[0]);
 }
 
 Result<std::vector<bool>> StateDb::apply_batch(std::span<const Entry> entries) {
