@@ -1,8 +1,13 @@
 // `clusterpin pin add|rm|update|ls`: change and list the shared pinset through a peer's REST API.
-// Every CID is checked locally first, so a typo fails before anything is contacted.
+// Every CID (and the form of every IPFS path) is checked locally first, so a typo fails before
+// anything is contacted. Paths (/ipfs/<cid>/sub, /ipns/<name>, /ipld/<cid>/...) go to the
+// /pins/{ipfs|ipns|ipld}/{path} route, where the peer resolves them through its IPFS daemon.
+// Progress (pin add -, --wait) goes to standard error only when it is a terminal.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <thread>
 
@@ -18,6 +23,7 @@
 #include "cmd/format.hpp"
 #include "core/cid.hpp"
 #include "core/duration.hpp"
+#include "net/ipfs_connector.hpp"
 #include "net/http_url.hpp"
 
 namespace clusterpin::cmd {
@@ -50,15 +56,15 @@ void declare_add(cxxopts::Options& o) {
       ("cids", "CIDs to pin ('-' reads one per line from standard input)",
        cxxopts::value<std::vector<std::string>>());
   o.parse_positional({"cids"});
-  o.positional_help("<cid>... | -");
+  o.positional_help("<cid|path>... | -");
 }
 
 void declare_rm(cxxopts::Options& o) {
   add_client_options(o);
   declare_wait(o);
-  o.add_options()("cids", "CIDs to unpin", cxxopts::value<std::vector<std::string>>());
+  o.add_options()("cids", "CIDs or IPFS paths to unpin", cxxopts::value<std::vector<std::string>>());
   o.parse_positional({"cids"});
-  o.positional_help("<cid>...");
+  o.positional_help("<cid|path>...");
 }
 
 void declare_update(cxxopts::Options& o) {
@@ -68,9 +74,10 @@ void declare_update(cxxopts::Options& o) {
       ("n,name", "A new name for the pin", cxxopts::value<std::string>(), "NAME")
       ("expire-in", "Unpin automatically after this Go duration", cxxopts::value<std::string>(),
        "DURATION")
-      ("cids", "The existing CID and the new CID", cxxopts::value<std::vector<std::string>>());
+      ("cids", "The existing CID and the new CID (or IPFS path)",
+       cxxopts::value<std::vector<std::string>>());
   o.parse_positional({"cids"});
-  o.positional_help("<existing-cid> <new-cid>");
+  o.positional_help("<existing-cid> <new-cid|path>");
 }
 
 void declare_ls(cxxopts::Options& o) {
@@ -83,22 +90,81 @@ void declare_ls(cxxopts::Options& o) {
   o.positional_help("[cid]");
 }
 
-// Checks every CID given on the command line ("-" means standard input, checked later).
-bool check_cids(std::string_view sub, const cxxopts::ParseResult& args, bool required) {
+// A pin argument: a CID, or an IPFS path (starts with '/'; the peer resolves it).
+bool is_path(std::string_view text) { return text.starts_with("/"); }
+
+// Checks one argument; an error names it and what is accepted.
+Status check_arg(const std::string& text, bool paths_allowed) {
+  if (paths_allowed && is_path(text)) {
+    auto path = net::parse_ipfs_path(text);
+    if (!path) return path.error();
+    return {};
+  }
+  auto cid = Cid::parse(text);
+  if (!cid) {
+    if (!paths_allowed) return cid.error();
+    return make_error(fmt::format("{} (or give an IPFS path: /ipfs/<cid>[/path], "
+                                  "/ipns/<name>[/path], /ipld/<cid>[/path])",
+                                  cid.error().message));
+  }
+  return {};
+}
+
+// Checks every CID or path given on the command line ("-" means standard input, checked later).
+bool check_cids(std::string_view sub, const cxxopts::ParseResult& args, bool required,
+                bool paths_allowed) {
   if (args.count("cids") == 0) {
     if (required) usage_error(fmt::format("pin {}", sub), "no CID given (usage: see --help)");
     return !required;
   }
   for (const std::string& text : args["cids"].as<std::vector<std::string>>()) {
     if (text == "-") continue;
-    auto cid = Cid::parse(text);
-    if (!cid) {
-      usage_error(fmt::format("pin {}", sub), cid.error().message);
+    if (Status ok = check_arg(text, paths_allowed); !ok) {
+      usage_error(fmt::format("pin {}", sub), ok.error().message);
       return false;
     }
   }
   return true;
 }
+
+// The REST path of a pin argument: /pins/<cid>, or /pins/<ns>/<root>/<rest> for an IPFS path
+// (checked by check_cids already).
+std::string pins_target(const std::string& text) {
+  if (!is_path(text)) return "/pins/" + text;
+  auto path = net::parse_ipfs_path(text);
+  return "/pins" + net::percent_encode(path ? path->to_string() : text, true);
+}
+
+// Progress on standard error, rewritten in place, only when standard error is a terminal: in a
+// pipe or a file nothing is written.
+class Progress {
+ public:
+  Progress() : on_(::isatty(STDERR_FILENO) != 0) {}
+  ~Progress() { clear(); }
+  void show(std::string_view text) {
+    if (!on_) return;
+    fmt::print(stderr, "\r{}\x1b[K", text);
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  // Leaves the last progress line on the screen as the outcome.
+  void keep() {
+    if (!shown_) return;
+    fmt::print(stderr, "\n");
+    shown_ = false;
+  }
+  // Erases the progress line, before a final message or the end.
+  void clear() {
+    if (!shown_) return;
+    fmt::print(stderr, "\r\x1b[K");
+    std::fflush(stderr);
+    shown_ = false;
+  }
+
+ private:
+  bool on_;
+  bool shown_ = false;
+};
 
 std::string query_of(const cxxopts::ParseResult& args) {
   net::QueryPairs q;
@@ -125,17 +191,24 @@ void print_pin(const ApiClient& client, const std::string& json) {
 int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
              const cxxopts::ParseResult& args);
 
-// Whole-response calls: prints the pin the API answered with, then waits when asked.
+// Whole-response calls: prints the pin the API answered with, then waits when asked (for the
+// CID in the answer: a path's CID is known once the peer resolved it).
 int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const std::string& method,
-             const std::string& target, const std::string& cid, std::string_view wait_target) {
+             const std::string& target, std::string_view wait_target) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error(applet, client.error().message);
   auto response = client->call(method, target);
   if (!response) return transport_error(applet, response.error());
   if (int code = check_response(*response); code != kExitOk) return code;
   print_pin(*client, response->body);
-  if (args.count("wait") != 0) return wait_for(*client, cid, wait_target, args);
-  return kExitOk;
+  if (args.count("wait") == 0) return kExitOk;
+  rapidjson::Document pin;
+  pin.Parse(response->body.c_str());
+  if (!pin.IsObject() || !pin.HasMember("cid") || !pin["cid"].IsString()) {
+    fmt::print(stderr, "clusterpin {}: cannot wait: the API answered a pin without a cid\n", applet);
+    return kExitApiError;
+  }
+  return wait_for(*client, pin["cid"].GetString(), wait_target, args);
 }
 
 // `pin add -`: CIDs from standard input, checked locally and sent in batches of 10,000 (one
@@ -143,7 +216,7 @@ int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const st
 int add_from_stdin(const cxxopts::ParseResult& args) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("pin add", client.error().message);
-  const bool progress = ::isatty(2) != 0;
+  Progress progress;
   std::string query = query_of(args);
   std::string batch;
   std::size_t in_batch = 0, line_number = 0, pinned = 0;
@@ -151,11 +224,12 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
     if (in_batch == 0) return kExitOk;
     auto response = client->call("POST", "/pins" + query, std::move(batch));
     batch.clear();
+    if (!response || response->status / 100 != 2) progress.clear();  // errors start on a clean line
     if (!response) return transport_error("pin add", response.error());
     if (int code = check_response(*response); code != kExitOk) return code;
     pinned += in_batch;
     in_batch = 0;
-    if (progress) fmt::print(stderr, "\rpinned {} CIDs", pinned);
+    progress.show(fmt::format("pinned {} CIDs", pinned));
     return kExitOk;
   };
   std::string line;
@@ -165,7 +239,7 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
     if (line.empty()) continue;
     auto cid = Cid::parse(line);
     if (!cid) {
-      if (progress) fmt::print(stderr, "\n");
+      progress.clear();
       return usage_error("pin add", fmt::format("standard input line {}: {} ({} CIDs before it were pinned)",
                                                 line_number, cid.error().message, pinned));
     }
@@ -176,7 +250,7 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
     }
   }
   if (int code = flush(); code != kExitOk) return code;
-  if (progress) fmt::print(stderr, "\n");
+  progress.clear();
   fmt::print("pinned {} CIDs\n", pinned);
   return kExitOk;
 }
@@ -188,9 +262,10 @@ int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
   auto limit = parse_go_duration(args["wait-timeout"].as<std::string>());
   if (!limit) return usage_error("pin", "--wait-timeout: " + limit.error().message);
   auto deadline = std::chrono::steady_clock::now() + *limit;
-  const bool progress = ::isatty(2) != 0;
+  Progress progress;
   while (true) {
     auto response = client.call("GET", "/pins/" + cid);
+    if (!response || response->status / 100 != 2) progress.clear();
     if (!response) return transport_error("pin", response.error());
     if (int code = check_response(*response); code != kExitOk) return code;
     rapidjson::Document d;
@@ -210,16 +285,17 @@ int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
       }
     }
     if (!failure.empty()) {
+      progress.clear();
       fmt::print(stderr, "clusterpin pin: {}: {}\n", cid, failure);
       return kExitApiError;
     }
-    if (progress) fmt::print(stderr, "\r{}: {} of {} peers {}", cid, done, total, target);
+    progress.show(fmt::format("{}: {} of {} peers {}", cid, done, total, target));
     if (done == total) {
-      if (progress) fmt::print(stderr, "\n");
+      progress.keep();
       return kExitOk;
     }
     if (limit->count() > 0 && std::chrono::steady_clock::now() >= deadline) {
-      if (progress) fmt::print(stderr, "\n");
+      progress.clear();
       fmt::print(stderr, "clusterpin pin: {}: still not {} on every peer after {}\n", cid, target,
                  format_go_duration(*limit));
       return kExitApiError;
@@ -229,11 +305,14 @@ int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
 }
 
 int run_add(const cxxopts::ParseResult& args) {
-  if (!check_cids("add", args, true)) return kExitUsage;
+  if (!check_cids("add", args, true, true)) return kExitUsage;
   auto cids = args["cids"].as<std::vector<std::string>>();
   if (cids.size() == 1 && cids[0] == "-") return add_from_stdin(args);
+  if (std::find(cids.begin(), cids.end(), "-") != cids.end()) {
+    return usage_error("pin add", "'-' (CIDs from standard input) cannot be mixed with other CIDs");
+  }
   for (const auto& cid : cids) {
-    if (int code = pin_call("pin add", args, "POST", "/pins/" + cid + query_of(args), cid, "pinned");
+    if (int code = pin_call("pin add", args, "POST", pins_target(cid) + query_of(args), "pinned");
         code != kExitOk) {
       return code;
     }
@@ -242,9 +321,10 @@ int run_add(const cxxopts::ParseResult& args) {
 }
 
 int run_rm(const cxxopts::ParseResult& args) {
-  if (!check_cids("rm", args, true)) return kExitUsage;
+  if (!check_cids("rm", args, true, true)) return kExitUsage;
   for (const auto& cid : args["cids"].as<std::vector<std::string>>()) {
-    if (int code = pin_call("pin rm", args, "DELETE", "/pins/" + cid, cid, "unpinned"); code != kExitOk) {
+    if (cid == "-") return usage_error("pin rm", "'-' is not a CID: pin rm takes CIDs or IPFS paths as arguments");
+    if (int code = pin_call("pin rm", args, "DELETE", pins_target(cid), "unpinned"); code != kExitOk) {
       return code;
     }
   }
@@ -252,19 +332,22 @@ int run_rm(const cxxopts::ParseResult& args) {
 }
 
 int run_update(const cxxopts::ParseResult& args) {
-  if (!check_cids("update", args, true)) return kExitUsage;
+  if (!check_cids("update", args, true, true)) return kExitUsage;
   auto cids = args["cids"].as<std::vector<std::string>>();
   if (cids.size() != 2) {
-    return usage_error("pin update", "expects exactly two CIDs: <existing-cid> <new-cid>");
+    return usage_error("pin update", "expects exactly two arguments: <existing-cid> <new-cid|path>");
+  }
+  if (Status ok = check_arg(cids[0], false); !ok) {
+    return usage_error("pin update", fmt::format("the existing pin must be a CID: {}", ok.error().message));
   }
   net::QueryPairs q{{"pin-update", cids[0]}};
   if (args.count("name") != 0) q.emplace_back("name", args["name"].as<std::string>());
   if (args.count("expire-in") != 0) q.emplace_back("expire-in", args["expire-in"].as<std::string>());
-  return pin_call("pin update", args, "POST", net::make_target("/pins/" + cids[1], q), cids[1], "pinned");
+  return pin_call("pin update", args, "POST", net::make_target(pins_target(cids[1]), q), "pinned");
 }
 
 int run_ls(const cxxopts::ParseResult& args) {
-  if (!check_cids("ls", args, false)) return kExitUsage;
+  if (!check_cids("ls", args, false, false)) return kExitUsage;
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("pin ls", client.error().message);
   if (args.count("cids") != 0) {

@@ -531,17 +531,112 @@ void list_pins(const std::shared_ptr<State>& state, std::vector<std::string> typ
 }
 
 // Parses a whole JSON body, or says what IPFS answered instead.
-Result<rapidjson::Document> parse_body(const Call& call, std::string_view body) {
+Result<rapidjson::Document> parse_body(std::string_view command, std::string_view body) {
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     return make_error(fmt::format("IPFS {} answered something that is not a JSON object: {}",
-                                  call.command, shorten(body, 120)));
+                                  command, shorten(body, 120)));
   }
   return doc;
 }
 
+// Every short call answered in one body (id, repo/stat, swarm/connect, swarm/peers, resolve):
+// sends it; a transport failure or an error answer (quoting IPFS) goes to `done` as is, and the
+// body of a success goes through `read`, whose result goes to `done`.
+template <typename T>
+void call_whole(const std::shared_ptr<State>& state, Call call,
+                std::function<Result<T>(std::string_view body)> read,
+                std::function<void(Result<T>)> done) {
+  Call sent = call;
+  send(state, std::move(sent), {},
+       [call = std::move(call), read = std::move(read), done = std::move(done)](Answer a) {
+         if (!a) return done(a.error());
+         if (auto e = answer_error(call, *a, a->body)) return done(make_error(*e));
+         done(read(a->body));
+       });
+}
+
+// call_whole for an answer that is one JSON object: `read` gets it parsed.
+template <typename T>
+void call_json(const std::shared_ptr<State>& state, Call call,
+               std::function<Result<T>(const rapidjson::Document& doc, std::string_view body)> read,
+               std::function<void(Result<T>)> done) {
+  std::string command = call.command;
+  call_whole<T>(
+      state, std::move(call),
+      [command, read = std::move(read)](std::string_view body) -> Result<T> {
+        auto doc = parse_body(command, body);
+        if (!doc) return doc.error();
+        return read(*doc, body);
+      },
+      std::move(done));
+}
+
+// The CID that ends a resolved path "/ipfs/<cid>". js-ipfs writes a CIDv0 there with a
+// base58btc multibase prefix ("zQm..."), which is read as the CIDv0 it stands for.
+Result<Cid> resolved_cid(std::string_view path, std::string_view body) {
+  std::string_view text = path;
+  if (!text.starts_with("/ipfs/")) {
+    return make_error(fmt::format("IPFS resolve answered a Path that does not start with /ipfs/: {}",
+                                  shorten(body, 200)));
+  }
+  text.remove_prefix(6);
+  if (text.find('/') != std::string_view::npos) {
+    return make_error(fmt::format(
+        "IPFS resolve answered {}, a path inside a block rather than a CID: pin a path that "
+        "ends at a block",
+        shorten(path, 200)));
+  }
+  auto cid = Cid::parse(text);
+  if (!cid && text.size() == 47 && text.starts_with("zQm")) {
+    if (auto v0 = Cid::parse(text.substr(1)); v0) return v0;
+  }
+  if (!cid) {
+    return make_error(fmt::format("IPFS resolve answered \"{}\", which is not a CID: {}",
+                                  shorten(text, 120), cid.error().message));
+  }
+  return cid;
+}
+
 }  // namespace
+
+std::string IpfsPath::to_string() const {
+  return fmt::format("/{}/{}{}", ns, root, rest);
+}
+
+Result<IpfsPath> parse_ipfs_path(std::string_view text) {
+  constexpr const char* kAccepted = "accepted: /ipfs/<cid>[/path], /ipns/<name>[/path], /ipld/<cid>[/path]";
+  std::vector<std::string_view> segments;
+  for (std::string_view rest = text; !rest.empty();) {
+    auto slash = rest.find('/');
+    std::string_view segment = rest.substr(0, slash);
+    if (!segment.empty()) segments.push_back(segment);
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  }
+  if (!text.starts_with("/") || segments.empty() ||
+      (segments[0] != "ipfs" && segments[0] != "ipns" && segments[0] != "ipld")) {
+    return make_error(fmt::format("\"{}\" is not an IPFS path; {}", shorten(text, 200), kAccepted));
+  }
+  if (segments.size() < 2) {
+    return make_error(fmt::format("\"{}\" is not an IPFS path: nothing after /{}/; {}",
+                                  shorten(text, 200), segments[0], kAccepted));
+  }
+  IpfsPath path;
+  path.ns = std::string(segments[0]);
+  path.root = std::string(segments[1]);
+  for (size_t i = 2; i < segments.size(); ++i) {
+    path.rest += '/';
+    path.rest += segments[i];
+  }
+  auto cid = Cid::parse(path.root);
+  if (cid) {
+    path.cid = std::move(cid).value();
+  } else if (path.ns != "ipns") {
+    return make_error(fmt::format("IPFS path \"{}\": {}", shorten(text, 200), cid.error().message));
+  }
+  return path;
+}
 
 IpfsConnector::IpfsConnector(asio::io_context& io, IpfsConnectorOptions options)
     : state_(std::make_shared<State>(io, std::move(options))) {}
@@ -557,27 +652,24 @@ int IpfsConnector::consecutive_failures() const {
 }
 
 void IpfsConnector::id(std::function<void(Result<IpfsId>)> done) {
-  Call call = make_call("id", {}, Budget::request);
-  Call sent = call;
-  send(state_, std::move(sent), {}, [call, done = std::move(done)](Answer a) {
-    if (!a) return done(a.error());
-    if (auto e = answer_error(call, *a, a->body)) return done(make_error(*e));
-    auto doc = parse_body(call, a->body);
-    if (!doc) return done(doc.error());
-    IpfsId id;
-    id.id = std::string(string_of(member(*doc, "ID")));
-    if (id.id.empty()) {
-      return done(
-          make_error(fmt::format("IPFS id answered without an ID: {}", shorten(a->body, 120))));
-    }
-    if (const auto* addresses = member(*doc, "Addresses"); addresses && addresses->IsArray()) {
-      for (const auto& address : addresses->GetArray()) {
-        if (address.IsString())
-          id.addresses.emplace_back(address.GetString(), address.GetStringLength());
-      }
-    }
-    done(std::move(id));
-  });
+  call_json<IpfsId>(
+      state_, make_call("id", {}, Budget::request),
+      [](const rapidjson::Document& doc, std::string_view body) -> Result<IpfsId> {
+        IpfsId id;
+        id.id = std::string(string_of(member(doc, "ID")));
+        if (id.id.empty()) {
+          return make_error(
+              fmt::format("IPFS id answered without an ID: {}", shorten(body, 120)));
+        }
+        if (const auto* addresses = member(doc, "Addresses"); addresses && addresses->IsArray()) {
+          for (const auto& address : addresses->GetArray()) {
+            if (address.IsString())
+              id.addresses.emplace_back(address.GetString(), address.GetStringLength());
+          }
+        }
+        return id;
+      },
+      std::move(done));
 }
 
 void IpfsConnector::pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done) {
@@ -658,32 +750,79 @@ void IpfsConnector::pin_ls_one(const Cid& cid, std::function<void(Result<bool>)>
 }
 
 void IpfsConnector::repo_stat(std::function<void(Result<RepoStat>)> done) {
-  Call call = make_call("repo/stat", {{"size-only", "true"}}, Budget::request);
-  Call sent = call;
-  send(state_, std::move(sent), {}, [call, done = std::move(done)](Answer a) {
-    if (!a) return done(a.error());
-    if (auto e = answer_error(call, *a, a->body)) return done(make_error(*e));
-    auto doc = parse_body(call, a->body);
-    if (!doc) return done(doc.error());
-    auto size = count_of(member(*doc, "RepoSize"));
-    auto max = count_of(member(*doc, "StorageMax"));
-    if (!size || !max) {
-      return done(make_error(
-          fmt::format("IPFS repo/stat answered without RepoSize and StorageMax as numbers: {}",
-                      shorten(a->body, 200))));
-    }
-    done(RepoStat{*size, *max});
-  });
+  call_json<RepoStat>(
+      state_, make_call("repo/stat", {{"size-only", "true"}}, Budget::request),
+      [](const rapidjson::Document& doc, std::string_view body) -> Result<RepoStat> {
+        auto size = count_of(member(doc, "RepoSize"));
+        auto max = count_of(member(doc, "StorageMax"));
+        if (!size || !max) {
+          return make_error(
+              fmt::format("IPFS repo/stat answered without RepoSize and StorageMax as numbers: {}",
+                          shorten(body, 200)));
+        }
+        return RepoStat{*size, *max};
+      },
+      std::move(done));
 }
 
 void IpfsConnector::swarm_connect(std::string_view multiaddr, std::function<void(Status)> done) {
-  Call call = make_call("swarm/connect", {{"arg", std::string(multiaddr)}}, Budget::request);
-  Call sent = call;
-  send(state_, std::move(sent), {}, [call, done = std::move(done)](Answer a) {
-    if (!a) return done(a.error());
-    if (auto e = answer_error(call, *a, a->body)) return done(make_error(*e));
-    done({});
-  });
+  call_whole<bool>(
+      state_, make_call("swarm/connect", {{"arg", std::string(multiaddr)}}, Budget::request),
+      [](std::string_view) -> Result<bool> { return true; },
+      [done = std::move(done)](Result<bool> connected) {
+        if (!connected) return done(connected.error());
+        done({});
+      });
+}
+
+void IpfsConnector::swarm_peers(std::function<void(Result<std::vector<std::string>>)> done) {
+  using Peers = std::vector<std::string>;
+  call_json<Peers>(
+      state_, make_call("swarm/peers", {}, Budget::request),
+      [](const rapidjson::Document& doc, std::string_view body) -> Result<Peers> {
+        Peers peers;
+        const auto* list = member(doc, "Peers");
+        if (list == nullptr || list->IsNull()) return peers;  // Kubo: {"Peers":null} when alone
+        if (!list->IsArray()) {
+          return make_error(fmt::format("IPFS swarm/peers answered Peers that is not a list: {}",
+                                        shorten(body, 200)));
+        }
+        for (const auto& entry : list->GetArray()) {
+          std::string_view id = string_of(member(entry, "Peer"));
+          if (id.empty()) {
+            return make_error(fmt::format("IPFS swarm/peers answered an entry without a Peer: {}",
+                                          shorten(body, 200)));
+          }
+          // One entry per connection: a peer reached twice is listed once.
+          if (std::find(peers.begin(), peers.end(), id) == peers.end()) peers.emplace_back(id);
+        }
+        return peers;
+      },
+      std::move(done));
+}
+
+void IpfsConnector::resolve(std::string_view text, std::function<void(Result<Cid>)> done) {
+  auto path = parse_ipfs_path(text);
+  if (!path || path->is_plain_cid()) {
+    Result<Cid> known = path ? Result<Cid>(*path->cid) : Result<Cid>(path.error());
+    asio::post(state_->io, [weak = std::weak_ptr<State>(state_), known = std::move(known),
+                            done = std::move(done)]() mutable {
+      if (weak.lock()) done(std::move(known));
+    });
+    return;
+  }
+  std::string full = path->to_string();
+  call_json<Cid>(
+      state_, make_call("resolve", {{"arg", full}}, Budget::request, full),
+      [](const rapidjson::Document& doc, std::string_view body) -> Result<Cid> {
+        const auto* value = member(doc, "Path");
+        if (value == nullptr || !value->IsString()) {
+          return make_error(
+              fmt::format("IPFS resolve answered without a Path: {}", shorten(body, 200)));
+        }
+        return resolved_cid(string_of(value), body);
+      },
+      std::move(done));
 }
 
 void IpfsConnector::repo_gc(std::function<void(Result<std::vector<Cid>>)> done) {

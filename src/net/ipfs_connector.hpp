@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,24 @@ struct IpfsConnectorOptions {
   int failures_before_limit = 10;
   std::chrono::milliseconds limited_interval{std::chrono::seconds(1)};
 };
+
+// An IPFS path: its namespace ("ipfs", "ipns" or "ipld"), its root (a CID for ipfs and ipld, a
+// name for ipns) and what follows the root ("" or "/sub/path", empty segments dropped).
+struct IpfsPath {
+  std::string ns;
+  std::string root;
+  std::string rest;
+  std::optional<Cid> cid;  // the root as a CID (always for ipfs/ipld, when it is one for ipns)
+
+  // "/<ns>/<root><rest>", the form sent to IPFS.
+  std::string to_string() const;
+  // A plain /ipfs/<cid> or /ipld/<cid>: names its CID without asking IPFS.
+  bool is_plain_cid() const { return ns != "ipns" && rest.empty(); }
+};
+
+// Checks the form of an IPFS path (what resolve accepts) without contacting anything: an error
+// names what is wrong and what is accepted.
+Result<IpfsPath> parse_ipfs_path(std::string_view text);
 
 // What `id` reports: the IPFS peer id and the addresses it listens on.
 struct IpfsId {
@@ -95,6 +114,15 @@ class IpfsConnector {
 
   // swarm/connect to another IPFS daemon's multiaddr (with its /p2p/ id).
   void swarm_connect(std::string_view multiaddr, std::function<void(Status)> done);
+
+  // The IPFS peer ids this daemon is connected to (swarm/peers), each once, in the order given.
+  void swarm_peers(std::function<void(Result<std::vector<std::string>>)> done);
+
+  // The CID an IPFS path names: /ipfs/<cid>[/sub/path], /ipns/<name>[/sub/path] or
+  // /ipld/<cid>[/sub/path], through resolve?arg=<path>. A plain /ipfs/<cid> or /ipld/<cid> is
+  // answered without asking IPFS. A path IPFS cannot resolve fails quoting IPFS; a path that is not
+  // one of those forms fails before anything is sent.
+  void resolve(std::string_view path, std::function<void(Result<Cid>)> done);
 
   // repo/gc: the CIDs of the removed blocks. An error line in the stream makes it fail, quoting
   // IPFS.

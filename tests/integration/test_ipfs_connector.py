@@ -170,12 +170,162 @@ def test_pin_add_fetches_content_from_a_swarm_peer(ctx):
     probe(ctx, b.maddr, "pin-rm", cid)
 
 
+def add_folder(node, files):
+    """Adds files ({"sub/f.txt": bytes}) under one folder "d" without pinning; returns {name: cid}
+    for every file and folder ("d", "d/sub", "d/sub/f.txt") as IPFS reports them."""
+    boundary = "clusterpin-probe-boundary"
+    body = b""
+    for name, content in files.items():
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                 f"filename=\"d%2F{name.replace('/', '%2F')}\"\r\n"
+                 f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    status, text = node.call("add?pin=false", body,
+                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    expect(status == 200, text)
+    return {entry["Name"]: entry["Hash"] for entry in map(json.loads, text.splitlines())}
+
+
+def test_resolve_gives_the_cid_a_path_names(ctx):
+    require_ipfs(ctx)
+    node = daemon("a")
+    tree = add_folder(node, {"sub/f.txt": os.urandom(700), "g.txt": os.urandom(70)})
+    root = tree["d"]
+    cases = [(f"/ipfs/{root}/sub/f.txt", tree["d/sub/f.txt"]), (f"/ipfs/{root}/sub/", tree["d/sub"]),
+             (f"/ipfs/{root}//g.txt", tree["d/g.txt"]), (f"/ipfs/{root}", root), (f"/ipld/{root}", root)]
+    for path, cid in cases:
+        out = probe(ctx, node.maddr, "resolve", path)[-1]
+        expect(out["cid"] == cid, f"resolve {path}: {out}, expected {cid}")
+    # What js-ipfs itself answers for the root: "/ipfs/zQm..." (a CIDv0 with a multibase prefix),
+    # which is why a plain /ipfs/<cid> is never sent and the answer is read leniently.
+    status, text = node.call(f"resolve?arg=/ipfs/{root}")
+    expect(status == 200 and json.loads(text)["Path"] in (f"/ipfs/{root}", f"/ipfs/z{root}"), text)
+    # An IPNS name published on this daemon (possible offline with allow-offline).
+    status, text = node.call(f"name/publish?arg=/ipfs/{root}&allow-offline=true&resolve=false")
+    expect(status == 200, text)
+    name = json.loads(text)["Name"]
+    expect(probe(ctx, node.maddr, "resolve", f"/ipns/{name}")[-1]["cid"] == root, "ipns name")
+    expect(probe(ctx, node.maddr, "resolve", f"/ipns/{name}/sub/f.txt")[-1]["cid"] == tree["d/sub/f.txt"],
+           "ipns name with a sub path")
+
+
+def test_resolve_failures_quote_ipfs_or_name_the_bad_path(ctx):
+    require_ipfs(ctx)
+    node = daemon("a")
+    root = add_folder(node, {"x.txt": b"x"})["d"]
+    out = probe(ctx, node.maddr, "resolve", f"/ipfs/{root}/nope", ok=False)[-1]
+    expect(out["error"].startswith("IPFS error (resolve): ") and "nope" in out["error"], out["error"])
+    # Checked before anything is sent: the connector names what is accepted.
+    for path in ["/foo/bar", "/ipfs", f"ipfs/{root}", "/ipfs/not-a-cid/x"]:
+        out = probe(ctx, node.maddr, "resolve", path, ok=False)[-1]
+        expect(path.strip("/").split("/")[-1] in out["error"] or "not-a-cid" in out["error"], out["error"])
+    out = probe(ctx, node.maddr, "resolve", "/foo/bar", ok=False)[-1]
+    expect("/ipfs/<cid>" in out["error"] and "/ipns/<name>" in out["error"], out["error"])
+    # An unknown IPNS name: IPFS's refusal, quoted.
+    out = probe(ctx, node.maddr, "resolve", "/ipns/unknown-name.invalid", ok=False, timeout=180)[-1]
+    expect(out["error"].startswith("IPFS error (resolve): "), out["error"])
+
+
+def test_swarm_peers_lists_the_connected_ipfs_peers(ctx):
+    require_ipfs(ctx)
+    a, b = daemon("a"), daemon("b")
+    b_id = probe(ctx, b.maddr, "id")[-1]["id"]
+    before = probe(ctx, a.maddr, "swarm-peers")[-1]["peers"]
+    status, text = a.call("swarm/peers")
+    expect(status == 200, text)
+    direct = [p["Peer"] for p in json.loads(text)["Peers"]]
+    expect(sorted(before) == sorted(set(direct)), f"{before} vs what IPFS answers: {text}")
+    addr = next(x for x in probe(ctx, b.maddr, "id")[-1]["addresses"] if "/127.0.0.1/" in x)
+    probe(ctx, a.maddr, "swarm-connect", addr)
+    after = probe(ctx, a.maddr, "swarm-peers")[-1]["peers"]
+    expect(b_id in after, f"{b_id} not in {after}")
+    expect(len(after) == len(set(after)), f"a peer listed twice: {after}")
+    status, text = a.call("swarm/peers")
+    expect(sorted(after) == sorted({p["Peer"] for p in json.loads(text)["Peers"]}), f"{after} vs {text}")
+
+
+class FakeKubo:
+    """A tiny stand-in that answers a few calls the way Kubo does (where it differs from js-ipfs):
+    `answers` maps "/api/v0/<call>" to (status, body); every request's target is recorded."""
+
+    def __init__(self, answers):
+        import http.server
+        import threading
+        fake = self
+        self.answers = answers
+        self.targets = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server naming
+                fake.targets.append(self.path)
+                status, body = fake.answers.get(self.path.split("?")[0], (404, '{"Message":"404 page not found"}'))
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.maddr = f"/ip4/127.0.0.1/tcp/{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_kubo_shaped_answers_to_swarm_peers_and_resolve(ctx):
+    cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+    peer = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+    kubo = FakeKubo({"/api/v0/swarm/peers": (200, '{"Peers":null}'),
+                     "/api/v0/resolve": (200, json.dumps({"Path": f"/ipfs/{cid}"}))})
+    try:
+        # Kubo answers {"Peers":null} when no peer is connected.
+        expect(probe(ctx, kubo.maddr, "swarm-peers")[-1]["peers"] == [], "null Peers")
+        # One entry per connection: a peer with two connections is listed once.
+        kubo.answers["/api/v0/swarm/peers"] = (200, json.dumps({"Peers": [
+            {"Addr": "/ip4/127.0.0.1/tcp/4001", "Peer": peer}, {"Addr": "/ip4/127.0.0.1/udp/4001/quic-v1", "Peer": peer}]}))
+        expect(probe(ctx, kubo.maddr, "swarm-peers")[-1]["peers"] == [peer], "a peer listed twice")
+        kubo.answers["/api/v0/swarm/peers"] = (200, '{"Peers":[{"Addr":"/ip4/127.0.0.1/tcp/4001"}]}')
+        out = probe(ctx, kubo.maddr, "swarm-peers", ok=False)[-1]
+        expect("without a Peer" in out["error"], out["error"])
+        # resolve sends the path as arg and reads the CID; a plain /ipfs/<cid> is not sent.
+        out = probe(ctx, kubo.maddr, "resolve", "/ipns/example.org/a b")[-1]
+        expect(out["cid"] == cid, str(out))
+        expect(any(t.startswith("/api/v0/resolve?arg=%2Fipns%2Fexample.org%2Fa%20b") for t in kubo.targets), str(kubo.targets))
+        sent = len(kubo.targets)
+        expect(probe(ctx, kubo.maddr, "resolve", f"/ipfs/{cid}")[-1]["cid"] == cid, "plain /ipfs/<cid>")
+        expect(len(kubo.targets) == sent, f"a plain /ipfs/<cid> was sent to IPFS: {kubo.targets[sent:]}")
+        # A path that stops inside a block (Kubo's remainder) is not a CID to pin.
+        kubo.answers["/api/v0/resolve"] = (200, json.dumps({"Path": f"/ipfs/{cid}/some/field"}))
+        out = probe(ctx, kubo.maddr, "resolve", f"/ipld/{cid}/some/field", ok=False)[-1]
+        expect("inside a block" in out["error"], out["error"])
+        # Kubo's error object is quoted.
+        kubo.answers["/api/v0/resolve"] = (500, '{"Message":"could not resolve name","Code":0,"Type":"error"}')
+        out = probe(ctx, kubo.maddr, "resolve", "/ipns/example.org", ok=False)[-1]
+        expect(out["error"] == "IPFS error (resolve): could not resolve name", out["error"])
+    finally:
+        kubo.close()
+
+
 def test_ipfs_refusals_are_quoted(ctx):
     require_ipfs(ctx)
     node = daemon("a")
     out = probe(ctx, node.maddr, "swarm-connect", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN",
                 ok=False)[-1]
     expect(out["error"].startswith("IPFS error (swarm/connect): "), out["error"])
+
+
+def test_swarm_peers_and_resolve_of_an_unreachable_daemon_name_it(ctx):
+    port = free_port()
+    for args in (["swarm-peers"], ["resolve", "/ipns/example.org"]):
+        out = probe(ctx, f"/ip4/127.0.0.1/tcp/{port}", *args, ok=False)[-1]
+        expect(out["error"] == f"IPFS daemon unreachable at /ip4/127.0.0.1/tcp/{port}: connection refused",
+               out["error"])
 
 
 def test_an_unreachable_daemon_is_named_with_the_reason(ctx):

@@ -1,7 +1,8 @@
 // ipfs_probe: drives one IpfsConnector call against a real IPFS daemon, for the process tests.
 //   ipfs_probe [--pin-timeout MS] [--timeout MS] NODE_MULTIADDR COMMAND [ARGS...]
 //   commands: id | pin-add CID [--direct] | pin-update FROM TO | pin-rm CID | pin-ls [TYPE]
-//             | pin-ls-one CID | repo-stat | swarm-connect MADDR | repo-gc
+//             | pin-ls-one CID | repo-stat | swarm-connect MADDR | swarm-peers | repo-gc
+//             | resolve PATH
 // Prints JSON lines (CIDs as the connector parses them, CIDv1 in base32), the last one
 // {"ok":true,...} or {"error":"..."}; exits 0 on success, 1 on an error, 2 on bad usage.
 #include <chrono>
@@ -25,7 +26,8 @@ int usage() {
   std::fputs(
       "usage: ipfs_probe [--pin-timeout MS] [--timeout MS] NODE_MULTIADDR COMMAND [ARGS...]\n"
       "commands: id | pin-add CID [--direct] | pin-update FROM TO | pin-rm CID | pin-ls [TYPE]\n"
-      "          | pin-ls-one CID | repo-stat | swarm-connect MADDR | repo-gc\n",
+      "          | pin-ls-one CID | repo-stat | swarm-connect MADDR | swarm-peers | repo-gc\n"
+      "          | resolve PATH\n",
       stderr);
   return 2;
 }
@@ -136,6 +138,24 @@ int main(int argc, char** argv) {
     });
   } else if (command == "swarm-connect" && rest.size() == 1) {
     connector.swarm_connect(rest[0], [&](Status s) { code = report(s); });
+  } else if (command == "swarm-peers" && rest.empty()) {
+    connector.swarm_peers([&](Result<std::vector<std::string>> peers) {
+      if (!peers) {
+        code = report(peers.error());
+        return;
+      }
+      std::string list;
+      for (const auto& id : *peers) list += (list.empty() ? "" : ",") + quoted(id);
+      code = report({}, fmt::format(",\"peers\":[{}]", list));
+    });
+  } else if (command == "resolve" && rest.size() == 1) {
+    connector.resolve(rest[0], [&](Result<Cid> cid) {
+      if (!cid) {
+        code = report(cid.error());
+        return;
+      }
+      code = report({}, fmt::format(",\"cid\":{}", quoted(cid->to_string())));
+    });
   } else if (command == "repo-gc" && rest.empty()) {
     connector.repo_gc([&](Result<std::vector<Cid>> removed) {
       if (!removed) {

@@ -1,0 +1,415 @@
+"""The REST API of a real `clusterpin daemon` on 127.0.0.1, checked from outside over HTTP: bad
+input answered 400 naming what is wrong and what is accepted, the size and time limits (431, 413,
+slowloris), basic auth, the refusal to listen beyond loopback without credentials, and IPFS path
+pinning (/pins/{ipfs|ipns|ipld}/{path}) against a real IPFS daemon (js-ipfs from the npm lock
+file). What IPFS has pinned is always asked of IPFS directly.
+Usage: test_rest.py CLUSTERPIN SOURCE_ROOT [--only TEST]"""
+import base64
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from cluster import LocalCluster, free_port, make_cids, wait_until  # noqa: E402
+from harness import expect, run  # noqa: E402
+from ipfs import Ipfs, require_ipfs  # noqa: E402
+
+
+def single_peer(ctx, edit=None, ipfs=None):
+    """A started one-peer cluster; `edit(cfg)` changes its service.json first."""
+    c = LocalCluster(ctx, 1, peers=False)
+    d = c.daemons[0]
+    if ipfs is not None:
+        c.edit(d, lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(node_multiaddress=ipfs.maddr))
+    if edit:
+        c.edit(d, edit)
+    d.start()
+    d.wait_ready()
+    return c, d
+
+
+def error_message(body):
+    doc = json.loads(body)
+    expect(set(doc) == {"code", "message"}, f"not an API error object: {body}")
+    return doc["message"]
+
+
+def api(d, method, path, headers=None, data=None, timeout=30):
+    req = urllib.request.Request(f"http://127.0.0.1:{d.api_port}{path}", method=method,
+                                 headers=headers or {}, data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def raw_exchange(d, data, timeout=30):
+    """Sends raw bytes, then reads until the server closes; returns (bytes read, closed)."""
+    s = socket.create_connection(("127.0.0.1", d.api_port), timeout=timeout)
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before taking everything
+        got = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return got, True
+            except socket.timeout:
+                return got, False
+            if not chunk:
+                return got, True
+            got += chunk
+        return got, False
+    finally:
+        s.close()
+
+
+def status_line(raw):
+    first = raw.split(b"\r\n", 1)[0].decode(errors="replace")
+    parts = first.split(" ")
+    expect(len(parts) >= 2 and parts[0].startswith("HTTP/1."), f"not an HTTP answer: {raw[:200]!r}")
+    return int(parts[1])
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+def test_a_bad_cid_is_answered_400_naming_it(ctx):
+    with single_peer(ctx)[0] as c:
+        d = c.daemons[0]
+        for method, path in [("POST", "/pins/not-a-cid"), ("DELETE", "/pins/not-a-cid"),
+                             ("GET", "/pins/not-a-cid"), ("GET", "/allocations/not-a-cid"),
+                             ("POST", "/pins/not-a-cid/recover"), ("GET", "/pins?cids=not-a-cid")]:
+            status, body = d.api(method, path)
+            expect(status == 400, f"{method} {path}: {status} {body}")
+            expect("not-a-cid" in error_message(body), f"{method} {path}: the message does not name it: {body}")
+        status, body = d.api("POST", "/pins/ipfs/not-a-cid")
+        expect(status == 400 and "not-a-cid" in error_message(body), body)
+        status, body = d.api("POST", "/pins/foo")  # looks like nothing: still named
+        expect(status == 400 and "foo" in error_message(body), body)
+
+
+def test_bad_query_values_are_answered_400_naming_the_parameter_and_what_is_accepted(ctx):
+    with single_peer(ctx)[0] as c:
+        d = c.daemons[0]
+        cid = make_cids(1, seed=40)[0]
+        cases = [
+            (f"/pins/{cid}?replication-min=abc", "POST", "replication-min", ["abc", "integer"]),
+            (f"/pins/{cid}?replication=1x", "POST", "replication", ["1x", "integer"]),
+            (f"/pins/{cid}?mode=xyz", "POST", "mode", ["xyz", "recursive", "direct"]),
+            (f"/pins/{cid}?expire-in=bogus", "POST", "expire-in", ["bogus", "duration"]),
+            (f"/pins/{cid}?expire-at=yesterday", "POST", "expire-at", ["yesterday"]),
+            (f"/pins/{cid}?user-allocations=nobody", "POST", "user-allocations", ["nobody"]),
+            ("/pins?filter=nonsense", "GET", "filter", ["nonsense", "pinned", "error"]),
+            (f"/pins?cids={cid},nope", "GET", "cids", ["nope"]),
+        ]
+        for path, method, param, words in cases:
+            status, body = d.api(method, path)
+            expect(status == 400, f"{method} {path}: {status} {body}")
+            message = error_message(body)
+            expect(param in message, f"{method} {path}: the message does not name {param}: {message}")
+            for word in words:
+                expect(word.lower() in message.lower(), f"{method} {path}: the message lacks {word!r}: {message}")
+        expect(d.pin_cids() == set(), "a refused request changed the pinset")
+
+
+# --- limits --------------------------------------------------------------------------------------
+
+def test_a_header_block_over_max_header_bytes_is_refused_and_the_connection_closed(ctx):
+    limit = 2048
+    c, d = single_peer(ctx, lambda cfg: cfg["api"]["restapi"].update(max_header_bytes=limit))
+    with c:
+        big = "".join(f"X-Filler-{i}: {'a' * 100}\r\n" for i in range(limit * 3 // 100))
+        raw, closed = raw_exchange(d, f"GET /id HTTP/1.1\r\nHost: x\r\n{big}\r\n".encode())
+        code = status_line(raw)
+        expect(code in (431, 400), f"answered {code}: {raw[:300]!r}")
+        expect(closed, "the connection stayed open after the refusal")
+        # A header block within the limit is served.
+        raw, _ = raw_exchange(d, b"GET /id HTTP/1.1\r\nHost: x\r\nX-Small: 1\r\nConnection: close\r\n\r\n")
+        expect(status_line(raw) == 200, raw[:300])
+
+
+def test_a_body_over_the_limit_is_answered_413(ctx):
+    c, d = single_peer(ctx)
+    with c:
+        # Declared larger than the 64 MiB body limit: refused before the body is read.
+        head = (f"POST /pins HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: {(64 << 20) + 1}\r\n\r\n").encode()
+        raw, closed = raw_exchange(d, head + b"a" * 1000)
+        expect(status_line(raw) == 413, raw[:300])
+        expect(closed, "the connection stayed open after 413")
+        # Chunked, so the size is only known while reading: cut off once past the limit.
+        chunk = b"b" * (1 << 20)
+        framed = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        s = socket.create_connection(("127.0.0.1", d.api_port), timeout=30)
+        try:
+            s.sendall(b"POST /pins HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            try:
+                for _ in range(70):
+                    s.sendall(framed)
+                s.sendall(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            got = b""
+            while True:
+                try:
+                    part = s.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not part:
+                    break
+                got += part
+        finally:
+            s.close()
+        expect(got and status_line(got) == 413, got[:300])
+        expect(d.pin_cids() == set(), "a refused body changed the pinset")
+
+
+def test_slowloris_clients_are_cut_off_while_others_are_served(ctx):
+    c, d = single_peer(ctx, lambda cfg: cfg["api"]["restapi"].update(read_header_timeout="4s"))
+    with c:
+        request = b"GET /id HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+        outcome = {}
+        lock = threading.Lock()
+        state = {"open": 0, "connected": 0}
+
+        def slow(i):
+            s = socket.create_connection(("127.0.0.1", d.api_port), timeout=60)
+            with lock:
+                state["open"] += 1
+                state["connected"] += 1
+            s.settimeout(1.0)
+            sent = 0
+            try:
+                for byte in request:
+                    try:
+                        s.sendall(bytes([byte]))
+                    except (BrokenPipeError, ConnectionResetError):
+                        break
+                    sent += 1
+                    try:
+                        data = s.recv(4096)  # waits about a second: one byte a second
+                        if not data:
+                            break
+                        if data.startswith(b"HTTP/1.1 200"):
+                            outcome[i] = ("served", sent)
+                            return
+                        if data.startswith(b"HTTP/1.1 408"):
+                            while s.recv(4096):  # the answer, then the close
+                                pass
+                            break
+                    except socket.timeout:
+                        continue
+                    except ConnectionResetError:
+                        break
+                outcome[i] = ("cut off", sent)
+            finally:
+                with lock:
+                    state["open"] -= 1
+                s.close()
+
+        threads = [threading.Thread(target=slow, args=(i,), daemon=True) for i in range(20)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: state["connected"] == 20, 30, "the 20 slow clients to connect")
+        # While the 20 slow clients are open, another client is answered.
+        open_before = state["open"]
+        status, body = d.api("GET", "/id", timeout=30)
+        open_after = state["open"]
+        expect(status == 200 and json.loads(body)["id"] == d.id, f"{status} {body}")
+        expect(open_before == 20 and open_after == 20,
+               f"the check did not overlap the slow clients ({open_before} open before, {open_after} after)")
+        for t in threads:
+            t.join(timeout=60)
+        expect(not any(t.is_alive() for t in threads), "a slow client was never cut off")
+        expect(len(outcome) == 20, str(outcome))
+        for i, (what, sent) in outcome.items():
+            expect(what == "cut off", f"slow client {i} was {what}")
+            expect(sent < len(request), f"slow client {i} sent the whole request ({sent} bytes)")
+        status, _ = d.api("GET", "/id")
+        expect(status == 200, "the API stopped answering after the slow clients")
+
+
+# --- basic auth ----------------------------------------------------------------------------------
+
+def auth_header(user, password):
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_basic_auth_guards_every_route_but_health(ctx):
+    c, d = single_peer(ctx, lambda cfg: cfg["api"]["restapi"].update(
+        basic_auth_credentials={"admin": "s3cret"}))
+    with c:
+        cid = make_cids(1, seed=41)[0]
+        for method, path in [("GET", "/id"), ("GET", "/pins"), ("POST", f"/pins/{cid}"), ("GET", "/peers")]:
+            status, body = api(d, method, path)
+            expect(status == 401, f"{method} {path} without credentials: {status} {body}")
+            status, body = api(d, method, path, auth_header("admin", "wrong"))
+            expect(status == 401, f"{method} {path} with a wrong password: {status} {body}")
+            status, body = api(d, method, path, auth_header("nobody", "s3cret"))
+            expect(status == 401, f"{method} {path} with an unknown user: {status} {body}")
+        status, body = api(d, "GET", "/id", auth_header("admin", "s3cret"))
+        expect(status == 200 and json.loads(body)["id"] == d.id, f"{status} {body}")
+        status, body = api(d, "POST", f"/pins/{cid}", auth_header("admin", "s3cret"))
+        expect(status == 200 and json.loads(body)["cid"] == cid, f"{status} {body}")
+        status, _ = api(d, "GET", "/health")
+        expect(status == 204, f"/health without credentials answered {status}")
+        # The CLI passes --basic-auth (and refuses without it).
+        r = d.cli("pin", "ls")
+        expect(r.returncode == 2 and "401" in r.stdout + r.stderr, r.stdout + r.stderr)
+        r = d.cli("pin", "ls", "--basic-auth", "admin:s3cret")
+        expect(r.returncode == 0 and cid in r.stdout, r.stdout + r.stderr)
+
+
+def test_a_non_loopback_api_without_credentials_is_refused_at_start(ctx):
+    c = LocalCluster(ctx, 1, peers=False)
+    with c:
+        d = c.daemons[0]
+        # A documentation address (TEST-NET-1) that no interface here has: even if the check
+        # were missing, nothing would listen beyond loopback (the bind would fail, differently).
+        port = free_port()
+        c.edit(d, lambda cfg: cfg["api"]["restapi"].update(http_listen_multiaddress=f"/ip4/192.0.2.1/tcp/{port}"))
+        d.start()
+        code = d.proc.wait(timeout=30)
+        log = d.log()
+        expect(code != 0, f"the daemon started: {log[-1000:]}")
+        expect("basic_auth_credentials" in log and "192.0.2.1" in log, log[-1000:])
+        expect("cannot listen" not in log, f"refused by the bind, not by the check: {log[-1000:]}")
+        expect("is READY" not in log, "the daemon became ready")
+
+
+# --- IPFS paths ----------------------------------------------------------------------------------
+
+def add_tree(node, files):
+    """Adds files ({"sub/f.txt": bytes}) under one folder "d" without pinning; returns
+    {name: cid} for every file and folder IPFS reports ("d", "d/sub", "d/sub/f.txt")."""
+    boundary = uuid.uuid4().hex
+    body = b""
+    for name, content in files.items():
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                 f"filename=\"d%2F{name.replace('/', '%2F')}\"\r\n"
+                 f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    status, text = node.call("add?pin=false", body,
+                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    expect(status == 200, text)
+    return {entry["Name"]: entry["Hash"] for entry in map(json.loads, text.splitlines())}
+
+
+def with_ipfs(ctx):
+    require_ipfs(ctx.source_root)
+    return Ipfs(ctx.source_root, ctx.folder("ipfs")).start()
+
+
+def test_a_sub_path_is_resolved_by_ipfs_and_its_cid_pinned_and_unpinned(ctx):
+    node = with_ipfs(ctx)
+    try:
+        tree = add_tree(node, {"sub/f.txt": os.urandom(3000), "a.txt": os.urandom(100)})
+        root, leaf = tree["d"], tree["d/sub/f.txt"]
+        c, d = single_peer(ctx, ipfs=node)
+        with c:
+            status, body = d.api("POST", f"/pins/ipfs/{root}/sub/f.txt?name=leaf&replication=1")
+            expect(status == 200, f"{status} {body}")
+            pin = json.loads(body)
+            expect(pin["cid"] == leaf and pin["name"] == "leaf", body)
+            expect(pin["replication_factor_min"] == 1, body)
+            expect(d.pin_cids() == {leaf}, f"pinset {d.pin_cids()} is not just {leaf}")
+            wait_until(lambda: node.pinned(leaf), 60, "IPFS to pin the file the path names")
+            expect(node.pin_type(root) is None, "the root of the path was pinned too")
+            # A path that does not resolve: 400 quoting IPFS, nothing committed.
+            status, body = d.api("POST", f"/pins/ipfs/{root}/no-such-file")
+            expect(status == 400, f"{status} {body}")
+            message = error_message(body)
+            expect("no-such-file" in message and "IPFS error (resolve)" in message, message)
+            # Unpinning by the same path unpins the CID.
+            status, body = d.api("DELETE", f"/pins/ipfs/{root}/sub/f.txt")
+            expect(status == 200 and json.loads(body)["cid"] == leaf, f"{status} {body}")
+            expect(d.pin_cids() == set(), "DELETE by path left the pin")
+            wait_until(lambda: not node.pinned(leaf), 60, "IPFS to unpin it")
+            status, body = d.api("DELETE", f"/pins/ipfs/{root}/sub/f.txt")
+            expect(status == 404, f"unpinning again: {status} {body}")
+    finally:
+        node.stop()
+
+
+def test_plain_ipfs_and_ipld_cid_paths_and_an_ipns_name_are_pinned(ctx):
+    node = with_ipfs(ctx)
+    try:
+        tree = add_tree(node, {"sub/f.txt": os.urandom(500), "b.txt": os.urandom(50)})
+        root, sub = tree["d"], tree["d/sub"]
+        # An IPNS name published on this daemon (allowed offline): the daemon's own key.
+        status, text = node.call(f"name/publish?arg=/ipfs/{root}&allow-offline=true&resolve=false")
+        expect(status == 200, text)
+        name = json.loads(text)["Name"]
+        c, d = single_peer(ctx, ipfs=node)
+        with c:
+            for path, cid in [(f"/ipfs/{root}", root), (f"/ipld/{tree['d/b.txt']}", tree["d/b.txt"]),
+                              (f"/ipns/{name}/sub", sub)]:
+                status, body = d.api("POST", f"/pins{path}")
+                expect(status == 200 and json.loads(body)["cid"] == cid, f"POST /pins{path}: {status} {body}")
+            expect(d.pin_cids() == {root, tree["d/b.txt"], sub}, str(d.pin_cids()))
+            # js-ipfs does not resolve /ipld/ paths with a sub path: its refusal is quoted.
+            status, body = d.api("POST", f"/pins/ipld/{root}/sub")
+            expect(status == 400 and "IPFS error (resolve)" in error_message(body), f"{status} {body}")
+            status, body = d.api("POST", "/pins/ipns")
+            expect(status == 400 or status == 404, f"{status} {body}")
+            status, body = d.api("DELETE", f"/pins/ipns/{name}/sub")
+            expect(status == 200 and json.loads(body)["cid"] == sub, f"{status} {body}")
+            expect(sub not in d.pin_cids(), "DELETE by an IPNS path left the pin")
+    finally:
+        node.stop()
+
+
+def test_the_cli_pins_and_unpins_ipfs_paths_and_checks_them_before_contacting_anything(ctx):
+    node = with_ipfs(ctx)
+    try:
+        tree = add_tree(node, {"sub/f.txt": os.urandom(800), "g.txt": os.urandom(90)})
+        root, leaf = tree["d"], tree["d/sub/f.txt"]
+        c, d = single_peer(ctx, ipfs=node)
+        with c:
+            r = d.cli("pin", "add", "--no-status", "--enc", "json", "--name", "f", f"/ipfs/{root}/sub/f.txt")
+            expect(r.returncode == 0 and json.loads(r.stdout)["cid"] == leaf, r.stdout + r.stderr)
+            # pin update to a path: the new CID takes the existing pin's options.
+            r = d.cli("pin", "update", "--enc", "json", leaf, f"/ipfs/{root}/g.txt")
+            expect(r.returncode == 0, r.stdout + r.stderr)
+            updated = json.loads(r.stdout)
+            expect(updated["cid"] == tree["d/g.txt"] and updated["pin_update"] == leaf
+                   and updated["name"] == "f", r.stdout)
+            r = d.cli("pin", "add", "--wait", "--wait-timeout", "60s", f"/ipfs/{root}/sub")
+            expect(r.returncode == 0 and tree["d/sub"] in r.stdout, r.stdout + r.stderr)
+            expect(node.pinned(tree["d/sub"]), "--wait returned before IPFS pinned it")
+            r = d.cli("pin", "rm", f"/ipfs/{root}/sub/f.txt")
+            expect(r.returncode == 0 and leaf in r.stdout, r.stdout + r.stderr)
+            expect(leaf not in d.pin_cids(), "pin rm by path left the pin")
+            r = d.cli("pin", "add", f"/ipfs/{root}/missing")
+            expect(r.returncode == 2 and "missing" in r.stdout + r.stderr, r.stdout + r.stderr)
+        # Bad arguments fail before anything is contacted: no API listens on this port.
+        closed = f"/ip4/127.0.0.1/tcp/{free_port()}"
+        for args, words in [(["pin", "add", "not-a-cid"], ["not-a-cid", "/ipfs/"]),
+                            (["pin", "rm", "not-a-cid"], ["not-a-cid"]),
+                            (["pin", "add", "/ipfs/not-a-cid/x"], ["not-a-cid"]),
+                            (["pin", "add", "/foo/bar"], ["/foo/bar", "/ipfs/", "/ipns/"]),
+                            (["pin", "add", "/ipns"], ["/ipns"]),
+                            (["pin", "update", f"/ipfs/{root}", leaf], ["existing", "CID"])]:
+            r = ctx.run(*args, "--host", closed)
+            out = r.stdout + r.stderr
+            expect(r.returncode == 1, f"{args}: exit {r.returncode}: {out}")
+            expect("cannot reach" not in out and "refused" not in out, f"{args} contacted the API: {out}")
+            for word in words:
+                expect(word in out, f"{args}: the message lacks {word!r}: {out}")
+    finally:
+        node.stop()
+
+
+if __name__ == "__main__":
+    run(globals())
