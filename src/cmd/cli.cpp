@@ -81,11 +81,6 @@ std::vector<std::string> split_commas(const std::string& text) {
   return out;
 }
 
-int not_implemented(std::string_view what) {
-  fmt::print(stderr, "clusterpin {}: not implemented yet\n", what);
-  return kExitUsage;
-}
-
 int usage_error(std::string_view applet, std::string_view message) {
   fmt::print(stderr, "clusterpin {}: {}\n", applet, message);
   return kExitUsage;

@@ -32,8 +32,6 @@ std::string config_dir(const cxxopts::ParseResult& args);
 // Options of applets that talk to a daemon's REST API.
 void add_client_options(cxxopts::Options& options);
 
-// One line on stderr, exit code 1: an applet or part not built yet says so plainly.
-int not_implemented(std::string_view what);
 
 // "a,b,,c" -> {"a", "b", "c"}: the comma lists of --peers and --bootstrap.
 std::vector<std::string> split_commas(const std::string& text);

@@ -276,6 +276,27 @@ Status HandshakeState::dh_into(const Keypair& local, const std::optional<Key>& r
   return {};
 }
 
+// The tokens that read and write alike: Diffie-Hellman results and the pre-shared key.
+Status HandshakeState::mix_token(Token t) {
+  switch (t) {
+    case Token::ee:
+      return dh_into(*e_, re_);
+    case Token::es:
+      return initiator_ ? dh_into(*e_, rs_) : dh_into(*s_, re_);
+    case Token::se:
+      return initiator_ ? dh_into(*s_, re_) : dh_into(*e_, rs_);
+    case Token::ss:
+      return dh_into(*s_, rs_);
+    case Token::psk:
+      symmetric_.mix_key_and_hash(psks_[next_psk_++]);
+      return {};
+    case Token::e:
+    case Token::s:
+      break;
+  }
+  return make_error("noise: token e or s has no common handling");
+}
+
 Status HandshakeState::write_message(ByteView payload, Bytes& out) {
   if (failed_ || finished() || !my_turn_to_write()) {
     failed_ = true;
@@ -293,20 +314,8 @@ Status HandshakeState::write_message(ByteView payload, Bytes& out) {
       case Token::s:
         st = symmetric_.encrypt_and_hash(s_->public_key, out);
         break;
-      case Token::ee:
-        st = dh_into(*e_, re_);
-        break;
-      case Token::es:
-        st = initiator_ ? dh_into(*e_, rs_) : dh_into(*s_, re_);
-        break;
-      case Token::se:
-        st = initiator_ ? dh_into(*s_, re_) : dh_into(*e_, rs_);
-        break;
-      case Token::ss:
-        st = dh_into(*s_, rs_);
-        break;
-      case Token::psk:
-        symmetric_.mix_key_and_hash(psks_[next_psk_++]);
+      default:
+        st = mix_token(t);
         break;
     }
     if (!st) {
@@ -359,20 +368,8 @@ Status HandshakeState::read_message(ByteView message, Bytes& payload_out) {
         pos += len;
         break;
       }
-      case Token::ee:
-        st = dh_into(*e_, re_);
-        break;
-      case Token::es:
-        st = initiator_ ? dh_into(*e_, rs_) : dh_into(*s_, re_);
-        break;
-      case Token::se:
-        st = initiator_ ? dh_into(*s_, re_) : dh_into(*e_, rs_);
-        break;
-      case Token::ss:
-        st = dh_into(*s_, rs_);
-        break;
-      case Token::psk:
-        symmetric_.mix_key_and_hash(psks_[next_psk_++]);
+      default:
+        st = mix_token(t);
         break;
     }
     if (!st) {

@@ -122,6 +122,7 @@ class HandshakeState {
  private:
   HandshakeState(Pattern pattern, SymmetricState symmetric, bool initiator);
   Status dh_into(const Keypair& local, const std::optional<Key>& remote);
+  Status mix_token(Token t);
 
   Pattern pattern_;
   SymmetricState symmetric_;

@@ -297,7 +297,11 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     }
     peer.queue_bytes += message.size();
     peer.queue.push_back(Queued{std::move(message), request});
-    // While a redial waits out its backoff, queued messages wait with it.
+    // While a redial waits out its backoff, one-way messages wait with it; a request dials at
+    // once, and fails at once if that dial fails (see dial_finished).
+    if (request != 0 && redial_waiting_.erase(peer.id) != 0 && peer.redial_timer) {
+      peer.redial_timer->cancel();
+    }
     if (!redial_waiting_.contains(peer.id)) dial(peer);
     return {};
   }
@@ -359,6 +363,15 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
       options_.log(fmt::format("rpc: cannot reach peer {} (attempt {}): {}", id.to_string(),
                                peer.failures, r.error().message));
     }
+    // Requests waiting for this link fail now rather than at their deadline: the caller learns
+    // at once that the peer is unreachable. One-way messages stay queued for the next dial.
+    std::erase_if(peer.queue, [&](const Queued& q) {
+      if (q.request == 0) return false;
+      peer.queue_bytes -= q.message.size();
+      return true;
+    });
+    fail_calls_to(id, fmt::format("rpc: cannot reach peer {}: {}", id.to_string(), r.error().message),
+                  /*only_sent=*/false);
     schedule_redial(peer);
   }
 

@@ -4,12 +4,15 @@
 //   "join"    request: PeerAddresses of a new peer; the leader adds it as a learner and answers
 //             the cluster id and every member's address record
 //   "id"      request: this peer's PeerInfo as JSON
+//   "metrics" one-way: metrics the sender publishes (see monitor.hpp)
+//   "graph"   request: the peers this one is connected to and its IPFS daemon's links (JSON)
 #include "node/peer.hpp"
 
 #include <sodium.h>
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -261,9 +264,8 @@ void Peer::start(Done ready) {
   worker_->set_cluster_view({
       [this] {
         std::vector<PeerId> live;
-        for (const auto& id : member_ids()) {
-          auto p = PeerId::parse(id);
-          if (p && (id == self_ || rpc_->connected(*p))) live.push_back(std::move(p).value());
+        for (const auto& id : monitor_ ? monitor_->live() : std::vector<std::string>{self_}) {
+          if (auto p = PeerId::parse(id)) live.push_back(std::move(p).value());
         }
         return live;
       },
@@ -342,6 +344,7 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
   if (!driver) return driver.error();
   driver_ = std::move(driver).value();
   driver_->start();
+  start_monitor();  // before ready: the others' metrics are here by the time pins arrive
   return {};
 }
 
@@ -351,6 +354,8 @@ void Peer::check_ready(Done ready, steady_clock::time_point deadline) {
   if (caught_up) {
     announce_addresses();
     worker_->start();
+    start_rereplication();
+    connect_swarms_later();
     return ready({});
   }
   if (steady_clock::now() >= deadline) return ready(make_error(describe_reachability()));
@@ -412,7 +417,12 @@ void Peer::on_applied(const raft::Entry& entry) {
     auto conf = raft::decode_conf_entry(entry.data);
     if (conf) {
       const raft::ConfChange& c = conf->change;
-      if (c.type == raft::ConfChangeType::AddLearner) add_peer_addresses(c.node, c.context);
+      if (c.type == raft::ConfChangeType::AddLearner) {
+        add_peer_addresses(c.node, c.context);
+        if (monitor_) asio::post(io_, [this, alive = alive_] {
+          if (*alive && monitor_) monitor_->publish_now();
+        });
+      }
       if (c.type == raft::ConfChangeType::RemoveNode) {
         if (c.node == self_) {
           // Only if the latest configuration still lacks this peer: a peer that left and joined
@@ -456,6 +466,10 @@ void Peer::wait_applied(raft::Index index, Done done) {
 }
 
 void Peer::handle_message(const PeerId& from, std::string_view method, ByteView payload) {
+  if (method == "metrics") {
+    if (monitor_) monitor_->receive(from.to_string(), as_string(payload));
+    return;
+  }
   if (method != "raft" || !driver_) return;
   auto m = raft::decode(as_string(payload));
   if (!m) {
@@ -479,6 +493,10 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
   if (method == "id") {
     std::string json = peer_info_to_json(info());
     return shared->reply(as_view(json));
+  }
+  if (method == "graph") {
+    local_graph([shared](std::string json) { shared->reply(as_view(json)); });
+    return;
   }
   if (method == "status") {
     if (!worker_ || !state_) return shared->fail("this peer is still starting");
@@ -929,34 +947,31 @@ void Peer::remove_peer(const std::string& peer_id, Done done) {
   if (std::find(ids.begin(), ids.end(), peer_id) == ids.end()) {
     return done(make_error(fmt::format("{} is not a member of this cluster", peer_id)));
   }
-  raft::ConfChange change{raft::ConfChangeType::RemoveNode, peer_id, ""};
   // Membership changes commit at the leader like pins; retries cover a leadership transfer.
-  auto attempt = std::make_shared<std::function<void(int)>>();
-  *attempt = [this, change, done, attempt](int left) {
-    if (driver_->node().role() == raft::Role::Leader) {
-      driver_->propose_conf_change(change, duration_cast<milliseconds>(options_.config.raft.network_timeout),
-                                   [this, done, attempt, left](Status s) {
-        if (s || left <= 0) return done(s);
-        auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(500));
-        timer->async_wait([timer, attempt, left](const std::error_code&) { (*attempt)(left - 1); });
-      });
-      return;
-    }
-    auto leader = PeerId::parse(driver_->node().leader());
-    if (!leader) {
-      if (left <= 0) return done(make_error("no leader to remove the peer"));
-      auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(500));
-      timer->async_wait([timer, attempt, left](const std::error_code&) { (*attempt)(left - 1); });
-      return;
-    }
-    std::string request = change.node;
-    rpc_->call(*leader, "remove", as_view(request), [this, done, attempt, left](Result<Bytes> r) {
-      if (r || left <= 0) return done(r ? Status() : Status(r.error()));
-      auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(500));
-      timer->async_wait([timer, attempt, left](const std::error_code&) { (*attempt)(left - 1); });
+  remove_attempt(peer_id, 20, std::move(done));
+}
+
+void Peer::remove_attempt(const std::string& peer_id, int left, Done done) {
+  auto again = [this, peer_id, left, done](Status s) {
+    if (s || left <= 0) return done(s);
+    auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(500));
+    timer->async_wait([this, timer, peer_id, left, done, alive = alive_](const std::error_code& ec) {
+      if (ec || !*alive) return;
+      remove_attempt(peer_id, left - 1, done);
     });
   };
-  (*attempt)(20);
+  if (stopped_ || !driver_) return done(make_error("the peer is shutting down"));
+  if (driver_->node().role() == raft::Role::Leader) {
+    raft::ConfChange change{raft::ConfChangeType::RemoveNode, peer_id, ""};
+    driver_->propose_conf_change(change, duration_cast<milliseconds>(options_.config.raft.network_timeout),
+                                 again);
+    return;
+  }
+  auto leader = PeerId::parse(driver_->node().leader());
+  if (!leader) return again(make_error("no leader to remove the peer"));
+  rpc_->call(*leader, "remove", as_view(peer_id), [again](Result<Bytes> r) {
+    again(r ? Status() : Status(r.error()));
+  });
 }
 
 void Peer::write_shutdown_backup() {
@@ -974,6 +989,8 @@ void Peer::stop(bool leave, Done done) {
   // `done` gets OK, or why leaving the cluster failed (the peer stops either way).
   auto finish = [this, done](Status left) {
     stopped_ = true;
+    if (rereplicator_) rereplicator_->stop();
+    if (monitor_) monitor_->stop();
     if (worker_) worker_->stop();
     if (driver_) {
       (void)driver_->take_snapshot();
@@ -1002,6 +1019,222 @@ std::vector<std::string> Peer::other_member_addresses() const {
     for (const auto& a : parse_peer_record(p.id, p.addrs).addrs) out.push_back(a);
   }
   return out;
+}
+
+void Peer::start_monitor() {
+  if (monitor_) return;
+  Monitor::Hooks hooks;
+  hooks.members = [this] { return member_ids(); };
+  hooks.send = [this](const std::string& peer, const std::string& bytes) {
+    if (auto to = PeerId::parse(peer)) (void)rpc_->send(*to, "metrics", as_view(bytes));
+  };
+  hooks.repo_stat = [this](std::function<void(Result<net::RepoStat>)> done) {
+    worker_->connector().repo_stat(std::move(done));
+  };
+  hooks.ping_value = [this] {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartObject();
+    w.Key("peername"); w.String(options_.config.cluster.peername.c_str());
+    w.Key("ipfs_id"); w.String(worker_->ipfs_id().id.c_str());
+    w.Key("ipfs_addresses"); json_strings(w, worker_->ipfs_id().addresses);
+    w.EndObject();
+    return std::string(buffer.GetString(), buffer.GetSize());
+  };
+  hooks.log = options_.log;
+  monitor_ = std::make_unique<Monitor>(io_, options_.config, self_, std::move(hooks));
+  monitor_->start();
+  rpc_->on_peer([this](const PeerId& peer, bool connected) {
+    if (connected && monitor_) monitor_->peer_connected(peer.to_string());
+  });
+}
+
+void Peer::start_rereplication() {
+  if (rereplicator_ || options_.config.cluster.disable_repinning) return;
+  Rereplicator::Hooks r;
+  r.may_decide = [this] {
+    if (stopped_ || !driver_) return false;
+    const raft::Node& n = driver_->node();
+    return n.role() == raft::Role::Leader && n.applied_index() >= n.commit_index();
+  };
+  r.members = [this] {
+    auto ids = member_ids();
+    return std::set<std::string>(ids.begin(), ids.end());
+  };
+  r.down = [this] { return monitor_->down_past(options_.config.cluster.repin_grace_period); };
+  r.reallocate = [this](const Pin& pin, const std::vector<PeerId>& live) {
+    AllocationRequest request;
+    request.rmin = pin.options.replication_factor_min;
+    request.rmax = pin.options.replication_factor_max;
+    request.current = live;
+    request.user_allocations = pin.options.user_allocations;
+    return allocate_pin(pin.cid, std::move(request));
+  };
+  r.commit = [this](std::vector<PinsetOp> ops, std::function<void(Status)> done) {
+    commit_ops(std::move(ops), std::move(done));
+  };
+  r.log = options_.log;
+  rereplicator_ = std::make_unique<Rereplicator>(io_, *state_, std::move(r));
+  rereplicator_->start();
+}
+
+void Peer::connect_swarms_later() {
+  auto delay = options_.config.ipfshttp.connect_swarms_delay;
+  if (delay.count() <= 0) return;
+  auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+  timer->async_wait([this, timer, alive = alive_](const std::error_code& ec) {
+    if (ec || !*alive || stopped_ || !monitor_) return;
+    std::size_t asked = 0;
+    for (const Metric& ping : monitor_->metrics().latest("ping")) {
+      if (ping.peer == self_ || !ping.valid) continue;
+      rapidjson::Document doc;
+      doc.Parse(ping.value.c_str());
+      if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("ipfs_addresses") ||
+          !doc["ipfs_addresses"].IsArray()) {
+        continue;
+      }
+      for (const auto& a : doc["ipfs_addresses"].GetArray()) {
+        if (!a.IsString()) continue;
+        ++asked;
+        std::string addr = a.GetString();
+        worker_->connector().swarm_connect(addr, [this, addr, alive = alive_](Status s) {
+          if (*alive && !s) options_.log(fmt::format("IPFS swarm/connect {} failed: {}", addr, s.error().message));
+        });
+      }
+    }
+    options_.log(fmt::format("asked IPFS to connect to {} address(es) of the other peers' IPFS daemons", asked));
+  });
+}
+
+Result<std::vector<PeerId>> Peer::allocate_pin(const Cid& cid, AllocationRequest request) const {
+  if (request.rmin != -1 && monitor_) request.candidates = balanced_order(cid, monitor_->candidates());
+  return allocate(cid, request);
+}
+
+void Peer::local_graph(std::function<void(std::string)> done) {
+  std::vector<std::string> linked;
+  for (const auto& id : member_ids()) {
+    auto p = PeerId::parse(id);
+    if (id != self_ && p && rpc_->connected(*p)) linked.push_back(id);
+  }
+  auto write = [this, linked, done](const std::vector<std::string>& ipfs_links, const std::string& error) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartObject();
+    w.Key("peername"); w.String(options_.config.cluster.peername.c_str());
+    w.Key("cluster_links"); json_strings(w, linked);
+    w.Key("ipfs_id"); w.String(worker_ ? worker_->ipfs_id().id.c_str() : "");
+    w.Key("ipfs_links"); json_strings(w, ipfs_links);
+    w.Key("ipfs_error"); w.String(error.c_str());
+    w.EndObject();
+    done(std::string(buffer.GetString(), buffer.GetSize()));
+  };
+  if (!worker_) return write({}, "this peer is still starting");
+  worker_->connector().swarm_peers([write, alive = alive_](Result<std::vector<std::string>> peers) {
+    if (!*alive) return;
+    if (!peers) return write({}, peers.error().message);
+    write(*peers, "");
+  });
+}
+
+void Peer::gather_graph(std::function<void(std::string)> done) {
+  auto ids = member_ids();
+  auto parts = std::make_shared<std::vector<std::string>>(ids.size());
+  auto remaining = std::make_shared<std::size_t>(ids.size());
+  auto finish = [this, ids, parts, remaining, done] {
+    if (--*remaining != 0) return;
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    std::vector<rapidjson::Document> docs(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      docs[i].Parse((*parts)[i].c_str());
+      if (docs[i].HasParseError() || !docs[i].IsObject()) docs[i].SetObject();
+    }
+    auto text = [](const rapidjson::Document& d, const char* key) -> std::string {
+      return d.HasMember(key) && d[key].IsString() ? d[key].GetString() : "";
+    };
+    auto list = [](const rapidjson::Document& d, const char* key) {
+      std::vector<std::string> out;
+      if (d.HasMember(key) && d[key].IsArray()) {
+        for (const auto& v : d[key].GetArray()) {
+          if (v.IsString()) out.emplace_back(v.GetString());
+        }
+      }
+      return out;
+    };
+    w.StartObject();
+    w.Key("cluster_id"); w.String(self_.c_str());
+    w.Key("id_to_peername");
+    w.StartObject();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      w.Key(ids[i].c_str()); w.String(text(docs[i], "peername").c_str());
+    }
+    w.EndObject();
+    w.Key("ipfs_links");
+    w.StartObject();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      std::string ipfs = text(docs[i], "ipfs_id");
+      if (ipfs.empty()) continue;
+      w.Key(ipfs.c_str()); json_strings(w, list(docs[i], "ipfs_links"));
+    }
+    w.EndObject();
+    w.Key("cluster_links");
+    w.StartObject();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      w.Key(ids[i].c_str()); json_strings(w, list(docs[i], "cluster_links"));
+    }
+    w.EndObject();
+    w.Key("cluster_trust_links");
+    w.StartObject();
+    for (const auto& id : ids) {
+      w.Key(id.c_str()); w.Bool(true);  // Raft mode: every member is trusted
+    }
+    w.EndObject();
+    w.Key("cluster_to_ipfs");
+    w.StartObject();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      std::string ipfs = text(docs[i], "ipfs_id");
+      if (!ipfs.empty()) { w.Key(ids[i].c_str()); w.String(ipfs.c_str()); }
+    }
+    w.EndObject();
+    w.Key("errors");  // clusterpin extension: members that could not be asked, and why
+    w.StartObject();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      std::string error = text(docs[i], "error");
+      if (!error.empty()) { w.Key(ids[i].c_str()); w.String(error.c_str()); }
+    }
+    w.EndObject();
+    w.EndObject();
+    done(std::string(buffer.GetString(), buffer.GetSize()));
+  };
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] == self_) {
+      local_graph([parts, i, finish](std::string json) {
+        (*parts)[i] = std::move(json);
+        finish();
+      });
+      continue;
+    }
+    auto to = PeerId::parse(ids[i]);
+    if (!to) {
+      (*parts)[i] = "{\"error\":\"bad peer id\"}";
+      finish();
+      continue;
+    }
+    rpc_->call(*to, "graph", {}, [parts, i, finish](Result<Bytes> r) {
+      if (r) {
+        (*parts)[i] = as_string(*r);
+      } else {
+        rapidjson::StringBuffer buffer;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+        w.StartObject();
+        w.Key("error"); w.String(r.error().message.c_str());
+        w.EndObject();
+        (*parts)[i] = std::string(buffer.GetString(), buffer.GetSize());
+      }
+      finish();
+    }, milliseconds(15000));
+  }
 }
 
 }  // namespace clusterpin::node

@@ -19,8 +19,11 @@
 #include "core/config.hpp"
 #include "core/identity.hpp"
 #include "core/pin.hpp"
+#include "core/allocator.hpp"
 #include "net/rpc.hpp"
+#include "node/monitor.hpp"
 #include "node/pin_worker.hpp"
+#include "node/rereplicator.hpp"
 #include "node/raft_driver.hpp"
 #include "store/raft_log.hpp"
 #include "store/state_db.hpp"
@@ -101,6 +104,13 @@ class Peer {
                       std::function<void(std::vector<Cid> touched, std::vector<std::string> errors)> done);
   Result<std::optional<TrackerRecord>> recover_local(const Cid& cid) { return worker_->recover(cid); }
   PinWorker& worker() { return *worker_; }
+  // Metrics and alerts (null until the peer is ready).
+  const Monitor* monitor() const { return monitor_.get(); }
+  // Allocations for a pin: request.candidates are filled from the metrics (every member with
+  // a valid ping and every allocator.balanced.allocate_by metric, in the balanced order).
+  Result<std::vector<PeerId>> allocate_pin(const Cid& cid, AllocationRequest request) const;
+  // GET /health/graph: the ConnectGraph JSON, gathered from every member.
+  void gather_graph(std::function<void(std::string json)> done);
   void call_peer(const std::string& id, std::string_view method, std::string payload,
                  std::function<void(Result<Bytes>)> reply);
   UnixNanos now() const;
@@ -114,6 +124,7 @@ class Peer {
   void handle_request(const PeerId& from, std::string_view method, ByteView payload,
                       net::RpcEndpoint::Responder responder);
   void handle_message(const PeerId& from, std::string_view method, ByteView payload);
+  void remove_attempt(const std::string& peer_id, int attempts_left, Done done);
   void commit_data(std::string data, int attempts_left, Done done);
   void commit_at_leader(std::string data, int attempts_left, Done done,
                         std::chrono::steady_clock::time_point waited_since);
@@ -121,6 +132,12 @@ class Peer {
   void join(std::size_t next, Done ready);
   void check_ready(Done ready, std::chrono::steady_clock::time_point deadline);
   void announce_addresses();
+  void start_monitor();
+  void start_rereplication();
+  // ipfs_connector.ipfshttp.connect_swarms_delay after ready: swarm/connect this peer's IPFS
+  // daemon to every other peer's (addresses from their ping metrics).
+  void connect_swarms_later();
+  void local_graph(std::function<void(std::string json)> done);  // this peer's part of the graph
   void write_shutdown_backup();
   void add_peer_addresses(const std::string& record_id, const std::string& record_text);
   void load_known_addresses();
@@ -138,6 +155,8 @@ class Peer {
   std::unique_ptr<net::RpcEndpoint> rpc_;
   std::unique_ptr<RaftDriver> driver_;
   std::unique_ptr<PinWorker> worker_;
+  std::unique_ptr<Monitor> monitor_;
+  std::unique_ptr<Rereplicator> rereplicator_;
   std::multimap<raft::Index, Done> applied_waiters_;
   std::function<void()> on_removed_;
   bool joining_ = false;

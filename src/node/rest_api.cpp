@@ -17,6 +17,7 @@
 #include "core/version.hpp"
 #include "net/http_auth.hpp"
 #include "net/http_endpoint.hpp"
+#include "net/ipfs_connector.hpp"
 
 namespace clusterpin::node {
 namespace {
@@ -147,9 +148,12 @@ void RestApi::route(const net::HttpRequest& q, const Responder& r) {
     if (parts.size() == 1 && m == "POST") return post_pins_batch(q, r);
     std::size_t cid_at = 1;
     if (parts.size() >= 3 && (parts[1] == "ipfs" || parts[1] == "ipld" || parts[1] == "ipns")) {
+      // POST|DELETE /pins/{ipfs|ipns|ipld}/{path}: the CID the path names, through IPFS.
+      if (m == "POST" || m == "DELETE") return pin_path(q, r);
       if (parts[1] != "ipfs" || parts.size() > 3) {
-        return r->send_error(400, "resolving IPFS paths needs the IPFS connector, which is not "
-                                  "implemented yet; pin the CID itself (/pins/<cid>)");
+        return r->send_error(404, fmt::format("no route for {} {}: IPFS paths are pinned with POST "
+                                              "and unpinned with DELETE; ask the status of the CID "
+                                              "(/pins/<cid>)", m, q.path));
       }
       cid_at = 2;
     }
@@ -173,10 +177,29 @@ void RestApi::route(const net::HttpRequest& q, const Responder& r) {
     }
     return r->send_error(404, fmt::format("no route for {} {}", m, q.path));
   }
-  if (head == "monitor" || head == "health") {
-    return r->send_error(501, "metrics, alerts and the health graph are not implemented yet");
-  }
+  if ((head == "monitor" || head == "health") && m == "GET") return get_monitoring(parts, r);
   r->send_error(404, fmt::format("no route for {} {}", m, q.path));
+}
+
+// POST|DELETE /pins/{ipfs|ipns|ipld}/{path}: the path is checked here, resolved by the IPFS
+// daemon beside this peer (a plain /ipfs/<cid> is not sent), then the CID is pinned or unpinned
+// exactly as through /pins/{cid}. A path IPFS cannot resolve is the client's error (400).
+void RestApi::pin_path(const net::HttpRequest& q, const Responder& r) {
+  std::string text = q.path.substr(std::string_view("/pins").size());
+  auto path = net::parse_ipfs_path(text);
+  if (!path) return r->send_error(400, path.error().message);
+  auto request = std::make_shared<net::HttpRequest>(q);
+  std::weak_ptr<bool> alive = alive_;
+  peer_.worker().connector().resolve(path->to_string(), [this, alive, request, r, shown = path->to_string()](Result<Cid> cid) {
+    if (!alive.lock()) return;
+    if (!cid) {
+      const std::string& why = cid.error().message;
+      int status = why.starts_with("IPFS error") || why.starts_with("IPFS resolve answered") ? 400 : 500;
+      return r->send_error(status, fmt::format("cannot resolve {}: {}", shown, why));
+    }
+    if (request->method == "DELETE") return delete_pin(*cid, r);
+    post_pin(*cid, *request, r);
+  });
 }
 
 void RestApi::post_pin(const Cid& cid, const net::HttpRequest& q, const Responder& r) {
@@ -218,11 +241,8 @@ void RestApi::post_pin(const Cid& cid, const net::HttpRequest& q, const Responde
       return r->send_error(400, "cannot change a recursive pin into a direct pin; unpin it first");
     }
   }
-  for (const auto& id : peer_.member_ids()) {
-    if (auto p = PeerId::parse(id)) request.candidates.push_back(*p);
-  }
   if (request.current.empty()) request.current = pin.allocations;
-  auto allocations = allocate(cid, request);
+  auto allocations = peer_.allocate_pin(cid, request);
   if (!allocations) return r->send_error(400, allocations.error().message);
   pin.allocations = std::move(allocations).value();
   std::string json = pin_to_json(pin);
@@ -239,10 +259,6 @@ void RestApi::post_pins_batch(const net::HttpRequest& q, const Responder& r) {
   std::vector<PinsetOp> ops;
   std::string_view body = q.body;
   std::size_t line_number = 0;
-  std::vector<PeerId> candidates;
-  for (const auto& id : peer_.member_ids()) {
-    if (auto p = PeerId::parse(id)) candidates.push_back(*p);
-  }
   UnixNanos now = peer_.now();
   while (!body.empty()) {
     auto nl = body.find('\n');
@@ -260,8 +276,8 @@ void RestApi::post_pins_batch(const net::HttpRequest& q, const Responder& r) {
     pin.max_depth = pin.options.mode == PinMode::direct ? 0 : -1;
     pin.timestamp = now;
     AllocationRequest request{pin.options.replication_factor_min, pin.options.replication_factor_max,
-                              {}, pin.options.user_allocations, candidates};
-    auto allocations = allocate(pin.cid, request);
+                              {}, pin.options.user_allocations, {}};
+    auto allocations = peer_.allocate_pin(pin.cid, request);
     if (!allocations) return r->send_error(400, allocations.error().message);
     pin.allocations = std::move(allocations).value();
     ops.push_back({PinsetOp::Kind::pin, std::move(pin)});
@@ -283,6 +299,19 @@ void RestApi::delete_pin(const Cid& cid, const Responder& r) {
     if (!s) return r->send_error(500, s.error().message);
     r->send_json(200, json);
   });
+}
+
+// A paged stream's page function holds itself (it schedules the next page); every end of the
+// stream, including a client that went away, must drop it, or the stream and its SQLite read
+// snapshot would never be freed.
+static void next_page(const Responder& r, const std::shared_ptr<std::function<void(std::string)>>& page,
+                      const std::string& after) {
+  if (!*page) return;
+  if (!r->connected()) {
+    *page = nullptr;
+    return;
+  }
+  (*page)(after);
 }
 
 void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
@@ -315,9 +344,7 @@ void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
       *page = nullptr;
       return;
     }
-    r->on_drained([r, page, last] {
-      if (r->connected() && *page) (*page)(last);
-    });
+    r->on_drained([r, page, last] { next_page(r, page, last); });
   };
   (*page)("");
 }
@@ -421,7 +448,11 @@ void RestApi::run_everywhere(const std::string& method, bool local, const Respon
 void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
   bool local = q.query_value("local").value_or("") == "true";
   auto filter = parse_status_filter(q.query_value("filter").value_or(""));
-  if (!filter) return r->send_error(400, "filter: " + filter.error().message);
+  if (!filter) {
+    std::string_view why = filter.error().message;
+    if (why.starts_with("status filter: ")) why.remove_prefix(std::string_view("status filter: ").size());
+    return r->send_error(400, fmt::format("filter: {}", why));
+  }
   std::vector<Cid> wanted;
   if (auto cids = q.query_value("cids")) {
     std::string_view text = *cids;
@@ -465,7 +496,8 @@ void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
       return;
     }
     peer_.gather_status(cids, local, [this, r, page, cids, f, last, final_page](Peer::StatusMap statuses) {
-      if (!r->connected() || !*page) return;
+      if (!r->connected()) *page = nullptr;  // the client went away: end the stream's cycle
+      if (!*page) return;
       for (std::size_t i = 0; i < cids.size(); ++i) {
         bool match = false;
         for (const auto& [id, json] : statuses[i]) {
@@ -482,9 +514,7 @@ void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
         *page = nullptr;
         return;
       }
-      r->on_drained([r, page, last] {
-        if (r->connected() && *page) (*page)(last);
-      });
+      r->on_drained([r, page, last] { next_page(r, page, last); });
     });
   };
   (*page)("");
@@ -497,6 +527,51 @@ void RestApi::get_peers(const Responder& r) {
     r->start_stream(200, {{"Content-Type", "application/json"}});
     stream_lines(r, lines, 0);
   });
+}
+
+void RestApi::get_monitoring(const std::vector<std::string_view>& parts, const Responder& r) {
+  const Monitor* monitor = peer_.monitor();
+  auto json_array = [](const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+    return out + "]";
+  };
+  std::string_view head = parts[0];
+  bool metrics = head == "monitor" && parts.size() >= 2 && parts.size() <= 3 && parts[1] == "metrics";
+  bool alerts = head == "health" && parts.size() == 2 && parts[1] == "alerts";
+  bool graph = head == "health" && parts.size() == 2 && parts[1] == "graph";
+  if (!metrics && !alerts && !graph) {
+    return r->send_error(404, fmt::format("no route for GET /{}", fmt::join(parts, "/")));
+  }
+  if (graph) {
+    peer_.gather_graph([r](std::string json) { r->send_json(200, json); });
+    return;
+  }
+  if (!monitor) return r->send_error(503, "this peer is still starting; metrics are not collected yet");
+  if (alerts) {
+    std::vector<std::string> items;
+    for (const Alert& a : monitor->alerts()) items.push_back(alert_to_json(a));
+    return r->send_json(200, json_array(items));
+  }
+  if (parts.size() == 2) {
+    std::vector<std::string> names;
+    for (const auto& name : monitor->metrics().names()) {
+      rapidjson::StringBuffer buffer;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+      w.String(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
+      names.emplace_back(buffer.GetString(), buffer.GetSize());
+    }
+    return r->send_json(200, json_array(names));
+  }
+  // The latest valid metric of each member; an expired one stays listed (its expiry says so).
+  std::vector<std::string> items;
+  auto members = peer_.member_ids();
+  for (const Metric& metric : monitor->metrics().latest(parts[2])) {
+    if (!metric.valid) continue;
+    if (std::find(members.begin(), members.end(), metric.peer) == members.end()) continue;
+    items.push_back(metric_to_json(metric));
+  }
+  r->send_json(200, json_array(items));
 }
 
 }  // namespace clusterpin::node

@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <asio.hpp>
 
@@ -29,6 +31,7 @@ class RestApi {
   void route(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   void post_pin(const Cid& cid, const net::HttpRequest& request,
                 const std::shared_ptr<net::HttpResponder>& r);
+  void pin_path(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   void post_pins_batch(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   void delete_pin(const Cid& cid, const std::shared_ptr<net::HttpResponder>& r);
   void get_allocations(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
@@ -39,12 +42,18 @@ class RestApi {
                            const std::shared_ptr<net::HttpResponder>& r);
   void run_everywhere(const std::string& method, bool local,
                       const std::shared_ptr<net::HttpResponder>& r);
+  // GET /monitor/metrics[/{name}], /health/alerts, /health/graph.
+  void get_monitoring(const std::vector<std::string_view>& parts,
+                      const std::shared_ptr<net::HttpResponder>& r);
   // GlobalPinInfo: the pin's fields from the shared state and every peer's PinInfoShort.
   std::string global_info_json(const Cid& cid, const std::map<std::string, std::string>& peer_map);
 
   asio::io_context& io_;
   Peer& peer_;
   std::unique_ptr<net::HttpServer> server_;
+  // Callbacks from the IPFS connector (path resolution) check it: they never run on a RestApi
+  // that is gone.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace clusterpin::node

@@ -8,22 +8,11 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from cluster import LocalCluster, wait_until  # noqa: E402
 from harness import expect, run  # noqa: E402
-from ipfs import Ipfs, require_ipfs  # noqa: E402
+from ipfs import start_nodes  # noqa: E402
 
 
 def cluster_with_ipfs(ctx, n):
-    require_ipfs(ctx.source_root)
-    nodes = [Ipfs(ctx.source_root, ctx.folder(f"ipfs{i}")) for i in range(n)]
-    try:
-        for node in nodes:
-            node.start()
-        for i, a in enumerate(nodes):
-            for b in nodes[i + 1:]:
-                a.connect(b)
-    except Exception:
-        for node in nodes:
-            node.stop()
-        raise
+    nodes = start_nodes(ctx, n)
     c = LocalCluster(ctx, n)
     for d, node in zip(c.daemons, nodes):
         c.edit(d, lambda cfg, node=node: cfg["ipfs_connector"]["ipfshttp"].update(node_multiaddress=node.maddr))

@@ -18,6 +18,24 @@ def require_ipfs(source_root):
                                 "(scripts/test does)")
 
 
+def start_nodes(ctx, n, connect=True):
+    """n running IPFS daemons (all stopped again if one fails), connected to each other unless
+    connect is False. The caller stops them."""
+    require_ipfs(ctx.source_root)
+    nodes = [Ipfs(ctx.source_root, ctx.folder(f"ipfs{i}")) for i in range(n)]
+    try:
+        for node in nodes:
+            node.start()
+        for i, a in enumerate(nodes):
+            for b in nodes[i + 1:] if connect else []:
+                a.connect(b)
+    except Exception:
+        for node in nodes:
+            node.stop()
+        raise
+    return nodes
+
+
 class Ipfs:
     """One js-ipfs daemon in its own folder."""
 

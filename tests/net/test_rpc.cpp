@@ -77,6 +77,12 @@ struct CallResult {
 
 }  // namespace
 
+// A port nobody listens on: bind one, learn it, close it.
+static std::uint16_t unused_port(asio::io_context& io) {
+  asio::ip::tcp::acceptor probe(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return probe.local_endpoint().port();
+}
+
 TEST_CASE("a call gets the remote handler's answer and one-way messages arrive") {
   asio::io_context io;
   Node a(io, 1), b(io, 1);
@@ -203,13 +209,7 @@ TEST_CASE("the backlog for an unreachable peer is bounded and overflow is refuse
   o.max_queue_bytes = 64 * 1024;
   Identity me = Identity::generate();
   RpcEndpoint rpc(io, me, o);
-  // A port nobody listens on: bind one, learn it, close it.
-  std::uint16_t port;
-  {
-    asio::ip::tcp::acceptor probe(io,
-                                  asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    port = probe.local_endpoint().port();
-  }
+  const std::uint16_t port = unused_port(io);
   const PeerId ghost = Identity::generate().peer_id();
   REQUIRE(
       rpc.add_peer(Multiaddr::parse(fmt::format("/ip4/127.0.0.1/tcp/{}", port))->with_peer(ghost))
@@ -344,4 +344,25 @@ TEST_CASE("a call to a peer that is neither added nor connected fails at once") 
   CHECK(r.value->error().message.find("is unknown") != std::string::npos);
   CHECK_FALSE(rpc.send(stranger, "note", {}).ok());
   CHECK(rpc.pending_calls() == 0);
+}
+
+TEST_CASE("a call to a peer whose address refuses connections fails with the reason, not a timeout") {
+  asio::io_context io;
+  std::vector<std::string> log;
+  RpcEndpoint rpc(io, Identity::generate(), options_with(1, &log));
+  const std::uint16_t port = unused_port(io);
+  const PeerId ghost = Identity::generate().peer_id();
+  REQUIRE(
+      rpc.add_peer(Multiaddr::parse(fmt::format("/ip4/127.0.0.1/tcp/{}", port))->with_peer(ghost))
+          .ok());
+  // Two calls: the first dials, the second arrives while a redial waits out its backoff.
+  for (int i = 0; i < 2; ++i) {
+    CallResult r;
+    rpc.call(ghost, "echo", {}, r.handler(), std::chrono::minutes(10));
+    REQUIRE(run_until(io, [&] { return r.value.has_value(); }, 5s));
+    REQUIRE_FALSE(r.value->ok());
+    CHECK(r.value->error().message.find("cannot reach peer " + ghost.to_string()) != std::string::npos);
+  }
+  CHECK(rpc.pending_calls() == 0);
+  CHECK(rpc.queued_bytes(ghost) == 0);
 }

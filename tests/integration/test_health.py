@@ -1,0 +1,312 @@
+"""Metrics, alerts, the balanced allocator and re-replication, with real daemons on 127.0.0.1.
+
+The cluster-only tests allocate by the `tag:group` metric alone (no IPFS daemon is needed for
+it); the last test runs 4 peers beside 4 real IPFS daemons and allocates by tag and free space,
+as the default configuration does."""
+import json
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from cluster import LocalCluster, make_cids, wait_until  # noqa: E402
+from harness import expect, run  # noqa: E402
+from ipfs import start_nodes  # noqa: E402
+
+FAST = {"monitor_ping_interval": "1s", "repin_grace_period": "2s"}
+
+
+def fast_monitoring(cfg, groups=None, allocate_by=("tag:group",)):
+    cfg["cluster"].update(FAST)
+    cfg["monitor"]["pubsubmon"]["check_interval"] = "500ms"
+    cfg["informer"]["disk"]["metric_ttl"] = "2s"
+    cfg["informer"]["tags"]["metric_ttl"] = "2s"
+    cfg["allocator"]["balanced"]["allocate_by"] = list(allocate_by)
+    if groups is not None:
+        cfg["informer"]["tags"]["tags"] = {"group": groups}
+
+
+def cluster(ctx, n, groups=None, name="peer", **edits):
+    c = LocalCluster(ctx, n, name=name)
+    for i, d in enumerate(c.daemons):
+        c.edit(d, lambda cfg, i=i: fast_monitoring(cfg, groups[i] if groups else None))
+        for section, values in edits.items():
+            c.edit(d, lambda cfg, s=section, v=values: cfg[s].update(v))
+    return c
+
+
+def metrics(daemon, name):
+    status, body = daemon.api("GET", f"/monitor/metrics/{name}")
+    expect(status == 200, f"{status} {body}")
+    return json.loads(body)
+
+
+def allocations(daemon, cid):
+    status, body = daemon.api("GET", f"/allocations/{cid}")
+    expect(status == 200, f"{status} {body}")
+    return sorted(json.loads(body)["allocations"])
+
+
+def alerts(daemon):
+    status, body = daemon.api("GET", "/health/alerts")
+    expect(status == 200, f"{status} {body}")
+    return json.loads(body)
+
+
+def pin_all(daemon, cids, rmin, rmax):
+    for cid in cids:
+        status, body = daemon.api("POST", f"/pins/{cid}?replication-min={rmin}&replication-max={rmax}")
+        expect(status == 200, body)
+
+
+def leader_of(daemon):
+    return json.loads(daemon.api("GET", "/id")[1])["raft_leader"]
+
+
+def follower_holding_pins(c, cids):
+    """A peer that is not the Raft leader and holds some of cids; the cids it holds."""
+    leader = leader_of(c.daemons[0])
+    dead = next(d for d in c.daemons if d.id != leader and any(d.id in allocations(c.daemons[0], x) for x in cids))
+    return dead, [cid for cid in cids if dead.id in allocations(c.daemons[0], cid)]
+
+
+def test_every_peer_sees_every_peers_metrics_with_their_expiry(ctx):
+    with cluster(ctx, 3) as c:
+        c.start_all()
+        ids = sorted(d.id for d in c.daemons)
+        for d in c.daemons:
+            wait_until(lambda d=d: sorted(m["peer"] for m in metrics(d, "ping")) == ids, 15,
+                       f"peer {d.index} to hold a ping from every peer")
+        now_ns = time.time_ns()
+        for m in metrics(c.daemons[0], "ping"):
+            expect(m["valid"] and m["expire"] > now_ns - 1_000_000_000, str(m))
+            expect(m["expire"] <= now_ns + 3_000_000_000, f"ping valid longer than 2 intervals: {m}")
+        tags = metrics(c.daemons[1], "tag:group")
+        expect(len(tags) == 3 and all(t["value"] == "default" and t["partitionable"] for t in tags), str(tags))
+
+        r = c.daemons[2].cli("health", "metrics")
+        expect(r.returncode == 0, r.stderr)
+        names = r.stdout.split()
+        expect("ping" in names and "tag:group" in names, r.stdout)
+        r = c.daemons[2].cli("health", "metrics", "ping")
+        expect(r.returncode == 0, r.stderr)
+        lines = r.stdout.strip().splitlines()
+        expect(len(lines) == 3, r.stdout)
+        for line, peer in zip(lines, ids):
+            expect(re.match(rf"^{peer} \| ping: .* \| Expires in: \d+ seconds?$", line), line)
+        r = c.daemons[2].cli("health", "metrics", "ping", "--enc", "json")
+        expect(r.returncode == 0 and len(json.loads(r.stdout)) == 3, r.stdout + r.stderr)
+        r = c.daemons[2].cli("health", "metrics", "no-such-metric")
+        expect(r.returncode == 0 and r.stdout == "", r.stdout + r.stderr)
+
+
+def test_a_killed_peer_raises_one_alert_and_shows_in_status_and_graph(ctx):
+    with cluster(ctx, 3) as c:
+        c.start_all()
+        dead = c.daemons[2]
+        cid = make_cids(1, seed=41)[0]
+        r = c.daemons[0].cli("pin", "add", "--no-status", cid)
+        expect(r.returncode == 0, r.stderr)
+        r = c.daemons[0].cli("health", "graph")
+        expect(r.returncode == 0, r.stderr)
+        for d in c.daemons:
+            expect(d.folder.split(os.sep)[-1] in r.stdout, f"peer {d.index} missing from the graph:\n{r.stdout}")
+        expect(r.stdout.startswith("digraph cluster {") and r.stdout.count(" -> ") >= 6, r.stdout)
+        expect(not alerts(c.daemons[0]), "alerts before anything failed")
+
+        dead.kill()
+        wait_until(lambda: any(a["peer"] == dead.id and a["name"] == "ping" for a in alerts(c.daemons[0])), 15,
+                   "an alert for the killed peer's ping")
+        time.sleep(1.5)  # more checks of the same outage: still one ping alert for that peer
+        pings = [a for a in alerts(c.daemons[0]) if a["peer"] == dead.id and a["name"] == "ping"]
+        expect(len(pings) == 1, f"{len(pings)} ping alerts for one outage: {pings}")
+        expect(pings[0]["triggered_at"] >= pings[0]["expire"], str(pings[0]))
+        r = c.daemons[1].cli("health", "alerts")
+        expect(r.returncode == 0 and f"{dead.id}: ping expired at" in r.stdout, r.stdout + r.stderr)
+        r = c.daemons[1].cli("health", "metrics", "ping")
+        expect(re.search(rf"^{dead.id} \| ping: .* \| Expired: \d+ seconds? ago$", r.stdout, re.M), r.stdout)
+
+        r = c.daemons[0].cli("status", cid)
+        expect(r.returncode == 0, r.stderr)
+        expect(re.search(rf"(peer2|{dead.id})\s*: CLUSTER_ERROR", r.stdout), r.stdout)
+        r = c.daemons[0].cli("health", "graph")
+        expect(r.returncode == 0 and "unreachable" in r.stdout, r.stdout + r.stderr)
+
+
+def test_graph_renders_with_graphviz_and_says_how_to_get_it(ctx):
+    with cluster(ctx, 1) as c:
+        c.start_all()
+        d = c.daemons[0]
+        out = os.path.join(ctx.scratch, "graph.svg")
+        r = d.cli("health", "graph", "--format", "svg", "--file", out)
+        expect(r.returncode == 0, r.stderr)
+        expect("<svg" in open(out).read(), "not an SVG")
+        # Without dot on PATH: the error says what is missing and how to install it.
+        r = ctx.run("health", "graph", "--format", "png", "--host", d.host, env={"PATH": ctx.scratch})
+        expect(r.returncode == 1 and "apt-get install graphviz" in r.stderr, r.stderr)
+        r = d.cli("health", "graph", "--format", "jpeg")
+        expect(r.returncode == 1 and "accepted: dot, svg, png" in r.stderr, r.stderr)
+
+
+def test_allocations_spread_over_tag_groups(ctx):
+    groups = ["dc1", "dc1", "dc2", "dc2"]
+    with cluster(ctx, 4, groups=groups) as c:
+        c.start_all()
+        by_id = {d.id: groups[d.index] for d in c.daemons}
+        wait_until(lambda: len(metrics(c.daemons[0], "tag:group")) == 4, 15, "every peer's tag")
+        cids = make_cids(20, seed=42)
+        for cid in cids:
+            status, body = c.daemons[1].api("POST", f"/pins/{cid}?replication-min=2&replication-max=2")
+            expect(status == 200, body)
+        used = set()
+        for cid in cids:
+            allocs = allocations(c.daemons[0], cid)
+            expect(len(allocs) == 2, str(allocs))
+            expect({by_id[p] for p in allocs} == {"dc1", "dc2"}, f"{cid}: both copies in one group {allocs}")
+            used.update(allocs)
+        expect(len(used) == 4, f"20 pins used only {len(used)} of 4 peers")
+        # More copies than peers: the error names what was needed.
+        status, body = c.daemons[0].api("POST", f"/pins/{make_cids(1, seed=43)[0]}?replication-min=5&replication-max=5")
+        expect(status == 400 and "not enough peers to allocate" in body and "need at least 5" in body, body)
+
+
+def test_pins_of_a_dead_peer_move_once_and_never_with_repinning_disabled(ctx):
+    with cluster(ctx, 4) as c:
+        c.start_all()
+        wait_until(lambda: len(metrics(c.daemons[0], "tag:group")) == 4, 15, "every peer's tag")
+        cids = make_cids(30, seed=44)
+        pin_all(c.daemons[0], cids, 2, 2)
+        dead, held = follower_holding_pins(c, cids)
+        live = [d for d in c.daemons if d is not dead]
+        dead.kill()
+        wait_until(lambda: all(dead.id not in allocations(live[0], cid) for cid in held), 20,
+                   "the dead peer's pins to be allocated elsewhere")
+        for cid in cids:
+            allocs = allocations(live[1], cid)
+            expect(len(allocs) == 2 and dead.id not in allocs, f"{cid}: {allocs}")
+        untouched = [cid for cid in cids if cid not in held]
+        before = {cid: allocations(live[0], cid) for cid in untouched}
+        time.sleep(2)
+        moved = sum(int(m) for d in live for m in re.findall(r"re-allocated (\d+) pin", d.log()))
+        expect(moved == len(held), f"{moved} re-allocations logged for {len(held)} pins (duplicates?)")
+        expect(before == {cid: allocations(live[0], cid) for cid in untouched}, "pins of live peers moved")
+
+    with cluster(ctx, 3, name="norepin", cluster={"disable_repinning": True}) as c:
+        c.start_all()
+        wait_until(lambda: len(metrics(c.daemons[0], "tag:group")) == 3, 15, "every peer's tag")
+        cid = make_cids(1, seed=45)[0]
+        pin_all(c.daemons[0], [cid], 1, 1)
+        holder = allocations(c.daemons[0], cid)[0]
+        dead = next(d for d in c.daemons if d.id == holder)
+        dead.kill()
+        live = next(d for d in c.daemons if d is not dead)
+        wait_until(lambda: any(a["peer"] == dead.id for a in alerts(live)), 15, "the alert")
+        time.sleep(4)  # well past the 2 s grace
+        expect(allocations(live, cid) == [holder], "re-allocated although disable_repinning is set")
+
+
+def test_removed_peer_pins_are_reallocated(ctx):
+    with cluster(ctx, 3) as c:
+        c.start_all()
+        wait_until(lambda: len(metrics(c.daemons[0], "tag:group")) == 3, 15, "every peer's tag")
+        cids = make_cids(10, seed=46)
+        pin_all(c.daemons[0], cids, 2, 2)
+        gone = next(d for d in c.daemons if d.id != leader_of(c.daemons[0]))
+        stay = [d for d in c.daemons if d is not gone]
+        r = stay[0].cli("peers", "rm", gone.id)
+        expect(r.returncode == 0, r.stderr)
+        wait_until(lambda: gone.proc.poll() is not None, 20, "the removed peer to shut down")
+        # Two peers left and rmin 2: every pin ends on both of them.
+        wait_until(lambda: all(allocations(stay[0], cid) == sorted(d.id for d in stay) for cid in cids), 20,
+                   "pins of the removed peer to move to the peers that stay")
+
+
+def count_pinned(nodes, daemons, cid):
+    return sum(1 for node, d in zip(nodes, daemons) if d.running() and node.pinned(cid))
+
+
+def ipfs_peer_ids(node):
+    status, text = node.call("swarm/peers")
+    expect(status == 200, text)
+    return {p["Peer"] for p in json.loads(text).get("Peers") or []}
+
+
+def test_ipfs_daemons_are_connected_after_connect_swarms_delay_and_drawn(ctx):
+    nodes = start_nodes(ctx, 2, connect=False)
+    try:
+        ids = [json.loads(node.call("id")[1])["ID"] for node in nodes]
+        expect(ids[1] not in ipfs_peer_ids(nodes[0]), "the IPFS daemons were connected from the start")
+        c = LocalCluster(ctx, 2)
+        for d, node in zip(c.daemons, nodes):
+            c.edit(d, lambda cfg, node=node: cfg["ipfs_connector"]["ipfshttp"].update(
+                node_multiaddress=node.maddr, connect_swarms_delay="2s"))
+            c.edit(d, lambda cfg: fast_monitoring(cfg))
+        with c:
+            c.start_all()
+            wait_until(lambda: ids[1] in ipfs_peer_ids(nodes[0]), 30, "clusterpin to connect the IPFS daemons")
+            status, body = c.daemons[0].api("GET", "/health/graph")
+            expect(status == 200, body)
+            graph = json.loads(body)
+            expect(graph["cluster_to_ipfs"] == {c.daemons[0].id: ids[0], c.daemons[1].id: ids[1]}, body)
+            expect(ids[1] in graph["ipfs_links"][ids[0]], body)
+            expect(graph["cluster_links"][c.daemons[0].id] == [c.daemons[1].id], body)
+            r = c.daemons[1].cli("health", "graph")
+            expect(r.returncode == 0 and "IPFS" in r.stdout and "style=dashed" in r.stdout, r.stdout + r.stderr)
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_four_peers_real_ipfs_rereplicate_after_a_peer_dies(ctx):
+    nodes = start_nodes(ctx, 4)
+    try:
+        c = LocalCluster(ctx, 4)
+        for d, node in zip(c.daemons, nodes):
+            c.edit(d, lambda cfg, node=node: cfg["ipfs_connector"]["ipfshttp"].update(node_multiaddress=node.maddr))
+            c.edit(d, lambda cfg: fast_monitoring(cfg, allocate_by=("tag:group", "freespace")))
+            c.edit(d, lambda cfg: cfg["cluster"].update(ipfs_sync_interval="2s"))
+        with c:
+            c.start_all()
+            wait_until(lambda: len(metrics(c.daemons[0], "freespace")) == 4, 20, "every peer's freespace")
+            cids = [nodes[i % 4].add(os.urandom(20_000 + i)) for i in range(6)]
+            for cid in cids:
+                r = c.daemons[0].cli("pin", "add", "--rmin", "2", "--rmax", "2", "--no-status", cid)
+                expect(r.returncode == 0, r.stderr)
+            for cid in cids:
+                wait_until(lambda cid=cid: count_pinned(nodes, c.daemons, cid) == 2, 60, f"{cid} pinned twice")
+            dead, held = follower_holding_pins(c, cids)
+            live = [d for d in c.daemons if d is not dead]
+            dead.kill()
+            # Within grace (2 s) + ping validity (2 s) + pinning: another peer holds each copy.
+            for cid in held:
+                wait_until(lambda cid=cid: dead.id not in allocations(live[0], cid), 20, f"{cid} re-allocated")
+            for cid in cids:
+                wait_until(lambda cid=cid: count_pinned(nodes, c.daemons, cid) >= 2, 60,
+                           f"{cid} pinned on two live peers")
+            r = live[0].cli("status", held[0])
+            expect(r.returncode == 0 and "CLUSTER_ERROR" in r.stdout, r.stdout + r.stderr)
+            r = live[1].cli("health", "alerts")
+            expect(dead.id in r.stdout, r.stdout + r.stderr)
+            # From now on, every pin keeps at least rmin live pinned copies.
+            for _ in range(10):
+                for cid in cids:
+                    n = count_pinned(nodes, c.daemons, cid)
+                    expect(n >= 2, f"{cid} has {n} live pinned copies")
+                time.sleep(0.3)
+            # The dead peer comes back: it unpins what moved away, so no pin stays above rmax.
+            dead.start()
+            dead.wait_ready()
+            for cid in held:
+                wait_until(lambda cid=cid: not nodes[dead.index].pinned(cid), 60,
+                           f"the returning peer to unpin {cid}, now allocated elsewhere")
+            for cid in cids:
+                pinned = sum(1 for node in nodes if node.pinned(cid))
+                expect(pinned == 2, f"{cid} pinned on {pinned} IPFS daemons, rmax is 2")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+if __name__ == "__main__":
+    run(globals())
