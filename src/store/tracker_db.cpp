@@ -92,7 +92,7 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
 }
 
 TrackerDb::~TrackerDb() {
-  (void)flush();
+  (void)flush_now();
 }
 
 void TrackerDb::save(const TrackerRecord& record) {
@@ -107,11 +107,19 @@ void TrackerDb::erase(const Cid& cid) {
 
 void TrackerDb::flush_if_full() {
   if (pending_.size() < kMaxPending) return;
-  Status s = flush();
+  Status s = flush_now();
   if (!s && !deferred_error_) deferred_error_ = s.error();
 }
 
 Status TrackerDb::flush() {
+  if (!deferred_error_ && pending_.size() < kFlushBatch &&
+      std::chrono::steady_clock::now() - last_commit_ < kFlushInterval) {
+    return Status::ok_status();
+  }
+  return flush_now();
+}
+
+Status TrackerDb::flush_now() {
   if (deferred_error_ && pending_.empty()) {
     Error e = std::move(*deferred_error_);
     deferred_error_.reset();
@@ -142,6 +150,7 @@ Status TrackerDb::flush() {
   }
   if (Status s = tx->commit(); !s) return s;
   pending_.clear();
+  last_commit_ = std::chrono::steady_clock::now();
   return Status::ok_status();
 }
 
@@ -193,7 +202,7 @@ Result<std::optional<TrackerRecord>> TrackerDb::load(const Cid& cid) {
 
 Status TrackerDb::load_active(const std::function<bool(TrackerRecord&&)>& visit) {
   // Streams read committed rows: commit what is buffered first so reads see every change.
-  if (Status s = flush(); !s) return s;
+  if (Status s = flush_now(); !s) return s;
   Status result;
   while (true) {
     auto row = active_.step();
@@ -215,7 +224,7 @@ Status TrackerDb::load_active(const std::function<bool(TrackerRecord&&)>& visit)
 
 Status TrackerDb::for_each(const std::function<bool(const TrackerRecord&)>& visit,
                            const std::optional<Cid>& after) {
-  if (Status s = flush(); !s) return s;
+  if (Status s = flush_now(); !s) return s;
   Statement& stmt = after ? all_after_ : all_;
   if (after) stmt.bind_blob(1, as_text(after->bytes()));
   Status result;
@@ -238,7 +247,7 @@ Status TrackerDb::for_each(const std::function<bool(const TrackerRecord&)>& visi
 }
 
 Result<std::size_t> TrackerDb::count() {
-  if (Status s = flush(); !s) return s.error();
+  if (Status s = flush_now(); !s) return s.error();
   auto n = db_.query_text("SELECT count(*) FROM tracker");
   if (!n) return n.error();
   return static_cast<std::size_t>(std::stoull(*n));

@@ -44,8 +44,24 @@ int WalCheckpointer::checkpoints() const {
   return checkpoints_;
 }
 
-int WalCheckpointer::on_commit(void* self, sqlite3*, const char*, int frames) {
+int WalCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, int frames) {
   auto* c = static_cast<WalCheckpointer*>(self);
+  if (frames >= kCatchUpFactor * c->threshold_frames_) {
+    // The background thread is not keeping up: a writer that commits back to back (state
+    // import, a bulk apply) never leaves a moment in which the WAL is fully checkpointed, so
+    // SQLite never rewinds it, and it grew past 55 GB while importing 10M pins. Checkpoint here,
+    // between two transactions of the only writer, so that everything is backfilled and the
+    // next transaction starts the WAL from its beginning. The background thread is not woken
+    // meanwhile; BUSY means its last pass is still running, and the next commit tries again.
+    int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      stop_on_storage_failure(c->writer_.error("checkpointing the WAL"));
+    if (rc == SQLITE_OK) {
+      std::lock_guard lock(c->mu_);
+      ++c->checkpoints_;
+    }
+    return SQLITE_OK;
+  }
   if (frames >= c->threshold_frames_) {
     {
       std::lock_guard lock(c->mu_);

@@ -28,6 +28,10 @@ class WalCheckpointer {
   WalCheckpointer(const WalCheckpointer&) = delete;
   WalCheckpointer& operator=(const WalCheckpointer&) = delete;
 
+  // When a commit leaves this many times threshold_frames in the WAL, the background thread has
+  // not kept up: the commit hook checkpoints on the writer's thread (bounds the WAL's size).
+  static constexpr int kCatchUpFactor = 4;
+
   // Checkpoints completed so far (for tests and diagnostics).
   int checkpoints() const;
 

@@ -70,7 +70,7 @@ TEST_CASE("tracker records survive closing and reopening tracker.db with every f
       db->save(saved.back());
     }
     db->erase(cid_n(4));
-    REQUIRE(db->flush().ok());
+    REQUIRE(db->flush_now().ok());
     db->save(record_n(20, TrackerStatus::pinned));  // committed by the destructor
   }
   CHECK(std::filesystem::exists(dir.path() / "tracker.db"));
@@ -100,7 +100,7 @@ TEST_CASE("reads see saves and erases that are not committed yet") {
   REQUIRE(r.ok());
   REQUIRE(r->has_value());
   CHECK((*r)->status == TrackerStatus::pin_queued);
-  REQUIRE(db->flush().ok());
+  REQUIRE(db->flush_now().ok());
   db->erase(cid_n(1));
   CHECK_FALSE(db->load(cid_n(1)).value().has_value());
   int seen = 0;
@@ -126,7 +126,7 @@ TEST_CASE("many changes are committed in batches and changes of one CID coalesce
   // The buffer commits itself when full, so memory stays bounded while tracking many pins.
   CHECK(most_pending == TrackerDb::kMaxPending - 1);
   CHECK(db->pending() < TrackerDb::kMaxPending);
-  REQUIRE(db->flush().ok());
+  REQUIRE(db->flush_now().ok());
   CHECK(db->pending() == 0);
   CHECK(db->count().value() == static_cast<std::size_t>(n + 1));
   CHECK(db->load(cid_n(1)).value()->status == TrackerStatus::pinned);
@@ -205,4 +205,18 @@ TEST_CASE("a pin tracker reopened on tracker.db keeps its statuses") {
   CHECK(b->status == TrackerStatus::pin_error);
   CHECK(b->error == "refused");
   CHECK(t->queued_pins() == 1);  // its retry is scheduled again
+}
+
+TEST_CASE("flush commits at once when a batch has gathered; flush_now always") {
+  TempDir dir;
+  auto db = open_db(dir);
+  for (std::size_t i = 0; i < TrackerDb::kFlushBatch; ++i) {
+    db->save(record_n(static_cast<int>(i), TrackerStatus::pinned));
+  }
+  REQUIRE(db->flush().ok());
+  CHECK(db->pending() == 0);
+  db->save(record_n(5000, TrackerStatus::pinned));
+  REQUIRE(db->flush_now().ok());
+  CHECK(db->pending() == 0);
+  CHECK(db->count().value() == TrackerDb::kFlushBatch + 1);
 }

@@ -1,0 +1,167 @@
+// A fast stand-in for an IPFS daemon, for benchmarks of the cluster itself: it answers the Kubo
+// RPC calls the connector makes (id, version, pin/add, pin/rm, pin/ls, repo/stat, swarm/peers,
+// swarm/connect, repo/gc) at once, with the shapes Kubo and js-ipfs use. Pins are kept in memory
+// by CID text, so pin/ls lists what was pinned; with --all-pinned every single-CID pin/ls
+// answers "pinned" and nothing is stored (for pinsets too big to mirror cheaply).
+//
+//   fake_ipfs --listen 127.0.0.1:5001 [--all-pinned] [--seconds N]
+//
+// It runs until SIGTERM/SIGINT, or for --seconds when given (a bound for scripts).
+#include <asio.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <unordered_set>
+
+#include <fmt/core.h>
+
+#include "net/http_endpoint.hpp"
+#include "net/http_server.hpp"
+
+using namespace clusterpin;
+
+namespace {
+
+constexpr const char* kPeerId = "12D3KooWBenchFakeIpfsPeer1111111111111111111111111111";
+
+struct Fake {
+  bool all_pinned = false;
+  std::unordered_set<std::string> pins;
+  std::uint64_t calls = 0;
+};
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+void not_pinned(const std::shared_ptr<net::HttpResponder>& r, std::string_view cid) {
+  r->send_json(500, fmt::format("{{\"Message\":\"path '{}' is not pinned\",\"Code\":0,\"Type\":\"error\"}}",
+                                cid));
+}
+
+void handle(Fake& fake, const net::HttpRequest& req, const std::shared_ptr<net::HttpResponder>& r) {
+  ++fake.calls;
+  if (req.method != "POST") {
+    r->send(405, {{"Content-Type", "text/plain"}}, "405 - Method Not Allowed\n");
+    return;
+  }
+  const std::string& p = req.path;
+  auto arg = req.query_value("arg");
+  if (p == "/api/v0/id") {
+    r->send_json(200, fmt::format("{{\"ID\":\"{0}\",\"PublicKey\":\"\",\"Addresses\":"
+                                  "[\"/ip4/127.0.0.1/tcp/4001/p2p/{0}\"],\"AgentVersion\":"
+                                  "\"kubo/0.0.0-bench\",\"ProtocolVersion\":\"ipfs/0.1.0\"}}",
+                                  kPeerId));
+  } else if (p == "/api/v0/version") {
+    r->send_json(200, R"({"Version":"0.0.0-bench","Commit":"","Repo":"15","System":"amd64/linux","Golang":""})");
+  } else if (p == "/api/v0/pin/add") {
+    if (!arg) return r->send_json(400, R"({"Message":"argument \"ipfs-path\" is required","Code":1,"Type":"error"})");
+    if (!fake.all_pinned) fake.pins.emplace(*arg);
+    r->send_json(200, "{\"Pins\":[" + json_string(*arg) + "]}");
+  } else if (p == "/api/v0/pin/rm") {
+    if (!arg) return r->send_json(400, R"({"Message":"argument \"ipfs-path\" is required","Code":1,"Type":"error"})");
+    if (!fake.all_pinned && fake.pins.erase(std::string(*arg)) == 0) return not_pinned(r, *arg);
+    r->send_json(200, "{\"Pins\":[" + json_string(*arg) + "]}");
+  } else if (p == "/api/v0/pin/update") {
+    r->send_json(404, R"({"Message":"Not Found","Code":3,"Type":"error"})");
+  } else if (p == "/api/v0/pin/ls") {
+    auto type = req.query_value("type").value_or("all");
+    if (arg) {
+      if (!fake.all_pinned && !fake.pins.contains(std::string(*arg))) return not_pinned(r, *arg);
+      r->send_json(200, "{\"Cid\":" + json_string(*arg) + ",\"Type\":\"recursive\"}\n");
+      return;
+    }
+    // The whole list, streamed as NDJSON (Kubo's stream=true form).
+    r->start_stream(200, {{"Content-Type", "application/json"}, {"X-Chunked-Output", "1"}});
+    if (type == "recursive" || type == "all") {
+      std::string chunk;
+      for (const auto& cid : fake.pins) {
+        chunk += "{\"Cid\":" + json_string(cid) + ",\"Type\":\"recursive\"}\n";
+        if (chunk.size() > 64 * 1024) {
+          r->write_chunk(chunk);
+          chunk.clear();
+        }
+      }
+      if (!chunk.empty()) r->write_chunk(chunk);
+    }
+    r->finish();
+  } else if (p == "/api/v0/repo/stat") {
+    r->send_json(200, R"({"NumObjects":1000,"RepoSize":1000000,"StorageMax":1000000000000,"RepoPath":"/bench","Version":"fs-repo@15"})");
+  } else if (p == "/api/v0/swarm/peers") {
+    r->send_json(200, R"({"Peers":[]})");
+  } else if (p == "/api/v0/swarm/connect") {
+    r->send_json(200, "{\"Strings\":[\"connect " + std::string(arg.value_or("")) + " success\"]}");
+  } else if (p == "/api/v0/repo/gc") {
+    r->start_stream(200, {{"Content-Type", "application/json"}});
+    r->finish();
+  } else {
+    r->send_json(404, R"({"Message":"Not Found","Code":3,"Type":"error"})");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string listen = "127.0.0.1:5001";
+  double seconds = 0;
+  Fake fake;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag == "--listen" && i + 1 < argc) {
+      listen = argv[++i];
+    } else if (flag == "--seconds" && i + 1 < argc) {
+      seconds = std::atof(argv[++i]);
+    } else if (flag == "--all-pinned") {
+      fake.all_pinned = true;
+    } else {
+      fmt::print(stderr, "fake_ipfs: unknown argument {}\naccepted: --listen HOST:PORT "
+                         "--all-pinned --seconds N\n", flag);
+      return 2;
+    }
+  }
+  auto endpoint = net::parse_http_endpoint(listen);
+  if (!endpoint) {
+    fmt::print(stderr, "fake_ipfs: {}\n", endpoint.error().message);
+    return 2;
+  }
+  asio::io_context io;
+  net::HttpServerOptions options;
+  options.max_connections = 4096;
+  net::HttpServer server(io, options, [&fake](net::HttpRequest req, std::shared_ptr<net::HttpResponder> r) {
+    handle(fake, req, r);
+  });
+  auto bound = server.listen(*endpoint);
+  if (!bound) {
+    fmt::print(stderr, "fake_ipfs: {}\n", bound.error().message);
+    return 1;
+  }
+  fmt::print("fake_ipfs listening on {}\n", bound->to_string());
+  std::fflush(stdout);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code&, int) {
+    server.stop();
+    io.stop();
+  });
+  asio::steady_timer limit(io);
+  if (seconds > 0) {
+    limit.expires_after(std::chrono::milliseconds(static_cast<long>(seconds * 1000)));
+    limit.async_wait([&](const asio::error_code& ec) {
+      if (ec) return;
+      server.stop();
+      io.stop();
+    });
+  }
+  io.run();
+  fmt::print("fake_ipfs: {} calls, {} pins\n", fake.calls, fake.pins.size());
+  return 0;
+}
