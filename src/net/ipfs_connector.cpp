@@ -190,6 +190,9 @@ Result<bool> read_pin_ls_line(std::string_view line, const PinVisitor& visit) {
 HttpClientOptions client_options(Budget budget, const IpfsConnectorOptions& o) {
   HttpClientOptions options;
   options.connect_timeout = o.connect_timeout;
+  // Enough idle connections for every concurrent pin (concurrent_pins, 10 by default) to reuse
+  // one instead of connecting per call.
+  options.max_idle_per_endpoint = 64;
   switch (budget) {
     case Budget::request:
       options.timeout = o.request_timeout;

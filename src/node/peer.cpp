@@ -358,6 +358,14 @@ void Peer::check_ready(Done ready, steady_clock::time_point deadline) {
     connect_swarms_later();
     return ready({});
   }
+  // Catching up counts as progress: while a leader is known and this peer's applied index or
+  // the snapshot it receives grows, the wait goes on (a 1M-pin snapshot takes longer than
+  // wait_for_leader_timeout); the timeout ends only a wait that stopped moving.
+  std::uint64_t progress = n.applied_index() + driver_->snapshot_bytes_received();
+  if (!n.leader().empty() && progress != last_ready_progress_) {
+    last_ready_progress_ = progress;
+    deadline = std::max(deadline, steady_clock::now() + options_.config.raft.wait_for_leader_timeout);
+  }
   if (steady_clock::now() >= deadline) return ready(make_error(describe_reachability()));
   auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(100));
   timer->async_wait([this, timer, ready, deadline, alive = alive_](const std::error_code& ec) {
@@ -382,7 +390,9 @@ std::string Peer::describe_reachability() const {
   }
   const raft::Node& n = driver_->node();
   if (!n.leader().empty() && !n.is_voter(self_)) {
-    return fmt::format("joined, but not yet promoted to voter after {}: the leader is {}",
+    return fmt::format("joined, but catching up made no progress for {} "
+                       "(consensus.raft.wait_for_leader_timeout) and this peer is not yet a voter; "
+                       "the leader is {}",
                        format_go_duration(options_.config.raft.wait_for_leader_timeout), n.leader());
   }
   return fmt::format(

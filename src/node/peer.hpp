@@ -160,6 +160,7 @@ class Peer {
   std::multimap<raft::Index, Done> applied_waiters_;
   std::function<void()> on_removed_;
   bool joining_ = false;
+  std::uint64_t last_ready_progress_ = 0;  // applied index + snapshot bytes, last seen by check_ready
   bool announced_ = false;
   bool stopped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -293,6 +293,7 @@ Status RaftDriver::receive_snapshot_chunks(const raft::Ready& ready) {
     }
     auto written = store::append_snapshot_chunk(staging, chunk.offset, chunk.data);
     if (!written) return written.error();
+    snapshot_bytes_received_ += chunk.data.size();
   }
   return {};
 }

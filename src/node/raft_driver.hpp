@@ -50,6 +50,8 @@ class RaftDriver : public raft::SnapshotSource {
   void propose_conf_change(raft::ConfChange change, std::chrono::milliseconds timeout, Done done);
   Status transfer_leadership(const raft::NodeId& target);
 
+  // Bytes of snapshots received from leaders so far (a joiner's catch-up progress).
+  std::uint64_t snapshot_bytes_received() const { return snapshot_bytes_received_; }
   // Takes a snapshot now (also done automatically when the log grows past snapshot_threshold).
   Status take_snapshot();
 
@@ -97,6 +99,7 @@ class RaftDriver : public raft::SnapshotSource {
   bool persisting_ = false;  // a Ready is with the storage thread
   std::map<raft::Index, Pending> pending_;
   std::optional<raft::SnapshotMeta> latest_snapshot_;
+  std::uint64_t snapshot_bytes_received_ = 0;
   std::optional<raft::HardState> last_durable_hard_;  // the newest hard state sent to the writer
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

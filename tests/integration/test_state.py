@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from cluster import LocalCluster, make_cids, wait_until  # noqa: E402
@@ -110,6 +111,27 @@ def test_a_peer_joining_an_imported_cluster_receives_the_pins(ctx):
         wait_until(lambda: extra in a.pin_cids(), 20, "a pin made on the joiner to reach the first peer")
         c.stop_all()
 
+
+
+def test_a_joiner_keeps_waiting_while_a_large_snapshot_arrives(ctx):
+    # 200,000 pins make a snapshot that takes longer to send and install than the joiner's 5 s
+    # wait_for_leader_timeout: the wait goes on while the transfer makes progress.
+    cids = make_cids(200_000, seed=10)
+    lines = "".join(json.dumps({"cid": cid}) + "\n" for cid in cids)
+    with LocalCluster(ctx, 2, peers=False, name="big") as c:
+        a, b = c.daemons
+        r = ctx.run("state", "import", "--config", a.folder, "--force", stdin=lines, timeout=300)
+        expect(r.returncode == 0, r.stderr)
+        c.edit(b, lambda cfg: cfg["consensus"]["raft"].update(wait_for_leader_timeout="5s"))
+        a.start()
+        a.wait_ready(timeout=120)
+        b.start("--bootstrap", a.address)
+        t0 = time.monotonic()
+        b.wait_ready(timeout=300)
+        print("joiner ready after", round(time.monotonic() - t0, 2), "s")
+        status, body = b.api("GET", "/id")
+        expect(status == 200 and len(json.loads(body)["cluster_peers"]) == 2, body)
+        expect(len(b.pin_cids()) == len(cids), "the joiner does not list every imported pin")
 
 def test_founding_peers_importing_the_same_file_form_one_cluster(ctx):
     cids = make_cids(12, seed=10)
