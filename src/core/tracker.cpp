@@ -460,41 +460,114 @@ Result<std::size_t> PinTracker::reconcile_ipfs(
 Result<std::size_t> PinTracker::reconcile_shared(const SharedPinsetScan& scan_pinset,
                                                  const std::function<bool(const Cid&)>& in_pinset,
                                                  const PeerId& self, UnixNanos now) {
-  std::size_t changes = 0;
-  Status failed;
-  // The shared pinset and the tracker are different stores: writing the tracker while the
-  // pinset streams is allowed.
-  Status scanned = scan_pinset([&](const Pin& pin) {
-    bool here = pin.allocated_to(self);
-    auto prev = lookup(pin.cid);
-    if (!prev) {
-      failed = prev.error();
-      return false;
-    }
-    const std::optional<TrackerRecord>& r = *prev;
-    bool right =
-        here ? (r && !r->remote && r->op != TrackerOp::unpin && r->status != TrackerStatus::remote)
-             : (r && r->remote);
-    if (!right) {
-      track(pin, here, now);
-      ++changes;
-    }
-    return true;
-  });
-  if (!scanned) return scanned.error();
-  if (!failed) return failed.error();
+  // One unbounded slice per phase: the pinset is listed once.
+  SharedPinsetScanFrom from = [&](const std::optional<Cid>& after,
+                                  const std::function<bool(const Pin&)>& visit) {
+    return scan_pinset([&](const Pin& pin) { return (after && pin.cid <= *after) || visit(pin); });
+  };
+  SharedReconcileCursor cursor;
+  while (!cursor.done()) {
+    Status s = reconcile_shared_slice(cursor, from, in_pinset, self, now, SIZE_MAX);
+    if (!s) return s.error();
+  }
+  return cursor.changes;
+}
 
-  auto gone = [&](const TrackerRecord& r) {
-    bool leaving = r.op == TrackerOp::unpin && !r.remote;
-    return !leaving && !in_pinset(r.cid());
-  };
-  auto release = [&](const Cid& cid) {
-    untrack(cid, now);
-    ++changes;
-    return Status::ok_status();
-  };
-  if (Status s = scan_in_chunks(gone, release); !s) return s.error();
-  return changes;
+Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
+                                          const SharedPinsetScanFrom& scan_pinset,
+                                          const std::function<bool(const Cid&)>& in_pinset,
+                                          const PeerId& self, UnixNanos now,
+                                          std::size_t max_items, std::size_t max_queued) {
+  using Phase = SharedReconcileCursor::Phase;
+  cursor.paused = false;
+  max_items = std::max<std::size_t>(max_items, 1);
+  max_queued = std::max<std::size_t>(max_queued, 1);
+  auto queued = [&] { return queued_pins() + queued_unpins(); };
+  std::size_t handled = 0;
+
+  if (cursor.phase == Phase::pinset) {
+    Status failed;
+    bool stopped = false;
+    // The shared pinset and the tracker are different stores: writing the tracker while the
+    // pinset streams is allowed.
+    Status scanned = scan_pinset(cursor.after, [&](const Pin& pin) {
+      if (handled >= max_items) {
+        stopped = true;
+        return false;
+      }
+      if (queued() >= max_queued) {
+        cursor.paused = stopped = true;
+        return false;
+      }
+      bool here = pin.allocated_to(self);
+      auto prev = lookup(pin.cid);
+      if (!prev) {
+        failed = prev.error();
+        return false;
+      }
+      const std::optional<TrackerRecord>& r = *prev;
+      bool right =
+          here ? (r && !r->remote && r->op != TrackerOp::unpin && r->status != TrackerStatus::remote)
+               : (r && r->remote);
+      if (!right) {
+        track(pin, here, now);
+        ++cursor.changes;
+      }
+      cursor.after = pin.cid;
+      ++handled;
+      return true;
+    });
+    if (!scanned) return scanned;
+    if (!failed) return failed;
+    if (stopped) return Status::ok_status();
+    cursor.phase = Phase::tracked;
+    cursor.after.reset();
+    if (handled >= max_items) return Status::ok_status();
+  }
+
+  if (cursor.phase == Phase::tracked) {
+    auto gone = [&](const TrackerRecord& r) {
+      bool leaving = r.op == TrackerOp::unpin && !r.remote;
+      return !leaving && !in_pinset(r.cid());
+    };
+    while (true) {
+      if (queued() >= max_queued) {
+        cursor.paused = true;
+        return Status::ok_status();
+      }
+      // Picked CIDs are unpinned once the listing stopped (the store must not be written while
+      // it lists), at most as many as the queues have room for.
+      std::size_t room = std::min(kScanChunk, max_queued - queued());
+      std::vector<Cid> picked;
+      std::optional<Cid> last;
+      bool more = false;
+      Status scanned = store_->for_each(
+          [&](const TrackerRecord& r) {
+            if (handled >= max_items || picked.size() >= room) {
+              more = true;
+              return false;
+            }
+            last = r.cid();
+            ++handled;
+            if (gone(r)) picked.push_back(r.cid());
+            return true;
+          },
+          cursor.after);
+      if (!scanned) return scanned;
+      for (const Cid& cid : picked) {
+        untrack(cid, now);
+        ++cursor.changes;
+      }
+      if (last) cursor.after = std::move(last);
+      if (!more) {
+        cursor.phase = Phase::done;
+        cursor.after.reset();
+        return Status::ok_status();
+      }
+      if (handled >= max_items) return Status::ok_status();
+    }
+  }
+  return Status::ok_status();
 }
 
 // ---- bookkeeping -----------------------------------------------------------------------------

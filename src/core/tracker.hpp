@@ -134,6 +134,25 @@ struct TrackerOperation {
 
 // Streams the shared pinset in CID order; `visit` returns false to stop.
 using SharedPinsetScan = std::function<Status(const std::function<bool(const Pin&)>& visit)>;
+// The same from the first CID after `after` (from the start when nullopt), so a long listing can
+// be resumed where an earlier one stopped.
+using SharedPinsetScanFrom = std::function<Status(const std::optional<Cid>& after,
+                                                  const std::function<bool(const Pin&)>& visit)>;
+
+// Where a reconcile with the shared pinset that runs in slices stands (see
+// PinTracker::reconcile_shared_slice). A fresh cursor starts a new pass.
+struct SharedReconcileCursor {
+  enum class Phase : std::uint8_t {
+    pinset,   // tracking every shared pin as it should be
+    tracked,  // unpinning tracked CIDs that left the pinset
+    done,
+  };
+  Phase phase = Phase::pinset;
+  std::optional<Cid> after;  // the last CID handled in the current phase
+  std::size_t changes = 0;   // CIDs changed by the pass so far
+  bool paused = false;       // the last slice stopped because the queues held `max_queued`
+  bool done() const { return phase == Phase::done; }
+};
 
 // Memory: only CIDs waiting in a queue (queued, or errored and waiting for their retry) or with
 // an operation in IPFS are held in memory, so memory is bounded by the queue limits. Every
@@ -189,6 +208,17 @@ class PinTracker {
   Result<std::size_t> reconcile_shared(const SharedPinsetScan& scan_pinset,
                                        const std::function<bool(const Cid&)>& in_pinset,
                                        const PeerId& self, UnixNanos now);
+  // The same in bounded slices, for a caller that must not block for a whole pass over millions
+  // of pins: each call handles at most `max_items` pins or records from where `cursor` stands
+  // and advances it; call again until cursor.done(). Pins and unpins applied between slices are
+  // not lost (track/untrack handle them; the slices still to come read the pinset as it is
+  // then). While the queues (pins and unpins) hold `max_queued` or more CIDs the slice enqueues
+  // nothing more and returns with cursor.paused set: call again once they drained, so a first
+  // pass over a big pinset holds about `max_queued` queued records, not the whole pinset.
+  Status reconcile_shared_slice(SharedReconcileCursor& cursor, const SharedPinsetScanFrom& scan_pinset,
+                                const std::function<bool(const Cid&)>& in_pinset,
+                                const PeerId& self, UnixNanos now, std::size_t max_items,
+                                std::size_t max_queued = SIZE_MAX);
 
   std::size_t queued_pins() const { return priority_queue_.size() + pin_queue_.size(); }
   std::size_t queued_unpins() const { return unpin_queue_.size(); }

@@ -13,6 +13,12 @@ using namespace std::chrono;
 
 constexpr milliseconds kRetryTick{500};
 constexpr std::size_t kRecoverBatch = 10000;
+// Reconciling with the shared state: pins (or tracker records) handled per turn of the io
+// thread (each costs a tracker.db lookup; a slice of this size keeps the turn well under the
+// Raft heartbeat), and how many queued CIDs pause the pass until the queues drained to half of
+// it (max_pin_queue_size when that is smaller).
+constexpr std::size_t kReconcileSlice = 2000;
+constexpr std::size_t kReconcileWindow = 20000;
 
 struct BytesHash {
   std::size_t operator()(const Bytes& b) const noexcept { return hash_bytes(b); }
@@ -68,6 +74,7 @@ void PinWorker::start() {
 
 void PinWorker::stop() {
   running_ = false;
+  end_reconcile();
   for (auto* t : {&retry_timer_, &sync_timer_, &recover_timer_, &reconcile_timer_, &ipfs_timer_}) {
     t->cancel();
   }
@@ -118,7 +125,8 @@ void PinWorker::unpin_applied(const Cid& cid) {
   pump();
 }
 
-void PinWorker::state_replaced() { reconcile_tick(); }
+// The reader of a running pass may show the replaced state: start over.
+void PinWorker::state_replaced() { begin_reconcile(); }
 
 void PinWorker::retry_tick() { pump(); }
 
@@ -126,6 +134,11 @@ void PinWorker::pump() {
   if (!running_) return;
   for (TrackerOperation& op : tracker_->next_operations(now())) run(std::move(op));
   flush();
+  if (reconcile_paused_ &&
+      tracker_->queued_pins() + tracker_->queued_unpins() < reconcile_window() / 2 + 1) {
+    reconcile_paused_ = false;
+    post_reconcile_slice();
+  }
 }
 
 void PinWorker::run(TrackerOperation op) {
@@ -192,35 +205,108 @@ void PinWorker::sync_tick() {
 }
 
 void PinWorker::reconcile_tick() {
-  if (!tracker_) return;
-  auto reader = state_.open_reader();
-  if (!reader) return;
-  auto shared_reader = std::make_shared<store::StateReader>(std::move(reader).value());
-  SharedPinsetScan scan = [shared_reader](const std::function<bool(const Pin&)>& visit) {
-    return shared_reader->for_each_pin([&](std::string_view, std::string_view bytes) {
-      auto pin = decode_pin(bytes);
-      return !pin || visit(*pin);
-    });
+  if (reconcile_) {
+    reconcile_again_ = true;
+    return;
+  }
+  begin_reconcile();
+}
+
+std::size_t PinWorker::reconcile_window() const {
+  auto limit = static_cast<std::size_t>(std::max<std::int64_t>(tracker_->limits().max_pin_queue_size, 1));
+  return std::min(kReconcileWindow, limit);
+}
+
+void PinWorker::begin_reconcile() {
+  end_reconcile();
+  if (!tracker_ || !running_) return;
+  reconcile_.emplace();
+  reconcile_->id = ++reconcile_passes_;
+  post_reconcile_slice();
+}
+
+void PinWorker::end_reconcile() {
+  reconcile_.reset();
+  reconcile_paused_ = false;
+}
+
+void PinWorker::post_reconcile_slice() {
+  if (!reconcile_) return;
+  asio::post(io_, [this, pass = reconcile_->id, alive = alive_] {
+    if (*alive) reconcile_slice(pass);
+  });
+}
+
+void PinWorker::reconcile_slice(std::uint64_t pass) {
+  if (!reconcile_ || reconcile_->id != pass || reconcile_paused_) return;
+  if (!running_ || !tracker_) return end_reconcile();
+  ReconcilePass& p = *reconcile_;
+  // A reader per slice, closed before the io thread turns: a snapshot restore refuses to run
+  // while readers are open. Each slice so reads the pinset as it is now.
+  auto opened = state_.open_reader();
+  if (!opened) {
+    fmt::print(stderr, "clusterpin daemon: reconciling with the shared state failed: {}\n",
+               opened.error().message);
+    return end_reconcile();
+  }
+  std::optional<store::StateReader> reader(std::move(opened).value());
+  UnixNanos at = now();
+  // Expired pins are found in the same listing: exactly one live peer (the XOR-closest to each
+  // CID) proposes each unpin, at most kRecoverBatch per pass.
+  bool expiry = cluster_.live_peers && cluster_.commit;
+  std::vector<PeerId> peers = expiry ? cluster_.live_peers() : std::vector<PeerId>{};
+  std::vector<PinsetOp> expired;
+  SharedPinsetScanFrom scan = [&](const std::optional<Cid>& after,
+                                  const std::function<bool(const Pin&)>& visit) {
+    std::string from = after ? as_string(after->bytes()) : std::string();
+    return reader->for_each_pin(
+        [&](std::string_view, std::string_view bytes) {
+          auto pin = decode_pin(bytes);
+          if (!pin) return true;
+          if (expiry && (!p.expiry_after || *p.expiry_after < pin->cid)) {
+            p.expiry_after = pin->cid;
+            UnixNanos expire = pin->options.expire_at;
+            if (expire != kZeroTime && expire <= at && p.expired < kRecoverBatch &&
+                closest_peer(pin->cid, self_, peers)) {
+              ++p.expired;
+              expired.push_back({PinsetOp::Kind::unpin, Pin(pin->cid)});
+            }
+          }
+          return visit(*pin);
+        },
+        from);
   };
-  auto in_pinset = [shared_reader](const Cid& cid) {
-    auto found = shared_reader->get_pin(as_string(cid.bytes()));
+  auto in_pinset = [&](const Cid& cid) {
+    auto found = reader->get_pin(as_string(cid.bytes()));
     return found && found->has_value();
   };
-  auto changed = tracker_->reconcile_shared(scan, in_pinset, self_, now());
-  if (!changed) {
+  Status s = tracker_->reconcile_shared_slice(p.cursor, scan, in_pinset, self_, at,
+                                              kReconcileSlice, reconcile_window());
+  reader.reset();
+  if (!s) {
     fmt::print(stderr, "clusterpin daemon: reconciling with the shared state failed: {}\n",
-               changed.error().message);
+               s.error().message);
   }
-  // Expired pins: exactly one live peer (the XOR-closest to each CID) proposes the unpin.
-  if (cluster_.live_peers && cluster_.commit) {
-    auto expired = expired_to_unpin(scan, now(), self_, cluster_.live_peers(), kRecoverBatch);
-    if (expired && !expired->empty()) {
-      std::vector<PinsetOp> ops;
-      for (Cid& cid : *expired) ops.push_back({PinsetOp::Kind::unpin, Pin(std::move(cid))});
-      cluster_.commit(std::move(ops));
-    }
-  }
+  bool finished = !s || p.cursor.done();
+  bool paused = !finished && p.cursor.paused;
+  if (finished) end_reconcile();
+  if (!expired.empty()) cluster_.commit(std::move(expired));
   pump();
+  if (finished) {
+    if (reconcile_again_) {
+      reconcile_again_ = false;
+      begin_reconcile();
+    }
+    return;
+  }
+  if (!reconcile_ || reconcile_->id != pass) return;  // replaced meanwhile
+  if (paused) {
+    // Resumed by pump once the queues drained to half the window.
+    reconcile_paused_ = true;
+    pump();
+    return;
+  }
+  post_reconcile_slice();
 }
 
 }  // namespace clusterpin::node

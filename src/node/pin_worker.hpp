@@ -45,7 +45,8 @@ class PinWorker {
   // From the Raft apply path.
   void pin_applied(const Pin& pin);
   void unpin_applied(const Cid& cid);
-  // After a snapshot replaced the shared state: re-derive what to pin from it.
+  // After a snapshot replaced the shared state: re-derive what to pin from it (a pass that was
+  // running starts over).
   void state_replaced();
 
   // This peer's record of a CID (nullopt: not tracked here, i.e. unpinned).
@@ -69,7 +70,15 @@ class PinWorker {
   void retry_tick();
   void sync_tick();
   void recover_tick();
+  // Reconciling with the shared state runs in passes of bounded slices (reconcile_slice), each
+  // posted to the io_context after the previous one, so the io thread never stays in one for
+  // long. One pass at a time: a request while one runs makes another follow it.
   void reconcile_tick();
+  void begin_reconcile();
+  void post_reconcile_slice();
+  void reconcile_slice(std::uint64_t pass);
+  void end_reconcile();
+  std::size_t reconcile_window() const;
   void check_ipfs();
   void flush();
   UnixNanos now() const;
@@ -91,6 +100,16 @@ class PinWorker {
   bool running_ = false;
   bool syncing_ = false;
   ClusterView cluster_;
+  struct ReconcilePass {
+    std::uint64_t id = 0;  // a slice posted for another pass does nothing
+    SharedReconcileCursor cursor;
+    std::optional<Cid> expiry_after;  // pins up to here were checked for expiry
+    std::size_t expired = 0;          // unpins of expired pins proposed by this pass
+  };
+  std::optional<ReconcilePass> reconcile_;
+  std::uint64_t reconcile_passes_ = 0;
+  bool reconcile_again_ = false;   // a pass was asked for while one ran
+  bool reconcile_paused_ = false;  // waiting for the queues to drain (resumed by pump)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -4,11 +4,13 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/tracker.hpp"
 
@@ -472,6 +474,179 @@ TEST_CASE("sync with the shared pinset tracks what is missing and unpins what le
   CHECK(*again == 0);
 }
 
+// A shared pinset held in a map, listed from a cursor as the state reader does.
+struct SlicedPinset {
+  std::map<Cid, Pin> pins;
+  int listings = 0;
+  SharedPinsetScanFrom scan() {
+    return [this](const std::optional<Cid>& after, const std::function<bool(const Pin&)>& visit) {
+      ++listings;
+      for (auto it = after ? pins.upper_bound(*after) : pins.begin(); it != pins.end(); ++it)
+        if (!visit(it->second)) break;
+      return Status::ok_status();
+    };
+  }
+  std::function<bool(const Cid&)> contains() {
+    return [this](const Cid& c) { return pins.count(c) > 0; };
+  }
+  void add(const Pin& p) { pins.insert_or_assign(p.cid, p); }
+};
+
+TEST_CASE("a pinset of several slices is fully reconciled, a few pins per slice") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  PinTracker t = open_tracker(store, limits);
+  PeerId self = peer_n(1);
+  for (int n = 100; n < 105; ++n) t.track(pin_n(n), true, kT0);  // tracked, not in the pinset
+  run_all(t, kT0);
+  SlicedPinset pinset;
+  for (int n = 0; n < 40; ++n) {
+    Pin p = pin_n(n);
+    if (n % 4 == 0) p.allocations = {peer_n(2)};  // 10 remote, 30 here
+    pinset.add(p);
+  }
+
+  SharedReconcileCursor cursor;
+  int slices = 0;
+  while (!cursor.done()) {
+    std::size_t queued_before = t.queued_pins() + t.queued_unpins();
+    REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 4).ok());
+    CHECK_FALSE(cursor.paused);
+    // At most 4 pins or records handled per slice: at most 4 more queued.
+    CHECK(t.queued_pins() + t.queued_unpins() <= queued_before + 4);
+    REQUIRE(++slices < 100);
+  }
+  CHECK(slices >= 10);  // 40 pins and 45 records, 4 per slice
+  CHECK(cursor.changes == 45);
+  for (int n = 0; n < 40; ++n) {
+    CAPTURE(n);
+    CHECK(status_of(t, n) == (n % 4 == 0 ? TrackerStatus::remote : TrackerStatus::pin_queued));
+  }
+  for (int n = 100; n < 105; ++n) CHECK(status_of(t, n) == TrackerStatus::unpin_queued);
+
+  // The same pass in one call per phase agrees: nothing is left to change.
+  SharedPinsetScan whole = [&](const std::function<bool(const Pin&)>& visit) {
+    return pinset.scan()(std::nullopt, visit);
+  };
+  auto again = t.reconcile_shared(whole, pinset.contains(), self, kT0);
+  REQUIRE(again.ok());
+  CHECK(*again == 0);
+}
+
+TEST_CASE("pins and unpins applied between slices are not lost by the pass") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  PeerId self = peer_n(1);
+  SlicedPinset pinset;
+  for (int n = 0; n < 30; ++n) pinset.add(pin_n(n));
+  t.track(pin_n(50), true, kT0);  // tracked and pinned, not in the pinset
+  run_all(t, kT0);
+
+  SharedReconcileCursor cursor;
+  REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 5).ok());
+  REQUIRE_FALSE(cursor.done());
+  REQUIRE(cursor.after.has_value());
+  run_all(t, kT0);
+
+  // Raft applies changes both behind and ahead of the cursor before the next slice.
+  std::vector<int> behind, ahead;
+  for (int n = 0; n < 30; ++n) (cid_n(n) <= *cursor.after ? behind : ahead).push_back(n);
+  REQUIRE(behind.size() >= 2);
+  REQUIRE(ahead.size() >= 2);
+  for (int n : {behind[0], ahead[0]}) {  // unpinned
+    pinset.pins.erase(cid_n(n));
+    t.untrack(cid_n(n), kT0);
+  }
+  Pin moved = pin_n(ahead[1]);  // re-allocated elsewhere
+  moved.allocations = {peer_n(2)};
+  pinset.add(moved);
+  t.track(moved, false, kT0);
+  for (int n = 60; n < 64; ++n) {  // new pins
+    pinset.add(pin_n(n));
+    t.track(pin_n(n), true, kT0);
+  }
+  while (!cursor.done()) {
+    REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 5).ok());
+    run_all(t, kT0);
+  }
+
+  CHECK(status_of(t, behind[0]) == TrackerStatus::unpinned);
+  CHECK(status_of(t, ahead[0]) == TrackerStatus::unpinned);
+  CHECK(status_of(t, ahead[1]) == TrackerStatus::remote);
+  CHECK(status_of(t, 50) == TrackerStatus::unpinned);
+  for (const auto& [cid, pin] : pinset.pins) {
+    auto r = t.status(cid);
+    REQUIRE(r.ok());
+    REQUIRE(r->has_value());
+    CHECK((*r)->status == (pin.allocations.empty() ? TrackerStatus::pinned : TrackerStatus::remote));
+  }
+  CHECK(t.in_memory() == 0);
+}
+
+TEST_CASE("a pass pauses while the queues hold the window and resumes once they drained") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();  // max_pin_queue_size 100: the window is below it
+  PinTracker t = open_tracker(store, limits);
+  PeerId self = peer_n(1);
+  SlicedPinset pinset;
+  for (int n = 0; n < 35; ++n) pinset.add(pin_n(n));
+
+  SharedReconcileCursor cursor;
+  REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 1000, 10)
+              .ok());
+  CHECK(cursor.paused);
+  CHECK_FALSE(cursor.done());
+  CHECK(t.queued_pins() == 10);
+  CHECK(cursor.changes == 10);
+
+  // Still full: another slice enqueues nothing and stays paused.
+  REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 1000, 10)
+              .ok());
+  CHECK(cursor.paused);
+  CHECK(t.queued_pins() == 10);
+  CHECK(cursor.changes == 10);
+
+  std::size_t most_queued = 0;
+  int rounds = 0;
+  while (!cursor.done()) {
+    run_all(t, kT0);  // IPFS drains the queues
+    REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 1000, 10)
+                .ok());
+    most_queued = std::max(most_queued, t.queued_pins());
+    REQUIRE(++rounds < 20);
+  }
+  run_all(t, kT0);
+  CHECK(most_queued <= 10);
+  CHECK(cursor.changes == 35);
+  for (int n = 0; n < 35; ++n) CHECK(status_of(t, n) == TrackerStatus::pinned);
+  // No pin was parked as a queue-full error on the way.
+  CHECK(t.in_memory() == 0);
+}
+
+TEST_CASE("unpins of CIDs that left the pinset also wait for room in the queues") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  PeerId self = peer_n(1);
+  for (int n = 0; n < 25; ++n) t.track(pin_n(n), true, kT0);
+  run_all(t, kT0);
+  SlicedPinset empty;
+
+  SharedReconcileCursor cursor;
+  std::size_t most_queued = 0;
+  int rounds = 0;
+  while (!cursor.done()) {
+    REQUIRE(t.reconcile_shared_slice(cursor, empty.scan(), empty.contains(), self, kT0, 1000, 6)
+                .ok());
+    most_queued = std::max(most_queued, t.queued_unpins());
+    if (!cursor.done()) CHECK(cursor.paused);
+    run_all(t, kT0);
+    REQUIRE(++rounds < 20);
+  }
+  CHECK(most_queued == 6);
+  CHECK(cursor.changes == 25);
+  for (int n = 0; n < 25; ++n) CHECK(status_of(t, n) == TrackerStatus::unpinned);
+}
+
 TEST_CASE("an expired pin is unpinned by exactly one of the live peers") {
   std::vector<PeerId> peers;
   for (int i = 0; i < 5; ++i) peers.push_back(peer_n(i + 1));
@@ -607,6 +782,7 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
     std::vector<TrackerOperation> running;
     UnixNanos now = kT0;
     PeerId self = peer_n(1);
+    SharedReconcileCursor sliced;
 
     auto check_step = [&] {
       std::set<Cid> busy;
@@ -674,9 +850,27 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
               }
               return Status::ok_status();
             };
-            REQUIRE(t->reconcile_shared(
-                         scan, [&](const Cid& c) { return pinset.count(c) > 0; }, self, now)
-                        .ok());
+            auto contains = [&](const Cid& c) { return pinset.count(c) > 0; };
+            if (pick(2) == 0) {
+              REQUIRE(t->reconcile_shared(scan, contains, self, now).ok());
+            } else {
+              // One slice of a pass that goes on across the other steps.
+              SharedPinsetScanFrom from = [&](const std::optional<Cid>& after,
+                                              const std::function<bool(const Pin&)>& visit) {
+                for (auto it = after ? pinset.upper_bound(*after) : pinset.begin();
+                     it != pinset.end(); ++it) {
+                  Pin p(it->first);
+                  if (!it->second) p.allocations = {peer_n(2)};
+                  if (!visit(p)) break;
+                }
+                return Status::ok_status();
+              };
+              if (sliced.done()) sliced = SharedReconcileCursor();
+              REQUIRE(t->reconcile_shared_slice(sliced, from, contains, self, now,
+                                                static_cast<std::size_t>(1 + pick(4)),
+                                                static_cast<std::size_t>(1 + pick(8)))
+                          .ok());
+            }
           }
           break;
         case 9:
