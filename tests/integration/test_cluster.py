@@ -11,18 +11,6 @@ from cluster import LocalCluster, make_cids, wait_until  # noqa: E402
 from harness import expect, run  # noqa: E402
 
 
-def leader_of(cluster):
-    def find():
-        for d in cluster.daemons:
-            if d.running():
-                status, body = d.api("GET", "/id")
-                if status == 200 and json.loads(body).get("raft_leader"):
-                    return json.loads(body)["raft_leader"]
-        return None
-    leader = wait_until(find, 20, "a leader")
-    return next(d for d in cluster.daemons if d.id == leader)
-
-
 def pin(daemon, cid, *args):
     r = daemon.cli("pin", "add", *args, cid)
     expect(r.returncode == 0, f"pin add {cid} on peer {daemon.index}: {r.stderr}")
@@ -87,7 +75,7 @@ def test_second_daemon_on_the_same_folder_is_refused(ctx):
 def test_pin_made_on_a_follower_appears_on_every_peer(ctx):
     with LocalCluster(ctx, 3) as c:
         c.start_all()
-        leader = leader_of(c)
+        leader = c.leader(20)
         follower = next(d for d in c.daemons if d is not leader)
         cids = [pin(follower, cid) for cid in make_cids(3)]
         # Read-your-writes on the peer that answered.
@@ -98,7 +86,7 @@ def test_pin_made_on_a_follower_appears_on_every_peer(ctx):
 def test_pins_commit_with_a_follower_killed_and_it_catches_up_after_restart(ctx):
     with LocalCluster(ctx, 3) as c:
         c.start_all()
-        leader = leader_of(c)
+        leader = c.leader(20)
         victim = next(d for d in c.daemons if d is not leader)
         victim.kill()
         cids = [pin(leader, cid) for cid in make_cids(5, seed=1)]
@@ -111,10 +99,10 @@ def test_leader_killed_a_new_one_takes_over_and_pinning_resumes(ctx):
     with LocalCluster(ctx, 3) as c:
         c.start_all()
         before = [pin(c.daemons[0], cid) for cid in make_cids(2, seed=2)]
-        old = leader_of(c)
+        old = c.leader(20)
         old.kill()
         survivor = next(d for d in c.daemons if d.running())
-        new = wait_until(lambda: leader_of(c) if leader_of(c) is not old else None, 20, "a new leader")
+        new = wait_until(lambda: c.leader(20) if c.leader(20) is not old else None, 20, "a new leader")
         expect(new is not old, "the killed leader is still reported")
         after = [pin(survivor, cid) for cid in make_cids(2, seed=3)]
         old.start()

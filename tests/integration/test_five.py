@@ -17,18 +17,6 @@ from harness import expect, run  # noqa: E402
 from ipfs import Ipfs, require_ipfs  # noqa: E402
 
 
-def leader_of(cluster):
-    def find():
-        for d in cluster.daemons:
-            if d.running():
-                status, body = d.api("GET", "/id")
-                if status == 200 and json.loads(body).get("raft_leader"):
-                    return json.loads(body)["raft_leader"]
-        return None
-    leader = wait_until(find, 30, "a leader")
-    return next(d for d in cluster.daemons if d.id == leader)
-
-
 def pin(daemon, cid):
     r = daemon.cli("pin", "add", "--no-status", cid)
     expect(r.returncode == 0, f"pin add {cid} on peer {daemon.index}: {r.stdout} {r.stderr}")
@@ -45,7 +33,7 @@ def all_live_have(cluster, cids, timeout=60):
 def test_five_peers_pins_from_followers_survive_two_killed_followers_who_catch_up(ctx):
     with LocalCluster(ctx, 5) as c:
         c.start_all()
-        leader = leader_of(c)
+        leader = c.leader()
         followers = [d for d in c.daemons if d is not leader]
         expect(len(followers) == 4, "expected four followers")
         status, body = leader.api("GET", "/id")
@@ -81,7 +69,7 @@ def test_five_peers_pins_from_followers_survive_two_killed_followers_who_catch_u
         expect(all(d.running() for d in c.daemons), "a peer stopped")
         for d in c.daemons:
             expect(set(acknowledged) <= d.pin_cids(), f"peer {d.index} misses acknowledged pins")
-        leader_after = leader_of(c)
+        leader_after = c.leader()
         status, body = leader_after.api("GET", "/id")
         expect(len(json.loads(body)["cluster_peers"]) == 5, body)
 

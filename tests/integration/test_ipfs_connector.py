@@ -170,26 +170,10 @@ def test_pin_add_fetches_content_from_a_swarm_peer(ctx):
     probe(ctx, b.maddr, "pin-rm", cid)
 
 
-def add_folder(node, files):
-    """Adds files ({"sub/f.txt": bytes}) under one folder "d" without pinning; returns {name: cid}
-    for every file and folder ("d", "d/sub", "d/sub/f.txt") as IPFS reports them."""
-    boundary = "clusterpin-probe-boundary"
-    body = b""
-    for name, content in files.items():
-        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                 f"filename=\"d%2F{name.replace('/', '%2F')}\"\r\n"
-                 f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    status, text = node.call("add?pin=false", body,
-                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    expect(status == 200, text)
-    return {entry["Name"]: entry["Hash"] for entry in map(json.loads, text.splitlines())}
-
-
 def test_resolve_gives_the_cid_a_path_names(ctx):
     require_ipfs(ctx)
     node = daemon("a")
-    tree = add_folder(node, {"sub/f.txt": os.urandom(700), "g.txt": os.urandom(70)})
+    tree = node.add_folder({"sub/f.txt": os.urandom(700), "g.txt": os.urandom(70)})
     root = tree["d"]
     cases = [(f"/ipfs/{root}/sub/f.txt", tree["d/sub/f.txt"]), (f"/ipfs/{root}/sub/", tree["d/sub"]),
              (f"/ipfs/{root}//g.txt", tree["d/g.txt"]), (f"/ipfs/{root}", root), (f"/ipld/{root}", root)]
@@ -212,7 +196,7 @@ def test_resolve_gives_the_cid_a_path_names(ctx):
 def test_resolve_failures_quote_ipfs_or_name_the_bad_path(ctx):
     require_ipfs(ctx)
     node = daemon("a")
-    root = add_folder(node, {"x.txt": b"x"})["d"]
+    root = node.add_folder({"x.txt": b"x"})["d"]
     out = probe(ctx, node.maddr, "resolve", f"/ipfs/{root}/nope", ok=False)[-1]
     expect(out["error"].startswith("IPFS error (resolve): ") and "nope" in out["error"], out["error"])
     # Checked before anything is sent: the connector names what is accepted.

@@ -13,7 +13,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from cluster import LocalCluster, free_port, make_cids, wait_until  # noqa: E402
@@ -290,22 +289,6 @@ def test_a_non_loopback_api_without_credentials_is_refused_at_start(ctx):
 
 # --- IPFS paths ----------------------------------------------------------------------------------
 
-def add_tree(node, files):
-    """Adds files ({"sub/f.txt": bytes}) under one folder "d" without pinning; returns
-    {name: cid} for every file and folder IPFS reports ("d", "d/sub", "d/sub/f.txt")."""
-    boundary = uuid.uuid4().hex
-    body = b""
-    for name, content in files.items():
-        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                 f"filename=\"d%2F{name.replace('/', '%2F')}\"\r\n"
-                 f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    status, text = node.call("add?pin=false", body,
-                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    expect(status == 200, text)
-    return {entry["Name"]: entry["Hash"] for entry in map(json.loads, text.splitlines())}
-
-
 def with_ipfs(ctx):
     require_ipfs(ctx.source_root)
     return Ipfs(ctx.source_root, ctx.folder("ipfs")).start()
@@ -314,7 +297,7 @@ def with_ipfs(ctx):
 def test_a_sub_path_is_resolved_by_ipfs_and_its_cid_pinned_and_unpinned(ctx):
     node = with_ipfs(ctx)
     try:
-        tree = add_tree(node, {"sub/f.txt": os.urandom(3000), "a.txt": os.urandom(100)})
+        tree = node.add_folder({"sub/f.txt": os.urandom(3000), "a.txt": os.urandom(100)})
         root, leaf = tree["d"], tree["d/sub/f.txt"]
         c, d = single_peer(ctx, ipfs=node)
         with c:
@@ -345,7 +328,7 @@ def test_a_sub_path_is_resolved_by_ipfs_and_its_cid_pinned_and_unpinned(ctx):
 def test_plain_ipfs_and_ipld_cid_paths_and_an_ipns_name_are_pinned(ctx):
     node = with_ipfs(ctx)
     try:
-        tree = add_tree(node, {"sub/f.txt": os.urandom(500), "b.txt": os.urandom(50)})
+        tree = node.add_folder({"sub/f.txt": os.urandom(500), "b.txt": os.urandom(50)})
         root, sub = tree["d"], tree["d/sub"]
         # An IPNS name published on this daemon (allowed offline): the daemon's own key.
         status, text = node.call(f"name/publish?arg=/ipfs/{root}&allow-offline=true&resolve=false")
@@ -373,7 +356,7 @@ def test_plain_ipfs_and_ipld_cid_paths_and_an_ipns_name_are_pinned(ctx):
 def test_the_cli_pins_and_unpins_ipfs_paths_and_checks_them_before_contacting_anything(ctx):
     node = with_ipfs(ctx)
     try:
-        tree = add_tree(node, {"sub/f.txt": os.urandom(800), "g.txt": os.urandom(90)})
+        tree = node.add_folder({"sub/f.txt": os.urandom(800), "g.txt": os.urandom(90)})
         root, leaf = tree["d"], tree["d/sub/f.txt"]
         c, d = single_peer(ctx, ipfs=node)
         with c:

@@ -161,6 +161,18 @@ class LocalCluster:
             except AssertionError:
                 pass
 
+    def leader(self, timeout=30):
+        """The running daemon that the live peers name as Raft leader (waits for one)."""
+        def find():
+            for d in self.daemons:
+                if d.running():
+                    status, body = d.api("GET", "/id")
+                    if status == 200 and json.loads(body).get("raft_leader"):
+                        return json.loads(body)["raft_leader"]
+            return None
+        leader = wait_until(find, timeout, "a leader")
+        return next(d for d in self.daemons if d.id == leader)
+
     def __enter__(self):
         return self
 

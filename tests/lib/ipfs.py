@@ -80,6 +80,21 @@ class Ipfs:
         expect(status == 200, text)
         return json.loads(text)["Hash"]
 
+    def add_folder(self, files):
+        """Adds files ({"sub/f.txt": bytes}) under one folder "d" without pinning; returns
+        {name: cid} for every file and folder IPFS reports ("d", "d/sub", "d/sub/f.txt")."""
+        boundary = uuid.uuid4().hex
+        body = b""
+        for name, content in files.items():
+            body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                     f"filename=\"d%2F{name.replace('/', '%2F')}\"\r\n"
+                     f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + b"\r\n"
+        body += f"--{boundary}--\r\n".encode()
+        status, text = self.call("add?pin=false", body,
+                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        expect(status == 200, text)
+        return {entry["Name"]: entry["Hash"] for entry in map(json.loads, text.splitlines())}
+
     def pin_type(self, cid):
         """The pin type IPFS reports for cid ("recursive", "direct", "indirect..."), or None."""
         status, text = self.call(f"pin/ls?arg={cid}")
