@@ -92,13 +92,6 @@ StatusFilter StatusFilter::of(std::initializer_list<TrackerStatus> statuses) {
   return f;
 }
 
-bool StatusFilter::only_active() const {
-  for (TrackerStatus s : {TrackerStatus::undefined, TrackerStatus::pinned, TrackerStatus::remote,
-                          TrackerStatus::unpinned, TrackerStatus::cluster_error})
-    if (matches(s)) return false;
-  return true;
-}
-
 Result<StatusFilter> parse_status_filter(std::string_view text) {
   if (text.empty()) return StatusFilter::all();
   StatusFilter filter = StatusFilter::none();
@@ -186,7 +179,7 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now) {
   Entry* e = find(pin.cid);
 
   if (allocated_here) {
-    if (!rec) return enqueue(TrackerRecord(pin), TrackerOp::pin, now, 0);
+    if (!rec) return enqueue_fresh(TrackerRecord(pin), now);
     TrackerRecord r = std::move(*rec);
     bool same = same_in_ipfs(r.pin, pin);
     bool changed = r.remote || encode_pin(r.pin) != encode_pin(pin);
@@ -198,7 +191,7 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now) {
         // The same operation is already coming: only its options change.
         e->record.pin = pin;
         e->record.remote = false;
-        store_->save(e->record);
+        if (e->stored) store_->save(e->record);
         return;
       }
       if (r.status == TrackerStatus::pinned && same) {
@@ -230,6 +223,7 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now) {
     // The unpin under way already frees the disk; it now ends as `remote`.
     e->record.pin = pin;
     e->record.remote = true;
+    e->stored = true;
     store_->save(e->record);
     return;
   }
@@ -251,6 +245,7 @@ void PinTracker::untrack(const Cid& cid, UnixNanos now) {
   Entry* e = find(cid);
   if (r.op == TrackerOp::unpin && e != nullptr) {
     e->record.remote = false;  // the unpin under way now ends with the CID forgotten
+    e->stored = true;
     store_->save(e->record);
     return;
   }
@@ -288,7 +283,7 @@ void PinTracker::start(Entry& entry, std::vector<TrackerOperation>& out, UnixNan
   (r.op == TrackerOp::pin ? pins_running_ : unpins_running_)++;
   r.status = running_status(r.op);
   r.timestamp = now;
-  store_->save(r);
+  if (entry.stored) store_->save(r);
   out.push_back(TrackerOperation{entry.running_id, r.op, r.pin});
   check_invariants(entry);
 }
@@ -334,14 +329,6 @@ Result<std::optional<TrackerRecord>> PinTracker::status(const Cid& cid) {
   return lookup(cid);
 }
 
-Status PinTracker::for_each(const StatusFilter& filter,
-                            const std::function<bool(const TrackerRecord&)>& visit) {
-  if (filter.only_active())
-    return store_->load_active(
-        [&](TrackerRecord&& r) { return !filter.matches(r.status) || visit(r); });
-  return store_->for_each(
-      [&](const TrackerRecord& r) { return !filter.matches(r.status) || visit(r); });
-}
 
 // ---- recovering ------------------------------------------------------------------------------
 
@@ -570,6 +557,11 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
   return Status::ok_status();
 }
 
+std::size_t PinTracker::window() const {
+  return static_cast<std::size_t>(
+      std::max<std::int64_t>(std::min(limits_.fresh_pin_window, limits_.max_pin_queue_size), 1));
+}
+
 // ---- bookkeeping -----------------------------------------------------------------------------
 
 PinTracker::Entry* PinTracker::find(const Cid& cid) {
@@ -596,9 +588,27 @@ void PinTracker::enqueue(TrackerRecord record, TrackerOp op, UnixNanos now, std:
   queue_or_park(std::move(record), now);
 }
 
-// Puts a queued or errored record (already saved) in its queue, or, when that queue is full,
-// stores it as an error that waits for recover and keeps nothing of it in memory.
-void PinTracker::queue_or_park(TrackerRecord record, UnixNanos now) {
+// A pin of a CID the tracker knows nothing about: queued in memory only, not written to the
+// store until it settles or fails (see `Entry::stored`). When the queue is full nothing is kept:
+// the pinset still says the CID must be pinned here, so it counts as pin_queued and the next
+// reconcile with the pinset queues it once there is room (see overflowed()).
+void PinTracker::enqueue_fresh(TrackerRecord record, UnixNanos now) {
+  if (queued_pins() >= window()) {
+    ++overflowed_;
+    return;
+  }
+  record.op = TrackerOp::pin;
+  record.status = TrackerStatus::pin_queued;
+  record.timestamp = now;
+  record.next_attempt_at = now;
+  record.priority = is_priority(record.pin, 0, now);
+  queue_or_park(std::move(record), now, false);
+}
+
+// Puts a queued or errored record (already saved, unless `stored` is false) in its queue, or,
+// when that queue is full, stores it as an error that waits for recover and keeps nothing of it
+// in memory.
+void PinTracker::queue_or_park(TrackerRecord record, UnixNanos now, bool stored) {
   Cid cid = record.cid();
   Entry* e = find(cid);
   if (e != nullptr) dequeue(*e);
@@ -613,11 +623,17 @@ void PinTracker::queue_or_park(TrackerRecord record, UnixNanos now) {
     store_->save(record);
     if (e != nullptr) {
       e->record = std::move(record);
+      e->stored = true;
       release_if_idle(cid);
     }
     return;
   }
-  if (e == nullptr) e = &active_.emplace(cid, Entry(record)).first->second;
+  if (e == nullptr) {
+    e = &active_.emplace(cid, Entry(record)).first->second;
+  } else {
+    assert(stored || !e->stored);  // a stored row is never left behind by a newer unsaved one
+  }
+  e->stored = stored;
   e->record = std::move(record);
   e->queue = queue;
   e->key = QueueKey(e->record.next_attempt_at, next_seq_++, cid);
@@ -637,6 +653,7 @@ void PinTracker::settle(TrackerRecord record, TrackerStatus status, UnixNanos no
   Cid cid = record.cid();
   if (Entry* e = find(cid)) {
     dequeue(*e);
+    e->stored = true;
     e->record = std::move(record);
     release_if_idle(cid);
   }
@@ -644,8 +661,9 @@ void PinTracker::settle(TrackerRecord record, TrackerStatus status, UnixNanos no
 
 // The CID is no longer tracked (unpinned): erased from the store and, once idle, from memory.
 void PinTracker::forget(const Cid& cid) {
-  store_->erase(cid);
-  if (Entry* e = find(cid)) {
+  Entry* e = find(cid);
+  if (e == nullptr || e->stored) store_->erase(cid);
+  if (e != nullptr) {
     dequeue(*e);
     e->record.status = TrackerStatus::unpinned;
     release_if_idle(cid);

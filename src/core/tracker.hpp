@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/cid.hpp"
@@ -59,9 +61,6 @@ class StatusFilter {
   StatusFilter with(TrackerStatus status) const {
     return StatusFilter(bits_ | (1U << static_cast<int>(status)));
   }
-  // True when every status it accepts is one the tracker keeps in memory (queued, in progress,
-  // errors), so a listing need not read every stored record.
-  bool only_active() const;
   bool operator==(const StatusFilter&) const = default;
 
  private:
@@ -115,6 +114,10 @@ struct TrackerLimits {
   std::int64_t concurrent_pins = 10;
   std::int64_t concurrent_unpins = 1;         // IPFS Cluster's single unpin worker
   std::int64_t max_pin_queue_size = 1000000;  // per queue (pins, unpins)
+  // New pins held in memory at most (with max_pin_queue_size, the smaller counts): more wait in
+  // the shared pinset, reported pin_queued, until a reconcile pass queues them (overflowed()).
+  // About 1.3 KB each; 20,000 keep IPFS busy for minutes.
+  std::int64_t fresh_pin_window = 20000;
   std::int64_t priority_pin_max_age_ns = 24LL * 3600 * 1000000000;
   std::int64_t priority_pin_max_retries = 5;
   std::int64_t retry_backoff_min_ns = 1000000000LL;        // first retry after 1 s
@@ -155,9 +158,13 @@ struct SharedReconcileCursor {
 };
 
 // Memory: only CIDs waiting in a queue (queued, or errored and waiting for their retry) or with
-// an operation in IPFS are held in memory, so memory is bounded by the queue limits. Every
-// record is written through to the store, which answers listings and lookups; pinned, remote,
-// unexpectedly_unpinned and queue-full errors live only there (recover brings them back).
+// an operation in IPFS are held in memory, so memory is bounded by the queue limits. Records are
+// written through to the store, which answers lookups; pinned, remote, unexpectedly_unpinned and
+// queue-full errors live only there (recover brings them back). One exception keeps a stream of
+// new pins cheap: a pin of a CID the tracker never saw is not written while it is only queued or
+// being pinned for the first time (the shared pinset already says it must be pinned here; after
+// a restart the reconcile with the pinset queues it again), and when the queue is full it is not
+// kept at all (overflowed(); the caller reconciles with the pinset once there is room).
 class PinTracker {
  public:
   // Loads the unsettled records. Operations that were in progress when the peer stopped are
@@ -183,10 +190,6 @@ class PinTracker {
 
   // The record of one CID (from memory or the store); nullopt when untracked (unpinned).
   Result<std::optional<TrackerRecord>> status(const Cid& cid);
-  // Records whose status passes `filter`, in CID order. Filters of only unsettled statuses read
-  // just the store's unsettled records (cheap with millions pinned); others stream every record.
-  Status for_each(const StatusFilter& filter,
-                  const std::function<bool(const TrackerRecord&)>& visit);
 
   // Makes an errored or unexpectedly_unpinned CID due now. Returns the record when touched.
   Result<std::optional<TrackerRecord>> recover(const Cid& cid, UnixNanos now);
@@ -208,6 +211,8 @@ class PinTracker {
   Result<std::size_t> reconcile_shared(const SharedPinsetScan& scan_pinset,
                                        const std::function<bool(const Cid&)>& in_pinset,
                                        const PeerId& self, UnixNanos now);
+  // How many queued CIDs a reconcile slice fills the queues up to, and new pins wait in memory.
+  std::size_t window() const;
   // The same in bounded slices, for a caller that must not block for a whole pass over millions
   // of pins: each call handles at most `max_items` pins or records from where `cursor` stands
   // and advances it; call again until cursor.done(). Pins and unpins applied between slices are
@@ -225,6 +230,10 @@ class PinTracker {
   std::size_t in_progress() const { return pins_running_ + unpins_running_; }
   // CIDs held in memory (queued or with an operation in IPFS): bounded by the queue limits.
   std::size_t in_memory() const { return active_.size(); }
+  // New pins left out since the last call because the pin queue held fresh_pin_window (or
+  // max_pin_queue_size) pins: when not zero, a reconcile with the shared pinset
+  // (reconcile_shared[_slice]) must run once the queue drained.
+  std::size_t take_overflowed() { return std::exchange(overflowed_, 0); }
   const TrackerLimits& limits() const { return limits_; }
 
  private:
@@ -238,6 +247,9 @@ class PinTracker {
     TrackerOp running_op = TrackerOp::none;
     Queue queue = Queue::none;    // the queue it waits in, under `key`
     std::optional<QueueKey> key;  // set iff queue != none
+    // False while the record exists only here: a fresh pin queued or being pinned for the first
+    // time. Written to the store when it settles, fails, or gets another operation.
+    bool stored = true;
   };
 
   PinTracker(TrackerStore& store, TrackerLimits limits) : store_(&store), limits_(limits) {}
@@ -251,7 +263,8 @@ class PinTracker {
   Entry* find(const Cid& cid);
   Result<std::optional<TrackerRecord>> lookup(const Cid& cid);
   void enqueue(TrackerRecord record, TrackerOp op, UnixNanos now, std::int64_t attempts);
-  void queue_or_park(TrackerRecord record, UnixNanos now);
+  void enqueue_fresh(TrackerRecord record, UnixNanos now);
+  void queue_or_park(TrackerRecord record, UnixNanos now, bool stored = true);
   void settle(TrackerRecord record, TrackerStatus status, UnixNanos now);
   void forget(const Cid& cid);
   void dequeue(Entry& entry);
@@ -265,7 +278,7 @@ class PinTracker {
 
   TrackerStore* store_;
   TrackerLimits limits_;
-  std::map<Cid, Entry> active_;        // queued or running: what needs this peer's attention now
+  std::unordered_map<Cid, Entry> active_;  // queued or running: what needs attention now
   std::set<QueueKey> priority_queue_;  // fresh pins
   std::set<QueueKey> pin_queue_;       // old pins and retries past priority_pin_max_retries
   std::set<QueueKey> unpin_queue_;
@@ -273,6 +286,7 @@ class PinTracker {
   std::size_t unpins_running_ = 0;
   std::uint64_t next_seq_ = 1;
   std::uint64_t next_op_id_ = 1;
+  std::size_t overflowed_ = 0;
 };
 
 // Expired pins (expire_at <= now) that this peer must unpin: among `peers` (the live peers,

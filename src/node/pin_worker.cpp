@@ -15,10 +15,9 @@ constexpr milliseconds kRetryTick{500};
 constexpr std::size_t kRecoverBatch = 10000;
 // Reconciling with the shared state: pins (or tracker records) handled per turn of the io
 // thread (each costs a tracker.db lookup; a slice of this size keeps the turn well under the
-// Raft heartbeat), and how many queued CIDs pause the pass until the queues drained to half of
-// it (max_pin_queue_size when that is smaller).
+// Raft heartbeat). A pass pauses while the queues hold the tracker's window() and resumes once
+// they drained to half of it.
 constexpr std::size_t kReconcileSlice = 2000;
-constexpr std::size_t kReconcileWindow = 20000;
 
 struct BytesHash {
   std::size_t operator()(const Bytes& b) const noexcept { return hash_bytes(b); }
@@ -134,10 +133,16 @@ void PinWorker::pump() {
   if (!running_) return;
   for (TrackerOperation& op : tracker_->next_operations(now())) run(std::move(op));
   flush();
-  if (reconcile_paused_ &&
-      tracker_->queued_pins() + tracker_->queued_unpins() < reconcile_window() / 2 + 1) {
+  if (tracker_->take_overflowed() > 0) overflowed_ = true;
+  if (tracker_->queued_pins() + tracker_->queued_unpins() >= tracker_->window() / 2 + 1) return;
+  if (reconcile_paused_) {
     reconcile_paused_ = false;
     post_reconcile_slice();
+  }
+  if (overflowed_) {
+    // New pins met a full queue and were left to the pinset: a pass queues them now.
+    overflowed_ = false;
+    reconcile_tick();
   }
 }
 
@@ -156,11 +161,6 @@ void PinWorker::run(TrackerOperation op) {
 }
 
 Result<std::optional<TrackerRecord>> PinWorker::status(const Cid& cid) { return tracker_->status(cid); }
-
-Status PinWorker::for_each(const StatusFilter& filter,
-                           const std::function<bool(const TrackerRecord&)>& visit) {
-  return tracker_->for_each(filter, visit);
-}
 
 Result<std::optional<TrackerRecord>> PinWorker::recover(const Cid& cid) {
   auto r = tracker_->recover(cid, now());
@@ -212,10 +212,6 @@ void PinWorker::reconcile_tick() {
   begin_reconcile();
 }
 
-std::size_t PinWorker::reconcile_window() const {
-  auto limit = static_cast<std::size_t>(std::max<std::int64_t>(tracker_->limits().max_pin_queue_size, 1));
-  return std::min(kReconcileWindow, limit);
-}
 
 void PinWorker::begin_reconcile() {
   end_reconcile();
@@ -281,7 +277,7 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
     return found && found->has_value();
   };
   Status s = tracker_->reconcile_shared_slice(p.cursor, scan, in_pinset, self_, at,
-                                              kReconcileSlice, reconcile_window());
+                                              kReconcileSlice, tracker_->window());
   reader.reset();
   if (!s) {
     fmt::print(stderr, "clusterpin daemon: reconciling with the shared state failed: {}\n",

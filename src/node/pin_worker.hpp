@@ -51,8 +51,6 @@ class PinWorker {
 
   // This peer's record of a CID (nullopt: not tracked here, i.e. unpinned).
   Result<std::optional<TrackerRecord>> status(const Cid& cid);
-  Status for_each(const StatusFilter& filter,
-                  const std::function<bool(const TrackerRecord&)>& visit);
   Result<std::optional<TrackerRecord>> recover(const Cid& cid);
   Result<std::vector<TrackerRecord>> recover_all();
   // Compares with one streamed `pin ls` of IPFS and marks what drifted; `done` gets how many
@@ -78,7 +76,6 @@ class PinWorker {
   void post_reconcile_slice();
   void reconcile_slice(std::uint64_t pass);
   void end_reconcile();
-  std::size_t reconcile_window() const;
   void check_ipfs();
   void flush();
   UnixNanos now() const;
@@ -110,6 +107,7 @@ class PinWorker {
   std::uint64_t reconcile_passes_ = 0;
   bool reconcile_again_ = false;   // a pass was asked for while one ran
   bool reconcile_paused_ = false;  // waiting for the queues to drain (resumed by pump)
+  bool overflowed_ = false;        // new pins met a full queue: a pass is due once it drains
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -18,6 +18,7 @@
 #include "core/result.hpp"
 #include "core/tracker.hpp"
 #include "store/sqlite_connection.hpp"
+#include "store/wal_checkpointer.hpp"
 
 namespace clusterpin::store {
 
@@ -74,6 +75,7 @@ class TrackerDb final : public TrackerStore {
   std::map<Cid, std::optional<TrackerRecord>> pending_;  // nullopt: erase
   std::optional<Error> deferred_error_;  // of an automatic flush, reported by the next flush
   std::chrono::steady_clock::time_point last_commit_{};  // of flush_now (epoch: never)
+  std::unique_ptr<WalCheckpointer> checkpointer_;  // last: stops before the statements and db go
 };
 
 }  // namespace clusterpin::store

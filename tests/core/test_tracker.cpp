@@ -128,14 +128,12 @@ TEST_CASE("status names round-trip and filters accept IPFS Cluster's groups") {
   CHECK(f->matches(TrackerStatus::unpin_queued));
   CHECK_FALSE(f->matches(TrackerStatus::pinned));
   CHECK_FALSE(f->matches(TrackerStatus::unpin_error));
-  CHECK(f->only_active());
 
   auto errors = parse_status_filter("error");
   REQUIRE(errors.ok());
   CHECK(*errors == StatusFilter::of({TrackerStatus::pin_error, TrackerStatus::unpin_error,
                                      TrackerStatus::cluster_error}));
   CHECK(parse_status_filter("")->matches(TrackerStatus::remote));
-  CHECK_FALSE(parse_status_filter("pinned")->only_active());
 
   auto bad = parse_status_filter("pinned,pinnned");
   REQUIRE_FALSE(bad.ok());
@@ -154,8 +152,10 @@ TEST_CASE("a pin allocated here goes pin_queued, pinning, pinned and then leaves
   CHECK(ops[0].op == TrackerOp::pin);
   CHECK(ops[0].pin.cid == cid_n(1));
   CHECK(status_of(t, 1) == TrackerStatus::pinning);
+  CHECK(store.writes == 0);  // a new pin is written once, when it settles
   t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0 + kSecond);
   CHECK(status_of(t, 1) == TrackerStatus::pinned);
+  CHECK(store.writes == 1);
   CHECK(record_of(t, 1).timestamp == kT0 + kSecond);
   CHECK(t.in_memory() == 0);  // pinned records live only in the store
   CHECK(store.rows.at(cid_n(1)).status == TrackerStatus::pinned);
@@ -686,49 +686,65 @@ TEST_CASE("an expired pin is unpinned by exactly one of the live peers") {
   CHECK(others == 1);
 }
 
-TEST_CASE("a full queue records the error and recover queues the CID once there is room") {
+TEST_CASE("new pins past the window stay in the pinset and the next reconcile queues them") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.fresh_pin_window = 2;
+  PinTracker t = open_tracker(store, limits);
+  for (int i = 0; i < 5; ++i) t.track(pin_n(i), true, kT0);
+  CHECK(t.queued_pins() == 2);
+  CHECK(t.in_memory() == 2);
+  CHECK(t.take_overflowed() == 3);
+  CHECK(t.take_overflowed() == 0);
+  CHECK(store.writes == 0);  // neither the queued nor the left-out pins were written
+  for (int i = 2; i < 5; ++i) CHECK(status_of(t, i) == TrackerStatus::unpinned);  // untracked
+  run_all(t, kT0);
+  std::map<Cid, Pin> pinset;  // listed in CID order, as the state is
+  for (int i = 0; i < 5; ++i) pinset.emplace(cid_n(i), pin_n(i));
+  // The pass queues the left-out pins as the window allows; repeated passes pin them all.
+  SharedPinsetScan pins = [&](const std::function<bool(const Pin&)>& visit) {
+    for (const auto& [cid, pin] : pinset)
+      if (!visit(pin)) break;
+    return Status::ok_status();
+  };
+  for (int pass = 0; pass < 3; ++pass) {
+    REQUIRE(t.reconcile_shared(pins, [&](const Cid& c) { return pinset.count(c) > 0; },
+                               peer_n(1), kT0)
+                .ok());
+    CHECK(t.queued_pins() <= 2);
+    run_all(t, kT0);
+  }
+  for (int i = 0; i < 5; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
+}
+
+TEST_CASE("a retry that meets a full queue is parked as an error and recover queues it") {
   MemoryStore store;
   TrackerLimits limits = small_limits();
   limits.max_pin_queue_size = 2;
   PinTracker t = open_tracker(store, limits);
-  for (int i = 0; i < 3; ++i) t.track(pin_n(i), true, kT0);
-  TrackerRecord third = record_of(t, 2);
-  CHECK(third.status == TrackerStatus::pin_error);
-  CHECK(third.error == "pin/unpin operation queue is full (max_pin_queue_size 2)");
-  CHECK(t.in_memory() == 2);
+  t.track(pin_n(0), true, kT0);
+  t.track(pin_n(1), true, kT0);
+  auto ops = t.next_operations(kT0);  // both start (concurrent_pins 2)
+  REQUIRE(ops.size() == 2);
+  t.track(pin_n(2), true, kT0);
+  t.track(pin_n(3), true, kT0);  // the queue is full again
+  t.operation_finished(ops[0].pin.cid, ops[0].id, make_error("ipfs down"), kT0);
+  TrackerRecord parked = **t.status(ops[0].pin.cid);
+  CHECK(parked.status == TrackerStatus::pin_error);
+  CHECK(parked.error == "pin/unpin operation queue is full (max_pin_queue_size 2)");
+  CHECK(store.rows.at(ops[0].pin.cid).status == TrackerStatus::pin_error);
+  t.operation_finished(ops[1].pin.cid, ops[1].id, Status::ok_status(), kT0);
   run_all(t, kT0);
-  CHECK(status_of(t, 2) == TrackerStatus::pin_error);  // waits for recover
-  auto r = t.recover(cid_n(2), kT0);
+  CHECK(t.status(ops[0].pin.cid)->value().status == TrackerStatus::pin_error);  // waits for recover
+  auto r = t.recover(ops[0].pin.cid, kT0);
   REQUIRE(r.ok());
   REQUIRE(r->has_value());
   CHECK((*r)->status == TrackerStatus::pin_queued);
   run_all(t, kT0);
-  CHECK(status_of(t, 2) == TrackerStatus::pinned);
+  for (int i = 0; i < 4; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
 }
 
-TEST_CASE("listings stream records in CID order and filter by status") {
-  MemoryStore store;
-  PinTracker t = open_tracker(store);
-  for (int i = 0; i < 4; ++i) t.track(pin_n(i), true, kT0);
-  run_all(t, kT0);
-  t.track(pin_n(7), true, kT0);   // queued
-  t.track(pin_n(8), false, kT0);  // remote
-  std::vector<Cid> seen;
-  REQUIRE(t.for_each(StatusFilter::all(), [&](const TrackerRecord& r) {
-             seen.push_back(r.cid());
-             return true;
-           }).ok());
-  CHECK(seen.size() == 6);
-  CHECK(std::is_sorted(seen.begin(), seen.end()));
-  std::vector<TrackerStatus> queued;
-  REQUIRE(t.for_each(parse_status_filter("queued").value(), [&](const TrackerRecord& r) {
-             queued.push_back(r.status);
-             return true;
-           }).ok());
-  CHECK(queued == std::vector<TrackerStatus>{TrackerStatus::pin_queued});
-}
-
-TEST_CASE("a restart keeps statuses, errors and attempts, and queues again what was in progress") {
+TEST_CASE("a restart keeps statuses, errors and attempts; the reconcile queues again what was new") {
   MemoryStore store;
   {
     TrackerLimits limits = small_limits();
@@ -743,8 +759,28 @@ TEST_CASE("a restart keeps statuses, errors and attempts, and queues again what 
     REQUIRE(ops.size() == 1);
     CHECK(status_of(t, 3) == TrackerStatus::pinning);
     t.track(pin_n(4), false, kT0);  // remote
-  }                                 // the peer stops with the pin of 3 in IPFS
+    t.track(pin_n(6), true, kT0 + 100 * kSecond);
+    run_all(t, kT0 + 100 * kSecond);  // pinned
+    t.untrack(cid_n(6), kT0 + 100 * kSecond);
+    auto unpins = t.next_operations(kT0 + 100 * kSecond);  // unpinning 6
+    REQUIRE(unpins.size() == 1);
+    CHECK(status_of(t, 6) == TrackerStatus::unpinning);
+  }  // the peer stops with the pin of 3 and the unpin of 6 in IPFS
   PinTracker t = open_tracker(store, small_limits(), kT0 + 200 * kSecond);
+  // 3 was new and only in memory: untracked until the start's reconcile with the pinset.
+  CHECK(status_of(t, 3) == TrackerStatus::unpinned);
+  std::map<Cid, Pin> pins;  // listed in CID order, as the state is
+  for (int i = 1; i <= 4; ++i) pins.emplace(cid_n(i), pin_n(i));
+  pins.at(cid_n(4)).allocations = {peer_n(2)};
+  SharedPinsetScan pinset = [&](const std::function<bool(const Pin&)>& visit) {
+    for (const auto& [cid, pin] : pins)
+      if (!visit(pin)) break;
+    return Status::ok_status();
+  };
+  auto changed = t.reconcile_shared(pinset, [](const Cid&) { return true; }, peer_n(1),
+                                    kT0 + 200 * kSecond);
+  REQUIRE(changed.ok());
+  CHECK(*changed == 1);  // only 3
   CHECK(status_of(t, 1) == TrackerStatus::pinned);
   TrackerRecord two = record_of(t, 2);
   CHECK(two.status == TrackerStatus::pin_error);
@@ -752,12 +788,14 @@ TEST_CASE("a restart keeps statuses, errors and attempts, and queues again what 
   CHECK(two.attempt_count == 1);
   CHECK(status_of(t, 3) == TrackerStatus::pin_queued);
   CHECK(status_of(t, 4) == TrackerStatus::remote);
-  CHECK(t.in_memory() == 2);  // only 2 (retry) and 3 (queued)
+  CHECK(status_of(t, 6) == TrackerStatus::unpin_queued);  // its outcome is unknown: again
+  CHECK(t.in_memory() == 3);  // only 2 (retry), 3 and 6 (queued)
   run_all(t, kT0 + 200 * kSecond);
   CHECK(status_of(t, 2) == TrackerStatus::pin_error);  // its retry time survived the restart
   CHECK(status_of(t, 3) == TrackerStatus::pinned);
   run_all(t, kT0 + 2000 * kSecond);
   for (int i = 1; i <= 3; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
+  CHECK(status_of(t, 6) == TrackerStatus::unpinned);
 }
 
 // Random pins, unpins, re-allocations, failures, late results, full queues, syncs and restarts;
@@ -795,6 +833,20 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
       CHECK(unpins <= limits.concurrent_unpins);
       CHECK(t->in_memory() <= t->queued_pins() + t->queued_unpins() + t->in_progress());
     };
+    auto contains = [&](const Cid& c) { return pinset.count(c) > 0; };
+    // A whole pass, as the worker runs one at start and once new pins met a full queue.
+    auto reconcile_now = [&] {
+      SharedPinsetScan scan = [&](const std::function<bool(const Pin&)>& visit) {
+        for (const auto& [cid, here] : pinset) {
+          Pin p(cid);
+          if (!here) p.allocations = {peer_n(2)};
+          if (!visit(p)) break;
+        }
+        return Status::ok_status();
+      };
+      REQUIRE(t->reconcile_shared(scan, contains, self, now).ok());
+    };
+    bool overflowed = false;  // the worker's flag: a pass is due once the queue has room
     auto finish = [&](std::size_t i, bool ok) {
       TrackerOperation op = running[i];
       running.erase(running.begin() + static_cast<long>(i));
@@ -842,17 +894,8 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
             REQUIRE(
                 t->reconcile_ipfs([&](const Cid& c) { return ipfs.count(c) > 0; }, now, now).ok());
           } else {
-            SharedPinsetScan scan = [&](const std::function<bool(const Pin&)>& visit) {
-              for (const auto& [cid, here] : pinset) {
-                Pin p(cid);
-                if (!here) p.allocations = {peer_n(2)};
-                if (!visit(p)) break;
-              }
-              return Status::ok_status();
-            };
-            auto contains = [&](const Cid& c) { return pinset.count(c) > 0; };
             if (pick(2) == 0) {
-              REQUIRE(t->reconcile_shared(scan, contains, self, now).ok());
+              reconcile_now();
             } else {
               // One slice of a pass that goes on across the other steps.
               SharedPinsetScanFrom from = [&](const std::optional<Cid>& after,
@@ -886,17 +929,26 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
             running.clear();
             t.reset();
             t.emplace(open_tracker(store, limits, now));
+            reconcile_now();
+            overflowed = false;
           }
           break;
       }
+      overflowed = t->take_overflowed() > 0 || overflowed;
       check_step();
     }
 
-    // IPFS works again: finish what runs, then let time pass with periodic recovers only.
+    // IPFS works again: finish what runs, then let time pass with periodic recovers and the
+    // passes the worker runs after new pins met a full queue.
     while (!running.empty()) finish(0, true);
     for (int round = 0; round < 40; ++round) {
       now += limits.retry_backoff_max_ns;
       REQUIRE(t->recover_all(now, 100).ok());
+      overflowed = t->take_overflowed() > 0 || overflowed;
+      if (overflowed) {
+        overflowed = false;
+        reconcile_now();
+      }
       for (auto ops = t->next_operations(now); !ops.empty(); ops = t->next_operations(now)) {
         running = ops;
         check_step();

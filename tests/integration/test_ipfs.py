@@ -112,5 +112,32 @@ def test_ipfs_down_gives_pin_error_and_pins_resume_when_it_is_back(ctx):
             node.stop()
 
 
+def test_new_pins_past_a_full_queue_wait_as_pin_queued_and_all_get_pinned(ctx):
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c:
+            d = c.daemons[0]
+            # A queue of 3: most of the 40 new pins cannot be held and wait in the shared pinset
+            # until a reconcile pass (started when the queue drains, not by the 5-minute state_sync_interval)
+            # queues them.
+            c.edit(d, lambda cfg: cfg["pin_tracker"]["stateless"].update(max_pin_queue_size=3))
+            c.start_all()
+            cids = [nodes[0].add(os.urandom(2_000)) for _ in range(40)]
+            r = d.cli("pin", "add", "-", stdin="\n".join(cids) + "\n")
+            expect(r.returncode == 0, r.stderr)
+            status, body = d.api("GET", "/pins?local=true")
+            expect(status == 200, body)
+            seen = [json.loads(line)["peer_map"][d.id]["status"] for line in body.splitlines() if line]
+            expect(len(seen) == 40, f"{len(seen)} statuses")
+            expect(set(seen) <= {"pin_queued", "pinning", "pinned"}, f"statuses right after: {sorted(set(seen))}")
+            wait_until(lambda: all(nodes[0].pinned(cid) for cid in cids), 120,
+                       "every pin to land in IPFS without anyone acting")
+            wait_until(lambda: all(s == "pinned" for s in (status_of(d, cid)[d.id] for cid in cids)), 30,
+                       "every status to say pinned")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 if __name__ == "__main__":
     run(globals())

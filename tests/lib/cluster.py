@@ -63,6 +63,14 @@ class Daemon:
         except FileNotFoundError:
             return ""
 
+    def rss_mb(self):
+        """Resident memory of the running daemon (VmRSS), in MB."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise AssertionError(f"daemon {self.index}: no VmRSS in /proc")
+
     def kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
