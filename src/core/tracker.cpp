@@ -284,7 +284,7 @@ void PinTracker::start(Entry& entry, std::vector<TrackerOperation>& out, UnixNan
   r.status = running_status(r.op);
   r.timestamp = now;
   if (entry.stored) store_->save(r);
-  out.push_back(TrackerOperation{entry.running_id, r.op, r.pin});
+  out.push_back(TrackerOperation{entry.running_id, r.op, r.pin, entry.stored});
   check_invariants(entry);
 }
 
@@ -727,21 +727,6 @@ bool closest_peer(const Cid& cid, const PeerId& self, const std::vector<PeerId>&
     if (xor_distance(cid_digest, p) < mine) return false;
   }
   return true;
-}
-
-Result<std::vector<Cid>> expired_to_unpin(const SharedPinsetScan& scan_pinset, UnixNanos now,
-                                          const PeerId& self, const std::vector<PeerId>& peers,
-                                          std::size_t max) {
-  std::vector<Cid> out;
-  if (max == 0) return out;
-  Status scanned = scan_pinset([&](const Pin& pin) {
-    UnixNanos expire = pin.options.expire_at;
-    if (expire != kZeroTime && expire <= now && closest_peer(pin.cid, self, peers))
-      out.push_back(pin.cid);
-    return out.size() < max;
-  });
-  if (!scanned) return scanned.error();
-  return out;
 }
 
 }  // namespace clusterpin

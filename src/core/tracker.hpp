@@ -133,6 +133,9 @@ struct TrackerOperation {
   std::uint64_t id = 0;
   TrackerOp op = TrackerOp::none;
   Pin pin;
+  // False for the first attempt of a pin new to this peer (nothing was ever recorded for it):
+  // IPFS is unlikely to hold it already, so asking first is a wasted call.
+  bool known = true;
 };
 
 // Streams the shared pinset in CID order; `visit` returns false to stop.
@@ -289,13 +292,8 @@ class PinTracker {
   std::size_t overflowed_ = 0;
 };
 
-// Expired pins (expire_at <= now) that this peer must unpin: among `peers` (the live peers,
-// self included or not), the one whose id is XOR-closest to the CID (blake2b-256 of each), so
-// exactly one peer proposes each unpin. At most `max` CIDs.
-Result<std::vector<Cid>> expired_to_unpin(const SharedPinsetScan& scan_pinset, UnixNanos now,
-                                          const PeerId& self, const std::vector<PeerId>& peers,
-                                          std::size_t max = SIZE_MAX);
-// True when `self` is the XOR-closest of `peers` (plus self) to `cid`.
+// True when `self` is the XOR-closest of `peers` (plus self) to `cid` (blake2b-256 of each), so
+// that exactly one live peer acts on the CID, e.g. proposes the unpin of an expired pin.
 bool closest_peer(const Cid& cid, const PeerId& self, const std::vector<PeerId>& peers);
 
 }  // namespace clusterpin

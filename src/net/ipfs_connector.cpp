@@ -675,7 +675,9 @@ void IpfsConnector::id(std::function<void(Result<IpfsId>)> done) {
       std::move(done));
 }
 
-void IpfsConnector::pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done) {
+void IpfsConnector::pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done,
+                            bool check_first) {
+  if (!check_first && mode == PinMode::recursive) return add_pin(state_, cid, mode, std::move(done));
   std::weak_ptr<State> weak = state_;
   find_pin(state_, cid, std::string(pin_mode_name(mode)),
            [weak, cid, mode, done = std::move(done)](Result<bool> pinned) mutable {

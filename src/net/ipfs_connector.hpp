@@ -89,8 +89,11 @@ class IpfsConnector {
 
   // Pins `cid` (recursive or direct). Nothing is asked of pin/add when pin/ls already shows it
   // with that mode. Cancelled after pin_timeout without progress. A direct pin of a CID that is
-  // already pinned recursively counts as done.
-  void pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done);
+  // already pinned recursively counts as done. `check_first` false skips that pin/ls for a
+  // recursive pin (the first attempt of a CID new to this peer): Kubo's pin/add answers at once
+  // for a CID it already pins recursively, so the check only saves a call when it finds the pin.
+  void pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done,
+               bool check_first = true);
 
   // Pins `to` recursively with pin/update from `from` (which stays pinned: unpin=false), reusing
   // what both DAGs share. When the daemon refuses pin/update (js-ipfs has none, or `from` is not

@@ -157,7 +157,7 @@ void PinWorker::run(TrackerOperation op) {
   if (op.op == TrackerOp::unpin) return connector_->pin_rm(cid, finished);
   const auto& update = op.pin.options.pin_update;
   if (update && *update != cid) return connector_->pin_update(*update, cid, finished);
-  connector_->pin_add(cid, op.pin.options.mode, finished);
+  connector_->pin_add(cid, op.pin.options.mode, finished, op.known);
 }
 
 Result<std::optional<TrackerRecord>> PinWorker::status(const Cid& cid) { return tracker_->status(cid); }

@@ -328,6 +328,7 @@ TEST_CASE("a failed pin is pin_error with the message and retries with doubling,
   t.track(pin_n(1), true, kT0);
   auto ops = t.next_operations(kT0);
   REQUIRE(ops.size() == 1);
+  CHECK_FALSE(ops[0].known);  // the first attempt of a new pin: IPFS is not asked first
   t.operation_finished(cid_n(1), ops[0].id, make_error("connection refused"), kT0);
   TrackerRecord r = record_of(t, 1);
   CHECK(r.status == TrackerStatus::pin_error);
@@ -338,6 +339,7 @@ TEST_CASE("a failed pin is pin_error with the message and retries with doubling,
   CHECK(t.next_operations(kT0 + kSecond - 1).empty());
   ops = t.next_operations(kT0 + kSecond);
   REQUIRE(ops.size() == 1);
+  CHECK(ops[0].known);  // a retry: the failed attempt may have pinned it after all
   t.operation_finished(cid_n(1), ops[0].id, make_error("connection refused"), kT0 + kSecond);
   CHECK(record_of(t, 1).next_attempt_at == kT0 + 3 * kSecond);  // 2 s later
   ops = t.next_operations(kT0 + 3 * kSecond);
@@ -647,27 +649,19 @@ TEST_CASE("unpins of CIDs that left the pinset also wait for room in the queues"
   for (int n = 0; n < 25; ++n) CHECK(status_of(t, n) == TrackerStatus::unpinned);
 }
 
-TEST_CASE("an expired pin is unpinned by exactly one of the live peers") {
+TEST_CASE("each expired pin has exactly one closest live peer to unpin it") {
   std::vector<PeerId> peers;
   for (int i = 0; i < 5; ++i) peers.push_back(peer_n(i + 1));
   std::vector<Pin> pins;
-  for (int i = 0; i < 40; ++i) {
-    Pin p = pin_n(i);
-    p.options.expire_at = i < 30 ? kT0 - kSecond : kT0 + kSecond;  // 30 expired, 10 not yet
-    pins.push_back(p);
-  }
-  SharedPinsetScan scan = [&](const std::function<bool(const Pin&)>& visit) {
-    for (const Pin& p : pins)
-      if (!visit(p)) break;
-    return Status::ok_status();
-  };
+  for (int i = 0; i < 30; ++i) pins.push_back(pin_n(i));
   std::map<Cid, int> chosen;
   std::set<int> choosers;
   for (std::size_t i = 0; i < peers.size(); ++i) {
-    auto mine = expired_to_unpin(scan, kT0, peers[i], peers);
-    REQUIRE(mine.ok());
-    for (const Cid& c : *mine) chosen[c]++;
-    if (!mine->empty()) choosers.insert(static_cast<int>(i));
+    for (const Pin& p : pins) {
+      if (!closest_peer(p.cid, peers[i], peers)) continue;
+      chosen[p.cid]++;
+      choosers.insert(static_cast<int>(i));
+    }
   }
   CHECK(chosen.size() == 30);
   for (const auto& [cid, count] : chosen) CHECK(count == 1);

@@ -148,9 +148,9 @@ struct Harness {
   explicit Harness(FakeKubo& kubo) : connector(io, options_for(kubo.maddr())) {}
   explicit Harness(IpfsConnectorOptions o) : connector(io, std::move(o)) {}
 
-  Status pin_add(const Cid& cid, PinMode mode = PinMode::recursive) {
+  Status pin_add(const Cid& cid, PinMode mode = PinMode::recursive, bool check_first = true) {
     std::optional<Status> r;
-    connector.pin_add(cid, mode, [&](Status s) { r = std::move(s); });
+    connector.pin_add(cid, mode, [&](Status s) { r = std::move(s); }, check_first);
     return wait_for(io, r);
   }
   Status pin_update(const Cid& from, const Cid& to) {
@@ -202,6 +202,20 @@ TEST_CASE("pin_add skips pin/add when pin/ls shows the CID, even in another base
   std::string ls = kubo.requests().at(0);
   CHECK(ls.find("arg=" + cid.to_string()) != std::string::npos);
   CHECK(ls.find("type=recursive") != std::string::npos);
+}
+
+TEST_CASE("pin_add of a new recursive pin goes straight to pin/add; a direct one still asks") {
+  FakeKubo kubo;
+  Cid cid = content_cid("new here");
+  kubo.route("pin/ls", json(500, R"({"Message":"not pinned","Code":0})"));
+  kubo.route("pin/add", json(200, fmt::format(R"({{"Pins":["{}"]}})", cid.to_string())));
+  Harness h(kubo);
+  Status s = h.pin_add(cid, PinMode::recursive, false);
+  CHECK_MESSAGE(s.ok(), message_of(s));
+  CHECK(kubo.count("pin/ls") == 0);
+  CHECK(kubo.count("pin/add") == 1);
+  (void)h.pin_add(cid, PinMode::direct, false);
+  CHECK(kubo.count("pin/ls") == 1);
 }
 
 TEST_CASE("pin_add reads Kubo's streamed progress lines and then the Pins line") {
