@@ -1,7 +1,7 @@
 // The pin tracker's decisions (see tracker.hpp): which operation each applied pinset change
 // needs, the order operations start in, and what their results mean. Every record change is
-// written through to the TrackerStore before the call returns; memory only indexes the queues.
-// Listings read the store, so they see exactly what a restart would load.
+// written through to the TrackerStore before the call returns, except for new pins that are
+// only queued (see `Entry::stored`); memory otherwise only indexes the queues.
 #include "core/tracker.hpp"
 
 #include <algorithm>
@@ -243,6 +243,10 @@ void PinTracker::untrack(const Cid& cid, UnixNanos now) {
     return;
   }
   Entry* e = find(cid);
+  if (e != nullptr && !e->stored) {
+    forget(cid);  // a new pin that never reached IPFS (see start()): nothing to undo
+    return;
+  }
   if (r.op == TrackerOp::unpin && e != nullptr) {
     e->record.remote = false;  // the unpin under way now ends with the CID forgotten
     e->stored = true;
@@ -283,8 +287,12 @@ void PinTracker::start(Entry& entry, std::vector<TrackerOperation>& out, UnixNan
   (r.op == TrackerOp::pin ? pins_running_ : unpins_running_)++;
   r.status = running_status(r.op);
   r.timestamp = now;
-  if (entry.stored) store_->save(r);
-  out.push_back(TrackerOperation{entry.running_id, r.op, r.pin, entry.stored});
+  // Written before IPFS is asked, so anything IPFS may hold has a record (for a new pin this is
+  // its first write; with a fast IPFS it coalesces with `pinned` in one commit).
+  bool known = entry.stored;
+  entry.stored = true;
+  store_->save(r);
+  out.push_back(TrackerOperation{entry.running_id, r.op, r.pin, known});
   check_invariants(entry);
 }
 
@@ -512,6 +520,18 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
     if (handled >= max_items) return Status::ok_status();
   }
 
+  if (cursor.phase == Phase::tracked && !cursor.after) {
+    // New pins held only in memory are not in the store's listing below (e.g. after a snapshot
+    // replaced the pinset, some may have left it).
+    std::vector<Cid> left;
+    for (const auto& [cid, e] : active_)
+      if (!e.stored && !in_pinset(cid)) left.push_back(cid);
+    for (const Cid& cid : left) {
+      untrack(cid, now);
+      ++cursor.changes;
+    }
+  }
+
   if (cursor.phase == Phase::tracked) {
     auto gone = [&](const TrackerRecord& r) {
       bool leaving = r.op == TrackerOp::unpin && !r.remote;
@@ -557,6 +577,29 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
   return Status::ok_status();
 }
 
+Result<std::size_t> PinTracker::refill(
+    const std::function<Result<std::optional<Pin>>(const Cid&)>& pin_of, const PeerId& self,
+    UnixNanos now) {
+  std::size_t taken = 0;
+  while (may_have_waiting_ && queued_pins() < window()) {
+    std::size_t room = window() - queued_pins();
+    auto cids = store_->pop_waiting(room);
+    if (!cids) {
+      may_have_waiting_ = false;  // tried again after the next push; the reconcile also finds them
+      return cids.error();
+    }
+    if (cids->size() < room) may_have_waiting_ = false;
+    taken += cids->size();
+    for (const Cid& cid : *cids) {
+      auto pin = pin_of(cid);
+      if (!pin) return pin.error();  // the rest of this batch is found by the next reconcile
+      if (*pin) track(**pin, (*pin)->allocated_to(self), now);
+    }
+    if (cids->empty()) break;
+  }
+  return taken;
+}
+
 std::size_t PinTracker::window() const {
   return static_cast<std::size_t>(
       std::max<std::int64_t>(std::min(limits_.fresh_pin_window, limits_.max_pin_queue_size), 1));
@@ -589,12 +632,13 @@ void PinTracker::enqueue(TrackerRecord record, TrackerOp op, UnixNanos now, std:
 }
 
 // A pin of a CID the tracker knows nothing about: queued in memory only, not written to the
-// store until it settles or fails (see `Entry::stored`). When the queue is full nothing is kept:
-// the pinset still says the CID must be pinned here, so it counts as pin_queued and the next
-// reconcile with the pinset queues it once there is room (see overflowed()).
+// store until its operation starts (see `Entry::stored`). When the queue is full only the CID is
+// appended to the waiting list: it has no record, so it reports pin_queued from the pinset, and
+// refill() queues it once there is room.
 void PinTracker::enqueue_fresh(TrackerRecord record, UnixNanos now) {
   if (queued_pins() >= window()) {
-    ++overflowed_;
+    store_->push_waiting(record.cid());
+    may_have_waiting_ = true;
     return;
   }
   record.op = TrackerOp::pin;

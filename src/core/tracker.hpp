@@ -108,15 +108,19 @@ class TrackerStore {
   // it must not call save/erase (collect, then write after the listing).
   virtual Status for_each(const std::function<bool(const TrackerRecord&)>& visit,
                           const std::optional<Cid>& after = std::nullopt) = 0;
+  // The waiting list: new pins that found the pin queue full, oldest first. pop_waiting removes
+  // and returns up to `max` of the oldest. Like save, a push may be buffered; pops see it.
+  virtual void push_waiting(const Cid& cid) = 0;
+  virtual Result<std::vector<Cid>> pop_waiting(std::size_t max) = 0;
 };
 
 struct TrackerLimits {
   std::int64_t concurrent_pins = 10;
   std::int64_t concurrent_unpins = 1;         // IPFS Cluster's single unpin worker
   std::int64_t max_pin_queue_size = 1000000;  // per queue (pins, unpins)
-  // New pins held in memory at most (with max_pin_queue_size, the smaller counts): more wait in
-  // the shared pinset, reported pin_queued, until a reconcile pass queues them (overflowed()).
-  // About 1.3 KB each; 20,000 keep IPFS busy for minutes.
+  // New pins held in memory at most (with max_pin_queue_size, the smaller counts): more go to
+  // the store's waiting list, reported pin_queued, until refill() queues them. About 1.3 KB
+  // each; 20,000 keep IPFS busy for minutes.
   std::int64_t fresh_pin_window = 20000;
   std::int64_t priority_pin_max_age_ns = 24LL * 3600 * 1000000000;
   std::int64_t priority_pin_max_retries = 5;
@@ -164,10 +168,10 @@ struct SharedReconcileCursor {
 // an operation in IPFS are held in memory, so memory is bounded by the queue limits. Records are
 // written through to the store, which answers lookups; pinned, remote, unexpectedly_unpinned and
 // queue-full errors live only there (recover brings them back). One exception keeps a stream of
-// new pins cheap: a pin of a CID the tracker never saw is not written while it is only queued or
-// being pinned for the first time (the shared pinset already says it must be pinned here; after
-// a restart the reconcile with the pinset queues it again), and when the queue is full it is not
-// kept at all (overflowed(); the caller reconciles with the pinset once there is room).
+// new pins cheap: a pin of a CID the tracker never saw is not written while it is only queued
+// (the shared pinset already says it must be pinned here; after a restart the reconcile with
+// the pinset queues it again; it is written once IPFS is asked), and when the queue is full only its
+// CID is appended to the store's waiting list (refill() brings it back once there is room).
 class PinTracker {
  public:
   // Loads the unsettled records. Operations that were in progress when the peer stopped are
@@ -233,10 +237,13 @@ class PinTracker {
   std::size_t in_progress() const { return pins_running_ + unpins_running_; }
   // CIDs held in memory (queued or with an operation in IPFS): bounded by the queue limits.
   std::size_t in_memory() const { return active_.size(); }
-  // New pins left out since the last call because the pin queue held fresh_pin_window (or
-  // max_pin_queue_size) pins: when not zero, a reconcile with the shared pinset
-  // (reconcile_shared[_slice]) must run once the queue drained.
-  std::size_t take_overflowed() { return std::exchange(overflowed_, 0); }
+  // Queues waiting new pins, oldest first, while the pin queue holds less than window():
+  // `pin_of` reads each CID's pin from the shared pinset (nullopt: unpinned since, dropped).
+  // Returns how many CIDs left the waiting list. Cheap when nothing waits.
+  Result<std::size_t> refill(const std::function<Result<std::optional<Pin>>(const Cid&)>& pin_of,
+                             const PeerId& self, UnixNanos now);
+  // Whether refill() may find waiting CIDs (true after open: the list persists).
+  bool may_have_waiting() const { return may_have_waiting_; }
   const TrackerLimits& limits() const { return limits_; }
 
  private:
@@ -250,8 +257,8 @@ class PinTracker {
     TrackerOp running_op = TrackerOp::none;
     Queue queue = Queue::none;    // the queue it waits in, under `key`
     std::optional<QueueKey> key;  // set iff queue != none
-    // False while the record exists only here: a fresh pin queued or being pinned for the first
-    // time. Written to the store when it settles, fails, or gets another operation.
+    // False while the record exists only here: a fresh pin waiting in the queue. Written to the
+    // store when its operation starts (before IPFS is asked) or it gets another operation.
     bool stored = true;
   };
 
@@ -289,7 +296,7 @@ class PinTracker {
   std::size_t unpins_running_ = 0;
   std::uint64_t next_seq_ = 1;
   std::uint64_t next_op_id_ = 1;
-  std::size_t overflowed_ = 0;
+  bool may_have_waiting_ = true;
 };
 
 // True when `self` is the XOR-closest of `peers` (plus self) to `cid` (blake2b-256 of each), so

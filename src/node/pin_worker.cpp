@@ -131,18 +131,36 @@ void PinWorker::retry_tick() { pump(); }
 
 void PinWorker::pump() {
   if (!running_) return;
+  bool half_empty = tracker_->queued_pins() + tracker_->queued_unpins() < tracker_->window() / 2 + 1;
+  if (half_empty && tracker_->may_have_waiting()) refill();
   for (TrackerOperation& op : tracker_->next_operations(now())) run(std::move(op));
   flush();
-  if (tracker_->take_overflowed() > 0) overflowed_ = true;
-  if (tracker_->queued_pins() + tracker_->queued_unpins() >= tracker_->window() / 2 + 1) return;
-  if (reconcile_paused_) {
+  if (reconcile_paused_ &&
+      tracker_->queued_pins() + tracker_->queued_unpins() < tracker_->window() / 2 + 1) {
     reconcile_paused_ = false;
     post_reconcile_slice();
   }
-  if (overflowed_) {
-    // New pins met a full queue and were left to the pinset: a pass queues them now.
-    overflowed_ = false;
-    reconcile_tick();
+}
+
+// New pins that found the queue full wait in tracker.db's waiting list; they are queued, oldest
+// first, once the queue drained to half the window.
+void PinWorker::refill() {
+  auto reader = state_.open_reader();
+  if (!reader) {
+    fmt::print(stderr, "clusterpin daemon: queuing waiting pins failed: {}\n", reader.error().message);
+    return;
+  }
+  auto pin_of = [&](const Cid& cid) -> Result<std::optional<Pin>> {
+    auto bytes = reader->get_pin(as_string(cid.bytes()));
+    if (!bytes) return bytes.error();
+    if (!*bytes) return std::optional<Pin>();
+    auto pin = decode_pin(**bytes);
+    if (!pin) return pin.error();
+    return std::optional<Pin>(std::move(pin).value());
+  };
+  auto taken = tracker_->refill(pin_of, self_, now());
+  if (!taken) {
+    fmt::print(stderr, "clusterpin daemon: queuing waiting pins failed: {}\n", taken.error().message);
   }
 }
 

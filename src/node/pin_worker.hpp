@@ -63,6 +63,7 @@ class PinWorker {
 
  private:
   void pump();
+  void refill();
   void run(TrackerOperation op);
   void schedule(asio::steady_timer& timer, std::chrono::nanoseconds every, void (PinWorker::*what)());
   void retry_tick();
@@ -107,7 +108,6 @@ class PinWorker {
   std::uint64_t reconcile_passes_ = 0;
   bool reconcile_again_ = false;   // a pass was asked for while one ran
   bool reconcile_paused_ = false;  // waiting for the queues to drain (resumed by pump)
-  bool overflowed_ = false;        // new pins met a full queue: a pass is due once it drains
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

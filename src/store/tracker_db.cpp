@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS tracker (
   pin BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tracker_unsettled ON tracker(cid) WHERE status NOT IN (3, 7, 9);
+CREATE TABLE IF NOT EXISTS waiting (
+  seq INTEGER PRIMARY KEY,
+  cid BLOB NOT NULL
+);
 PRAGMA user_version = 1;
 )sql";
 
@@ -50,15 +54,7 @@ std::string hex(std::string_view bytes) {
 
 }  // namespace
 
-TrackerDb::TrackerDb(Connection db, Statement put, Statement del, Statement get, Statement active,
-                     Statement all, Statement all_after)
-    : db_(std::move(db)),
-      put_(std::move(put)),
-      del_(std::move(del)),
-      get_(std::move(get)),
-      active_(std::move(active)),
-      all_(std::move(all)),
-      all_after_(std::move(all_after)) {}
+TrackerDb::TrackerDb(Connection db, Queries q) : db_(std::move(db)), q_(std::move(q)) {}
 
 Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& data_folder) {
   std::string path = (data_folder / kFileName).string();
@@ -77,26 +73,26 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
   if (Status s = db->exec("PRAGMA cache_size=-65536"); !s) return s.error();
   if (Status s = db->exec(kSchema); !s) return s.error();
 
-  auto put = db->prepare(
+  auto prepare = [&](const std::string& sql) { return db->prepare(sql); };
+  auto put = prepare(
       fmt::format("INSERT OR REPLACE INTO tracker ({}) VALUES (?,?,?,?,?,?,?,?,?,?)", kColumns));
-  if (!put) return put.error();
-  auto del = db->prepare("DELETE FROM tracker WHERE cid = ?");
-  if (!del) return del.error();
-  auto get = db->prepare(fmt::format("SELECT {} FROM tracker WHERE cid = ?", kColumns));
-  if (!get) return get.error();
-  auto active =
-      db->prepare(fmt::format("SELECT {} FROM tracker INDEXED BY tracker_unsettled WHERE status "
-                              "NOT IN (3, 7, 9) ORDER BY cid",
-                              kColumns));
-  if (!active) return active.error();
-  auto all = db->prepare(fmt::format("SELECT {} FROM tracker ORDER BY cid", kColumns));
-  if (!all) return all.error();
-  auto all_after =
-      db->prepare(fmt::format("SELECT {} FROM tracker WHERE cid > ? ORDER BY cid", kColumns));
-  if (!all_after) return all_after.error();
-  auto tracker = std::unique_ptr<TrackerDb>(
-      new TrackerDb(std::move(*db), std::move(*put), std::move(*del), std::move(*get),
-                    std::move(*active), std::move(*all), std::move(*all_after)));
+  auto del = prepare("DELETE FROM tracker WHERE cid = ?");
+  auto get = prepare(fmt::format("SELECT {} FROM tracker WHERE cid = ?", kColumns));
+  auto active = prepare(fmt::format("SELECT {} FROM tracker INDEXED BY tracker_unsettled WHERE "
+                                    "status NOT IN (3, 7, 9) ORDER BY cid",
+                                    kColumns));
+  auto all = prepare(fmt::format("SELECT {} FROM tracker ORDER BY cid", kColumns));
+  auto all_after = prepare(fmt::format("SELECT {} FROM tracker WHERE cid > ? ORDER BY cid", kColumns));
+  auto wait_push = prepare("INSERT INTO waiting (cid) VALUES (?)");
+  auto wait_first = prepare("SELECT seq, cid FROM waiting ORDER BY seq LIMIT ?");
+  auto wait_drop = prepare("DELETE FROM waiting WHERE seq <= ?");
+  for (auto* st : {&put, &del, &get, &active, &all, &all_after, &wait_push, &wait_first, &wait_drop})
+    if (!*st) return st->error();
+  auto tracker = std::unique_ptr<TrackerDb>(new TrackerDb(
+      std::move(*db),
+      Queries{std::move(*put), std::move(*del), std::move(*get), std::move(*active), std::move(*all),
+              std::move(*all_after), std::move(*wait_push), std::move(*wait_first),
+              std::move(*wait_drop)}));
   // Checkpoints off the io thread (they were a quarter of its CPU while pins streamed in).
   auto checkpointer = WalCheckpointer::start(tracker->db_, path, "", kCheckpointFrames);
   if (!checkpointer) return checkpointer.error();
@@ -118,14 +114,51 @@ void TrackerDb::erase(const Cid& cid) {
   flush_if_full();
 }
 
+void TrackerDb::push_waiting(const Cid& cid) {
+  waiting_.push_back(cid);
+  flush_if_full();
+}
+
+Result<std::vector<Cid>> TrackerDb::pop_waiting(std::size_t max) {
+  if (Status s = flush_now(); !s) return s.error();
+  std::vector<Cid> out;
+  if (max == 0) return out;
+  auto tx = Transaction::begin(db_);
+  if (!tx) return tx.error();
+  q_.wait_first.bind_int(1, static_cast<std::int64_t>(std::min<std::size_t>(max, INT64_MAX)));
+  std::int64_t last = 0;
+  Status result;
+  while (true) {
+    auto row = q_.wait_first.step();
+    if (!row) {
+      result = row.error();
+      break;
+    }
+    if (!*row) break;
+    last = q_.wait_first.column_int(0);
+    std::string_view bytes = q_.wait_first.column_blob(1);
+    // A row that is not a CID cannot be pinned: dropped with the others (the startup reconcile
+    // would find its pin anyway).
+    if (auto cid = Cid::from_bytes(as_bytes(bytes))) out.push_back(std::move(cid).value());
+  }
+  q_.wait_first.reset();
+  if (!result) return result.error();
+  if (last != 0) {
+    q_.wait_drop.bind_int(1, last);
+    if (Status s = q_.wait_drop.run(); !s) return s.error();
+  }
+  if (Status s = tx->commit(); !s) return s.error();
+  return out;
+}
+
 void TrackerDb::flush_if_full() {
-  if (pending_.size() < kMaxPending) return;
+  if (pending() < kMaxPending) return;
   Status s = flush_now();
   if (!s && !deferred_error_) deferred_error_ = s.error();
 }
 
 Status TrackerDb::flush() {
-  if (!deferred_error_ && pending_.size() < kFlushBatch &&
+  if (!deferred_error_ && pending() < kFlushBatch &&
       std::chrono::steady_clock::now() - last_commit_ < kFlushInterval) {
     return Status::ok_status();
   }
@@ -139,30 +172,35 @@ Status TrackerDb::flush_now() {
     return e;
   }
   deferred_error_.reset();
-  if (pending_.empty()) return Status::ok_status();
+  if (pending() == 0) return Status::ok_status();
   auto tx = Transaction::begin(db_);
   if (!tx) return tx.error();
+  for (const Cid& cid : waiting_) {
+    q_.wait_push.bind_blob(1, as_text(cid.bytes()));
+    if (Status s = q_.wait_push.run(); !s) return s;
+  }
   for (const auto& [cid, change] : pending_) {
     if (!change) {
-      del_.bind_blob(1, as_text(cid.bytes()));
-      if (Status s = del_.run(); !s) return s;
+      q_.del.bind_blob(1, as_text(cid.bytes()));
+      if (Status s = q_.del.run(); !s) return s;
       continue;
     }
     const TrackerRecord& r = *change;
-    put_.bind_blob(1, as_text(cid.bytes()));
-    put_.bind_int(2, static_cast<std::int64_t>(r.status));
-    put_.bind_int(3, static_cast<std::int64_t>(r.op));
-    put_.bind_int(4, r.remote ? 1 : 0);
-    put_.bind_int(5, r.priority ? 1 : 0);
-    put_.bind_int(6, r.timestamp);
-    put_.bind_text(7, r.error);
-    put_.bind_int(8, r.attempt_count);
-    put_.bind_int(9, r.next_attempt_at);
-    put_.bind_blob(10, encode_pin(r.pin));
-    if (Status s = put_.run(); !s) return s;
+    q_.put.bind_blob(1, as_text(cid.bytes()));
+    q_.put.bind_int(2, static_cast<std::int64_t>(r.status));
+    q_.put.bind_int(3, static_cast<std::int64_t>(r.op));
+    q_.put.bind_int(4, r.remote ? 1 : 0);
+    q_.put.bind_int(5, r.priority ? 1 : 0);
+    q_.put.bind_int(6, r.timestamp);
+    q_.put.bind_text(7, r.error);
+    q_.put.bind_int(8, r.attempt_count);
+    q_.put.bind_int(9, r.next_attempt_at);
+    q_.put.bind_blob(10, encode_pin(r.pin));
+    if (Status s = q_.put.run(); !s) return s;
   }
   if (Status s = tx->commit(); !s) return s;
   pending_.clear();
+  waiting_.clear();
   last_commit_ = std::chrono::steady_clock::now();
   return Status::ok_status();
 }
@@ -197,19 +235,19 @@ Result<TrackerRecord> TrackerDb::read_row(const Statement& row) const {
 
 Result<std::optional<TrackerRecord>> TrackerDb::load(const Cid& cid) {
   if (auto it = pending_.find(cid); it != pending_.end()) return it->second;
-  get_.bind_blob(1, as_text(cid.bytes()));
-  auto row = get_.step();
+  q_.get.bind_blob(1, as_text(cid.bytes()));
+  auto row = q_.get.step();
   if (!row) return row.error();
   std::optional<TrackerRecord> out;
   if (*row) {
-    auto r = read_row(get_);
+    auto r = read_row(q_.get);
     if (!r) {
-      get_.reset();
+      q_.get.reset();
       return r.error();
     }
     out = std::move(*r);
   }
-  get_.reset();
+  q_.get.reset();
   return out;
 }
 
@@ -218,27 +256,27 @@ Status TrackerDb::load_active(const std::function<bool(TrackerRecord&&)>& visit)
   if (Status s = flush_now(); !s) return s;
   Status result;
   while (true) {
-    auto row = active_.step();
+    auto row = q_.active.step();
     if (!row) {
       result = row.error();
       break;
     }
     if (!*row) break;
-    auto r = read_row(active_);
+    auto r = read_row(q_.active);
     if (!r) {
       result = r.error();
       break;
     }
     if (!visit(std::move(*r))) break;
   }
-  active_.reset();
+  q_.active.reset();
   return result;
 }
 
 Status TrackerDb::for_each(const std::function<bool(const TrackerRecord&)>& visit,
                            const std::optional<Cid>& after) {
   if (Status s = flush_now(); !s) return s;
-  Statement& stmt = after ? all_after_ : all_;
+  Statement& stmt = after ? q_.all_after : q_.all;
   if (after) stmt.bind_blob(1, as_text(after->bytes()));
   Status result;
   while (true) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/result.hpp"
 #include "core/tracker.hpp"
@@ -51,7 +52,12 @@ class TrackerDb final : public TrackerStore {
   Status flush_now();
   static constexpr std::size_t kFlushBatch = 1024;
   static constexpr std::chrono::milliseconds kFlushInterval{100};
-  std::size_t pending() const { return pending_.size(); }
+  std::size_t pending() const { return pending_.size() + waiting_.size(); }
+
+  // The waiting list (table `waiting`): CIDs appended in order, so a push costs an append, not a
+  // write at a random place like a tracker row.
+  void push_waiting(const Cid& cid) override;
+  Result<std::vector<Cid>> pop_waiting(std::size_t max) override;
 
   Result<std::optional<TrackerRecord>> load(const Cid& cid) override;
   Status load_active(const std::function<bool(TrackerRecord&&)>& visit) override;
@@ -60,19 +66,18 @@ class TrackerDb final : public TrackerStore {
   Result<std::size_t> count();
 
  private:
-  TrackerDb(Connection db, Statement put, Statement del, Statement get, Statement active,
-            Statement all, Statement all_after);
+  struct Queries {
+    Statement put, del, get, active, all, all_after;
+    Statement wait_push, wait_first, wait_drop;
+  };
+  TrackerDb(Connection db, Queries q);
   Result<TrackerRecord> read_row(const Statement& row) const;
   void flush_if_full();
 
   Connection db_;  // declared first: the statements below are finalized before it closes
-  Statement put_;
-  Statement del_;
-  Statement get_;
-  Statement active_;
-  Statement all_;
-  Statement all_after_;
+  Queries q_;
   std::map<Cid, std::optional<TrackerRecord>> pending_;  // nullopt: erase
+  std::vector<Cid> waiting_;                             // pushes not committed yet
   std::optional<Error> deferred_error_;  // of an automatic flush, reported by the next flush
   std::chrono::steady_clock::time_point last_commit_{};  // of flush_now (epoch: never)
   std::unique_ptr<WalCheckpointer> checkpointer_;  // last: stops before the statements and db go

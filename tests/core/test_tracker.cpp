@@ -2,6 +2,7 @@
 // one operation per CID, retries with backoff, recover, reconciling with IPFS and the shared
 // pinset, the choice of one peer per expired pin, and restarts from what the store kept.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <deque>
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -54,7 +55,18 @@ class MemoryStore final : public TrackerStore {
     return Status::ok_status();
   }
 
+  void push_waiting(const Cid& cid) override { waiting.push_back(cid); }
+  Result<std::vector<Cid>> pop_waiting(std::size_t max) override {
+    std::vector<Cid> out;
+    while (!waiting.empty() && out.size() < max) {
+      out.push_back(waiting.front());
+      waiting.pop_front();
+    }
+    return out;
+  }
+
   std::map<Cid, TrackerRecord> rows;
+  std::deque<Cid> waiting;
   int writes = 0;
 };
 
@@ -152,10 +164,10 @@ TEST_CASE("a pin allocated here goes pin_queued, pinning, pinned and then leaves
   CHECK(ops[0].op == TrackerOp::pin);
   CHECK(ops[0].pin.cid == cid_n(1));
   CHECK(status_of(t, 1) == TrackerStatus::pinning);
-  CHECK(store.writes == 0);  // a new pin is written once, when it settles
+  CHECK(store.writes == 1);  // not while only queued; once IPFS is asked
   t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0 + kSecond);
   CHECK(status_of(t, 1) == TrackerStatus::pinned);
-  CHECK(store.writes == 1);
+  CHECK(store.writes == 2);
   CHECK(record_of(t, 1).timestamp == kT0 + kSecond);
   CHECK(t.in_memory() == 0);  // pinned records live only in the store
   CHECK(store.rows.at(cid_n(1)).status == TrackerStatus::pinned);
@@ -288,6 +300,11 @@ TEST_CASE("a newer operation replaces a queued older one for the same CID") {
   MemoryStore store;
   PinTracker t = open_tracker(store);
   t.track(pin_n(1), true, kT0);
+  run_all(t, kT0);  // pinned
+  Pin direct = pin_n(1);
+  direct.options.mode = PinMode::direct;
+  direct.max_depth = 0;
+  t.track(direct, true, kT0);  // pinned again as direct: queued
   CHECK(t.queued_pins() == 1);
   t.untrack(cid_n(1), kT0);
   CHECK(status_of(t, 1) == TrackerStatus::unpin_queued);
@@ -680,35 +697,77 @@ TEST_CASE("each expired pin has exactly one closest live peer to unpin it") {
   CHECK(others == 1);
 }
 
-TEST_CASE("new pins past the window stay in the pinset and the next reconcile queues them") {
+TEST_CASE("new pins past the window wait in the store's list and refill queues them in order") {
   MemoryStore store;
   TrackerLimits limits = small_limits();
   limits.fresh_pin_window = 2;
   PinTracker t = open_tracker(store, limits);
-  for (int i = 0; i < 5; ++i) t.track(pin_n(i), true, kT0);
+  for (int i = 0; i < 6; ++i) t.track(pin_n(i), true, kT0);
   CHECK(t.queued_pins() == 2);
   CHECK(t.in_memory() == 2);
-  CHECK(t.take_overflowed() == 3);
-  CHECK(t.take_overflowed() == 0);
-  CHECK(store.writes == 0);  // neither the queued nor the left-out pins were written
-  for (int i = 2; i < 5; ++i) CHECK(status_of(t, i) == TrackerStatus::unpinned);  // untracked
-  run_all(t, kT0);
-  std::map<Cid, Pin> pinset;  // listed in CID order, as the state is
-  for (int i = 0; i < 5; ++i) pinset.emplace(cid_n(i), pin_n(i));
-  // The pass queues the left-out pins as the window allows; repeated passes pin them all.
-  SharedPinsetScan pins = [&](const std::function<bool(const Pin&)>& visit) {
-    for (const auto& [cid, pin] : pinset)
-      if (!visit(pin)) break;
-    return Status::ok_status();
+  CHECK(store.waiting == std::deque<Cid>{cid_n(2), cid_n(3), cid_n(4), cid_n(5)});
+  CHECK(store.writes == 0);  // no tracker record for the queued nor the waiting pins
+  for (int i = 2; i < 6; ++i) CHECK(status_of(t, i) == TrackerStatus::unpinned);  // untracked
+  // The pinset as it is when they are queued: 4 was unpinned meanwhile, 5 moved elsewhere.
+  std::map<Cid, Pin> pinset;
+  for (int i : {0, 1, 2, 3, 5}) pinset.emplace(cid_n(i), pin_n(i));
+  pinset.at(cid_n(5)).allocations = {peer_n(2)};
+  std::vector<Cid> asked;
+  auto pin_of = [&](const Cid& c) -> Result<std::optional<Pin>> {
+    asked.push_back(c);
+    auto it = pinset.find(c);
+    return it == pinset.end() ? std::optional<Pin>() : std::optional<Pin>(it->second);
   };
-  for (int pass = 0; pass < 3; ++pass) {
-    REQUIRE(t.reconcile_shared(pins, [&](const Cid& c) { return pinset.count(c) > 0; },
-                               peer_n(1), kT0)
-                .ok());
-    CHECK(t.queued_pins() <= 2);
-    run_all(t, kT0);
+  auto none = t.refill(pin_of, peer_n(1), kT0);  // the queue is full: nothing moves
+  REQUIRE(none.ok());
+  CHECK(*none == 0);
+  auto ops = t.next_operations(kT0);  // 0 and 1 start: the queue is empty
+  REQUIRE(ops.size() == 2);
+  auto taken = t.refill(pin_of, peer_n(1), kT0);  // as many as there is room for
+  REQUIRE(taken.ok());
+  CHECK(*taken == 2);
+  CHECK(asked == std::vector<Cid>{cid_n(2), cid_n(3)});
+  CHECK(status_of(t, 2) == TrackerStatus::pin_queued);
+  CHECK(status_of(t, 3) == TrackerStatus::pin_queued);
+  CHECK(t.may_have_waiting());
+  for (const auto& op : ops) t.operation_finished(op.pin.cid, op.id, Status::ok_status(), kT0);
+  run_all(t, kT0);
+  taken = t.refill(pin_of, peer_n(1), kT0);
+  REQUIRE(taken.ok());
+  CHECK(*taken == 2);  // 4 was dropped (unpinned), 5 is remote: the list ran dry
+  CHECK(asked.size() == 4);
+  CHECK_FALSE(t.may_have_waiting());
+  CHECK(status_of(t, 4) == TrackerStatus::unpinned);
+  CHECK(status_of(t, 5) == TrackerStatus::remote);
+  for (int i = 0; i < 4; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
+  CHECK(store.waiting.empty());
+}
+
+TEST_CASE("new pins that left the pinset before reaching IPFS are forgotten by the reconcile") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  for (int i = 0; i < 4; ++i) t.track(pin_n(i), true, kT0);
+  auto ops = t.next_operations(kT0);  // 0 and 1 start (concurrent_pins 2); 2 and 3 wait
+  REQUIRE(ops.size() == 2);
+  // A snapshot replaced the pinset with one that holds none of them.
+  SharedPinsetScan empty = [](const std::function<bool(const Pin&)>&) { return Status::ok_status(); };
+  auto changed = t.reconcile_shared(empty, [](const Cid&) { return false; }, peer_n(1), kT0);
+  REQUIRE(changed.ok());
+  CHECK(*changed == 4);
+  for (const auto& op : ops) {
+    CHECK(t.status(op.pin.cid)->value().status == TrackerStatus::unpin_queued);
+    t.operation_finished(op.pin.cid, op.id, Status::ok_status(), kT0);  // pinned meanwhile
   }
-  for (int i = 0; i < 5; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
+  int queued_unpins = 0;
+  for (int i = 0; i < 4; ++i) {
+    TrackerStatus s = status_of(t, i);
+    if (s == TrackerStatus::unpin_queued) ++queued_unpins;
+    else CHECK(s == TrackerStatus::unpinned);  // never asked of IPFS: just forgotten
+  }
+  CHECK(queued_unpins == 2);  // the two that ran are unpinned in IPFS
+  run_all(t, kT0);
+  for (int i = 0; i < 4; ++i) CHECK(status_of(t, i) == TrackerStatus::unpinned);
+  CHECK(t.in_memory() == 0);
 }
 
 TEST_CASE("a retry that meets a full queue is parked as an error and recover queues it") {
@@ -759,12 +818,13 @@ TEST_CASE("a restart keeps statuses, errors and attempts; the reconcile queues a
     auto unpins = t.next_operations(kT0 + 100 * kSecond);  // unpinning 6
     REQUIRE(unpins.size() == 1);
     CHECK(status_of(t, 6) == TrackerStatus::unpinning);
+    t.track(pin_n(5), true, kT0 + 100 * kSecond);  // new, only queued
   }  // the peer stops with the pin of 3 and the unpin of 6 in IPFS
   PinTracker t = open_tracker(store, small_limits(), kT0 + 200 * kSecond);
-  // 3 was new and only in memory: untracked until the start's reconcile with the pinset.
-  CHECK(status_of(t, 3) == TrackerStatus::unpinned);
+  // 5 was new and only queued, so only in memory: untracked until the start's reconcile.
+  CHECK(status_of(t, 5) == TrackerStatus::unpinned);
   std::map<Cid, Pin> pins;  // listed in CID order, as the state is
-  for (int i = 1; i <= 4; ++i) pins.emplace(cid_n(i), pin_n(i));
+  for (int i = 1; i <= 5; ++i) pins.emplace(cid_n(i), pin_n(i));
   pins.at(cid_n(4)).allocations = {peer_n(2)};
   SharedPinsetScan pinset = [&](const std::function<bool(const Pin&)>& visit) {
     for (const auto& [cid, pin] : pins)
@@ -774,7 +834,7 @@ TEST_CASE("a restart keeps statuses, errors and attempts; the reconcile queues a
   auto changed = t.reconcile_shared(pinset, [](const Cid&) { return true; }, peer_n(1),
                                     kT0 + 200 * kSecond);
   REQUIRE(changed.ok());
-  CHECK(*changed == 1);  // only 3
+  CHECK(*changed == 1);  // only 5
   CHECK(status_of(t, 1) == TrackerStatus::pinned);
   TrackerRecord two = record_of(t, 2);
   CHECK(two.status == TrackerStatus::pin_error);
@@ -782,13 +842,14 @@ TEST_CASE("a restart keeps statuses, errors and attempts; the reconcile queues a
   CHECK(two.attempt_count == 1);
   CHECK(status_of(t, 3) == TrackerStatus::pin_queued);
   CHECK(status_of(t, 4) == TrackerStatus::remote);
+  CHECK(status_of(t, 5) == TrackerStatus::pin_queued);
   CHECK(status_of(t, 6) == TrackerStatus::unpin_queued);  // its outcome is unknown: again
-  CHECK(t.in_memory() == 3);  // only 2 (retry), 3 and 6 (queued)
+  CHECK(t.in_memory() == 4);  // only 2 (retry), 3, 5 and 6 (queued)
   run_all(t, kT0 + 200 * kSecond);
   CHECK(status_of(t, 2) == TrackerStatus::pin_error);  // its retry time survived the restart
   CHECK(status_of(t, 3) == TrackerStatus::pinned);
   run_all(t, kT0 + 2000 * kSecond);
-  for (int i = 1; i <= 3; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
+  for (int i : {1, 2, 3, 5}) CHECK(status_of(t, i) == TrackerStatus::pinned);
   CHECK(status_of(t, 6) == TrackerStatus::unpinned);
 }
 
@@ -840,7 +901,20 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
       };
       REQUIRE(t->reconcile_shared(scan, contains, self, now).ok());
     };
-    bool overflowed = false;  // the worker's flag: a pass is due once the queue has room
+    // What the worker does on every turn: queue waiting pins once the queue drained to half.
+    auto refill = [&] {
+      if (t->queued_pins() + t->queued_unpins() >= t->window() / 2 + 1) return;
+      auto taken = t->refill(
+          [&](const Cid& c) -> Result<std::optional<Pin>> {
+            auto it = pinset.find(c);
+            if (it == pinset.end()) return std::optional<Pin>();
+            Pin p(c);
+            if (!it->second) p.allocations = {peer_n(2)};
+            return std::optional<Pin>(p);
+          },
+          self, now);
+      REQUIRE(taken.ok());
+    };
     auto finish = [&](std::size_t i, bool ok) {
       TrackerOperation op = running[i];
       running.erase(running.begin() + static_cast<long>(i));
@@ -924,25 +998,20 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
             t.reset();
             t.emplace(open_tracker(store, limits, now));
             reconcile_now();
-            overflowed = false;
           }
           break;
       }
-      overflowed = t->take_overflowed() > 0 || overflowed;
+      refill();
       check_step();
     }
 
     // IPFS works again: finish what runs, then let time pass with periodic recovers and the
-    // passes the worker runs after new pins met a full queue.
+    // worker's refills from the waiting list.
     while (!running.empty()) finish(0, true);
     for (int round = 0; round < 40; ++round) {
       now += limits.retry_backoff_max_ns;
       REQUIRE(t->recover_all(now, 100).ok());
-      overflowed = t->take_overflowed() > 0 || overflowed;
-      if (overflowed) {
-        overflowed = false;
-        reconcile_now();
-      }
+      refill();
       for (auto ops = t->next_operations(now); !ops.empty(); ops = t->next_operations(now)) {
         running = ops;
         check_step();

@@ -117,9 +117,9 @@ def test_new_pins_past_a_full_queue_wait_as_pin_queued_and_all_get_pinned(ctx):
     try:
         with c:
             d = c.daemons[0]
-            # A queue of 3: most of the 40 new pins cannot be held and wait in the shared pinset
-            # until a reconcile pass (started when the queue drains, not by the 5-minute state_sync_interval)
-            # queues them.
+            # A queue of 3: most of the 40 new pins cannot be held; they wait in tracker.db's
+            # waiting list and are queued as the queue drains (not by the 5-minute
+            # state_sync_interval reconcile).
             c.edit(d, lambda cfg: cfg["pin_tracker"]["stateless"].update(max_pin_queue_size=3))
             c.start_all()
             cids = [nodes[0].add(os.urandom(2_000)) for _ in range(40)]

@@ -30,7 +30,7 @@ def test_a_million_cids_through_pin_add_stdin_are_listed_on_every_peer_in_bounde
     with LocalCluster(ctx, 3) as c:
         # No IPFS daemon here: this measures the path into the cluster, with the default
         # configuration. Each peer holds the first 20,000 new pins in memory (they fail and retry
-        # against the missing daemon); the rest wait in the shared pinset as pin_queued.
+        # against the missing daemon); the rest wait in tracker.db's waiting list as pin_queued.
         c.start_all()
         t0 = time.monotonic()
         r = c.daemons[1].cli("pin", "add", "-", stdin=text, timeout=1800)

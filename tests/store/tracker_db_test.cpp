@@ -1,6 +1,7 @@
 // tracker.db: records survive closing and reopening with every field, reads see buffered
 // writes, many changes commit in one transaction and coalesce per CID, listings stream in CID
-// order (resumable, stoppable) and the unsettled listing skips pinned and remote rows.
+// order (resumable, stoppable), the unsettled listing skips pinned and remote rows, and the
+// waiting list is first in, first out.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -219,4 +220,24 @@ TEST_CASE("flush commits at once when a batch has gathered; flush_now always") {
   REQUIRE(db->flush_now().ok());
   CHECK(db->pending() == 0);
   CHECK(db->count().value() == TrackerDb::kFlushBatch + 1);
+}
+
+TEST_CASE("the waiting list pops the oldest CIDs first, sees unflushed pushes and survives reopening") {
+  TempDir dir;
+  {
+    auto db = open_db(dir);
+    for (int i = 0; i < 5; ++i) db->push_waiting(cid_n(i));
+    CHECK(db->pending() == 5);  // buffered, not committed yet
+    auto first = db->pop_waiting(2);
+    REQUIRE(first.ok());
+    CHECK(*first == std::vector<Cid>{cid_n(0), cid_n(1)});
+    db->push_waiting(cid_n(9));
+  }  // closed with 2, 3, 4 and 9 waiting (the destructor commits the last push)
+  auto db = open_db(dir);
+  auto rest = db->pop_waiting(100);
+  REQUIRE(rest.ok());
+  CHECK(*rest == std::vector<Cid>{cid_n(2), cid_n(3), cid_n(4), cid_n(9)});
+  auto none = db->pop_waiting(100);
+  REQUIRE(none.ok());
+  CHECK(none->empty());
 }
