@@ -2,7 +2,8 @@
 // RPC calls the connector makes (id, version, pin/add, pin/rm, pin/ls, repo/stat, swarm/peers,
 // swarm/connect, repo/gc) at once, with the shapes Kubo and js-ipfs use. Pins are kept in memory
 // by CID text, so pin/ls lists what was pinned; with --all-pinned every single-CID pin/ls
-// answers "pinned" and nothing is stored (for pinsets too big to mirror cheaply).
+// answers "pinned", nothing is stored (for pinsets too big to mirror cheaply) and the full
+// listing is refused.
 //
 //   fake_ipfs --listen 127.0.0.1:5001 [--all-pinned] [--seconds N]
 //
@@ -81,6 +82,10 @@ void handle(Fake& fake, const net::HttpRequest& req, const std::shared_ptr<net::
       r->send_json(200, "{\"Cid\":" + json_string(*arg) + ",\"Type\":\"recursive\"}\n");
       return;
     }
+    // It cannot list what it never stored: the peer's periodic sync fails (and changes nothing)
+    // instead of finding every pin missing.
+    if (fake.all_pinned)
+      return r->send_json(500, R"({"Message":"fake_ipfs --all-pinned cannot list its pins","Code":0,"Type":"error"})");
     // The whole list, streamed as NDJSON (Kubo's stream=true form).
     r->start_stream(200, {{"Content-Type", "application/json"}, {"X-Chunked-Output", "1"}});
     if (type == "recursive" || type == "all") {
