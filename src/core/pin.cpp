@@ -235,6 +235,14 @@ bool Pin::allocated_to(const PeerId& peer) const {
   return everywhere() || std::find(allocations.begin(), allocations.end(), peer) != allocations.end();
 }
 
+Result<std::optional<Pin>> decode_stored_pin(const Result<std::optional<std::string>>& stored) {
+  if (!stored) return stored.error();
+  if (!*stored) return std::optional<Pin>();
+  auto pin = decode_pin(**stored);
+  if (!pin) return pin.error();
+  return std::optional<Pin>(std::move(pin).value());
+}
+
 std::string encode_pin(const Pin& pin) {
   WireWriter w;
   encode_pin_into(w, pin);

@@ -55,6 +55,8 @@ struct Pin {
 
 std::string encode_pin(const Pin& pin);
 Result<Pin> decode_pin(std::string_view bytes);
+// A pin as a store answers a lookup: an error, absent (nullopt), or encoded bytes to decode.
+Result<std::optional<Pin>> decode_stored_pin(const Result<std::optional<std::string>>& stored);
 
 // The REST API object (keys as IPFS Cluster v1 writes them).
 std::string pin_to_json(const Pin& pin);

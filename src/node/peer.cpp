@@ -716,12 +716,7 @@ void Peer::commit_at_leader(std::string data, int attempts_left, Done done,
 }
 
 Result<std::optional<Pin>> Peer::get_pin(const Cid& cid) {
-  auto bytes = state_->get_pin(as_string(cid.bytes()));
-  if (!bytes) return bytes.error();
-  if (!*bytes) return std::optional<Pin>();
-  auto pin = decode_pin(**bytes);
-  if (!pin) return pin.error();
-  return std::optional<Pin>(std::move(pin).value());
+  return decode_stored_pin(state_->get_pin(as_string(cid.bytes())));
 }
 
 std::vector<std::string> Peer::member_ids() const {

@@ -131,12 +131,10 @@ void PinWorker::retry_tick() { pump(); }
 
 void PinWorker::pump() {
   if (!running_) return;
-  bool half_empty = tracker_->queued_pins() + tracker_->queued_unpins() < tracker_->window() / 2 + 1;
-  if (half_empty && tracker_->may_have_waiting()) refill();
+  if (below_half_window() && tracker_->may_have_waiting()) refill();
   for (TrackerOperation& op : tracker_->next_operations(now())) run(std::move(op));
   flush();
-  if (reconcile_paused_ &&
-      tracker_->queued_pins() + tracker_->queued_unpins() < tracker_->window() / 2 + 1) {
+  if (reconcile_paused_ && below_half_window()) {
     reconcile_paused_ = false;
     post_reconcile_slice();
   }
@@ -145,18 +143,9 @@ void PinWorker::pump() {
 // New pins that found the queue full wait in tracker.db's waiting list; they are queued, oldest
 // first, once the queue drained to half the window.
 void PinWorker::refill() {
-  auto reader = state_.open_reader();
-  if (!reader) {
-    fmt::print(stderr, "clusterpin daemon: queuing waiting pins failed: {}\n", reader.error().message);
-    return;
-  }
-  auto pin_of = [&](const Cid& cid) -> Result<std::optional<Pin>> {
-    auto bytes = reader->get_pin(as_string(cid.bytes()));
-    if (!bytes) return bytes.error();
-    if (!*bytes) return std::optional<Pin>();
-    auto pin = decode_pin(**bytes);
-    if (!pin) return pin.error();
-    return std::optional<Pin>(std::move(pin).value());
+  // On the io thread, like the applies: state.db's own connection reads the pins.
+  auto pin_of = [this](const Cid& cid) {
+    return decode_stored_pin(state_.get_pin(as_string(cid.bytes())));
   };
   auto taken = tracker_->refill(pin_of, self_, now());
   if (!taken) {

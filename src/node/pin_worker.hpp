@@ -64,6 +64,9 @@ class PinWorker {
  private:
   void pump();
   void refill();
+  bool below_half_window() const {
+    return tracker_->queued_pins() + tracker_->queued_unpins() < tracker_->window() / 2 + 1;
+  }
   void run(TrackerOperation op);
   void schedule(asio::steady_timer& timer, std::chrono::nanoseconds every, void (PinWorker::*what)());
   void retry_tick();
