@@ -223,6 +223,9 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
   struct Queued {
     Bytes message;
     std::uint64_t request;  // 0 unless a request (skipped if it expired while queued)
+    // Queued while a dial was already under way: that dial's failure may predate the peer's
+    // return, so the request gets one dial of its own before it fails.
+    bool joined_dial = false;
   };
 
   struct Peer {
@@ -296,7 +299,7 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
       return {};
     }
     peer.queue_bytes += message.size();
-    peer.queue.push_back(Queued{std::move(message), request});
+    peer.queue.push_back(Queued{std::move(message), request, peer.dialing});
     // While a redial waits out its backoff, one-way messages wait with it; a request dials at
     // once, and fails at once if that dial fails (see dial_finished).
     if (request != 0 && redial_waiting_.erase(peer.id) != 0 && peer.redial_timer) {
@@ -364,15 +367,26 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
                                peer.failures, r.error().message));
     }
     // Requests waiting for this link fail now rather than at their deadline: the caller learns
-    // at once that the peer is unreachable. One-way messages stay queued for the next dial.
-    std::erase_if(peer.queue, [&](const Queued& q) {
+    // at once that the peer is unreachable. One-way messages stay queued for the next dial, and
+    // so do requests that joined this dial after it started: they get a dial of their own now.
+    std::set<std::uint64_t> retried;
+    std::erase_if(peer.queue, [&](Queued& q) {
       if (q.request == 0) return false;
+      if (q.joined_dial) {
+        q.joined_dial = false;
+        retried.insert(q.request);
+        return false;
+      }
       peer.queue_bytes -= q.message.size();
       return true;
     });
     fail_calls_to(id, fmt::format("rpc: cannot reach peer {}: {}", id.to_string(), r.error().message),
-                  /*only_sent=*/false);
-    schedule_redial(peer);
+                  /*only_sent=*/false, retried);
+    if (retried.empty()) {
+      schedule_redial(peer);
+    } else {
+      dial(peer);
+    }
   }
 
   void schedule_redial(Peer& peer) {
@@ -549,10 +563,11 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     pending_.erase(it);
   }
 
-  void fail_calls_to(const PeerId& peer, const std::string& why, bool only_sent) {
+  void fail_calls_to(const PeerId& peer, const std::string& why, bool only_sent,
+                     const std::set<std::uint64_t>& except = {}) {
     std::vector<std::uint64_t> ids;
     for (const auto& [id, p] : pending_) {
-      if (p.peer == peer && (p.sent || !only_sent)) ids.push_back(id);
+      if (p.peer == peer && (p.sent || !only_sent) && !except.contains(id)) ids.push_back(id);
     }
     for (std::uint64_t id : ids) {
       auto it = pending_.find(id);

@@ -86,7 +86,8 @@ class RpcEndpoint {
   Status add_peer(const Multiaddr& address);
   void remove_peer(const PeerId& peer);
 
-  // Sends a request; reply runs once. timeout defaults to network_timeout.
+  // Sends a request; reply runs once. timeout defaults to network_timeout. Without a link, the
+  // request dials at once and fails with the reason when a dial made after it was queued fails.
   void call(const PeerId& peer, std::string_view method, ByteView payload, Reply reply,
             std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // Sends a one-way message; an error only when it cannot even be queued.

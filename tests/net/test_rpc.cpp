@@ -197,9 +197,37 @@ TEST_CASE("a peer that restarts on the same address is reached again after backo
   CallResult second;
   b.rpc->call(a.identity.peer_id(), "echo", as_bytes("2"), second.handler());
   REQUIRE(run_until(io, [&] { return second.value.has_value(); }));
+  const std::string why = second.value->ok() ? std::string() : second.value->error().message;
+  INFO(why);
   REQUIRE(second.value->ok());
   CHECK(**second.value == to_bytes("2"));
   CHECK(contains(b.log, "cannot reach peer"));
+}
+
+TEST_CASE("a call made while a dial that will fail is under way gets a dial of its own") {
+  asio::io_context io;
+  Node b(io, 1);
+  Identity a_identity = Identity::generate();
+  const std::uint16_t port = unused_port(io);
+  const Multiaddr where = *Multiaddr::parse(fmt::format("/ip4/127.0.0.1/tcp/{}", port));
+  REQUIRE(b.rpc->add_peer(where.with_peer(a_identity.peer_id())).ok());
+  REQUIRE(run_until(io, [&] { return contains(b.log, "(attempt 1)"); }));  // add_peer's own dial
+  // The first call dials a port nobody listens on; the refusal is decided before the peer
+  // appears, but its handler has not run yet when the second call joins the dial.
+  CallResult early, late;
+  b.rpc->call(a_identity.peer_id(), "echo", as_bytes("early"), early.handler());
+  std::vector<std::string> a_log;
+  RpcEndpoint a(io, a_identity, options_with(1, &a_log));
+  REQUIRE(a.listen(where).ok());
+  a.on_request([](const PeerId&, std::string_view, ByteView p, RpcEndpoint::Responder r) { r.reply(p); });
+  b.rpc->call(a_identity.peer_id(), "echo", as_bytes("late"), late.handler());
+  REQUIRE(run_until(io, [&] { return early.value.has_value() && late.value.has_value(); }));
+  REQUIRE_FALSE(early.value->ok());
+  CHECK(early.value->error().message.find("cannot reach peer") != std::string::npos);
+  const std::string why = late.value->ok() ? std::string() : late.value->error().message;
+  INFO(why);
+  REQUIRE(late.value->ok());
+  CHECK(**late.value == to_bytes("late"));
 }
 
 TEST_CASE("the backlog for an unreachable peer is bounded and overflow is refused at once") {
