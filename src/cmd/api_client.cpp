@@ -5,10 +5,9 @@
 
 #include <fmt/core.h>
 #include <rapidjson/document.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 
 #include "cmd/applet.hpp"
+#include "core/json_text.hpp"
 #include "net/http_auth.hpp"
 
 namespace clusterpin::cmd {
@@ -81,14 +80,8 @@ int transport_error(std::string_view applet, const Error& error) {
 }
 
 std::string pretty_json(std::string_view json) {
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError()) return std::string(json);
-  rapidjson::StringBuffer buffer;
-  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
-  writer.SetIndent(' ', 4);
-  doc.Accept(writer);
-  return std::string(buffer.GetString(), buffer.GetSize());
+  auto indented = indent_json(json, 4);
+  return indented ? std::move(*indented) : std::string(json);
 }
 
 }  // namespace clusterpin::cmd

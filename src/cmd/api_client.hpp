@@ -43,7 +43,7 @@ class ApiClient {
 int check_response(const net::HttpClientResponse& response);
 // Prints a transport error ("cannot reach the API at ...") and returns 1.
 int transport_error(std::string_view applet, const Error& error);
-// Pretty JSON with a 4-space indent, as ipfs-cluster-ctl prints it.
+// Pretty JSON with a 4-space indent, as ipfs-cluster-ctl prints it; text that is not JSON as it is.
 std::string pretty_json(std::string_view json);
 
 }  // namespace clusterpin::cmd

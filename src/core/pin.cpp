@@ -7,10 +7,9 @@
 
 #include <fmt/core.h>
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "core/duration.hpp"
+#include "core/json_text.hpp"
 #include "core/multiaddr.hpp"
 #include "core/wire.hpp"
 
@@ -115,18 +114,6 @@ Result<Pin> decode_pin_from(WireReader& r) {
   for (std::uint64_t i = 0; r.ok() && i < n; ++i) o.origins.emplace_back(r.bytes());
   if (!r.ok() || !ok) return decode_error<Pin>("truncated");
   return pin;
-}
-
-using JsonOut = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void json_string(JsonOut& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-void json_peers(JsonOut& w, const std::vector<PeerId>& peers) {
-  w.StartArray();
-  for (const auto& p : peers) json_string(w, p.to_string());
-  w.EndArray();
 }
 
 Result<std::int64_t> query_int(std::string_view key, std::string_view value) {
@@ -256,46 +243,72 @@ Result<Pin> decode_pin(std::string_view bytes) {
   return pin;
 }
 
-std::string pin_to_json(const Pin& pin) {
-  rapidjson::StringBuffer buffer;
-  JsonOut w(buffer);
+void append_pin_json(std::string& out, const Pin& pin) {
   const PinOptions& o = pin.options;
-  w.StartObject();
-  w.Key("replication_factor_min"); w.Int64(o.replication_factor_min);
-  w.Key("replication_factor_max"); w.Int64(o.replication_factor_max);
-  w.Key("name"); json_string(w, o.name);
-  w.Key("mode"); json_string(w, pin_mode_name(o.mode));
-  w.Key("shard_size"); w.Uint64(o.shard_size);
-  w.Key("user_allocations"); json_peers(w, o.user_allocations);
-  w.Key("expire_at"); json_string(w, format_rfc3339(o.expire_at));
-  w.Key("metadata");
-  w.StartObject();
+  auto key = [&](std::string_view k) {  // keys are fixed ASCII names: nothing to escape
+    out += '"';
+    out += k;
+    out += "\":";
+  };
+  auto number = [&](auto v) {
+    char buf[24];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  };
+  auto peers = [&](const std::vector<PeerId>& list) {
+    out += '[';
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (i != 0) out += ',';
+      append_json_string(out, list[i].to_string());
+    }
+    out += ']';
+  };
+  out += '{';
+  key("replication_factor_min"); number(o.replication_factor_min);
+  out += ','; key("replication_factor_max"); number(o.replication_factor_max);
+  out += ','; key("name"); append_json_string(out, o.name);
+  out += ','; key("mode"); append_json_string(out, pin_mode_name(o.mode));
+  out += ','; key("shard_size"); number(o.shard_size);
+  out += ','; key("user_allocations"); peers(o.user_allocations);
+  out += ','; key("expire_at"); append_json_string(out, format_rfc3339(o.expire_at));
+  out += ','; key("metadata");
+  out += '{';
+  bool first = true;
   for (const auto& [k, v] : o.metadata) {
-    json_string(w, k);
-    json_string(w, v);
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, k);
+    out += ':';
+    append_json_string(out, v);
   }
-  w.EndObject();
+  out += '}';
   if (o.pin_update) {
-    w.Key("pin_update");
-    json_string(w, o.pin_update->to_string());
+    out += ','; key("pin_update"); append_json_string(out, o.pin_update->to_string());
   }
-  w.Key("origins");
-  w.StartArray();
-  for (const auto& origin : o.origins) json_string(w, origin);
-  w.EndArray();
-  w.Key("cid"); json_string(w, pin.cid.to_string());
-  w.Key("type"); json_string(w, pin_type_name(pin.type));
-  w.Key("allocations"); json_peers(w, pin.allocations);
-  w.Key("max_depth"); w.Int64(pin.max_depth);
-  w.Key("reference");
+  out += ','; key("origins");
+  out += '[';
+  for (std::size_t i = 0; i < o.origins.size(); ++i) {
+    if (i != 0) out += ',';
+    append_json_string(out, o.origins[i]);
+  }
+  out += ']';
+  out += ','; key("cid"); append_json_string(out, pin.cid.to_string());
+  out += ','; key("type"); append_json_string(out, pin_type_name(pin.type));
+  out += ','; key("allocations"); peers(pin.allocations);
+  out += ','; key("max_depth"); number(pin.max_depth);
+  out += ','; key("reference");
   if (pin.reference) {
-    json_string(w, pin.reference->to_string());
+    append_json_string(out, pin.reference->to_string());
   } else {
-    w.Null();
+    out += "null";
   }
-  w.Key("timestamp"); json_string(w, format_rfc3339(pin.timestamp));
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  out += ','; key("timestamp"); append_json_string(out, format_rfc3339(pin.timestamp));
+  out += '}';
+}
+
+std::string pin_to_json(const Pin& pin) {
+  std::string out;
+  append_pin_json(out, pin);
+  return out;
 }
 
 Result<Pin> pin_from_json(std::string_view json) {

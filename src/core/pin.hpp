@@ -58,8 +58,9 @@ Result<Pin> decode_pin(std::string_view bytes);
 // A pin as a store answers a lookup: an error, absent (nullopt), or encoded bytes to decode.
 Result<std::optional<Pin>> decode_stored_pin(const Result<std::optional<std::string>>& stored);
 
-// The REST API object (keys as IPFS Cluster v1 writes them).
+// The REST API object (keys as IPFS Cluster v1 writes them), compact, as one line.
 std::string pin_to_json(const Pin& pin);
+void append_pin_json(std::string& out, const Pin& pin);
 // Reads what pin_to_json writes (state import, REST clients).
 Result<Pin> pin_from_json(std::string_view json);
 

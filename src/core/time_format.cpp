@@ -48,6 +48,15 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   return true;
 }
 
+// ".123" for 123 ms: nine digits without the trailing zeros.
+std::string format_fraction(std::int64_t nanos) {
+  char buf[10] = {'.'};
+  for (int i = 9; i >= 1; --i, nanos /= 10) buf[i] = static_cast<char>('0' + nanos % 10);
+  int end = 10;
+  while (buf[end - 1] == '0') --end;
+  return std::string(buf, static_cast<std::size_t>(end));
+}
+
 }  // namespace
 
 std::string format_rfc3339(UnixNanos t) {
@@ -67,14 +76,22 @@ std::string format_rfc3339(UnixNanos t) {
   std::int64_t y;
   unsigned m, d;
   civil_from_days(days, y, m, d);
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", y, m, d, rem / 3600,
-                                (rem / 60) % 60, rem % 60);
-  if (nanos != 0) {
-    std::string frac = fmt::format("{:09}", nanos);
-    while (frac.back() == '0') frac.pop_back();
-    out += "." + frac;
-  }
-  return out + "Z";
+  // Written digit by digit: listings format two times per pin. 64-bit nanoseconds span the
+  // years 1677 to 2262, so four year digits always suffice.
+  char buf[32] = "0000-00-00T00:00:00";
+  auto put = [&](int at, std::int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, y, 4);
+  put(5, m, 2);
+  put(8, d, 2);
+  put(11, rem / 3600, 2);
+  put(14, (rem / 60) % 60, 2);
+  put(17, rem % 60, 2);
+  std::string out(buf, 19);
+  if (nanos != 0) out += format_fraction(nanos);
+  out += 'Z';
+  return out;
 }
 
 Result<UnixNanos> parse_rfc3339(std::string_view s) {

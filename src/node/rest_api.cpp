@@ -324,16 +324,21 @@ void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
   if (!want_data) return r->finish();
   // Pages of 1000 pins resumed after the last CID: memory stays flat for any pinset size.
   auto page = std::make_shared<std::function<void(std::string)>>();
+  // Each page goes out as one chunk of NDJSON lines written in place.
   *page = [r, shared_reader, page](std::string after) {
     std::string last;
-    bool more = true;
+    std::string chunk;
     int count = 0;
     Status s = shared_reader->for_each_pin([&](std::string_view cid, std::string_view bytes) {
       last.assign(cid);
       auto pin = decode_pin(bytes);
-      if (pin) more = r->write_chunk(pin_to_json(*pin) + "\n");
-      return ++count < 1000 && more;
+      if (pin) {
+        append_pin_json(chunk, *pin);
+        chunk += '\n';
+      }
+      return ++count < 1000;
     }, after);
+    const bool more = chunk.empty() || r->write_chunk(chunk);  // nothing written: 204 stays possible
     if (!s) {
       r->finish({{"X-Stream-Error", s.error().message}});
       *page = nullptr;

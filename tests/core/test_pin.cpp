@@ -142,6 +142,14 @@ TEST_CASE("RFC 3339 times print like Go's RFC3339Nano and parse back") {
   CHECK(format_rfc3339(1'500'000'000) == "1970-01-01T00:00:01.5Z");
   CHECK(format_rfc3339(-1) == "1969-12-31T23:59:59.999999999Z");
   CHECK(format_rfc3339(951'782'400'000'000'000) == "2000-02-29T00:00:00Z");
+  CHECK(format_rfc3339(1'790'000'000'000'000'010) == "2026-09-21T14:13:20.00000001Z");
+  CHECK(format_rfc3339(INT64_MIN + 1) == "1677-09-21T00:12:43.145224193Z");
+  CHECK(format_rfc3339(INT64_MAX) == "2262-04-11T23:47:16.854775807Z");
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 10'000; ++i) {
+    const auto t = static_cast<UnixNanos>(rng());
+    CHECK(parse_rfc3339(format_rfc3339(t)).value() == t);
+  }
   for (UnixNanos t : {UnixNanos{0}, UnixNanos{1'790'000'000'123'456'789}, UnixNanos{-86'400'000'000'000}, kZeroTime}) {
     CHECK(parse_rfc3339(format_rfc3339(t)).value() == t);
   }
@@ -149,4 +157,27 @@ TEST_CASE("RFC 3339 times print like Go's RFC3339Nano and parse back") {
         parse_rfc3339("2026-11-24T01:29:54Z").value());
   CHECK_FALSE(parse_rfc3339("2026-13-01T00:00:00Z").ok());
   CHECK_FALSE(parse_rfc3339("yesterday").ok());
+}
+
+TEST_CASE("the JSON text is compact, in IPFS Cluster's key order, with strings escaped") {
+  Pin pin = full_pin();
+  pin.options.name = "a \"b\" \\ c\n\x01 caf\xc3\xa9 /";
+  pin.options.metadata["tab\t"] = "";
+  CHECK(pin_to_json(pin) ==
+        R"({"replication_factor_min":2,"replication_factor_max":3,"name":"a \"b\" \\ c\n\u0001 caf)" "\xc3\xa9" R"( /",)"
+        R"("mode":"direct","shard_size":0,"user_allocations":["12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq"],)"
+        R"("expire_at":"2027-01-15T08:00:00Z","metadata":{"owner":"ana","tab\t":""},)"
+        R"("pin_update":"bafybeihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",)"
+        R"("origins":["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq"],)"
+        R"("cid":"QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n","type":"pin",)"
+        R"("allocations":["12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq"],"max_depth":0,)"
+        R"("reference":null,"timestamp":"2026-09-21T14:13:20.123Z"})");
+  CHECK(pin_to_json(Pin(cid_of(kCid))) ==
+        R"({"replication_factor_min":0,"replication_factor_max":0,"name":"","mode":"recursive",)"
+        R"("shard_size":0,"user_allocations":[],"expire_at":"0001-01-01T00:00:00Z","metadata":{},)"
+        R"("origins":[],"cid":"QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n","type":"pin",)"
+        R"("allocations":[],"max_depth":-1,"reference":null,"timestamp":"0001-01-01T00:00:00Z"})");
+  auto back = pin_from_json(pin_to_json(pin));
+  REQUIRE(back.ok());
+  CHECK(back->options.name == pin.options.name);
 }

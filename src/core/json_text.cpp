@@ -1,0 +1,222 @@
+// JSON text helpers (see json_text.hpp).
+#include "core/json_text.hpp"
+
+#include <cstring>
+#include <vector>
+
+namespace clusterpin {
+namespace {
+
+constexpr char kHex[] = "0123456789ABCDEF";
+
+bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// A cursor over the input that copies what it accepts to the output.
+class Indenter {
+ public:
+  Indenter(std::string_view in, int width) : in_(in), width_(width) { out_.reserve(in.size() * 2); }
+
+
+  std::optional<std::string> run() {
+    bool need_value = true;
+    for (;;) {
+      if (need_value) {
+        skip_ws();
+        const Step step = value();
+        if (step == Step::bad) return std::nullopt;
+        if (step == Step::opened) continue;  // a non-empty container: its first value follows
+        need_value = false;
+      }
+      if (stack_.empty()) break;
+      skip_ws();
+      if (at_end()) return std::nullopt;
+      const char c = in_[i_];
+      const char open = stack_.back();
+      if (c == ',') {
+        ++i_;
+        out_ += ',';
+        newline(stack_.size());
+        skip_ws();
+        if (open == '{' && !member_key()) return std::nullopt;
+        need_value = true;
+      } else if ((open == '{' && c == '}') || (open == '[' && c == ']')) {
+        ++i_;
+        stack_.pop_back();
+        newline(stack_.size());
+        out_ += c;
+      } else {
+        return std::nullopt;
+      }
+    }
+    skip_ws();
+    if (!at_end()) return std::nullopt;
+    return std::move(out_);
+  }
+
+ private:
+  enum class Step { bad, done, opened };
+
+  bool at_end() const { return i_ >= in_.size(); }
+
+  void skip_ws() {
+    while (!at_end() && is_ws(in_[i_])) ++i_;
+  }
+
+  void newline(std::size_t depth) {
+    out_ += '\n';
+    out_.append(depth * static_cast<std::size_t>(width_), ' ');
+  }
+
+  // One value. Of a non-empty container only the opening (and an object's first key) is
+  // consumed, so nesting depth costs heap, not stack.
+  Step value() {
+    if (at_end()) return Step::bad;
+    const char c = in_[i_];
+    if (c == '{' || c == '[') {
+      ++i_;
+      skip_ws();
+      const char close = c == '{' ? '}' : ']';
+      out_ += c;
+      if (!at_end() && in_[i_] == close) {
+        ++i_;
+        out_ += close;
+        return Step::done;
+      }
+      stack_.push_back(c);
+      newline(stack_.size());
+      if (c == '{' && !member_key()) return Step::bad;
+      return Step::opened;
+    }
+    bool ok = false;
+    if (c == '"') {
+      ok = string();
+    } else if (c == '-' || is_digit(c)) {
+      ok = number();
+    } else {
+      ok = literal("true") || literal("false") || literal("null");
+    }
+    return ok ? Step::done : Step::bad;
+  }
+
+  bool member_key() {
+    if (at_end() || in_[i_] != '"' || !string()) return false;
+    skip_ws();
+    if (at_end() || in_[i_] != ':') return false;
+    ++i_;
+    out_ += ": ";
+    skip_ws();
+    return true;
+  }
+
+  bool string() {
+    const std::size_t start = i_++;
+    while (!at_end()) {
+      const unsigned char c = static_cast<unsigned char>(in_[i_]);
+      if (c == '"') {
+        ++i_;
+        out_.append(in_.substr(start, i_ - start));
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c == '\\') {
+        if (++i_ >= in_.size()) return false;
+        const char e = in_[i_];
+        if (e == 'u') {
+          if (i_ + 4 >= in_.size()) return false;
+          for (int k = 1; k <= 4; ++k) {
+            if (!is_hex(in_[i_ + k])) return false;
+          }
+          i_ += 4;
+        } else if (!std::strchr("\"\\/bfnrt", e) || e == '\0') {
+          return false;
+        }
+      }
+      ++i_;
+    }
+    return false;
+  }
+
+  bool digits() {
+    const std::size_t start = i_;
+    while (!at_end() && is_digit(in_[i_])) ++i_;
+    return i_ > start;
+  }
+
+  bool number() {
+    const std::size_t start = i_;
+    if (in_[i_] == '-') ++i_;
+    if (at_end()) return false;
+    if (in_[i_] == '0') {
+      ++i_;
+    } else if (!digits()) {
+      return false;
+    }
+    if (!at_end() && in_[i_] == '.') {
+      ++i_;
+      if (!digits()) return false;
+    }
+    if (!at_end() && (in_[i_] == 'e' || in_[i_] == 'E')) {
+      ++i_;
+      if (!at_end() && (in_[i_] == '+' || in_[i_] == '-')) ++i_;
+      if (!digits()) return false;
+    }
+    out_.append(in_.substr(start, i_ - start));
+    return true;
+  }
+
+  bool literal(std::string_view word) {
+    if (in_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    out_.append(word);
+    return true;
+  }
+
+  std::string_view in_;
+  int width_;
+  std::size_t i_ = 0;
+  std::string out_;
+  std::vector<char> stack_;  // the open containers, '{' or '['
+};
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  std::size_t run = 0;  // start of the bytes not yet copied
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (!needs_escape(c)) continue;
+    out.append(s.substr(run, i - run));
+    run = i + 1;
+    out += '\\';
+    switch (c) {
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case '\b': out += 'b'; break;
+      case '\f': out += 'f'; break;
+      case '\n': out += 'n'; break;
+      case '\r': out += 'r'; break;
+      case '\t': out += 't'; break;
+      default:
+        out += "u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
+    }
+  }
+  out.append(s.substr(run));
+  out += '"';
+}
+
+std::optional<std::string> indent_json(std::string_view json, int width) {
+  return Indenter(json, width).run();
+}
+
+}  // namespace clusterpin
