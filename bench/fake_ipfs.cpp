@@ -3,9 +3,10 @@
 // swarm/connect, repo/gc) at once, with the shapes Kubo and js-ipfs use. Pins are kept in memory
 // by CID text, so pin/ls lists what was pinned; with --all-pinned every single-CID pin/ls
 // answers "pinned", nothing is stored (for pinsets too big to mirror cheaply) and the full
-// listing is refused.
+// listing is refused. --pin-delay-ms answers each pin/add that much later, as an IPFS that is
+// slower than the cluster would (the peers then wait on IPFS instead of using the CPU).
 //
-//   fake_ipfs --listen 127.0.0.1:5001 [--all-pinned] [--seconds N]
+//   fake_ipfs --listen 127.0.0.1:5001 [--all-pinned] [--pin-delay-ms MS] [--seconds N]
 //
 // It runs until SIGTERM/SIGINT, or for --seconds when given (a bound for scripts).
 #include <asio.hpp>
@@ -29,7 +30,9 @@ namespace {
 constexpr const char* kPeerId = "12D3KooWBenchFakeIpfsPeer1111111111111111111111111111";
 
 struct Fake {
+  asio::io_context* io = nullptr;
   bool all_pinned = false;
+  long pin_delay_ms = 0;
   std::unordered_set<std::string> pins;
   std::uint64_t calls = 0;
 };
@@ -68,7 +71,10 @@ void handle(Fake& fake, const net::HttpRequest& req, const std::shared_ptr<net::
   } else if (p == "/api/v0/pin/add") {
     if (!arg) return r->send_json(400, R"({"Message":"argument \"ipfs-path\" is required","Code":1,"Type":"error"})");
     if (!fake.all_pinned) fake.pins.emplace(*arg);
-    r->send_json(200, "{\"Pins\":[" + json_string(*arg) + "]}");
+    std::string body = "{\"Pins\":[" + json_string(*arg) + "]}";
+    if (fake.pin_delay_ms <= 0) return r->send_json(200, body);
+    auto timer = std::make_shared<asio::steady_timer>(*fake.io, std::chrono::milliseconds(fake.pin_delay_ms));
+    timer->async_wait([timer, r, body = std::move(body)](const asio::error_code&) { r->send_json(200, body); });
   } else if (p == "/api/v0/pin/rm") {
     if (!arg) return r->send_json(400, R"({"Message":"argument \"ipfs-path\" is required","Code":1,"Type":"error"})");
     if (!fake.all_pinned && fake.pins.erase(std::string(*arg)) == 0) return not_pinned(r, *arg);
@@ -128,9 +134,11 @@ int main(int argc, char** argv) {
       seconds = std::atof(argv[++i]);
     } else if (flag == "--all-pinned") {
       fake.all_pinned = true;
+    } else if (flag == "--pin-delay-ms" && i + 1 < argc) {
+      fake.pin_delay_ms = std::atol(argv[++i]);
     } else {
       fmt::print(stderr, "fake_ipfs: unknown argument {}\naccepted: --listen HOST:PORT "
-                         "--all-pinned --seconds N\n", flag);
+                         "--all-pinned --pin-delay-ms MS --seconds N\n", flag);
       return 2;
     }
   }
@@ -140,6 +148,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   asio::io_context io;
+  fake.io = &io;
   net::HttpServerOptions options;
   options.max_connections = 4096;
   net::HttpServer server(io, options, [&fake](net::HttpRequest req, std::shared_ptr<net::HttpResponder> r) {
