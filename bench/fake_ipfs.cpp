@@ -20,6 +20,7 @@
 
 #include <fmt/core.h>
 
+#include "core/json_text.hpp"
 #include "net/http_endpoint.hpp"
 #include "net/http_server.hpp"
 
@@ -38,13 +39,8 @@ struct Fake {
 };
 
 std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  out += '"';
+  std::string out;
+  append_json_string(out, s);
   return out;
 }
 

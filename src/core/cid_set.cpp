@@ -28,7 +28,12 @@ void CompactCidSet::add(ByteView cid_bytes) {
   assert(!sealed_ && "add() after seal()");
   const std::uint64_t f = fingerprint(cid_bytes);
   buckets_[f >> 56].push_back(f);
-  ++size_;
+}
+
+std::size_t CompactCidSet::size() const {
+  std::size_t n = 0;
+  for (const auto& bucket : buckets_) n += bucket.size();
+  return n;
 }
 
 void CompactCidSet::seal() {

@@ -23,7 +23,7 @@ class CompactCidSet {
   // Sorts what was added; call once after the last add() and before contains().
   void seal();
   bool contains(ByteView cid_bytes) const;
-  std::size_t size() const { return size_; }
+  std::size_t size() const;
 
  private:
   std::uint64_t fingerprint(ByteView cid_bytes) const;
@@ -32,7 +32,6 @@ class CompactCidSet {
   // 256 buckets by the fingerprint's top byte: no single huge vector to reallocate (and hold
   // twice) while a listing of millions arrives.
   std::array<std::vector<std::uint64_t>, 256> buckets_;
-  std::size_t size_ = 0;
   bool sealed_ = false;
 };
 

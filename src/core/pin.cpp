@@ -254,13 +254,19 @@ void append_pin_json(std::string& out, const Pin& pin) {
     char buf[24];
     out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
   };
-  auto peers = [&](const std::vector<PeerId>& list) {
-    out += '[';
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      if (i != 0) out += ',';
-      append_json_string(out, list[i].to_string());
+  // Writes items between `open` and `close`, comma-separated, each with `one`.
+  auto list = [&](char open, const auto& items, auto&& one, char close) {
+    out += open;
+    bool first = true;
+    for (const auto& item : items) {
+      if (!first) out += ',';
+      first = false;
+      one(item);
     }
-    out += ']';
+    out += close;
+  };
+  auto peers = [&](const std::vector<PeerId>& ids) {
+    list('[', ids, [&](const PeerId& id) { append_json_string(out, id.to_string()); }, ']');
   };
   out += '{';
   key("replication_factor_min"); number(o.replication_factor_min);
@@ -271,26 +277,16 @@ void append_pin_json(std::string& out, const Pin& pin) {
   out += ','; key("user_allocations"); peers(o.user_allocations);
   out += ','; key("expire_at"); append_json_string(out, format_rfc3339(o.expire_at));
   out += ','; key("metadata");
-  out += '{';
-  bool first = true;
-  for (const auto& [k, v] : o.metadata) {
-    if (!first) out += ',';
-    first = false;
-    append_json_string(out, k);
+  list('{', o.metadata, [&](const auto& kv) {
+    append_json_string(out, kv.first);
     out += ':';
-    append_json_string(out, v);
-  }
-  out += '}';
+    append_json_string(out, kv.second);
+  }, '}');
   if (o.pin_update) {
     out += ','; key("pin_update"); append_json_string(out, o.pin_update->to_string());
   }
   out += ','; key("origins");
-  out += '[';
-  for (std::size_t i = 0; i < o.origins.size(); ++i) {
-    if (i != 0) out += ',';
-    append_json_string(out, o.origins[i]);
-  }
-  out += ']';
+  list('[', o.origins, [&](const std::string& origin) { append_json_string(out, origin); }, ']');
   out += ','; key("cid"); append_json_string(out, pin.cid.to_string());
   out += ','; key("type"); append_json_string(out, pin_type_name(pin.type));
   out += ','; key("allocations"); peers(pin.allocations);
