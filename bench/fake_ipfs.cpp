@@ -5,8 +5,11 @@
 // answers "pinned", nothing is stored (for pinsets too big to mirror cheaply) and the full
 // listing is refused. --pin-delay-ms answers each pin/add that much later, as an IPFS that is
 // slower than the cluster would (the peers then wait on IPFS instead of using the CPU).
+// --pins-file starts with the CIDs of a file (one per line) pinned, as an IPFS that already
+// holds a migrated pinset.
 //
-//   fake_ipfs --listen 127.0.0.1:5001 [--all-pinned] [--pin-delay-ms MS] [--seconds N]
+//   fake_ipfs --listen 127.0.0.1:5001 [--all-pinned] [--pin-delay-ms MS] [--pins-file FILE]
+//             [--seconds N]
 //
 // It runs until SIGTERM/SIGINT, or for --seconds when given (a bound for scripts).
 #include <asio.hpp>
@@ -15,6 +18,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <unordered_set>
 
@@ -132,9 +136,17 @@ int main(int argc, char** argv) {
       fake.all_pinned = true;
     } else if (flag == "--pin-delay-ms" && i + 1 < argc) {
       fake.pin_delay_ms = std::atol(argv[++i]);
+    } else if (flag == "--pins-file" && i + 1 < argc) {
+      std::ifstream in(argv[++i]);
+      if (!in) {
+        fmt::print(stderr, "fake_ipfs: cannot read {}\n", argv[i]);
+        return 2;
+      }
+      for (std::string line; std::getline(in, line);)
+        if (!line.empty()) fake.pins.insert(std::move(line));
     } else {
       fmt::print(stderr, "fake_ipfs: unknown argument {}\naccepted: --listen HOST:PORT "
-                         "--all-pinned --pin-delay-ms MS --seconds N\n", flag);
+                         "--all-pinned --pin-delay-ms MS --pins-file FILE --seconds N\n", flag);
       return 2;
     }
   }

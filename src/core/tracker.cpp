@@ -466,6 +466,7 @@ Result<std::size_t> PinTracker::reconcile_shared(const SharedPinsetScan& scan_pi
     return scan_pinset([&](const Pin& pin) { return (after && pin.cid <= *after) || visit(pin); });
   };
   SharedReconcileCursor cursor;
+  cursor.list_ipfs_after = SIZE_MAX;  // no IPFS here: every untracked pin gets its pin/add
   while (!cursor.done()) {
     Status s = reconcile_shared_slice(cursor, from, in_pinset, self, now, SIZE_MAX);
     if (!s) return s.error();
@@ -480,6 +481,7 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
                                           std::size_t max_items, std::size_t max_queued) {
   using Phase = SharedReconcileCursor::Phase;
   cursor.paused = false;
+  cursor.wants_ipfs_listing = false;
   max_items = std::max<std::size_t>(max_items, 1);
   max_queued = std::max<std::size_t>(max_queued, 1);
   auto queued = [&] { return queued_pins() + queued_unpins(); };
@@ -500,20 +502,40 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
         return false;
       }
       bool here = pin.allocated_to(self);
-      auto prev = lookup(pin.cid);
+      auto prev = lookup_brief(pin.cid);
       if (!prev) {
         failed = prev.error();
         return false;
       }
-      const std::optional<TrackerRecord>& r = *prev;
+      const std::optional<TrackerStore::Brief>& r = *prev;
       bool right =
           here ? (r && !r->remote && r->op != TrackerOp::unpin && r->status != TrackerStatus::remote)
                : (r && r->remote);
       if (!right) {
-        track(pin, here, now);
+        if (here && !r) {
+          if (cursor.held_by_ipfs) {
+            if (cursor.held_by_ipfs(pin.cid)) {
+              ++cursor.found_in_ipfs;
+              TrackerRecord fresh(pin);
+              fresh.op = TrackerOp::pin;
+              settle(std::move(fresh), TrackerStatus::pinned, now);
+            } else {
+              track(pin, here, now);
+            }
+          } else if (cursor.untracked >= cursor.list_ipfs_after) {
+            cursor.wants_ipfs_listing = stopped = true;
+            return false;
+          } else {
+            track(pin, here, now);
+          }
+          ++cursor.untracked;
+        } else {
+          track(pin, here, now);
+        }
         ++cursor.changes;
       }
       cursor.after = pin.cid;
+      ++cursor.pins;
       ++handled;
       return true;
     });
@@ -620,6 +642,22 @@ PinTracker::Entry* PinTracker::find(const Cid& cid) {
 Result<std::optional<TrackerRecord>> PinTracker::lookup(const Cid& cid) {
   if (Entry* e = find(cid)) return std::optional<TrackerRecord>(e->record);
   return store_->load(cid);
+}
+
+namespace {
+TrackerStore::Brief brief_of(const TrackerRecord& r) { return {r.status, r.op, r.remote}; }
+}  // namespace
+
+Result<std::optional<TrackerStore::Brief>> TrackerStore::load_brief(const Cid& cid) {
+  auto r = load(cid);
+  if (!r) return r.error();
+  if (!*r) return std::optional<Brief>();
+  return std::optional<Brief>(brief_of(**r));
+}
+
+Result<std::optional<TrackerStore::Brief>> PinTracker::lookup_brief(const Cid& cid) {
+  if (Entry* e = find(cid)) return std::optional<TrackerStore::Brief>(brief_of(e->record));
+  return store_->load_brief(cid);
 }
 
 // Makes `record` the CID's current operation, queued and due now, replacing any queued one. An

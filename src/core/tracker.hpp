@@ -101,6 +101,14 @@ class TrackerStore {
   virtual void save(const TrackerRecord& record) = 0;
   virtual void erase(const Cid& cid) = 0;
   virtual Result<std::optional<TrackerRecord>> load(const Cid& cid) = 0;
+  // The part of a record a reconcile compares for each pin of the shared pinset; a store may
+  // answer it without reading the pin (the default loads the whole record).
+  struct Brief {
+    TrackerStatus status = TrackerStatus::undefined;
+    TrackerOp op = TrackerOp::none;
+    bool remote = false;
+  };
+  virtual Result<std::optional<Brief>> load_brief(const Cid& cid);
   // Records with an unsettled status (anything but pinned, remote, unpinned) in CID order.
   // `visit` returns false to stop; like for_each's, it must not call save/erase.
   virtual Status load_active(const std::function<bool(TrackerRecord&&)>& visit) = 0;
@@ -160,8 +168,23 @@ struct SharedReconcileCursor {
   Phase phase = Phase::pinset;
   std::optional<Cid> after;  // the last CID handled in the current phase
   std::size_t changes = 0;   // CIDs changed by the pass so far
+  std::size_t pins = 0;      // pins of the shared pinset handled by the pass so far
   bool paused = false;       // the last slice stopped because the queues held `max_queued`
   bool done() const { return phase == Phase::done; }
+
+  // Pins allocated here that the tracker has no record of (after a state import, a snapshot
+  // install, a lost tracker.db) each cost a pin/add until `list_ipfs_after` of them were found
+  // in this pass. Then the slice stops with `wants_ipfs_listing` set (before handling the next
+  // one): the caller lists IPFS's recursive pins once, sets `held_by_ipfs` from that listing and
+  // calls again; from there on an untracked pin IPFS already holds is recorded pinned without a
+  // call (pinned recursively counts for every mode, as in IpfsConnector::pin_add). The caller
+  // sets `list_ipfs_after` to SIZE_MAX when it cannot list (the pass goes on with pin/add).
+  static constexpr std::size_t kListIpfsAfter = 1000;
+  std::size_t list_ipfs_after = kListIpfsAfter;
+  std::function<bool(const Cid&)> held_by_ipfs;
+  bool wants_ipfs_listing = false;
+  std::size_t untracked = 0;     // untracked pins allocated here found by this pass
+  std::size_t found_in_ipfs = 0;  // of those, recorded pinned from the listing
 };
 
 // Memory: only CIDs waiting in a queue (queued, or errored and waiting for their retry) or with
@@ -272,6 +295,7 @@ class PinTracker {
 
   Entry* find(const Cid& cid);
   Result<std::optional<TrackerRecord>> lookup(const Cid& cid);
+  Result<std::optional<TrackerStore::Brief>> lookup_brief(const Cid& cid);
   void enqueue(TrackerRecord record, TrackerOp op, UnixNanos now, std::int64_t attempts);
   void enqueue_fresh(TrackerRecord record, UnixNanos now);
   void queue_or_park(TrackerRecord record, UnixNanos now, bool stored = true);

@@ -26,7 +26,8 @@ std::string as_string(const Bytes& b) { return {reinterpret_cast<const char*>(b.
 PinWorker::PinWorker(asio::io_context& io, const ServiceConfig& config, PeerId self,
                      store::StateDb& state)
     : io_(io), config_(config), self_(std::move(self)), state_(state), retry_timer_(io),
-      sync_timer_(io), recover_timer_(io), reconcile_timer_(io), ipfs_timer_(io) {}
+      sync_timer_(io), recover_timer_(io), reconcile_timer_(io), ipfs_timer_(io),
+      slice_timer_(io) {}
 
 PinWorker::~PinWorker() {
   *alive_ = false;
@@ -70,7 +71,8 @@ void PinWorker::start() {
 void PinWorker::stop() {
   running_ = false;
   end_reconcile();
-  for (auto* t : {&retry_timer_, &sync_timer_, &recover_timer_, &reconcile_timer_, &ipfs_timer_}) {
+  for (auto* t : {&retry_timer_, &sync_timer_, &recover_timer_, &reconcile_timer_, &ipfs_timer_,
+                  &slice_timer_}) {
     t->cancel();
   }
   flush();
@@ -239,8 +241,9 @@ void PinWorker::post_reconcile_slice() {
 }
 
 void PinWorker::reconcile_slice(std::uint64_t pass) {
-  if (!reconcile_ || reconcile_->id != pass || reconcile_paused_) return;
+  if (!reconcile_ || reconcile_->id != pass || reconcile_paused_ || reconcile_->listing) return;
   if (!running_ || !tracker_) return end_reconcile();
+  auto started = steady_clock::now();
   ReconcilePass& p = *reconcile_;
   // A reader per slice, closed before the io thread turns: a snapshot restore refuses to run
   // while readers are open. Each slice so reads the pinset as it is now.
@@ -290,6 +293,22 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
   }
   bool finished = !s || p.cursor.done();
   bool paused = !finished && p.cursor.paused;
+  if (finished && p.cursor.found_in_ipfs > 0) {
+    fmt::print(stderr,
+               "clusterpin daemon: {} of {} pins new to this peer's tracker were already pinned "
+               "in IPFS (one pin/ls listing instead of a pin/add each)\n",
+               p.cursor.found_in_ipfs, p.cursor.untracked);
+  }
+  if (finished && s) {
+    auto took = duration_cast<duration<double>>(steady_clock::now() - p.started).count();
+    // Quiet when there is nothing to tell: a pass every state_sync_interval is routine.
+    if (p.cursor.changes > 0 || took >= 10) {
+      fmt::print(stderr,
+                 "clusterpin daemon: reconciled with the shared state: {} pins checked in "
+                 "{:.1f} s, {} CIDs changed\n",
+                 p.cursor.pins, took, p.cursor.changes);
+    }
+  }
   if (finished) end_reconcile();
   if (!expired.empty()) cluster_.commit(std::move(expired));
   pump();
@@ -301,13 +320,51 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
     return;
   }
   if (!reconcile_ || reconcile_->id != pass) return;  // replaced meanwhile
+  if (reconcile_->cursor.wants_ipfs_listing) return list_ipfs_for_reconcile();
   if (paused) {
     // Resumed by pump once the queues drained to half the window.
     reconcile_paused_ = true;
     pump();
     return;
   }
-  post_reconcile_slice();
+  pace_reconcile_slice(steady_clock::now() - started);
+}
+
+void PinWorker::pace_reconcile_slice(steady_clock::duration last_slice) {
+  slice_timer_.expires_after(3 * last_slice);
+  slice_timer_.async_wait([this, pass = reconcile_->id, alive = alive_](const std::error_code& ec) {
+    if (!ec && *alive) reconcile_slice(pass);
+  });
+}
+
+void PinWorker::list_ipfs_for_reconcile() {
+  ReconcilePass& p = *reconcile_;
+  p.listing = true;
+  // Fingerprints as for sync: 8-16 bytes per IPFS pin for the rest of the pass.
+  auto pinned = std::make_shared<CompactCidSet>();
+  connector_->pin_ls("recursive",
+      [pinned](const Cid& cid, std::string_view) {
+        pinned->add(cid.bytes());
+        return true;
+      },
+      [this, pinned, pass = p.id, alive = alive_](Status s) {
+        if (!*alive || !reconcile_ || reconcile_->id != pass) return;
+        ReconcilePass& p = *reconcile_;
+        p.listing = false;
+        if (s) {
+          pinned->seal();
+          p.cursor.held_by_ipfs = [pinned](const Cid& cid) {
+            return pinned->contains(cid.bytes());
+          };
+        } else {
+          fmt::print(stderr,
+                     "clusterpin daemon: listing IPFS's pins failed ({}); pins new to this peer's "
+                     "tracker are each pinned with pin/add\n",
+                     s.error().message);
+          p.cursor.list_ipfs_after = SIZE_MAX;
+        }
+        post_reconcile_slice();
+      });
 }
 
 }  // namespace clusterpin::node

@@ -20,6 +20,11 @@ void Connection::Closer::operator()(sqlite3* db) const {
 
 Result<Connection> Connection::open(const std::string& path, OpenMode mode,
                                     const std::string& vfs) {
+  // No allocation statistics: SQLite keeps them under a global mutex taken by every malloc and
+  // free it makes (nothing here reads them). Must precede SQLite's initialisation, which the
+  // first open does; a later call would be refused and change nothing.
+  static const bool configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  (void)configured;
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= mode == OpenMode::ReadOnly ? SQLITE_OPEN_READONLY
                                       : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

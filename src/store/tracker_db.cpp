@@ -78,6 +78,7 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
       fmt::format("INSERT OR REPLACE INTO tracker ({}) VALUES (?,?,?,?,?,?,?,?,?,?)", kColumns));
   auto del = prepare("DELETE FROM tracker WHERE cid = ?");
   auto get = prepare(fmt::format("SELECT {} FROM tracker WHERE cid = ?", kColumns));
+  auto get_brief = prepare("SELECT status, op, remote FROM tracker WHERE cid = ?");
   auto active = prepare(fmt::format("SELECT {} FROM tracker INDEXED BY tracker_unsettled WHERE "
                                     "status NOT IN (3, 7, 9) ORDER BY cid",
                                     kColumns));
@@ -86,13 +87,14 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
   auto wait_push = prepare("INSERT INTO waiting (cid) VALUES (?)");
   auto wait_first = prepare("SELECT seq, cid FROM waiting ORDER BY seq LIMIT ?");
   auto wait_drop = prepare("DELETE FROM waiting WHERE seq <= ?");
-  for (auto* st : {&put, &del, &get, &active, &all, &all_after, &wait_push, &wait_first, &wait_drop})
+  for (auto* st : {&put, &del, &get, &get_brief, &active, &all, &all_after, &wait_push,
+                   &wait_first, &wait_drop})
     if (!*st) return st->error();
   auto tracker = std::unique_ptr<TrackerDb>(new TrackerDb(
       std::move(*db),
-      Queries{std::move(*put), std::move(*del), std::move(*get), std::move(*active), std::move(*all),
-              std::move(*all_after), std::move(*wait_push), std::move(*wait_first),
-              std::move(*wait_drop)}));
+      Queries{std::move(*put), std::move(*del), std::move(*get), std::move(*get_brief),
+              std::move(*active), std::move(*all), std::move(*all_after), std::move(*wait_push),
+              std::move(*wait_first), std::move(*wait_drop)}));
   // Checkpoints off the io thread (they were a quarter of its CPU while pins streamed in).
   auto checkpointer = WalCheckpointer::start(tracker->db_, path, "", kCheckpointFrames);
   if (!checkpointer) return checkpointer.error();
@@ -165,7 +167,22 @@ Status TrackerDb::flush() {
   return flush_now();
 }
 
+Status TrackerDb::begin_read() {
+  if (reading_) return Status::ok_status();
+  if (Status s = db_.exec("BEGIN"); !s) return s;
+  reading_ = true;
+  return Status::ok_status();
+}
+
+void TrackerDb::end_read() {
+  if (!reading_) return;
+  reading_ = false;
+  // A read transaction wrote nothing: if COMMIT fails, ROLLBACK ends it the same.
+  if (!db_.exec("COMMIT")) (void)db_.exec("ROLLBACK");
+}
+
 Status TrackerDb::flush_now() {
+  end_read();
   if (deferred_error_ && pending_.empty()) {
     Error e = std::move(*deferred_error_);
     deferred_error_.reset();
@@ -235,6 +252,7 @@ Result<TrackerRecord> TrackerDb::read_row(const Statement& row) const {
 
 Result<std::optional<TrackerRecord>> TrackerDb::load(const Cid& cid) {
   if (auto it = pending_.find(cid); it != pending_.end()) return it->second;
+  if (Status s = begin_read(); !s) return s.error();
   q_.get.bind_blob(1, as_text(cid.bytes()));
   auto row = q_.get.step();
   if (!row) return row.error();
@@ -248,6 +266,34 @@ Result<std::optional<TrackerRecord>> TrackerDb::load(const Cid& cid) {
     out = std::move(*r);
   }
   q_.get.reset();
+  return out;
+}
+
+Result<std::optional<TrackerStore::Brief>> TrackerDb::load_brief(const Cid& cid) {
+  if (auto it = pending_.find(cid); it != pending_.end()) {
+    if (!it->second) return std::optional<Brief>();
+    const TrackerRecord& r = *it->second;
+    return std::optional<Brief>(Brief{r.status, r.op, r.remote});
+  }
+  if (Status s = begin_read(); !s) return s.error();
+  q_.get_brief.bind_blob(1, as_text(cid.bytes()));
+  auto row = q_.get_brief.step();
+  if (!row) return row.error();
+  std::optional<Brief> out;
+  if (*row) {
+    std::int64_t status = q_.get_brief.column_int(0);
+    std::int64_t op = q_.get_brief.column_int(1);
+    if (status < 0 || status >= kTrackerStatusCount || op < 0 || op > 2) {
+      q_.get_brief.reset();
+      return make_error(fmt::format(
+          "{}: the tracker row of {} has status {} and operation {}; accepted: status 0-{}, "
+          "operation 0-2",
+          db_.path(), cid.to_string(), status, op, kTrackerStatusCount - 1));
+    }
+    out = Brief{static_cast<TrackerStatus>(status), static_cast<TrackerOp>(op),
+                q_.get_brief.column_int(2) != 0};
+  }
+  q_.get_brief.reset();
   return out;
 }
 

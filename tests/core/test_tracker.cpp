@@ -642,6 +642,98 @@ TEST_CASE("a pass pauses while the queues hold the window and resumes once they 
   CHECK(t.in_memory() == 0);
 }
 
+namespace {
+
+// Runs every operation to success; returns how many went to IPFS.
+std::size_t run_counting(PinTracker& t, UnixNanos now) {
+  std::size_t calls = 0;
+  while (true) {
+    auto ops = t.next_operations(now);
+    if (ops.empty()) return calls;
+    calls += ops.size();
+    for (const auto& op : ops) t.operation_finished(op.pin.cid, op.id, Status::ok_status(), now);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("past list_ipfs_after untracked pins a pass asks for one IPFS listing and records what "
+          "IPFS holds as pinned without a call") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  PeerId self = peer_n(1);
+  SlicedPinset pinset;
+  for (int n = 0; n < 40; ++n) {
+    Pin p = pin_n(n);
+    if (n % 10 == 0) p.allocations = {peer_n(2)};  // 4 remote: never counted, never listed
+    pinset.add(p);
+  }
+  t.track(pin_n(1), true, kT0);  // tracked already: not counted
+  run_all(t, kT0);
+
+  SharedReconcileCursor cursor;
+  cursor.list_ipfs_after = 5;
+  REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 1000).ok());
+  CHECK(cursor.wants_ipfs_listing);
+  CHECK_FALSE(cursor.done());
+  CHECK(cursor.untracked == 5);
+  CHECK(t.queued_pins() == 5);  // the first five each get their pin/add
+  REQUIRE(cursor.after.has_value());
+  Cid stopped_at = *cursor.after;
+
+  // Without a listing the pass does not go on.
+  REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 1000).ok());
+  CHECK(cursor.wants_ipfs_listing);
+  CHECK(*cursor.after == stopped_at);
+
+  std::set<Cid> in_ipfs;  // IPFS holds the pins of even number
+  for (int n = 0; n < 40; n += 2) in_ipfs.insert(cid_n(n));
+  cursor.held_by_ipfs = [&](const Cid& cid) { return in_ipfs.count(cid) > 0; };
+  while (!cursor.done()) {
+    REQUIRE(
+        t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 1000).ok());
+    CHECK_FALSE(cursor.wants_ipfs_listing);
+  }
+  // 35 untracked pins here (40 - 4 remote - 1 tracked): 5 before the listing; of the 30 after
+  // it, those IPFS holds were recorded without a call.
+  CHECK(cursor.untracked == 35);
+  std::size_t held_after = 0;
+  for (int n = 0; n < 40; ++n) {
+    bool untracked_here = n % 10 != 0 && n != 1;
+    if (untracked_here && n % 2 == 0 && cid_n(n) > stopped_at) ++held_after;
+  }
+  CHECK(cursor.found_in_ipfs == held_after);
+  REQUIRE(held_after >= 5);
+  std::size_t calls = run_counting(t, kT0);
+  CHECK(calls == 35 - held_after);
+  for (int n = 0; n < 40; ++n) {
+    CAPTURE(n);
+    CHECK(status_of(t, n) == (n % 10 == 0 ? TrackerStatus::remote : TrackerStatus::pinned));
+  }
+  CHECK(t.in_memory() == 0);
+}
+
+TEST_CASE("a pass whose IPFS listing failed pins every untracked pin with its own call") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  SlicedPinset pinset;
+  for (int n = 0; n < 20; ++n) pinset.add(pin_n(n));
+  SharedReconcileCursor cursor;
+  cursor.list_ipfs_after = 3;
+  REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), peer_n(1), kT0, 1000)
+              .ok());
+  REQUIRE(cursor.wants_ipfs_listing);
+  cursor.list_ipfs_after = SIZE_MAX;  // what the caller does when IPFS could not be listed
+  while (!cursor.done()) {
+    REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), peer_n(1), kT0, 1000)
+                .ok());
+    CHECK_FALSE(cursor.wants_ipfs_listing);
+  }
+  CHECK(cursor.found_in_ipfs == 0);
+  CHECK(run_counting(t, kT0) == 20);
+  for (int n = 0; n < 20; ++n) CHECK(status_of(t, n) == TrackerStatus::pinned);
+}
+
 TEST_CASE("unpins of CIDs that left the pinset also wait for room in the queues") {
   MemoryStore store;
   PinTracker t = open_tracker(store);

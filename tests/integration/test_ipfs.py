@@ -139,5 +139,41 @@ def test_new_pins_past_a_full_queue_wait_as_pin_queued_and_all_get_pinned(ctx):
             node.stop()
 
 
+def test_imported_pins_ipfs_already_holds_are_recorded_from_one_listing(ctx):
+    # A migration: the IPFS daemon already pins what the imported state lists. Past the first
+    # 1,000 untracked pins (each checked with pin/add) the peer lists IPFS's pins once and records
+    # the ones it holds as pinned without a call each; the rest still get their pin/add.
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c:
+            d, node = c.daemons[0], nodes[0]
+            added = node.add_folder({f"f{i}": f"imported {i}".encode() for i in range(1_105)})
+            files = [cid for name, cid in added.items() if name.startswith("d/f")]
+            expect(len(files) == 1_105, f"{len(files)} files added")
+            held = files[:1_100]
+            for i in range(0, len(held), 100):  # IPFS pins these itself (recursively)
+                status, text = node.call("pin/add?" + "&".join(f"arg={cid}" for cid in held[i:i + 100]))
+                expect(status == 200, text)
+            lines = "".join(json.dumps({"cid": cid}) + "\n" for cid in files)
+            r = ctx.run("state", "import", "--config", d.folder, "--force", stdin=lines)
+            expect(r.returncode == 0, r.stderr)
+            c.start_all()
+            # Same-length base58 CIDv0 text sorts like the CIDs' bytes: the first 1,000 in the
+            # pass get a pin/add, the held ones after them come from the listing.
+            expected = sum(1 for cid in sorted(files)[1_000:] if cid in set(held))
+            wait_until(lambda: f"{expected} of 1105 pins new to this peer's tracker were already pinned in IPFS"
+                       in d.log(), 60, "the pass to record the held pins from one listing")
+            missing = files[1_100:]
+            for cid in missing:
+                wait_until(lambda cid=cid: node.pinned(cid), 60, "the pins IPFS lacked to be pinned")
+            status, body = d.api("GET", "/pins?local=true")
+            expect(status == 200, body)
+            seen = [json.loads(line)["peer_map"][d.id]["status"] for line in body.splitlines() if line]
+            expect(len(seen) == 1_105 and set(seen) == {"pinned"}, f"{len(seen)} statuses: {sorted(set(seen))}")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -208,6 +208,60 @@ TEST_CASE("a pin tracker reopened on tracker.db keeps its statuses") {
   CHECK(t->queued_pins() == 1);  // its retry is scheduled again
 }
 
+
+TEST_CASE("load_brief gives the status, operation and remote flag that load gives, buffered or not") {
+  TempDir dir;
+  auto db = open_db(dir);
+  for (int n = 0; n < 40; ++n) {
+    db->save(record_n(n, n % 2 == 0 ? TrackerStatus::pinned : TrackerStatus::pin_error));
+  }
+  REQUIRE(db->flush_now().ok());
+  db->save(record_n(3, TrackerStatus::unpinning));  // buffered over a committed row
+  db->save(record_n(100, TrackerStatus::pinning));  // buffered only
+  db->erase(cid_n(4));                              // erased, not committed yet
+  for (int n : {0, 1, 3, 4, 17, 100, 101}) {
+    CAPTURE(n);
+    auto full = db->load(cid_n(n));
+    auto brief = db->load_brief(cid_n(n));
+    REQUIRE(full.ok());
+    REQUIRE(brief.ok());
+    REQUIRE(full->has_value() == brief->has_value());
+    if (!full->has_value()) continue;
+    CHECK((*brief)->status == (*full)->status);
+    CHECK((*brief)->op == (*full)->op);
+    CHECK((*brief)->remote == (*full)->remote);
+  }
+  CHECK((*db->load_brief(cid_n(3)))->status == TrackerStatus::unpinning);
+  CHECK_FALSE(db->load_brief(cid_n(4))->has_value());
+  CHECK_FALSE(db->load_brief(cid_n(101))->has_value());
+}
+
+TEST_CASE("lookups between commits share one read transaction, and the next commit ends it") {
+  TempDir dir;
+  auto db = open_db(dir);
+  auto other = store::Connection::open((dir.path() / TrackerDb::kFileName).string(),
+                                       store::OpenMode::ReadWrite);
+  REQUIRE(other.ok());
+  REQUIRE(other->exec("PRAGMA busy_timeout=0").ok());
+  // wal_checkpoint(TRUNCATE) answers busy=1 while a reader holds a snapshot that uses the WAL,
+  // 0 once none does (it then empties the WAL).
+  auto busy = [&] { return other->query_text("PRAGMA wal_checkpoint(TRUNCATE)").value(); };
+  for (int n = 0; n < 10; ++n) db->save(record_n(n, TrackerStatus::pinned));
+  REQUIRE(db->flush_now().ok());  // the rows are in the WAL
+  for (int n = 0; n < 10; ++n) REQUIRE(db->load(cid_n(n)).value().has_value());
+  REQUIRE(db->load_brief(cid_n(11)).ok());
+  CHECK(busy() == "1");  // the lookups' transaction is still open
+  db->save(record_n(20, TrackerStatus::pinned));
+  REQUIRE(db->flush_now().ok());
+  CHECK(busy() == "0");  // the commit ended it first
+
+  db->save(record_n(21, TrackerStatus::pinned));
+  REQUIRE(db->flush_now().ok());
+  CHECK(db->load(cid_n(21)).value().has_value());
+  CHECK(busy() == "1");
+  REQUIRE(db->flush_now().ok());  // nothing to commit: still ends the lookups' transaction
+  CHECK(busy() == "0");
+}
 TEST_CASE("flush commits at once when a batch has gathered; flush_now always") {
   TempDir dir;
   auto db = open_db(dir);
