@@ -151,6 +151,10 @@ Status RaftDriver::transfer_leadership(const raft::NodeId& target) {
 void RaftDriver::pump() {
   if (persisting_ || !node_->has_ready()) return;
   raft::Ready ready = node_->ready();
+  // Followers persist these entries while this peer does (see raft::Ready::send_now).
+  for (const raft::Message& m : ready.send_now) {
+    if (callbacks_.send) callbacks_.send(m);
+  }
   store::LogBatch batch;
   if (auto s = receive_snapshot_chunks(ready); !s) fail_stop(s.error().message);
   if (ready.snapshot) {

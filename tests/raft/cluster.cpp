@@ -77,6 +77,7 @@ void Cluster::flush() {
       if (!p->take_ready()) continue;
       more = true;
       checker_.on_ready(*p, p->unsynced());
+      for (const Message& m : p->unsynced().send_now) queue_.push_back(m);
       snapshot_chunks_ += p->unsynced().snapshot_chunks.size();
       auto result = p->sync();
       checker_.on_sync(*p, result);

@@ -103,6 +103,75 @@ TEST_CASE("replication: proposals commit and are applied once on every peer") {
   }
 }
 
+TEST_CASE("replication: a leader's appends go out before its own persist, and an entry durable on "
+          "a majority of followers stays committed when the leader crashes before persisting it") {
+  Cluster c(kThree);
+  c.elect("a");
+  c.tick_all(2);
+  c.deliver_all();
+  Node& a = c.node("a");
+  auto index = a.propose("early");
+  REQUIRE(index.ok());
+  REQUIRE(c.peer("a").take_ready());
+  const Ready& r = c.peer("a").unsynced();
+  REQUIRE(r.entries.size() == 1);
+  int early = 0;
+  for (const Message& m : r.send_now) {
+    CHECK((m.type == MessageType::Append || m.type == MessageType::Heartbeat));
+    if (m.type == MessageType::Append && !m.entries.empty() && m.entries.back().index == *index)
+      ++early;
+    CHECK(m.commit < *index);  // the leader's own copy is not durable: it counts for nothing yet
+  }
+  CHECK(early == 2);
+  for (const Message& m : r.messages) CHECK(m.type != MessageType::Append);
+
+  // b and c persist the entry and answer while a's persist is still pending.
+  c.queue() = r.send_now;
+  c.deliver_all();
+  CHECK(c.peer("a").has_unsynced());
+  CHECK(a.commit_index() == *index);  // b and c are a durable majority
+  CHECK(c.peer("b").durable().log.back().data == "early");
+
+  c.crash("a");  // the leader's copy is lost before its persist
+  CHECK(c.elect("b") == "b");
+  c.tick_all(2);
+  c.deliver_all();
+  c.restart("a");
+  c.tick_all(3);
+  c.deliver_all();
+  for (const NodeId& id : kThree) {
+    CAPTURE(id);
+    CHECK(has_command(c, id, "early"));
+  }
+  CHECK(c.checker().ok());
+}
+
+TEST_CASE("replication: a leader's appends wait for the persist of a Ready that raises its term") {
+  // A lone voter with a learner wins an election inside one Ready: the new term and the appends
+  // to the learner come together. Sent before the term is durable, a crash could make the
+  // voter win that same term again and write a different entry at the same index.
+  Cluster c({"solo"});
+  c.tick("solo", 25);
+  REQUIRE(c.node("solo").role() == Role::Leader);
+  c.add_peer("l");
+  REQUIRE(c.node("solo").propose_conf_change({ConfChangeType::AddLearner, "l", ""}).ok());
+  c.deliver_all([](Message& m) { return m.from != "l"; });  // l stays a learner
+  REQUIRE(c.node("solo").conf().learners == std::vector<NodeId>{"l"});
+  Term before = c.node("solo").term();
+  c.crash("solo");
+  c.restart("solo");
+  for (int i = 0; i < 100 && c.node("solo").role() != Role::Leader; ++i) c.node("solo").tick();
+  REQUIRE(c.node("solo").role() == Role::Leader);
+  REQUIRE(c.peer("solo").take_ready());
+  const Ready& r = c.peer("solo").unsynced();
+  REQUIRE(r.hard_state.has_value());
+  CHECK(r.hard_state->term > before);
+  CHECK(r.send_now.empty());
+  bool append_to_learner = false;
+  for (const Message& m : r.messages)
+    append_to_learner |= m.type == MessageType::Append && m.to == "l";
+  CHECK(append_to_learner);
+}
 TEST_CASE("replication: batches never exceed max_append_entries and the window max_inflight") {
   Cluster c(kThree, [](Config& cfg) { cfg.max_append_entries = 3; cfg.max_inflight = 2; });
   c.elect("a");

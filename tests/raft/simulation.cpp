@@ -180,6 +180,8 @@ void Simulation::send(const Message& m) {
 void Simulation::pump(SimPeer& peer) {
   if (!peer.take_ready()) return;
   checker_.on_ready(peer, peer.unsynced());
+  // Sent before the persist below, which a crash may still lose.
+  for (const Message& m : peer.unsynced().send_now) send(m);
   Event e;
   e.kind = Event::Kind::Sync;
   e.time = now_ + rng_.below(max_persist_ + 1);

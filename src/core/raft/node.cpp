@@ -236,6 +236,9 @@ Ready Node::ready() {
   r.snapshot = install_;
   install_.reset();
   HardState hs{term_, vote_, commit_};
+  // The term and vote were handed out (so persisted: a Ready is advanced only once durable) by
+  // an earlier Ready.
+  bool term_durable = hs.term == handed_hard_.term && hs.vote == handed_hard_.vote;
   if (hs != handed_hard_) {
     r.hard_state = hs;
     handed_hard_ = hs;
@@ -245,9 +248,14 @@ Ready Node::ready() {
   unstable_from_ = log_.last_index() + 1;
   r.compact_through = compact_through_;
   compact_through_ = 0;
-  // Messages go out only after this Ready is durable: a vote, an acknowledgement or an entry
-  // sent before its persist could be forgotten by a crash and then contradicted.
-  r.messages = std::move(msgs_);
+  // Messages go out only after this Ready is durable: a vote or an acknowledgement sent before
+  // its persist could be forgotten by a crash and then contradicted. A leader's appends and
+  // heartbeats of a durable term are the exception (see Ready::send_now).
+  for (Message& m : msgs_) {
+    bool early = role_ == Role::Leader && term_durable && m.term == term_ &&
+                 (m.type == MessageType::Append || m.type == MessageType::Heartbeat);
+    (early ? r.send_now : r.messages).push_back(std::move(m));
+  }
   msgs_.clear();
   if (commit_ > handed_applied_) {
     r.committed = log_.slice(handed_applied_ + 1, commit_, kAll);

@@ -5,7 +5,8 @@
 //   3. durably persist `hard_state` (if set) and `entries` in one transaction: delete stored
 //      entries with index >= entries.front().index, then insert `entries`; then the store may
 //      delete entries with index <= `compact_through` (0: none);
-//   4. only now send `messages` (they promise what steps 1-3 made durable);
+//   4. only now send `messages` (they promise what steps 1-3 made durable); `send_now` may go
+//      out before step 1 (see below);
 //   5. apply `committed` entries in order (applied index in the same transaction);
 //   6. call Node::advance().
 #pragma once
@@ -33,6 +34,13 @@ struct Ready {
   std::vector<Entry> entries;
   Index compact_through = 0;
   std::vector<Message> messages;
+  // A leader's appends and heartbeats of a term that an earlier Ready already made durable:
+  // they promise nothing about this peer's disk, so they may be sent while `entries` are being
+  // persisted (Raft thesis 10.2.1: the leader writes its log in parallel with replicating it).
+  // The commit index they carry counts this peer's entries only once advance() reported them
+  // durable, and no other peer can create an entry of this term, so one lost in a crash of this
+  // peer can never be contradicted.
+  std::vector<Message> send_now;
   std::vector<Entry> committed;
   // The applied log since the last snapshot exceeds snapshot_threshold: take a snapshot and
   // report it with Node::snapshot_taken.
