@@ -514,6 +514,7 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
       if (!right) {
         if (here && !r) {
           if (cursor.held_by_ipfs) {
+            ++cursor.checked_in_ipfs;
             if (cursor.held_by_ipfs(pin.cid)) {
               ++cursor.found_in_ipfs;
               TrackerRecord fresh(pin);

@@ -183,8 +183,9 @@ struct SharedReconcileCursor {
   std::size_t list_ipfs_after = kListIpfsAfter;
   std::function<bool(const Cid&)> held_by_ipfs;
   bool wants_ipfs_listing = false;
-  std::size_t untracked = 0;     // untracked pins allocated here found by this pass
-  std::size_t found_in_ipfs = 0;  // of those, recorded pinned from the listing
+  std::size_t untracked = 0;        // untracked pins allocated here found by this pass
+  std::size_t checked_in_ipfs = 0;  // of those, looked up in the listing
+  std::size_t found_in_ipfs = 0;    // of those, held by IPFS: recorded pinned without a call
 };
 
 // Memory: only CIDs waiting in a queue (queued, or errored and waiting for their retry) or with

@@ -293,11 +293,11 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
   }
   bool finished = !s || p.cursor.done();
   bool paused = !finished && p.cursor.paused;
-  if (finished && p.cursor.found_in_ipfs > 0) {
+  if (finished && p.cursor.checked_in_ipfs > 0) {
     fmt::print(stderr,
-               "clusterpin daemon: {} of {} pins new to this peer's tracker were already pinned "
-               "in IPFS (one pin/ls listing instead of a pin/add each)\n",
-               p.cursor.found_in_ipfs, p.cursor.untracked);
+               "clusterpin daemon: {} pins were new to this peer's tracker; {} of the {} checked "
+               "against one pin/ls listing of IPFS were already pinned there (no pin/add each)\n",
+               p.cursor.untracked, p.cursor.found_in_ipfs, p.cursor.checked_in_ipfs);
   }
   if (finished && s) {
     auto took = duration_cast<duration<double>>(steady_clock::now() - p.started).count();
@@ -356,14 +356,26 @@ void PinWorker::list_ipfs_for_reconcile() {
           p.cursor.held_by_ipfs = [pinned](const Cid& cid) {
             return pinned->contains(cid.bytes());
           };
-        } else {
-          fmt::print(stderr,
-                     "clusterpin daemon: listing IPFS's pins failed ({}); pins new to this peer's "
-                     "tracker are each pinned with pin/add\n",
-                     s.error().message);
-          p.cursor.list_ipfs_after = SIZE_MAX;
+          return post_reconcile_slice();
         }
-        post_reconcile_slice();
+        if (++p.listing_failures >= kListingAttempts) {
+          fmt::print(stderr,
+                     "clusterpin daemon: listing IPFS's pins failed {} times ({}); pins new to "
+                     "this peer's tracker are each pinned with pin/add\n",
+                     p.listing_failures, s.error().message);
+          p.cursor.list_ipfs_after = SIZE_MAX;
+          return post_reconcile_slice();
+        }
+        auto wait = seconds(5) * (1 << (p.listing_failures - 1));
+        fmt::print(stderr,
+                   "clusterpin daemon: listing IPFS's pins failed ({}); trying again in {} s\n",
+                   s.error().message, wait.count());
+        p.listing = true;  // the pass keeps waiting for its listing
+        slice_timer_.expires_after(wait);
+        slice_timer_.async_wait([this, pass, alive](const std::error_code& ec) {
+          if (ec || !*alive || !reconcile_ || reconcile_->id != pass) return;
+          list_ipfs_for_reconcile();
+        });
       });
 }
 

@@ -83,8 +83,12 @@ class PinWorker {
   // worker (at half, `pin ls` of 1M pins ran at half its speed while a pass ran).
   void pace_reconcile_slice(std::chrono::steady_clock::duration last_slice);
   void reconcile_slice(std::uint64_t pass);
-  // Lists IPFS's recursive pins for the pass (cursor.wants_ipfs_listing), then resumes it.
+  // Lists IPFS's recursive pins for the pass (cursor.wants_ipfs_listing), then resumes it. A
+  // failed listing is tried again after 5, 10, 20, 40 s (IPFS may be starting or briefly
+  // down: going on with a pin/add per pin could mean millions of calls); after that the pass
+  // goes on with pin/add (an IPFS that refuses to list).
   void list_ipfs_for_reconcile();
+  static constexpr int kListingAttempts = 5;
   void end_reconcile();
   void check_ipfs();
   void flush();
@@ -112,6 +116,7 @@ class PinWorker {
     std::uint64_t id = 0;  // a slice posted for another pass does nothing
     SharedReconcileCursor cursor;
     bool listing = false;  // IPFS's recursive pins are being listed (the pass waits for them)
+    int listing_failures = 0;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     std::optional<Cid> expiry_after;  // pins up to here were checked for expiry
     std::size_t expired = 0;          // unpins of expired pins proposed by this pass

@@ -702,6 +702,7 @@ TEST_CASE("past list_ipfs_after untracked pins a pass asks for one IPFS listing 
     bool untracked_here = n % 10 != 0 && n != 1;
     if (untracked_here && n % 2 == 0 && cid_n(n) > stopped_at) ++held_after;
   }
+  CHECK(cursor.checked_in_ipfs == 30);
   CHECK(cursor.found_in_ipfs == held_after);
   REQUIRE(held_after >= 5);
   std::size_t calls = run_counting(t, kT0);
@@ -729,6 +730,7 @@ TEST_CASE("a pass whose IPFS listing failed pins every untracked pin with its ow
                 .ok());
     CHECK_FALSE(cursor.wants_ipfs_listing);
   }
+  CHECK(cursor.checked_in_ipfs == 0);
   CHECK(cursor.found_in_ipfs == 0);
   CHECK(run_counting(t, kT0) == 20);
   for (int n = 0; n < 20; ++n) CHECK(status_of(t, n) == TrackerStatus::pinned);

@@ -142,7 +142,8 @@ def test_new_pins_past_a_full_queue_wait_as_pin_queued_and_all_get_pinned(ctx):
 def test_imported_pins_ipfs_already_holds_are_recorded_from_one_listing(ctx):
     # A migration: the IPFS daemon already pins what the imported state lists. Past the first
     # 1,000 untracked pins (each checked with pin/add) the peer lists IPFS's pins once and records
-    # the ones it holds as pinned without a call each; the rest still get their pin/add.
+    # the ones it holds as pinned without a call each; the rest still get their pin/add. IPFS is
+    # down when the peer starts: the listing is tried again until it answers.
     c, nodes = cluster_with_ipfs(ctx, 1)
     try:
         with c:
@@ -157,19 +158,27 @@ def test_imported_pins_ipfs_already_holds_are_recorded_from_one_listing(ctx):
             lines = "".join(json.dumps({"cid": cid}) + "\n" for cid in files)
             r = ctx.run("state", "import", "--config", d.folder, "--force", stdin=lines)
             expect(r.returncode == 0, r.stderr)
+            node.stop()
             c.start_all()
+            wait_until(lambda: "listing IPFS's pins failed" in d.log() and "trying again in 5 s" in d.log(), 60,
+                       "the listing to fail while IPFS is down")
+            node.start()
             # Same-length base58 CIDv0 text sorts like the CIDs' bytes: the first 1,000 in the
             # pass get a pin/add, the held ones after them come from the listing.
             expected = sum(1 for cid in sorted(files)[1_000:] if cid in set(held))
-            wait_until(lambda: f"{expected} of 1105 pins new to this peer's tracker were already pinned in IPFS"
-                       in d.log(), 60, "the pass to record the held pins from one listing")
+            wait_until(lambda: f"1105 pins were new to this peer's tracker; {expected} of the 105 checked against "
+                       "one pin/ls listing of IPFS were already pinned there" in d.log(), 90,
+                       "the pass to record the held pins from one listing")
             missing = files[1_100:]
             for cid in missing:
-                wait_until(lambda cid=cid: node.pinned(cid), 60, "the pins IPFS lacked to be pinned")
-            status, body = d.api("GET", "/pins?local=true")
-            expect(status == 200, body)
-            seen = [json.loads(line)["peer_map"][d.id]["status"] for line in body.splitlines() if line]
-            expect(len(seen) == 1_105 and set(seen) == {"pinned"}, f"{len(seen)} statuses: {sorted(set(seen))}")
+                wait_until(lambda cid=cid: node.pinned(cid), 120, "the pins IPFS lacked to be pinned")
+
+            def statuses():
+                status, body = d.api("GET", "/pins?local=true")
+                expect(status == 200, body)
+                return [json.loads(line)["peer_map"][d.id]["status"] for line in body.splitlines() if line]
+            # The pin/adds made while IPFS was down are retried after their backoff.
+            wait_until(lambda: statuses() == ["pinned"] * 1_105, 120, "every status to say pinned")
     finally:
         for node in nodes:
             node.stop()
