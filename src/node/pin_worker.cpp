@@ -248,9 +248,10 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
   // A reader per slice, closed before the io thread turns: a snapshot restore refuses to run
   // while readers are open. Each slice so reads the pinset as it is now.
   auto opened = state_.open_reader();
-  if (!opened) {
+  Status began = opened ? opened->begin_snapshot() : Status(opened.error());
+  if (!began) {
     fmt::print(stderr, "clusterpin daemon: reconciling with the shared state failed: {}\n",
-               opened.error().message);
+               began.error().message);
     return end_reconcile();
   }
   std::optional<store::StateReader> reader(std::move(opened).value());

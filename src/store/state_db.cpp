@@ -243,6 +243,7 @@ StateReader::~StateReader() = default;
 Result<std::optional<std::string>> StateReader::get_pin(std::string_view cid) {
   return impl_->q.read_pin(cid);
 }
+Status StateReader::begin_snapshot() { return impl_->db.exec("BEGIN"); }
 Status StateReader::for_each_pin(const PinVisitor& visit, std::string_view after) {
   return impl_->q.visit_pins(visit, after);
 }

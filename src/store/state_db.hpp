@@ -73,6 +73,10 @@ class StateReader {
   ~StateReader();
 
   Result<std::optional<std::string>> get_pin(std::string_view cid);
+  // Makes every read that follows share one read transaction until the reader is closed: one
+  // consistent view, and SQLite's file locks taken once instead of per statement (for many
+  // get_pin calls in a row). Not with write_snapshot, which needs no transaction open.
+  Status begin_snapshot();
   // Streams pins with CID > `after` (all when empty) in CID order without loading them all:
   // resume a long listing by passing the last CID seen.
   Status for_each_pin(const PinVisitor& visit, std::string_view after = {});

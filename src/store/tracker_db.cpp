@@ -3,6 +3,7 @@
 // unpinned) are also in a partial index, so loading them at start does not read pinned rows.
 #include "store/tracker_db.hpp"
 
+#include <tuple>
 #include <utility>
 
 #include <fmt/format.h>
@@ -44,6 +45,18 @@ constexpr int kCheckpointFrames = 16384;
 
 std::string_view as_text(const Bytes& bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+// The status and operation columns of a row, checked against what the enums hold.
+Result<std::pair<TrackerStatus, TrackerOp>> status_and_op(const std::string& db_path,
+                                                          const Cid& cid, std::int64_t status,
+                                                          std::int64_t op) {
+  if (status < 0 || status >= kTrackerStatusCount || op < 0 || op > 2)
+    return make_error(fmt::format(
+        "{}: the tracker row of {} has status {} and operation {}; accepted: status 0-{}, "
+        "operation 0-2",
+        db_path, cid.to_string(), status, op, kTrackerStatusCount - 1));
+  return std::pair{static_cast<TrackerStatus>(status), static_cast<TrackerOp>(op)};
 }
 
 std::string hex(std::string_view bytes) {
@@ -232,15 +245,9 @@ Result<TrackerRecord> TrackerDb::read_row(const Statement& row) const {
   if (as_text(r.cid().bytes()) != key)
     return make_error(fmt::format("{}: the tracker row of CID bytes {} holds the pin of {}",
                                   db_.path(), hex(key), r.cid().to_string()));
-  std::int64_t status = row.column_int(1);
-  std::int64_t op = row.column_int(2);
-  if (status < 0 || status >= kTrackerStatusCount || op < 0 || op > 2)
-    return make_error(fmt::format(
-        "{}: the tracker row of {} has status {} and operation {}; accepted: status 0-{}, "
-        "operation 0-2",
-        db_.path(), r.cid().to_string(), status, op, kTrackerStatusCount - 1));
-  r.status = static_cast<TrackerStatus>(status);
-  r.op = static_cast<TrackerOp>(op);
+  auto checked = status_and_op(db_.path(), r.cid(), row.column_int(1), row.column_int(2));
+  if (!checked) return checked.error();
+  std::tie(r.status, r.op) = *checked;
   r.remote = row.column_int(3) != 0;
   r.priority = row.column_int(4) != 0;
   r.timestamp = row.column_int(5);
@@ -281,17 +288,13 @@ Result<std::optional<TrackerStore::Brief>> TrackerDb::load_brief(const Cid& cid)
   if (!row) return row.error();
   std::optional<Brief> out;
   if (*row) {
-    std::int64_t status = q_.get_brief.column_int(0);
-    std::int64_t op = q_.get_brief.column_int(1);
-    if (status < 0 || status >= kTrackerStatusCount || op < 0 || op > 2) {
+    auto checked =
+        status_and_op(db_.path(), cid, q_.get_brief.column_int(0), q_.get_brief.column_int(1));
+    if (!checked) {
       q_.get_brief.reset();
-      return make_error(fmt::format(
-          "{}: the tracker row of {} has status {} and operation {}; accepted: status 0-{}, "
-          "operation 0-2",
-          db_.path(), cid.to_string(), status, op, kTrackerStatusCount - 1));
+      return checked.error();
     }
-    out = Brief{static_cast<TrackerStatus>(status), static_cast<TrackerOp>(op),
-                q_.get_brief.column_int(2) != 0};
+    out = Brief{checked->first, checked->second, q_.get_brief.column_int(2) != 0};
   }
   q_.get_brief.reset();
   return out;

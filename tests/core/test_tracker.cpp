@@ -697,6 +697,7 @@ TEST_CASE("past list_ipfs_after untracked pins a pass asks for one IPFS listing 
   // 35 untracked pins here (40 - 4 remote - 1 tracked): 5 before the listing; of the 30 after
   // it, those IPFS holds were recorded without a call.
   CHECK(cursor.untracked == 35);
+  CHECK(cursor.pins == 40);
   std::size_t held_after = 0;
   for (int n = 0; n < 40; ++n) {
     bool untracked_here = n % 10 != 0 && n != 1;
