@@ -645,19 +645,15 @@ Result<std::optional<TrackerRecord>> PinTracker::lookup(const Cid& cid) {
   return store_->load(cid);
 }
 
-namespace {
-TrackerStore::Brief brief_of(const TrackerRecord& r) { return {r.status, r.op, r.remote}; }
-}  // namespace
-
 Result<std::optional<TrackerStore::Brief>> TrackerStore::load_brief(const Cid& cid) {
   auto r = load(cid);
   if (!r) return r.error();
   if (!*r) return std::optional<Brief>();
-  return std::optional<Brief>(brief_of(**r));
+  return std::optional<Brief>(Brief::of(**r));
 }
 
 Result<std::optional<TrackerStore::Brief>> PinTracker::lookup_brief(const Cid& cid) {
-  if (Entry* e = find(cid)) return std::optional<TrackerStore::Brief>(brief_of(e->record));
+  if (Entry* e = find(cid)) return std::optional<TrackerStore::Brief>(TrackerStore::Brief::of(e->record));
   return store_->load_brief(cid);
 }
 

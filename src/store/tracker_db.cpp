@@ -257,47 +257,38 @@ Result<TrackerRecord> TrackerDb::read_row(const Statement& row) const {
   return r;
 }
 
+template <typename T, typename Decode>
+Result<std::optional<T>> TrackerDb::point_read(Statement& q, const Cid& cid, Decode&& decode) {
+  if (Status s = begin_read(); !s) return s.error();
+  q.bind_blob(1, as_text(cid.bytes()));
+  auto row = q.step();
+  std::optional<T> out;
+  Status failed = row ? Status::ok_status() : Status(row.error());
+  if (row && *row) {
+    auto decoded = decode(q);
+    if (decoded) out = std::move(*decoded);
+    else failed = decoded.error();
+  }
+  q.reset();
+  if (!failed) return failed.error();
+  return out;
+}
+
 Result<std::optional<TrackerRecord>> TrackerDb::load(const Cid& cid) {
   if (auto it = pending_.find(cid); it != pending_.end()) return it->second;
-  if (Status s = begin_read(); !s) return s.error();
-  q_.get.bind_blob(1, as_text(cid.bytes()));
-  auto row = q_.get.step();
-  if (!row) return row.error();
-  std::optional<TrackerRecord> out;
-  if (*row) {
-    auto r = read_row(q_.get);
-    if (!r) {
-      q_.get.reset();
-      return r.error();
-    }
-    out = std::move(*r);
-  }
-  q_.get.reset();
-  return out;
+  return point_read<TrackerRecord>(q_.get, cid, [&](const Statement& q) { return read_row(q); });
 }
 
 Result<std::optional<TrackerStore::Brief>> TrackerDb::load_brief(const Cid& cid) {
   if (auto it = pending_.find(cid); it != pending_.end()) {
     if (!it->second) return std::optional<Brief>();
-    const TrackerRecord& r = *it->second;
-    return std::optional<Brief>(Brief{r.status, r.op, r.remote});
+    return std::optional<Brief>(Brief::of(*it->second));
   }
-  if (Status s = begin_read(); !s) return s.error();
-  q_.get_brief.bind_blob(1, as_text(cid.bytes()));
-  auto row = q_.get_brief.step();
-  if (!row) return row.error();
-  std::optional<Brief> out;
-  if (*row) {
-    auto checked =
-        status_and_op(db_.path(), cid, q_.get_brief.column_int(0), q_.get_brief.column_int(1));
-    if (!checked) {
-      q_.get_brief.reset();
-      return checked.error();
-    }
-    out = Brief{checked->first, checked->second, q_.get_brief.column_int(2) != 0};
-  }
-  q_.get_brief.reset();
-  return out;
+  return point_read<Brief>(q_.get_brief, cid, [&](const Statement& q) -> Result<Brief> {
+    auto checked = status_and_op(db_.path(), cid, q.column_int(0), q.column_int(1));
+    if (!checked) return checked.error();
+    return Brief{checked->first, checked->second, q.column_int(2) != 0};
+  });
 }
 
 Status TrackerDb::load_active(const std::function<bool(TrackerRecord&&)>& visit) {

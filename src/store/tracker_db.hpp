@@ -74,6 +74,10 @@ class TrackerDb final : public TrackerStore {
   };
   TrackerDb(Connection db, Queries q);
   Result<TrackerRecord> read_row(const Statement& row) const;
+  // The row of `cid` through `q` (a one-row SELECT ... WHERE cid = ?), decoded by `decode`, in
+  // the lookups' read transaction; `q` is reset whatever happens.
+  template <typename T, typename Decode>
+  Result<std::optional<T>> point_read(Statement& q, const Cid& cid, Decode&& decode);
   void flush_if_full();
   // Point reads (load) share one read transaction, opened by the first of them and ended before
   // anything else uses the connection (every write goes through flush_now, which ends it first).
