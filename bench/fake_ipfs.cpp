@@ -70,8 +70,13 @@ void handle(Fake& fake, const net::HttpRequest& req, const std::shared_ptr<net::
     r->send_json(200, R"({"Version":"0.0.0-bench","Commit":"","Repo":"15","System":"amd64/linux","Golang":""})");
   } else if (p == "/api/v0/pin/add") {
     if (!arg) return r->send_json(400, R"({"Message":"argument \"ipfs-path\" is required","Code":1,"Type":"error"})");
-    if (!fake.all_pinned) fake.pins.emplace(*arg);
-    std::string body = "{\"Pins\":[" + json_string(*arg) + "]}";
+    std::string body = "{\"Pins\":[";
+    for (std::string_view each : req.query_values("arg")) {  // Kubo pins every arg given
+      if (!fake.all_pinned) fake.pins.emplace(each);
+      if (body.back() != '[') body += ',';
+      body += json_string(each);
+    }
+    body += "]}";
     if (fake.pin_delay_ms <= 0) return r->send_json(200, body);
     auto timer = std::make_shared<asio::steady_timer>(*fake.io, std::chrono::milliseconds(fake.pin_delay_ms));
     timer->async_wait([timer, r, body = std::move(body)](const asio::error_code&) { r->send_json(200, body); });

@@ -418,25 +418,34 @@ struct PinAddProgress {
   Clock::time_point last_growth = Clock::now();
   bool stalled = false;
   bool saw_pins = false;
-  bool has_cid = false;
+  std::vector<bool> answered;  // per asked CID: named in Pins
   std::string bad;
 };
 
-// pin/add with progress: Kubo streams {"Progress":N} lines, then {"Pins":[...]}; js-ipfs answers
-// {"Pins":[...]} alone. No byte for pin_timeout (the HTTP client's stall timer) or a Progress
-// that has not grown for pin_timeout (checked on each line) cancels it.
-void add_pin(const std::shared_ptr<State>& state, const Cid& cid, PinMode mode,
-             std::function<void(Status)> done) {
-  std::string text = cid.to_string();
-  Call call = make_call("pin/add",
-                        {{"arg", text},
-                         {"recursive", mode == PinMode::recursive ? "true" : "false"},
-                         {"progress", "true"}},
-                        Budget::pin, text);
+// pin/add with progress of one or more CIDs (IPFS pins them one after another): Kubo streams
+// {"Progress":N} lines, then {"Pins":[...]}; js-ipfs answers {"Pins":[...]} alone. No byte for
+// pin_timeout (the HTTP client's stall timer) or a Progress that has not grown for pin_timeout
+// (checked on each line) cancels it. Success needs every asked CID in Pins.
+void add_pins(const std::shared_ptr<State>& state, std::vector<Cid> cids, PinMode mode,
+              std::function<void(Status)> done) {
+  QueryPairs query;
+  query.reserve(cids.size() + 2);
+  for (const Cid& cid : cids) query.emplace_back("arg", cid.to_string());
+  std::string text = cids.size() == 1 ? query.front().second
+                                      : fmt::format("{} CIDs ({} first)", cids.size(),
+                                                    query.front().second);
+  query.emplace_back("recursive", mode == PinMode::recursive ? "true" : "false");
+  query.emplace_back("progress", "true");
+  Call call = make_call("pin/add", std::move(query), Budget::pin, text);
   auto answer = std::make_shared<LineAnswer>();
   auto seen = std::make_shared<PinAddProgress>();
+  seen->answered.assign(cids.size(), false);
+  // Compared as CIDv1: IPFS may answer a CIDv0 for a dag-pb CIDv1 (and the other way round).
+  auto wanted = std::make_shared<std::vector<Cid>>();
+  wanted->reserve(cids.size());
+  for (const Cid& cid : cids) wanted->push_back(cid.to_v1());
   milliseconds pin_timeout = state->options.pin_timeout;
-  auto on_line = [cid, seen, pin_timeout](std::string_view line) {
+  auto on_line = [wanted, seen, pin_timeout](std::string_view line) {
     rapidjson::Document doc;
     doc.Parse(line.data(), line.size());
     if (doc.HasParseError() || !doc.IsObject()) {
@@ -462,7 +471,10 @@ void add_pin(const std::shared_ptr<State>& state, const Cid& cid, PinMode mode,
           seen->bad = pinned.error().message;
           return false;
         }
-        if (same_content(*pinned, cid)) seen->has_cid = true;
+        Cid v1 = pinned->to_v1();
+        for (std::size_t i = 0; i < wanted->size(); ++i) {
+          if ((*wanted)[i] == v1) seen->answered[i] = true;
+        }
       }
     }
     if (std::string_view message = string_of(member(doc, "Message")); !message.empty()) {
@@ -475,7 +487,8 @@ void add_pin(const std::shared_ptr<State>& state, const Cid& cid, PinMode mode,
   Call sent = call;
   send(
       state, std::move(sent), line_sink(answer, on_line),
-      [call, maddr, pin_timeout, text, mode, answer, seen, done = std::move(done)](Answer a) {
+      [call, maddr, pin_timeout, text, mode, answer, seen, cids = std::move(cids),
+       done = std::move(done)](Answer a) {
         if (seen->stalled)
           return done(make_error(no_progress_message(call.subject, maddr, pin_timeout)));
         if (!seen->bad.empty()) return done(make_error(seen->bad));
@@ -483,7 +496,8 @@ void add_pin(const std::shared_ptr<State>& state, const Cid& cid, PinMode mode,
         if (!is_success(a->status)) {
           std::string message = ipfs_message(a->status, answer->error_body);
           // Kubo refuses a direct pin over a recursive one: the content is pinned either way.
-          if (mode == PinMode::direct && contains(message, "already pinned recursively"))
+          if (mode == PinMode::direct && cids.size() == 1 &&
+              contains(message, "already pinned recursively"))
             return done({});
           return done(make_error(ipfs_error(call.command, message)));
         }
@@ -494,11 +508,20 @@ void add_pin(const std::shared_ptr<State>& state, const Cid& cid, PinMode mode,
           return done(
               make_error(fmt::format("IPFS pin/add of {} answered without a Pins list", text)));
         }
-        if (!seen->has_cid) {
-          return done(make_error(fmt::format("IPFS pin/add of {} answered Pins without it", text)));
+        for (std::size_t i = 0; i < cids.size(); ++i) {
+          if (seen->answered[i]) continue;
+          if (cids.size() == 1)
+            return done(make_error(fmt::format("IPFS pin/add of {} answered Pins without it", text)));
+          return done(make_error(fmt::format("IPFS pin/add of {} answered Pins without {}", text,
+                                             cids[i].to_string())));
         }
         done({});
       });
+}
+
+void add_pin(const std::shared_ptr<State>& state, const Cid& cid, PinMode mode,
+             std::function<void(Status)> done) {
+  add_pins(state, std::vector<Cid>{cid}, mode, std::move(done));
 }
 
 // Lists the pins of types[index], then of the following types.
@@ -687,6 +710,16 @@ void IpfsConnector::pin_add(const Cid& cid, PinMode mode, std::function<void(Sta
              if (*pinned) return done({});
              add_pin(self, cid, mode, std::move(done));
            });
+}
+
+void IpfsConnector::pin_add_many(std::vector<Cid> cids, std::function<void(Status)> done) {
+  if (cids.empty()) {
+    asio::post(state_->io, [weak = std::weak_ptr<State>(state_), done = std::move(done)] {
+      if (weak.lock()) done({});
+    });
+    return;
+  }
+  add_pins(state_, std::move(cids), PinMode::recursive, std::move(done));
 }
 
 void IpfsConnector::pin_update(const Cid& from, const Cid& to, std::function<void(Status)> done) {

@@ -114,12 +114,12 @@ void PinWorker::flush() {
 
 void PinWorker::pin_applied(const Pin& pin) {
   tracker_->track(pin, pin.allocated_to(self_), now());
-  pump();
+  pump_soon();
 }
 
 void PinWorker::unpin_applied(const Cid& cid) {
   tracker_->untrack(cid, now());
-  pump();
+  pump_soon();
 }
 
 // The reader of a running pass may show the replaced state: start over.
@@ -127,10 +127,29 @@ void PinWorker::state_replaced() { begin_reconcile(); }
 
 void PinWorker::retry_tick() { pump(); }
 
+void PinWorker::pump_soon() {
+  if (pump_posted_) return;
+  pump_posted_ = true;
+  asio::post(io_, [this, alive = alive_] {
+    if (!*alive) return;
+    pump_posted_ = false;
+    pump();
+  });
+}
+
 void PinWorker::pump() {
   if (!running_) return;
   if (below_half_window() && tracker_->may_have_waiting()) refill();
-  for (TrackerOperation& op : tracker_->next_operations(now())) run(std::move(op));
+  std::vector<TrackerOperation> fresh;
+  for (TrackerOperation& op : tracker_->next_operations(now())) {
+    if (op.op == TrackerOp::pin && !op.known && op.pin.options.mode == PinMode::recursive &&
+        (!op.pin.options.pin_update || *op.pin.options.pin_update == op.pin.cid)) {
+      fresh.push_back(std::move(op));
+    } else {
+      run(std::move(op));
+    }
+  }
+  run_fresh(std::move(fresh));
   flush();
   if (reconcile_paused_ && below_half_window()) {
     reconcile_paused_ = false;
@@ -163,6 +182,45 @@ void PinWorker::run(TrackerOperation op) {
   const auto& update = op.pin.options.pin_update;
   if (update && *update != cid) return connector_->pin_update(*update, cid, finished);
   connector_->pin_add(cid, op.pin.options.mode, finished, op.known);
+}
+
+void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
+  auto at = steady_clock::now();
+  if (ops.size() < 2 || at < singles_until_) {
+    for (TrackerOperation& op : ops) run(std::move(op));
+    return;
+  }
+  for (std::size_t first = 0; first < ops.size(); first += kPinAddBatch) {
+    std::size_t end = std::min(ops.size(), first + kPinAddBatch);
+    std::vector<Cid> cids;
+    std::vector<std::pair<Cid, std::uint64_t>> batch;  // (CID, operation id)
+    for (std::size_t i = first; i < end; ++i) {
+      cids.push_back(ops[i].pin.cid);
+      batch.emplace_back(ops[i].pin.cid, ops[i].id);
+    }
+    connector_->pin_add_many(std::move(cids), [this, batch = std::move(batch), at,
+                                               alive = alive_](Status result) {
+      if (!*alive || !tracker_) return;
+      if (steady_clock::now() - at > kSlowPinAddBatch) {
+        singles_until_ = steady_clock::now() + kSinglesAfterSlowBatch;
+      }
+      if (result) {
+        for (const auto& [cid, id] : batch) tracker_->operation_finished(cid, id, {}, now());
+        pump();
+        return;
+      }
+      // One answer for all says nothing about each: every CID is asked again on its own (those
+      // IPFS pinned before the failure are found by pin/ls), and those answers decide.
+      for (const auto& [cid, id] : batch) {
+        connector_->pin_add(cid, PinMode::recursive,
+                            [this, cid = cid, id = id, alive = alive_](Status s) {
+                              if (!*alive || !tracker_) return;
+                              tracker_->operation_finished(cid, id, s, now());
+                              pump();
+                            });
+      }
+    });
+  }
 }
 
 Result<std::optional<TrackerRecord>> PinWorker::status(const Cid& cid) { return tracker_->status(cid); }

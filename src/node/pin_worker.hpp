@@ -63,11 +63,24 @@ class PinWorker {
 
  private:
   void pump();
+  // One pump after the io thread's current turn: the pins of one batch of applied Raft entries
+  // are handed out together (and can share a pin/add, see run_fresh).
+  void pump_soon();
   void refill();
   bool below_half_window() const {
     return tracker_->queued_pins() + tracker_->queued_unpins() < tracker_->window() / 2 + 1;
   }
   void run(TrackerOperation op);
+  // First attempts of new recursive pins handed out together go to IPFS in pin/add calls of up
+  // to kPinAddBatch CIDs: one HTTP exchange instead of one per pin (under load most of what a
+  // peer spent per pin). A failed call is followed by one call per CID, whose answers decide.
+  // IPFS pins the CIDs of a call one after another, so a call is only as fast as fetching all
+  // of them: one that took over kSlowPinAddBatch means IPFS is fetching content, and new pins go
+  // one per call (concurrent_pins at once) for kSinglesAfterSlowBatch.
+  void run_fresh(std::vector<TrackerOperation> ops);
+  static constexpr std::size_t kPinAddBatch = 100;
+  static constexpr std::chrono::seconds kSlowPinAddBatch{1};
+  static constexpr std::chrono::minutes kSinglesAfterSlowBatch{1};
   void schedule(asio::steady_timer& timer, std::chrono::nanoseconds every, void (PinWorker::*what)());
   void retry_tick();
   void sync_tick();
@@ -111,6 +124,8 @@ class PinWorker {
   std::string ipfs_error_ = "not contacted yet";
   bool running_ = false;
   bool syncing_ = false;
+  bool pump_posted_ = false;
+  std::chrono::steady_clock::time_point singles_until_{};  // see run_fresh
   ClusterView cluster_;
   struct ReconcilePass {
     std::uint64_t id = 0;  // a slice posted for another pass does nothing

@@ -8,7 +8,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from cluster import LocalCluster, wait_until  # noqa: E402
 from harness import expect, run  # noqa: E402
-from ipfs import start_nodes  # noqa: E402
+from ipfs import RecordingProxy, start_nodes  # noqa: E402
 
 
 def cluster_with_ipfs(ctx, n):
@@ -134,6 +134,41 @@ def test_new_pins_past_a_full_queue_wait_as_pin_queued_and_all_get_pinned(ctx):
                        "every pin to land in IPFS without anyone acting")
             wait_until(lambda: all(s == "pinned" for s in (status_of(d, cid)[d.id] for cid in cids)), 30,
                        "every status to say pinned")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_new_pins_due_together_share_pin_add_calls_and_a_failed_call_is_retried_per_cid(ctx):
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c, RecordingProxy(nodes[0]) as proxy:
+            d = c.daemons[0]
+            c.edit(d, lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(
+                node_multiaddress=proxy.maddr, pin_timeout="3s"))
+            c.start_all()
+            cids = [nodes[0].add(os.urandom(2_000)) for _ in range(30)]
+            missing = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"  # nobody has it
+            # New pins are handed out in the order they came, concurrent_pins (10) at a time: the
+            # missing CID rides in the third pin/add, after two that succeed.
+            r = d.cli("pin", "add", "-", stdin="\n".join(cids[:25] + [missing] + cids[25:]) + "\n")
+            expect(r.returncode == 0, r.stderr)
+            wait_until(lambda: all(nodes[0].pinned(cid) for cid in cids), 120,
+                       "every CID IPFS has to be pinned there")
+            wait_until(lambda: all(status_of(d, cid)[d.id] == "pinned" for cid in cids), 30,
+                       "every status of those to say pinned")
+            wait_until(lambda: status_of(d, missing)[d.id] == "pin_error", 60,
+                       "the CID nobody has to end in pin_error")
+            adds = [q.get("arg", []) for q in proxy.recorded("pin/add")]
+            expect(any(len(args) > 1 for args in adds), f"no pin/add carried several CIDs: {adds}")
+            expect(len(adds) < len(cids), f"{len(adds)} pin/add calls for {len(cids)} new pins")
+            # The call that carried the missing CID made no progress and failed as a whole: each
+            # CID it carried was asked again on its own (pin/ls first, then pin/add if needed).
+            failed = next(args for args in adds if missing in args and len(args) > 1)
+            alone = {q["arg"][0] for q in proxy.recorded("pin/ls") if len(q.get("arg", [])) == 1}
+            alone |= {args[0] for args in adds if len(args) == 1}
+            expect(set(failed) <= alone, f"not asked again alone: {set(failed) - alone}")
+            expect(not nodes[0].pinned(missing), "the missing CID got pinned")
     finally:
         for node in nodes:
             node.stop()

@@ -56,9 +56,9 @@ def _stop_daemons():
         shutil.rmtree(_scratch, ignore_errors=True)
 
 
-def probe(ctx, maddr, *args, ok=True, timeout=120):
+def probe(ctx, maddr, *args, ok=True, timeout=120, options=()):
     """Runs ipfs_probe; returns its JSON lines (the last one is the outcome)."""
-    r = subprocess.run([ctx.binary, maddr, *args], capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run([ctx.binary, *options, maddr, *args], capture_output=True, text=True, timeout=timeout)
     lines = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     expect(lines, f"ipfs_probe {' '.join(args)} printed nothing (exit {r.returncode}): {r.stderr}")
     if ok:
@@ -100,6 +100,25 @@ def test_pin_add_then_pin_rm_change_what_ipfs_has_pinned(ctx):
     expect(node.pin_type(cid) is None, f"pin-rm left {cid} pinned")
     expect(probe(ctx, node.maddr, "pin-ls-one", cid)[-1]["pinned"] is False, "pin-ls-one says pinned")
     probe(ctx, node.maddr, "pin-rm", cid)  # "not pinned" counts as unpinned
+
+
+def test_pin_add_many_pins_every_cid_with_one_call_or_fails_when_one_cannot_be_fetched(ctx):
+    require_ipfs(ctx)
+    node = daemon("a")
+    cids = [node.add(os.urandom(2_000 + i)) for i in range(5)]
+    probe(ctx, node.maddr, "pin-add-many", *cids)
+    for cid in cids:
+        expect(node.pin_type(cid) == "recursive", f"pin-add-many did not pin {cid}")
+    # A CID nobody has: IPFS keeps looking for it, the call makes no progress for pin_timeout
+    # and fails as a whole.
+    fetched = node.add(os.urandom(3_000))
+    missing = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+    out = probe(ctx, node.maddr, "pin-add-many", fetched, missing, ok=False,
+                options=("--pin-timeout", "2000"))
+    expect("pin/add of 2 CIDs" in out[-1]["error"], str(out))
+    expect(node.pin_type(missing) is None, "a CID nobody has got pinned")
+    for cid in cids:
+        probe(ctx, node.maddr, "pin-rm", cid)
 
 
 def test_a_base58btc_cidv1_from_ipfs_matches_its_base32_text(ctx):

@@ -1,9 +1,12 @@
 """A real IPFS daemon for the process tests: js-ipfs from the npm lock file, started by
 scripts/ipfs-node on free loopback ports, and the few Kubo RPC calls the tests use to check
 what IPFS really has (always asked directly, never through clusterpin)."""
+import http.server
 import json
 import os
 import subprocess
+import threading
+import urllib.parse
 import urllib.error
 import urllib.request
 import uuid
@@ -117,3 +120,63 @@ class Ipfs:
     def connect(self, other):
         status, text = self.call(f"swarm/connect?arg={other.peer_address()}")
         expect(status == 200, f"swarm/connect: {text}")
+
+
+class RecordingProxy:
+    """An HTTP proxy on a free loopback port in front of an IPFS daemon's API: forwards every call
+    unchanged and records it as (command, {key: [values]}) when it arrives, so a test can see what
+    a peer asked of IPFS (answers are passed on whole, once IPFS gave all of it). Use as a context manager; point node_multiaddress at proxy.maddr."""
+
+    def __init__(self, ipfs):
+        self.target = ipfs.api_port
+        self.calls = []
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                url = urllib.parse.urlsplit(self.path)
+                with proxy.lock:
+                    proxy.calls.append((url.path.removeprefix("/api/v0/"), urllib.parse.parse_qs(url.query)))
+                req = urllib.request.Request(f"http://127.0.0.1:{proxy.target}{self.path}", data=body,
+                                             method="POST")
+                try:
+                    with urllib.request.urlopen(req, timeout=600) as r:
+                        status, answer = r.status, r.read()
+                except urllib.error.HTTPError as e:
+                    status, answer = e.code, e.read()
+                except OSError as e:
+                    status, answer = 502, json.dumps({"Message": str(e), "Code": 0}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def maddr(self):
+        return f"/ip4/127.0.0.1/tcp/{self.port}"
+
+    def recorded(self, command):
+        with self.lock:
+            return [query for c, query in self.calls if c == command]
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

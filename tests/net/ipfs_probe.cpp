@@ -25,7 +25,7 @@ namespace {
 int usage() {
   std::fputs(
       "usage: ipfs_probe [--pin-timeout MS] [--timeout MS] NODE_MULTIADDR COMMAND [ARGS...]\n"
-      "commands: id | pin-add CID [--direct] | pin-update FROM TO | pin-rm CID | pin-ls [TYPE]\n"
+      "commands: id | pin-add CID [--direct] | pin-add-many CID... | pin-update FROM TO | pin-rm CID | pin-ls [TYPE]\n"
       "          | pin-ls-one CID | repo-stat | swarm-connect MADDR | swarm-peers | repo-gc\n"
       "          | resolve PATH\n",
       stderr);
@@ -98,6 +98,14 @@ int main(int argc, char** argv) {
     if (!cid) return 2;
     PinMode mode = rest.size() == 2 ? PinMode::direct : PinMode::recursive;
     connector.pin_add(*cid, mode, [&](Status s) { code = report(s); });
+  } else if (command == "pin-add-many" && !rest.empty()) {
+    std::vector<Cid> cids;
+    for (const auto& text : rest) {
+      auto cid = cid_arg(text);
+      if (!cid) return 2;
+      cids.push_back(*cid);
+    }
+    connector.pin_add_many(std::move(cids), [&](Status s) { code = report(s); });
   } else if (command == "pin-update" && rest.size() == 2) {
     auto from = cid_arg(rest[0]);
     auto to = cid_arg(rest[1]);

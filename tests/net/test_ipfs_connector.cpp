@@ -153,6 +153,11 @@ struct Harness {
     connector.pin_add(cid, mode, [&](Status s) { r = std::move(s); }, check_first);
     return wait_for(io, r);
   }
+  Status pin_add_many(std::vector<Cid> cids) {
+    std::optional<Status> r;
+    connector.pin_add_many(std::move(cids), [&](Status s) { r = std::move(s); });
+    return wait_for(io, r);
+  }
   Status pin_update(const Cid& from, const Cid& to) {
     std::optional<Status> r;
     connector.pin_update(from, to, [&](Status s) { r = std::move(s); });
@@ -246,6 +251,38 @@ TEST_CASE(
   REQUIRE(requests.size() == 2);
   CHECK(requests[0].find("type=direct") != std::string::npos);
   CHECK(requests[1].find("recursive=false") != std::string::npos);
+}
+
+TEST_CASE("pin_add_many asks one pin/add with every CID as an arg, without asking pin/ls") {
+  FakeKubo kubo;
+  Cid a = content_cid("batch a"), b = content_cid("batch b"), c = content_cid("batch c");
+  // Kubo streams progress, then names the pins; js-ipfs's base58btc is read as the same CID.
+  kubo.route("pin/add", ndjson({R"({"Progress":3})", fmt::format(R"({{"Pins":["{}","{}","{}"]}})",
+                                                                  a.to_string(), base58(b),
+                                                                  c.to_string())}));
+  Harness h(kubo);
+  Status s = h.pin_add_many({a, b, c});
+  CHECK_MESSAGE(s.ok(), message_of(s));
+  auto requests = kubo.requests();
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0] == fmt::format("pin/add?arg={}&arg={}&arg={}&recursive=true&progress=true",
+                                   a.to_string(), b.to_string(), c.to_string()));
+}
+
+TEST_CASE("pin_add_many fails, naming the CID, when IPFS's Pins leave one out; an error fails all") {
+  FakeKubo kubo;
+  Cid a = content_cid("listed"), b = content_cid("left out");
+  kubo.route("pin/add", json(200, fmt::format(R"({{"Pins":["{}"]}})", a.to_string())));
+  Harness h(kubo);
+  Status s = h.pin_add_many({a, b});
+  REQUIRE_FALSE(s.ok());
+  CHECK_MESSAGE(s.error().message.find("without " + b.to_string()) != std::string::npos,
+                s.error().message);
+  CHECK(s.error().message.find("2 CIDs") != std::string::npos);
+  kubo.route("pin/add", json(500, R"({"Message":"Failed to add pin: request timed out","Code":0})"));
+  s = h.pin_add_many({a, b});
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message == "IPFS error (pin/add): Failed to add pin: request timed out");
 }
 
 TEST_CASE("pin_add fails when the Pins answer names another CID") {
