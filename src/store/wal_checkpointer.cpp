@@ -1,5 +1,6 @@
 // The checkpoint thread of WalCheckpointer (contract in wal_checkpointer.hpp). The commit hook
-// runs on the writer's thread inside sqlite3_step, so it only flips a flag and notifies.
+// runs on the writer's thread inside sqlite3_step, so it only flips a flag and notifies (once per
+// pass: not while a pass is wanted or running).
 #include "store/wal_checkpointer.hpp"
 
 #include <sqlite3.h>
@@ -62,7 +63,7 @@ int WalCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, int 
     }
     return SQLITE_OK;
   }
-  if (frames >= c->threshold_frames_) {
+  if (frames >= c->threshold_frames_ && !c->busy_.exchange(true)) {
     {
       std::lock_guard lock(c->mu_);
       c->wanted_ = true;
@@ -87,6 +88,7 @@ void WalCheckpointer::run() {
       stop_on_storage_failure(own_.error("checkpointing the WAL"));
     std::lock_guard lock(mu_);
     ++checkpoints_;
+    busy_ = false;
   }
 }
 

@@ -5,6 +5,7 @@
 // checkpoints (which never block the writer or readers). A failed checkpoint stops the peer.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,9 @@ class WalCheckpointer {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool wanted_ = false;    // guarded by mu_
+  // A pass is wanted or running: commits over the threshold meanwhile wake nobody (under steady
+  // writes the WAL stays over it, and a wake per commit was a tenth of each commit's cost).
+  std::atomic<bool> busy_{false};
   bool stopping_ = false;  // guarded by mu_
   int checkpoints_ = 0;    // guarded by mu_
   std::thread thread_;
