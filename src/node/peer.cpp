@@ -661,7 +661,33 @@ void Peer::join(std::size_t next, Done ready) {
 }
 
 void Peer::commit_ops(std::vector<PinsetOp> ops, Done done) {
-  commit_data(encode_ops(ops), static_cast<int>(options_.config.raft.commit_retries), std::move(done));
+  if (gathered_ops_.size() + ops.size() > kOpsPerEntry) commit_gathered();  // keeps their order
+  if (ops.size() >= kOpsPerEntry) {
+    commit_data(encode_ops(ops), static_cast<int>(options_.config.raft.commit_retries),
+                std::move(done));
+    return;
+  }
+  for (PinsetOp& op : ops) gathered_ops_.push_back(std::move(op));
+  gathered_done_.push_back(std::move(done));
+  if (gathered_posted_) return;
+  gathered_posted_ = true;
+  asio::post(io_, [this, alive = alive_] {
+    if (!*alive) return;
+    gathered_posted_ = false;
+    commit_gathered();
+  });
+}
+
+void Peer::commit_gathered() {
+  if (gathered_ops_.empty()) return;
+  auto waiting = std::make_shared<std::vector<Done>>(std::move(gathered_done_));
+  std::string data = encode_ops(gathered_ops_);
+  gathered_ops_.clear();
+  gathered_done_.clear();
+  commit_data(std::move(data), static_cast<int>(options_.config.raft.commit_retries),
+              [waiting](Status s) {
+                for (Done& done : *waiting) done(s);
+              });
 }
 
 void Peer::commit_data(std::string data, int attempts_left, Done done) {

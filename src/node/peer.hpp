@@ -126,6 +126,15 @@ class Peer {
   void handle_message(const PeerId& from, std::string_view method, ByteView payload);
   void remove_attempt(const std::string& peer_id, int attempts_left, Done done);
   void commit_data(std::string data, int attempts_left, Done done);
+  // Pinset changes asked of this peer within one turn of the io thread share one Raft entry (up
+  // to kOpsPerEntry ops, what `pin add -` sends per request), proposed here or forwarded to the
+  // leader as one: one log row, message and apply per turn instead of one per REST request.
+  // Each asker is answered when that entry is applied here (or gets its error).
+  void commit_gathered();
+  static constexpr std::size_t kOpsPerEntry = 10000;
+  std::vector<PinsetOp> gathered_ops_;
+  std::vector<Done> gathered_done_;
+  bool gathered_posted_ = false;
   void commit_at_leader(std::string data, int attempts_left, Done done,
                         std::chrono::steady_clock::time_point waited_since);
   void wait_applied(raft::Index index, Done done);

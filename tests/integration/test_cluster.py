@@ -3,6 +3,8 @@ through the CLI and the REST API. At the end of each test every acknowledged pin
 every live peer."""
 import json
 import os
+import http.client
+import sqlite3
 import sys
 import time
 
@@ -211,6 +213,51 @@ def test_pin_add_from_standard_input_pins_many_cids(ctx):
         expect(r.returncode == 0 and "pinned 25000 CIDs" in r.stdout, r.stdout + r.stderr)
         expect(set(cids) <= c.daemons[1].pin_cids(), "not every CID is in the pinset")
         all_live_have(c, cids, timeout=60)
+
+
+def last_log_index(daemon):
+    """The last Raft log index in the peer's raft.db (read-only while the daemon runs)."""
+    path = os.path.join(daemon.folder, "clusterpin-data", "raft.db")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        return db.execute("SELECT COALESCE(MAX(idx), 0) FROM entries").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_concurrent_pins_share_raft_entries_and_each_is_answered_once_applied_there(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        leader = c.leader(20)
+        follower = next(d for d in c.daemons if d is not leader)
+        cids = make_cids(256, seed=11)
+        before = last_log_index(leader)
+        # 64 keep-alive clients (48 at the leader, 16 at a follower, which forwards to the
+        # leader) each send a request before any answer is read, four times over.
+        conns = [http.client.HTTPConnection("127.0.0.1", (leader if i < 48 else follower).api_port,
+                                            timeout=60) for i in range(64)]
+        failures = []
+        for first in range(0, len(cids), 64):
+            batch = cids[first:first + 64]
+            for conn, cid in zip(conns, batch):
+                conn.request("POST", f"/pins/{cid}")
+            for i, (conn, cid) in enumerate(zip(conns, batch)):
+                r = conn.getresponse()
+                body = r.read()
+                if r.status != 200:
+                    failures.append(f"{cid}: {r.status} {body[:200]!r}")
+                    continue
+                # Answered once applied at the peer that was asked: it shows the pin at once.
+                d = leader if i < 48 else follower
+                status, _ = d.api("GET", f"/allocations/{cid}")
+                if status != 200:
+                    failures.append(f"{cid} answered but not shown by peer {d.index}: {status}")
+        for conn in conns:
+            conn.close()
+        expect(not failures, f"{len(failures)} failed: {failures[:5]}")
+        used = last_log_index(leader) - before
+        expect(0 < used < len(cids), f"{len(cids)} concurrent pins took {used} Raft entries")
+        all_live_have(c, cids)
 
 
 def test_restart_without_leaving_keeps_state_and_rejoins(ctx):
