@@ -661,6 +661,7 @@ void Peer::join(std::size_t next, Done ready) {
 }
 
 void Peer::commit_ops(std::vector<PinsetOp> ops, Done done) {
+  if (ops.empty()) return done({});
   if (gathered_ops_.size() + ops.size() > kOpsPerEntry) commit_gathered();  // keeps their order
   if (ops.size() >= kOpsPerEntry) {
     commit_data(encode_ops(ops), static_cast<int>(options_.config.raft.commit_retries),

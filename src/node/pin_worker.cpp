@@ -201,7 +201,7 @@ void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
     connector_->pin_add_many(std::move(cids), [this, batch = std::move(batch), at,
                                                alive = alive_](Status result) {
       if (!*alive || !tracker_) return;
-      if (steady_clock::now() - at > kSlowPinAddBatch) {
+      if (!result || steady_clock::now() - at > kSlowPinAddBatch) {
         singles_until_ = steady_clock::now() + kSinglesAfterSlowBatch;
       }
       if (result) {

@@ -71,12 +71,13 @@ class PinWorker {
     return tracker_->queued_pins() + tracker_->queued_unpins() < tracker_->window() / 2 + 1;
   }
   void run(TrackerOperation op);
-  // First attempts of new recursive pins handed out together go to IPFS in pin/add calls of up
-  // to kPinAddBatch CIDs: one HTTP exchange instead of one per pin (under load most of what a
-  // peer spent per pin). A failed call is followed by one call per CID, whose answers decide.
-  // IPFS pins the CIDs of a call one after another, so a call is only as fast as fetching all
-  // of them: one that took over kSlowPinAddBatch means IPFS is fetching content, and new pins go
-  // one per call (concurrent_pins at once) for kSinglesAfterSlowBatch.
+  // First attempts of new recursive pins handed out together (at most concurrent_pins are in
+  // progress) go to IPFS in pin/add calls of up to kPinAddBatch CIDs: one HTTP exchange instead
+  // of one per pin. A failed call is followed by one pin_add per CID (pin/ls, then pin/add if
+  // needed), whose answers decide. IPFS pins the CIDs of a call one after another, so a call is
+  // only as fast as fetching all of them: one that took over kSlowPinAddBatch means IPFS is
+  // fetching content, and new pins go one per call (concurrent_pins at once) for
+  // kSinglesAfterSlowBatch; so do they after a failed call (e.g. a proxy refusing long URLs).
   void run_fresh(std::vector<TrackerOperation> ops);
   static constexpr std::size_t kPinAddBatch = 100;
   static constexpr std::chrono::seconds kSlowPinAddBatch{1};

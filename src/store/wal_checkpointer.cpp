@@ -1,6 +1,6 @@
 // The checkpoint thread of WalCheckpointer (contract in wal_checkpointer.hpp). The commit hook
 // runs on the writer's thread inside sqlite3_step, so it only flips a flag and notifies (once per
-// pass: not while a pass is wanted or running).
+// pass: not while a pass is wanted or running; a commit during a pass gets one more pass).
 #include "store/wal_checkpointer.hpp"
 
 #include <sqlite3.h>
@@ -63,9 +63,13 @@ int WalCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, int 
     }
     return SQLITE_OK;
   }
-  if (frames >= c->threshold_frames_ && !c->busy_.exchange(true)) {
+  if (frames >= c->threshold_frames_) {
     {
       std::lock_guard lock(c->mu_);
+      if (c->wanted_ || c->running_) {
+        if (c->running_) c->again_ = true;  // the pass under way may miss this commit's frames
+        return SQLITE_OK;
+      }
       c->wanted_ = true;
     }
     c->wake_.notify_one();
@@ -80,6 +84,7 @@ void WalCheckpointer::run() {
       wake_.wait(lock, [this] { return stopping_ || wanted_; });
       if (stopping_) return;
       wanted_ = false;
+      running_ = true;
     }
     int rc = sqlite3_wal_checkpoint_v2(own_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                                        nullptr);
@@ -88,7 +93,11 @@ void WalCheckpointer::run() {
       stop_on_storage_failure(own_.error("checkpointing the WAL"));
     std::lock_guard lock(mu_);
     ++checkpoints_;
-    busy_ = false;
+    running_ = false;
+    if (again_) {
+      again_ = false;
+      wanted_ = true;
+    }
   }
 }
 

@@ -5,7 +5,6 @@
 // checkpoints (which never block the writer or readers). A failed checkpoint stops the peer.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -47,9 +46,11 @@ class WalCheckpointer {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool wanted_ = false;    // guarded by mu_
-  // A pass is wanted or running: commits over the threshold meanwhile wake nobody (under steady
-  // writes the WAL stays over it, and a wake per commit was a tenth of each commit's cost).
-  std::atomic<bool> busy_{false};
+  // A commit over the threshold wakes the thread only when no pass is wanted or running (under
+  // steady writes the WAL stays over it, and a wake per commit was a tenth of each commit's
+  // cost); one that comes during a pass asks for one more after it (`again_`).
+  bool running_ = false;   // guarded by mu_
+  bool again_ = false;     // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   int checkpoints_ = 0;    // guarded by mu_
   std::thread thread_;

@@ -125,7 +125,10 @@ class Ipfs:
 class RecordingProxy:
     """An HTTP proxy on a free loopback port in front of an IPFS daemon's API: forwards every call
     unchanged and records it as (command, {key: [values]}) when it arrives, so a test can see what
-    a peer asked of IPFS (answers are passed on whole, once IPFS gave all of it). Use as a context manager; point node_multiaddress at proxy.maddr."""
+    a peer asked of IPFS. Use as a context manager; point node_multiaddress at proxy.maddr. For
+    tests only: an answer is passed on whole once IPFS gave all of it, as JSON with a
+    Content-Length (no stream, no trailers), and a client that gives up does not cancel the call
+    to IPFS (its thread waits up to 600 s)."""
 
     def __init__(self, ipfs):
         self.target = ipfs.api_port
