@@ -6,6 +6,7 @@
 #include "net/ipfs_connector.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <deque>
 #include <optional>
@@ -713,12 +714,7 @@ void IpfsConnector::pin_add(const Cid& cid, PinMode mode, std::function<void(Sta
 }
 
 void IpfsConnector::pin_add_many(std::vector<Cid> cids, std::function<void(Status)> done) {
-  if (cids.empty()) {
-    asio::post(state_->io, [weak = std::weak_ptr<State>(state_), done = std::move(done)] {
-      if (weak.lock()) done({});
-    });
-    return;
-  }
+  assert(!cids.empty() && "pin/add needs at least one arg");
   add_pins(state_, std::move(cids), PinMode::recursive, std::move(done));
 }
 

@@ -130,7 +130,8 @@ static PeerInfo peer_info_from_json(std::string_view json, const std::string& id
 
 Peer::Peer(asio::io_context& io, PeerOptions options, Identity identity)
     : io_(io), options_(std::move(options)), identity_(identity),
-      peer_id_(identity.peer_id()), self_(peer_id_.to_string()) {
+      peer_id_(identity.peer_id()), self_(peer_id_.to_string()),
+      commit_gathered_soon_(io, [this] { commit_gathered(); }) {
   const std::string& folder = options_.config.raft.data_folder;
   data_dir_ = folder.empty() ? options_.config_dir / "clusterpin-data" : std::filesystem::path(folder);
   if (!options_.log) options_.log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
@@ -663,20 +664,10 @@ void Peer::join(std::size_t next, Done ready) {
 void Peer::commit_ops(std::vector<PinsetOp> ops, Done done) {
   if (ops.empty()) return done({});
   if (gathered_ops_.size() + ops.size() > kOpsPerEntry) commit_gathered();  // keeps their order
-  if (ops.size() >= kOpsPerEntry) {
-    commit_data(encode_ops(ops), static_cast<int>(options_.config.raft.commit_retries),
-                std::move(done));
-    return;
-  }
   for (PinsetOp& op : ops) gathered_ops_.push_back(std::move(op));
   gathered_done_.push_back(std::move(done));
-  if (gathered_posted_) return;
-  gathered_posted_ = true;
-  asio::post(io_, [this, alive = alive_] {
-    if (!*alive) return;
-    gathered_posted_ = false;
-    commit_gathered();
-  });
+  if (gathered_ops_.size() >= kOpsPerEntry) return commit_gathered();  // a big request goes alone
+  commit_gathered_soon_.request();
 }
 
 void Peer::commit_gathered() {

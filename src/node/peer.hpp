@@ -22,6 +22,7 @@
 #include "core/allocator.hpp"
 #include "net/rpc.hpp"
 #include "node/monitor.hpp"
+#include "node/once_per_turn.hpp"
 #include "node/pin_worker.hpp"
 #include "node/rereplicator.hpp"
 #include "node/raft_driver.hpp"
@@ -132,9 +133,6 @@ class Peer {
   // Each asker is answered when that entry is applied here (or gets its error).
   void commit_gathered();
   static constexpr std::size_t kOpsPerEntry = 10000;
-  std::vector<PinsetOp> gathered_ops_;
-  std::vector<Done> gathered_done_;
-  bool gathered_posted_ = false;
   void commit_at_leader(std::string data, int attempts_left, Done done,
                         std::chrono::steady_clock::time_point waited_since);
   void wait_applied(raft::Index index, Done done);
@@ -173,6 +171,9 @@ class Peer {
   bool announced_ = false;
   bool stopped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::vector<PinsetOp> gathered_ops_;  // see commit_gathered
+  std::vector<Done> gathered_done_;
+  OncePerTurn commit_gathered_soon_;
 };
 
 }  // namespace clusterpin::node

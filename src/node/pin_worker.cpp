@@ -27,7 +27,7 @@ PinWorker::PinWorker(asio::io_context& io, const ServiceConfig& config, PeerId s
                      store::StateDb& state)
     : io_(io), config_(config), self_(std::move(self)), state_(state), retry_timer_(io),
       sync_timer_(io), recover_timer_(io), reconcile_timer_(io), ipfs_timer_(io),
-      slice_timer_(io) {}
+      slice_timer_(io), pump_soon_(io, [this] { pump(); }) {}
 
 PinWorker::~PinWorker() {
   *alive_ = false;
@@ -114,28 +114,18 @@ void PinWorker::flush() {
 
 void PinWorker::pin_applied(const Pin& pin) {
   tracker_->track(pin, pin.allocated_to(self_), now());
-  pump_soon();
+  pump_soon_.request();
 }
 
 void PinWorker::unpin_applied(const Cid& cid) {
   tracker_->untrack(cid, now());
-  pump_soon();
+  pump_soon_.request();
 }
 
 // The reader of a running pass may show the replaced state: start over.
 void PinWorker::state_replaced() { begin_reconcile(); }
 
 void PinWorker::retry_tick() { pump(); }
-
-void PinWorker::pump_soon() {
-  if (pump_posted_) return;
-  pump_posted_ = true;
-  asio::post(io_, [this, alive = alive_] {
-    if (!*alive) return;
-    pump_posted_ = false;
-    pump();
-  });
-}
 
 void PinWorker::pump() {
   if (!running_) return;
@@ -170,14 +160,17 @@ void PinWorker::refill() {
   }
 }
 
-void PinWorker::run(TrackerOperation op) {
-  Cid cid = op.pin.cid;
-  std::uint64_t id = op.id;
-  auto finished = [this, cid, id, alive = alive_](Status result) {
+std::function<void(Status)> PinWorker::finisher(Cid cid, std::uint64_t id) {
+  return [this, cid = std::move(cid), id, alive = alive_](Status result) {
     if (!*alive || !tracker_) return;
     tracker_->operation_finished(cid, id, result, now());
     pump();
   };
+}
+
+void PinWorker::run(TrackerOperation op) {
+  const Cid& cid = op.pin.cid;
+  auto finished = finisher(cid, op.id);
   if (op.op == TrackerOp::unpin) return connector_->pin_rm(cid, finished);
   const auto& update = op.pin.options.pin_update;
   if (update && *update != cid) return connector_->pin_update(*update, cid, finished);
@@ -211,14 +204,7 @@ void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
       }
       // One answer for all says nothing about each: every CID is asked again on its own (those
       // IPFS pinned before the failure are found by pin/ls), and those answers decide.
-      for (const auto& [cid, id] : batch) {
-        connector_->pin_add(cid, PinMode::recursive,
-                            [this, cid = cid, id = id, alive = alive_](Status s) {
-                              if (!*alive || !tracker_) return;
-                              tracker_->operation_finished(cid, id, s, now());
-                              pump();
-                            });
-      }
+      for (const auto& [cid, id] : batch) connector_->pin_add(cid, PinMode::recursive, finisher(cid, id));
     });
   }
 }

@@ -20,6 +20,7 @@
 #include "core/pin.hpp"
 #include "core/tracker.hpp"
 #include "net/ipfs_connector.hpp"
+#include "node/once_per_turn.hpp"
 #include "store/state_db.hpp"
 #include "store/tracker_db.hpp"
 
@@ -63,14 +64,13 @@ class PinWorker {
 
  private:
   void pump();
-  // One pump after the io thread's current turn: the pins of one batch of applied Raft entries
-  // are handed out together (and can share a pin/add, see run_fresh).
-  void pump_soon();
   void refill();
   bool below_half_window() const {
     return tracker_->queued_pins() + tracker_->queued_unpins() < tracker_->window() / 2 + 1;
   }
   void run(TrackerOperation op);
+  // Reports the end of operation `id` of `cid` to the tracker, then pumps.
+  std::function<void(Status)> finisher(Cid cid, std::uint64_t id);
   // First attempts of new recursive pins handed out together (at most concurrent_pins are in
   // progress) go to IPFS in pin/add calls of up to kPinAddBatch CIDs: one HTTP exchange instead
   // of one per pin. A failed call is followed by one pin_add per CID (pin/ls, then pin/add if
@@ -125,7 +125,9 @@ class PinWorker {
   std::string ipfs_error_ = "not contacted yet";
   bool running_ = false;
   bool syncing_ = false;
-  bool pump_posted_ = false;
+  // One pump after the io thread's turn for applied pins and unpins: the pins of one batch of
+  // applied Raft entries are handed out together (and can share a pin/add, see run_fresh).
+  OncePerTurn pump_soon_;
   std::chrono::steady_clock::time_point singles_until_{};  // see run_fresh
   ClusterView cluster_;
   struct ReconcilePass {

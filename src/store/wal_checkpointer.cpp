@@ -1,6 +1,6 @@
 // The checkpoint thread of WalCheckpointer (contract in wal_checkpointer.hpp). The commit hook
 // runs on the writer's thread inside sqlite3_step, so it only flips a flag and notifies (once per
-// pass: not while a pass is wanted or running; a commit during a pass gets one more pass).
+// pass: not while a pass is due or running; a commit during a pass makes one more due).
 #include "store/wal_checkpointer.hpp"
 
 #include <sqlite3.h>
@@ -66,11 +66,9 @@ int WalCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, int 
   if (frames >= c->threshold_frames_) {
     {
       std::lock_guard lock(c->mu_);
-      if (c->wanted_ || c->running_) {
-        if (c->running_) c->again_ = true;  // the pass under way may miss this commit's frames
-        return SQLITE_OK;
-      }
-      c->wanted_ = true;
+      if (c->wanted_) return SQLITE_OK;  // a pass is already due
+      c->wanted_ = true;  // during a pass: one more after it (it may miss this commit's frames)
+      if (c->running_) return SQLITE_OK;  // the thread looks at wanted_ when the pass ends
     }
     c->wake_.notify_one();
   }
@@ -94,10 +92,6 @@ void WalCheckpointer::run() {
     std::lock_guard lock(mu_);
     ++checkpoints_;
     running_ = false;
-    if (again_) {
-      again_ = false;
-      wanted_ = true;
-    }
   }
 }
 

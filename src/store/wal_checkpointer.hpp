@@ -45,12 +45,11 @@ class WalCheckpointer {
   const int threshold_frames_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  bool wanted_ = false;    // guarded by mu_
-  // A commit over the threshold wakes the thread only when no pass is wanted or running (under
+  // A commit over the threshold wakes the thread only when no pass is due or running (under
   // steady writes the WAL stays over it, and a wake per commit was a tenth of each commit's
-  // cost); one that comes during a pass asks for one more after it (`again_`).
+  // cost); one during a pass makes another due, which the thread sees when the pass ends.
+  bool wanted_ = false;    // guarded by mu_: a pass is due
   bool running_ = false;   // guarded by mu_
-  bool again_ = false;     // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   int checkpoints_ = 0;    // guarded by mu_
   std::thread thread_;
