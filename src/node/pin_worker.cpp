@@ -375,8 +375,14 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
   pace_reconcile_slice(steady_clock::now() - started);
 }
 
+std::shared_ptr<void> PinWorker::listing_started() {
+  ++*listings_;
+  // A token that points at nothing: its deleter runs when the last copy is dropped.
+  return std::shared_ptr<void>(nullptr, [listings = listings_](void*) { --*listings; });
+}
+
 void PinWorker::pace_reconcile_slice(steady_clock::duration last_slice) {
-  slice_timer_.expires_after(3 * last_slice);
+  slice_timer_.expires_after((*listings_ > 0 ? 15 : 3) * last_slice);
   slice_timer_.async_wait([this, pass = reconcile_->id, alive = alive_](const std::error_code& ec) {
     if (!ec && *alive) reconcile_slice(pass);
   });

@@ -327,7 +327,7 @@ void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
   // Each page goes out as one chunk of NDJSON lines written in place, into one buffer kept for
   // the whole stream (a fresh ~400 KB buffer per page cost page faults on every page).
   auto chunk = std::make_shared<std::string>();
-  *page = [r, shared_reader, page, chunk](std::string after) {
+  *page = [r, shared_reader, page, chunk, listing = peer_.worker().listing_started()](std::string after) {
     std::string last;
     chunk->clear();
     int count = 0;
@@ -479,7 +479,8 @@ void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
   StatusFilter f = *filter;
   bool explicit_cids = !wanted.empty();
   auto wanted_shared = std::make_shared<std::vector<Cid>>(std::move(wanted));
-  *page = [this, r, shared_reader, page, f, local, explicit_cids, wanted_shared](std::string after) {
+  *page = [this, r, shared_reader, page, f, local, explicit_cids, wanted_shared,
+           listing = peer_.worker().listing_started()](std::string after) {
     std::vector<Cid> cids;
     std::string last;
     if (explicit_cids) {
