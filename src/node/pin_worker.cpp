@@ -27,7 +27,7 @@ PinWorker::PinWorker(asio::io_context& io, const ServiceConfig& config, PeerId s
                      store::StateDb& state)
     : io_(io), config_(config), self_(std::move(self)), state_(state), retry_timer_(io),
       sync_timer_(io), recover_timer_(io), reconcile_timer_(io), ipfs_timer_(io),
-      slice_timer_(io), pump_soon_(io, [this] { pump(); }) {}
+      slice_timer_(io), flush_timer_(io), pump_soon_(io, [this] { pump(); }) {}
 
 PinWorker::~PinWorker() {
   *alive_ = false;
@@ -72,7 +72,7 @@ void PinWorker::stop() {
   running_ = false;
   end_reconcile();
   for (auto* t : {&retry_timer_, &sync_timer_, &recover_timer_, &reconcile_timer_, &ipfs_timer_,
-                  &slice_timer_}) {
+                  &slice_timer_, &flush_timer_}) {
     t->cancel();
   }
   flush();
@@ -108,8 +108,18 @@ void PinWorker::check_ipfs() {
 void PinWorker::flush() {
   if (!db_) return;
   if (auto s = db_->flush(); !s) {
+    // The changes stay buffered; the next burst or retry tick tries again.
     fmt::print(stderr, "clusterpin daemon: tracker.db: {}\n", s.error().message);
+    return;
   }
+  if (db_->settled() || flush_armed_ || !running_) return;
+  flush_armed_ = true;
+  flush_timer_.expires_after(store::TrackerDb::kFlushInterval);
+  flush_timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
+    if (!*alive) return;
+    flush_armed_ = false;
+    if (!ec) flush();
+  });
 }
 
 void PinWorker::pin_applied(const Pin& pin) {

@@ -128,6 +128,10 @@ class PinWorker {
   asio::steady_timer reconcile_timer_;
   asio::steady_timer ipfs_timer_;
   asio::steady_timer slice_timer_;  // paces the slices of a reconcile pass
+  // Armed while tracker.db holds changes not yet committed: a flush every kFlushInterval, so a
+  // kill -9 loses at most that much even when no further burst comes to flush them.
+  asio::steady_timer flush_timer_;
+  bool flush_armed_ = false;
   net::IpfsId ipfs_id_;
   std::string ipfs_error_ = "not contacted yet";
   bool running_ = false;
