@@ -95,10 +95,11 @@ class IpfsConnector {
   void pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done,
                bool check_first = true);
 
-  // Pins every CID of `cids` (at least one) recursively with one pin/add (arg=<cid> repeated; IPFS pins them one
-  // after another), without asking pin/ls first: for pins new to this peer. Succeeds when IPFS
-  // answered with every CID in its Pins list; any failure (an error, no progress for pin_timeout,
-  // a CID missing from Pins) fails the whole call, and some CIDs may be pinned by then.
+  // Pins every CID of `cids` (at least one) recursively with one pin/add (arg=<cid> repeated;
+  // IPFS pins them one after another), without asking pin/ls first: for pins new to this peer.
+  // Succeeds when IPFS answered with every CID in its Pins list; any failure (an error, no
+  // progress for pin_timeout, a CID missing from Pins) fails the whole call, and some CIDs may be
+  // pinned by then.
   void pin_add_many(std::vector<Cid> cids, std::function<void(Status)> done);
 
   // Pins `to` recursively with pin/update from `from` (which stays pinned: unpin=false), reusing

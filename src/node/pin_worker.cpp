@@ -112,7 +112,7 @@ void PinWorker::flush() {
     fmt::print(stderr, "clusterpin daemon: tracker.db: {}\n", s.error().message);
     return;
   }
-  if (db_->settled() || flush_armed_ || !running_) return;
+  if (db_->pending() == 0 || flush_armed_ || !running_) return;
   flush_armed_ = true;
   flush_timer_.expires_after(store::TrackerDb::kFlushInterval);
   flush_timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
@@ -214,7 +214,8 @@ void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
       }
       // One answer for all says nothing about each: every CID is asked again on its own (those
       // IPFS pinned before the failure are found by pin/ls), and those answers decide.
-      for (const auto& [cid, id] : batch) connector_->pin_add(cid, PinMode::recursive, finisher(cid, id));
+      for (const auto& [cid, id] : batch)
+        connector_->pin_add(cid, PinMode::recursive, finisher(cid, id));
     });
   }
 }

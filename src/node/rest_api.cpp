@@ -327,7 +327,8 @@ void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
   // Each page goes out as one chunk of NDJSON lines written in place, into one buffer kept for
   // the whole stream (a fresh ~400 KB buffer per page cost page faults on every page).
   auto chunk = std::make_shared<std::string>();
-  *page = [r, shared_reader, page, chunk, listing = peer_.worker().listing_started()](std::string after) {
+  *page = [r, shared_reader, page, chunk,
+           listing = peer_.worker().listing_started()](std::string after) {
     std::string last;
     chunk->clear();
     int count = 0;

@@ -53,8 +53,6 @@ class TrackerDb final : public TrackerStore {
   static constexpr std::size_t kFlushBatch = 1024;
   static constexpr std::chrono::milliseconds kFlushInterval{100};
   std::size_t pending() const { return pending_.size() + waiting_.size(); }
-  // Nothing buffered: every change is committed.
-  bool settled() const { return pending() == 0; }
 
   // The waiting list (table `waiting`): CIDs appended in order, so a push costs an append, not a
   // write at a random place like a tracker row.
