@@ -4,6 +4,9 @@
 #include "core/cid.hpp"
 
 #include <fmt/format.h>
+
+#include <bit>
+#include <cstring>
 #include <optional>
 
 #include "core/varint.hpp"
@@ -82,11 +85,23 @@ std::string_view codec_name(Codec codec) {
 }
 
 std::size_t hash_bytes(ByteView bytes) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (std::uint8_t byte : bytes) {
-    h ^= byte;
-    h *= 1099511628211ull;
+  // Eight bytes per multiply (a byte per multiply was a visible share of the pin tracker's
+  // lookups), then a finalizer that spreads every input bit over the bucket bits.
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  std::uint64_t h = 14695981039346656037ull ^ (bytes.size() * kMul);
+  std::size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, bytes.data() + i, 8);
+    h = std::rotl((h ^ w) * kMul, 29);
   }
+  std::uint64_t tail = 0;
+  for (std::size_t k = 0; i + k < bytes.size(); ++k)
+    tail |= static_cast<std::uint64_t>(bytes[i + k]) << (8 * k);
+  h = (h ^ tail) * kMul;
+  h ^= h >> 32;
+  h *= 0xD6E8FEB86659FD93ull;
+  h ^= h >> 32;
   return static_cast<std::size_t>(h);
 }
 

@@ -65,7 +65,7 @@ class Cid {
   Bytes bytes_;
 };
 
-// FNV-1a over bytes: cheap and good enough for hash tables keyed by digests.
+// A fast 64-bit hash of bytes for hash tables (not keyed: not for untrusted collision resistance).
 std::size_t hash_bytes(ByteView bytes);
 
 }  // namespace clusterpin

@@ -176,12 +176,17 @@ Result<PinTracker> PinTracker::open(TrackerStore& store, TrackerLimits limits, U
 
 // ---- applied pinset changes ------------------------------------------------------------------
 
-void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now) {
-  auto prev = lookup(pin.cid);
+void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool new_to_pinset) {
+  Entry* e = find(pin.cid);
+  // A CID new to the pinset, allocated here and not in memory: whatever the store may still
+  // hold of it (a parked unpin error, a record a crash left) is about a pin that left the
+  // pinset, and the worst a fresh pin does is an idempotent pin/add, so the store is not read.
+  if (allocated_here && new_to_pinset && e == nullptr) return enqueue_fresh(TrackerRecord(pin), now);
+  auto prev = e != nullptr ? Result<std::optional<TrackerRecord>>(std::optional(e->record))
+                           : store_->load(pin.cid);
   // A store read failure leaves us unsure of the past: act as if the CID were new (pinning an
   // already pinned CID and recording remote are both harmless).
   std::optional<TrackerRecord> rec = prev ? std::move(*prev) : std::nullopt;
-  Entry* e = find(pin.cid);
 
   if (allocated_here) {
     if (!rec) return enqueue_fresh(TrackerRecord(pin), now);

@@ -207,7 +207,9 @@ class PinTracker {
   // same mode/depth. Not allocated here: `remote`; if this peer had pinned it (or was about to),
   // an unpin is queued first so its disk is freed (unlike IPFS Cluster we never pin/rm a CID we
   // never pinned, which would also unpin a user's own IPFS pin of the same content).
-  void track(const Pin& pin, bool allocated_here, UnixNanos now);
+  // `new_to_pinset`: the apply added the CID to the pinset (it was not there before), which
+  // spares a store read for a pin allocated here; false when unknown.
+  void track(const Pin& pin, bool allocated_here, UnixNanos now, bool new_to_pinset = false);
   // An applied unpin: queue an unpin unless nothing was ever pinned here (then just forget it).
   void untrack(const Cid& cid, UnixNanos now);
 

@@ -122,8 +122,8 @@ void PinWorker::flush() {
   });
 }
 
-void PinWorker::pin_applied(const Pin& pin) {
-  tracker_->track(pin, pin.allocated_to(self_), now());
+void PinWorker::pin_applied(const Pin& pin, bool new_to_pinset) {
+  tracker_->track(pin, pin.allocated_to(self_), now(), new_to_pinset);
   pump_soon_.request();
 }
 

@@ -43,8 +43,8 @@ class PinWorker {
   void start();
   void stop();
 
-  // From the Raft apply path.
-  void pin_applied(const Pin& pin);
+  // From the Raft apply path; `new_to_pinset`: the CID was not in the pinset before.
+  void pin_applied(const Pin& pin, bool new_to_pinset);
   void unpin_applied(const Cid& cid);
   // After a snapshot replaced the shared state: re-derive what to pin from it (a pass that was
   // running starts over).

@@ -230,7 +230,8 @@ Status RaftDriver::apply_entries(const std::vector<raft::Entry>& entries) {
   auto applied = state_.apply_batch(batch);
   if (!applied) return applied.error();
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    if ((*applied)[i] && callbacks_.applied) callbacks_.applied(entries[i]);
+    if ((*applied)[i].now && callbacks_.applied)
+      callbacks_.applied(entries[i], (*applied)[i].new_pins);
   }
   return {};
 }

@@ -26,7 +26,9 @@ class RaftDriver : public raft::SnapshotSource {
   struct Callbacks {
     std::function<void(const raft::Message&)> send;
     // After an entry's effect is in state.db (pin changes, peer addresses, membership).
-    std::function<void(const raft::Entry&)> applied;
+    // `new_pins`, per state operation of the entry (one per pinset op of a pinset command):
+    // whether it added a CID the pinset did not hold before.
+    std::function<void(const raft::Entry&, const std::vector<bool>& new_pins)> applied;
     // After a snapshot from the leader replaced the whole state.
     std::function<void()> state_replaced;
   };

@@ -55,6 +55,8 @@ Result<Statement> Connection::prepare(std::string_view sql) {
   return Statement(stmt, db_.get(), path_);
 }
 
+int Connection::changes() const { return sqlite3_changes(db_.get()); }
+
 Result<std::string> Connection::query_text(std::string_view sql) {
   auto stmt = prepare(sql);
   if (!stmt) return stmt.error();

@@ -35,6 +35,8 @@ class Connection {
   Result<Statement> prepare(std::string_view sql);
   // Runs a statement returning one text value (e.g. `PRAGMA journal_mode=WAL`).
   Result<std::string> query_text(std::string_view sql);
+  // Rows the last INSERT, UPDATE or DELETE changed (0 for an upsert that did nothing).
+  int changes() const;
 
   // An Error "<file>: <doing>: <sqlite message> (code N)" from the connection's last failure.
   Error error(std::string_view doing) const;

@@ -121,7 +121,8 @@ struct Queries {
 struct Writer {
   Connection db;
   Queries q;
-  Statement put_pin;
+  Statement insert_pin;  // changes nothing when the CID is in the pinset: then update_pin
+  Statement update_pin;
   Statement delete_pin;
   Statement put_peer;
   Statement delete_peer;
@@ -160,8 +161,9 @@ Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
 
   auto q = Queries::prepare(*db);
   if (!q) return q.error();
-  auto put_pin = db->prepare(
-      "INSERT INTO pins(cid, pin) VALUES(?1, ?2) ON CONFLICT(cid) DO UPDATE SET pin = ?2");
+  auto insert_pin =
+      db->prepare("INSERT INTO pins(cid, pin) VALUES(?1, ?2) ON CONFLICT(cid) DO NOTHING");
+  auto update_pin = db->prepare("UPDATE pins SET pin = ?2 WHERE cid = ?1");
   auto delete_pin = db->prepare("DELETE FROM pins WHERE cid = ?1");
   auto put_peer = db->prepare(
       "INSERT INTO peers(id, addrs) VALUES(?1, ?2) ON CONFLICT(id) DO UPDATE SET addrs = ?2");
@@ -169,10 +171,11 @@ Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
   auto put_applied = db->prepare(
       "INSERT INTO meta(key, value) VALUES('applied_index', ?1), ('applied_term', ?2) "
       "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-  for (auto* r : {&put_pin, &delete_pin, &put_peer, &delete_peer, &put_applied})
+  for (auto* r : {&insert_pin, &update_pin, &delete_pin, &put_peer, &delete_peer, &put_applied})
     if (!*r) return r->error();
   auto w = std::unique_ptr<Writer>(
-      new Writer{std::move(*db), std::move(*q), std::move(*put_pin), std::move(*delete_pin),
+      new Writer{std::move(*db), std::move(*q), std::move(*insert_pin), std::move(*update_pin),
+                 std::move(*delete_pin),
                  std::move(*put_peer), std::move(*delete_peer), std::move(*put_applied), nullptr});
   auto checkpointer = WalCheckpointer::start(w->db, file.string(), options.vfs, kCheckpointFrames);
   if (!checkpointer) return checkpointer.error();
@@ -180,13 +183,21 @@ Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
   return w;
 }
 
-Status run_op(Writer& w, const StateOp& op) {
+// Runs one operation; `new_pin` tells whether a PutPin added a CID the pinset did not hold.
+Status run_op(Writer& w, const StateOp& op, bool& new_pin) {
+  new_pin = false;
   switch (op.kind) {
-    case StateOp::Kind::PutPin:
+    case StateOp::Kind::PutPin: {
       assert(!op.key.empty() && "a CID is never empty");
-      w.put_pin.bind_blob(1, op.key);
-      w.put_pin.bind_blob(2, op.value);
-      return w.put_pin.run();
+      w.insert_pin.bind_blob(1, op.key);
+      w.insert_pin.bind_blob(2, op.value);
+      if (Status s = w.insert_pin.run(); !s) return s;
+      new_pin = w.db.changes() == 1;
+      if (new_pin) return Status::ok_status();
+      w.update_pin.bind_blob(1, op.key);
+      w.update_pin.bind_blob(2, op.value);
+      return w.update_pin.run();
+    }
     case StateOp::Kind::DeletePin:
       w.delete_pin.bind_blob(1, op.key);
       return w.delete_pin.run();
@@ -305,10 +316,10 @@ Result<bool> StateDb::apply(raft::Index index, raft::Term term, std::span<const 
   const Entry entry{index, term, std::vector<StateOp>(ops.begin(), ops.end())};
   auto applied = apply_batch(std::span<const Entry>(&entry, 1));
   if (!applied) return applied.error();
-  return static_cast<bool>((*applied)[0]);
+  return (*applied)[0].now;
 }
 
-Result<std::vector<bool>> StateDb::apply_batch(std::span<const Entry> entries) {
+Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry> entries) {
   auto w = impl_->writer();
   if (!w) return w.error();
   Writer& wr = **w;
@@ -316,15 +327,19 @@ Result<std::vector<bool>> StateDb::apply_batch(std::span<const Entry> entries) {
   if (!tx) return tx.error();
   auto pos = wr.q.applied_position();
   if (!pos) return pos.error();
-  std::vector<bool> applied(entries.size(), false);
+  std::vector<Applied> applied(entries.size());
   AppliedPosition last = *pos;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const Entry& e = entries[i];
     if (e.index <= last.index) continue;  // already in the tables: replay after a restart
-    for (const auto& op : e.ops)
-      if (Status s = run_op(wr, op); !s) return s.error();
+    applied[i].new_pins.resize(e.ops.size());
+    for (std::size_t k = 0; k < e.ops.size(); ++k) {
+      bool new_pin = false;
+      if (Status s = run_op(wr, e.ops[k], new_pin); !s) return s.error();
+      applied[i].new_pins[k] = new_pin;
+    }
     last = {e.index, e.term};
-    applied[i] = true;
+    applied[i].now = true;
   }
   if (last == *pos) return applied;
   wr.put_applied.bind_int(1, to_sql(last.index));

@@ -120,13 +120,18 @@ class StateDb {
 
   // Applies several entries, in index order, in ONE transaction (one commit for a whole Raft
   // Ready). Entries at or below the applied index are skipped. Returns, per entry, whether it
-  // was applied now.
+  // was applied now and which of its PutPin ops added a CID the pinset did not hold (the pin
+  // tracker needs no record lookup for those).
   struct Entry {
     raft::Index index;
     raft::Term term;
     std::vector<StateOp> ops;
   };
-  Result<std::vector<bool>> apply_batch(std::span<const Entry> entries);
+  struct Applied {
+    bool now = false;             // false: at or below the applied index, skipped
+    std::vector<bool> new_pins;   // per op of the entry (false for all but a new CID's PutPin)
+  };
+  Result<std::vector<Applied>> apply_batch(std::span<const Entry> entries);
   // Reads on the writer's connection, for the applying thread (e.g. to merge a pin update).
   Result<std::optional<std::string>> get_pin(std::string_view cid);
   Result<AppliedPosition> applied();

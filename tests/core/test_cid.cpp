@@ -2,6 +2,7 @@
 // printing in each base, equality by bytes, hashing, and an explanation for each refusal.
 #include <doctest/doctest.h>
 
+#include <set>
 #include <string>
 #include <unordered_set>
 
@@ -144,4 +145,25 @@ TEST_CASE("CID parsing says why a text is refused") {
   CHECK(error_of("f0180").find("bad varint") != std::string::npos);
   // a CIDv0 with one character changed into a non-base58 one
   CHECK(error_of("QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR10").find("base58btc") != std::string::npos);
+}
+
+TEST_CASE("hash_bytes depends on every byte and on the length, and fills buckets evenly") {
+  std::set<std::size_t> seen;
+  Bytes zeros;
+  for (int len = 0; len <= 40; ++len, zeros.push_back(0)) seen.insert(hash_bytes(zeros));
+  CHECK(seen.size() == 41);
+  Bytes base = parse_ok(kV1).bytes();
+  seen = {hash_bytes(base)};
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    Bytes flipped = base;
+    flipped[i] ^= 1;
+    seen.insert(hash_bytes(flipped));
+  }
+  CHECK(seen.size() == base.size() + 1);
+  // 4096 CIDs over 1024 buckets (the low bits, as a hash table uses them): random placement
+  // leaves about 19 empty.
+  std::set<std::size_t> buckets;
+  for (int i = 0; i < 4096; ++i)
+    buckets.insert(hash_bytes(Cid::from_content(Codec::raw, as_bytes(std::to_string(i))).bytes()) % 1024);
+  CHECK(buckets.size() >= 980);
 }

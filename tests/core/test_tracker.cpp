@@ -34,6 +34,7 @@ class MemoryStore final : public TrackerStore {
     ++writes;
   }
   Result<std::optional<TrackerRecord>> load(const Cid& cid) override {
+    ++loads;
     auto it = rows.find(cid);
     if (it == rows.end()) return std::optional<TrackerRecord>();
     return std::optional<TrackerRecord>(it->second);
@@ -68,6 +69,7 @@ class MemoryStore final : public TrackerStore {
   std::map<Cid, TrackerRecord> rows;
   std::deque<Cid> waiting;
   int writes = 0;
+  int loads = 0;
 };
 
 Cid cid_n(int n) {
@@ -192,6 +194,39 @@ TEST_CASE("a pin allocated here goes pin_queued, pinning, pinned and then leaves
   auto again = t.next_operations(kT0 + 4 * kSecond);
   REQUIRE(again.size() == 1);
   CHECK(again[0].pin.options.mode == PinMode::direct);
+}
+
+TEST_CASE("a pin new to the pinset is queued without a store read only when allocated here") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  // What a full unpin queue parked for a CID that then left the pinset, and a pinned record of a
+  // CID whose unpin was applied but whose record a crash kept.
+  TrackerRecord parked(pin_n(1));
+  parked.op = TrackerOp::unpin;
+  parked.status = TrackerStatus::unpin_error;
+  parked.error = "pin/unpin operation queue is full";
+  store.rows.insert_or_assign(cid_n(1), parked);
+  TrackerRecord kept(pin_n(2));
+  kept.op = TrackerOp::pin;
+  kept.status = TrackerStatus::pinned;
+  store.rows.insert_or_assign(cid_n(2), kept);
+
+  int loads = store.loads;
+  t.track(pin_n(1), true, kT0, /*new_to_pinset=*/true);
+  CHECK(store.loads == loads);
+  CHECK(status_of(t, 1) == TrackerStatus::pin_queued);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].op == TrackerOp::pin);
+  t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0 + kSecond);
+  CHECK(store.rows.at(cid_n(1)).status == TrackerStatus::pinned);
+
+  // Allocated elsewhere the record is read: the stale `pinned` one says IPFS may hold the CID,
+  // so it is unpinned here before being reported remote.
+  loads = store.loads;
+  t.track(pin_n(2), false, kT0, /*new_to_pinset=*/true);
+  CHECK(store.loads == loads + 1);
+  CHECK(status_of(t, 2) == TrackerStatus::unpin_queued);
 }
 
 TEST_CASE("a pin allocated elsewhere is remote without any IPFS call") {

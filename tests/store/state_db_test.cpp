@@ -97,6 +97,27 @@ TEST_CASE("applying an index at or below the applied index is a no-op (idempoten
   CHECK(*db.applied() == store::AppliedPosition{6, 3});
 }
 
+TEST_CASE("a batch reports which pins were new to the pinset and skips entries already applied") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  REQUIRE(apply(db, 1, 1, {StateOp::put_pin(cid(1), "a")}));
+  std::vector<StateDb::Entry> batch{
+      {1, 1, {StateOp::put_pin(cid(7), "replayed")}},
+      {2, 1, {StateOp::put_pin(cid(1), "a2"), StateOp::put_pin(cid(2), "b"), StateOp::delete_pin(cid(3))}},
+      {3, 1, {StateOp::put_pin(cid(2), "b2"), StateOp::delete_pin(cid(1)), StateOp::put_pin(cid(1), "a3")}},
+  };
+  auto r = db.apply_batch(batch);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  REQUIRE(r->size() == 3);
+  CHECK(!(*r)[0].now);
+  CHECK((*r)[1].now);
+  CHECK((*r)[1].new_pins == std::vector<bool>{false, true, false});
+  CHECK((*r)[2].new_pins == std::vector<bool>{false, false, true});  // deleted, then added again
+  CHECK(*db.get_pin(cid(1)) == std::optional<std::string>("a3"));
+  CHECK(*db.get_pin(cid(2)) == std::optional<std::string>("b2"));  // an update still writes
+  CHECK(!db.get_pin(cid(7))->has_value());
+}
+
 TEST_CASE("put overwrites and delete removes pins and peers") {
   TempDir dir;
   auto db = open_state(dir.path());
