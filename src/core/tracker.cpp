@@ -350,7 +350,8 @@ Result<std::optional<TrackerRecord>> PinTracker::status(const Cid& cid) {
 
 // ---- recovering ------------------------------------------------------------------------------
 
-Result<std::optional<TrackerRecord>> PinTracker::recover(const Cid& cid, UnixNanos now) {
+Result<std::optional<TrackerRecord>> PinTracker::recover(const Cid& cid, UnixNanos now,
+                                                         const PinsetLookup* pinset) {
   auto prev = lookup(cid);
   if (!prev) return prev.error();
   if (!*prev) return std::optional<TrackerRecord>();
@@ -358,13 +359,22 @@ Result<std::optional<TrackerRecord>> PinTracker::recover(const Cid& cid, UnixNan
   bool errored = r.status == TrackerStatus::pin_error || r.status == TrackerStatus::unpin_error ||
                  r.status == TrackerStatus::unexpectedly_unpinned;
   if (!errored) return std::optional<TrackerRecord>();
+  if (r.status == TrackerStatus::unpin_error && pinset != nullptr) {
+    auto pin = pinset->pin_of(cid);
+    if (!pin) return pin.error();
+    if (*pin) {
+      track(**pin, (*pin)->allocated_to(pinset->self), now);
+      return lookup(cid);
+    }
+  }
   TrackerOp op = r.status == TrackerStatus::unpin_error ? TrackerOp::unpin : TrackerOp::pin;
   std::int64_t attempts = r.status == TrackerStatus::unexpectedly_unpinned ? 0 : r.attempt_count;
   enqueue(std::move(r), op, now, attempts);
   return lookup(cid);
 }
 
-Result<std::vector<TrackerRecord>> PinTracker::recover_all(UnixNanos now, std::size_t limit) {
+Result<std::vector<TrackerRecord>> PinTracker::recover_all(UnixNanos now, std::size_t limit,
+                                                           const PinsetLookup* pinset) {
   std::vector<Cid> chosen;
   Status scanned = store_->load_active([&](TrackerRecord&& r) {
     if (chosen.size() >= limit) return false;
@@ -376,7 +386,7 @@ Result<std::vector<TrackerRecord>> PinTracker::recover_all(UnixNanos now, std::s
   if (!scanned) return scanned.error();
   std::vector<TrackerRecord> touched;
   for (const Cid& cid : chosen) {
-    auto r = recover(cid, now);
+    auto r = recover(cid, now, pinset);
     if (!r) return r.error();
     if (*r) touched.push_back(std::move(**r));
   }
@@ -610,9 +620,7 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
   return Status::ok_status();
 }
 
-Result<std::size_t> PinTracker::refill(
-    const std::function<Result<std::optional<Pin>>(const Cid&)>& pin_of, const PeerId& self,
-    UnixNanos now) {
+Result<std::size_t> PinTracker::refill(const PinsetLookup& pinset, UnixNanos now) {
   std::size_t taken = 0;
   while (may_have_waiting_ && queued_pins() < window()) {
     std::size_t room = window() - queued_pins();
@@ -624,9 +632,9 @@ Result<std::size_t> PinTracker::refill(
     if (cids->size() < room) may_have_waiting_ = false;
     taken += cids->size();
     for (const Cid& cid : *cids) {
-      auto pin = pin_of(cid);
+      auto pin = pinset.pin_of(cid);
       if (!pin) return pin.error();  // the rest of this batch is found by the next reconcile
-      if (*pin) track(**pin, (*pin)->allocated_to(self), now);
+      if (*pin) track(**pin, (*pin)->allocated_to(pinset.self), now);
     }
     if (cids->empty()) break;
   }

@@ -151,6 +151,13 @@ struct TrackerOperation {
   bool known = true;
 };
 
+// One pin of the shared pinset by CID (nullopt: not in it), and this peer, to tell whether
+// it is allocated here.
+struct PinsetLookup {
+  std::function<Result<std::optional<Pin>>(const Cid&)> pin_of;
+  PeerId self;
+};
+
 // Streams the shared pinset in CID order; `visit` returns false to stop.
 using SharedPinsetScan = std::function<Status(const std::function<bool(const Pin&)>& visit)>;
 // The same from the first CID after `after` (from the start when nullopt), so a long listing can
@@ -226,11 +233,16 @@ class PinTracker {
   Result<std::optional<TrackerRecord>> status(const Cid& cid);
 
   // Makes an errored or unexpectedly_unpinned CID due now. Returns the record when touched.
-  Result<std::optional<TrackerRecord>> recover(const Cid& cid, UnixNanos now);
+  // With `pinset`, an unpin error of a CID that is in the pinset again is not retried as an
+  // unpin: the pin is tracked as an apply would (a new pin that waits in the waiting list was
+  // queued without reading the record, see track).
+  Result<std::optional<TrackerRecord>> recover(const Cid& cid, UnixNanos now,
+                                               const PinsetLookup* pinset = nullptr);
   // Recovers at most `limit` CIDs, scanning the unsettled records from the lowest CID; call it
   // every pin_recover_interval (and again while it returns `limit` items) to bound the load on
   // IPFS. Errors parked because a queue is full stay errors until there is room.
-  Result<std::vector<TrackerRecord>> recover_all(UnixNanos now, std::size_t limit);
+  Result<std::vector<TrackerRecord>> recover_all(UnixNanos now, std::size_t limit,
+                                                 const PinsetLookup* pinset = nullptr);
 
   // Sync with IPFS: `pinned_in_ipfs` answers from one `pin ls` listing (recursive AND direct).
   // pinned but missing -> unexpectedly_unpinned; pin_error or unexpectedly_unpinned but present
@@ -267,8 +279,7 @@ class PinTracker {
   // Queues waiting new pins, oldest first, while the pin queue holds less than window():
   // `pin_of` reads each CID's pin from the shared pinset (nullopt: unpinned since, dropped).
   // Returns how many CIDs left the waiting list. Cheap when nothing waits.
-  Result<std::size_t> refill(const std::function<Result<std::optional<Pin>>(const Cid&)>& pin_of,
-                             const PeerId& self, UnixNanos now);
+  Result<std::size_t> refill(const PinsetLookup& pinset, UnixNanos now);
   // Whether refill() may find waiting CIDs (true after open: the list persists).
   bool may_have_waiting() const { return may_have_waiting_; }
   const TrackerLimits& limits() const { return limits_; }

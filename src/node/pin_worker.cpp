@@ -159,12 +159,14 @@ void PinWorker::pump() {
 
 // New pins that found the queue full wait in tracker.db's waiting list; they are queued, oldest
 // first, once the queue drained to half the window.
+// On the io thread, like the applies: state.db's own connection reads the pins.
+PinsetLookup PinWorker::pinset_lookup() {
+  return {[this](const Cid& cid) { return decode_stored_pin(state_.get_pin(as_string(cid.bytes()))); },
+          self_};
+}
+
 void PinWorker::refill() {
-  // On the io thread, like the applies: state.db's own connection reads the pins.
-  auto pin_of = [this](const Cid& cid) {
-    return decode_stored_pin(state_.get_pin(as_string(cid.bytes())));
-  };
-  auto taken = tracker_->refill(pin_of, self_, now());
+  auto taken = tracker_->refill(pinset_lookup(), now());
   if (!taken) {
     fmt::print(stderr, "clusterpin daemon: queuing waiting pins failed: {}\n", taken.error().message);
   }
@@ -223,13 +225,15 @@ void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
 Result<std::optional<TrackerRecord>> PinWorker::status(const Cid& cid) { return tracker_->status(cid); }
 
 Result<std::optional<TrackerRecord>> PinWorker::recover(const Cid& cid) {
-  auto r = tracker_->recover(cid, now());
+  PinsetLookup pinset = pinset_lookup();
+  auto r = tracker_->recover(cid, now(), &pinset);
   pump();
   return r;
 }
 
 Result<std::vector<TrackerRecord>> PinWorker::recover_all() {
-  auto r = tracker_->recover_all(now(), kRecoverBatch);
+  PinsetLookup pinset = pinset_lookup();
+  auto r = tracker_->recover_all(now(), kRecoverBatch, &pinset);
   pump();
   return r;
 }

@@ -70,6 +70,7 @@ class PinWorker {
  private:
   void pump();
   void refill();
+  PinsetLookup pinset_lookup();
   bool below_half_window() const {
     return tracker_->queued_pins() + tracker_->queued_unpins() < tracker_->window() / 2 + 1;
   }

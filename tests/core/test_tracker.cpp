@@ -229,6 +229,46 @@ TEST_CASE("a pin new to the pinset is queued without a store read only when allo
   CHECK(status_of(t, 2) == TrackerStatus::unpin_queued);
 }
 
+TEST_CASE("recover retries a parked unpin error as a pin when the CID is in the pinset again") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.fresh_pin_window = 1;
+  PinTracker t = open_tracker(store, limits);
+  t.track(pin_n(0), true, kT0);  // fills the window
+  TrackerRecord parked(pin_n(1));
+  parked.op = TrackerOp::unpin;
+  parked.status = TrackerStatus::unpin_error;
+  parked.error = "pin/unpin operation queue is full";
+  store.rows.insert_or_assign(cid_n(1), parked);
+  // Pinned again: new to the pinset, so it waits without its record being read.
+  t.track(pin_n(1), true, kT0, /*new_to_pinset=*/true);
+  CHECK(store.waiting == std::deque<Cid>{cid_n(1)});
+
+  std::map<Cid, Pin> pinset{{cid_n(0), pin_n(0)}, {cid_n(1), pin_n(1)}};
+  PinsetLookup lookup{[&](const Cid& c) -> Result<std::optional<Pin>> {
+                        auto it = pinset.find(c);
+                        return it == pinset.end() ? std::optional<Pin>() : std::optional(it->second);
+                      },
+                      peer_n(1)};
+  auto touched = t.recover_all(kT0 + kSecond, 10, &lookup);
+  REQUIRE(touched.ok());
+  REQUIRE(touched->size() == 1);
+  CHECK((*touched)[0].op == TrackerOp::pin);
+  CHECK(status_of(t, 1) == TrackerStatus::pin_queued);
+
+  // Out of the pinset, the parked unpin is what recover retries.
+  pinset.erase(cid_n(1));
+  store.rows.insert_or_assign(cid_n(2), [&] {
+    TrackerRecord r = parked;
+    r.pin = pin_n(2);
+    return r;
+  }());
+  auto again = t.recover(cid_n(2), kT0 + kSecond, &lookup);
+  REQUIRE(again.ok());
+  REQUIRE(again->has_value());
+  CHECK((*again)->op == TrackerOp::unpin);
+}
+
 TEST_CASE("a pin allocated elsewhere is remote without any IPFS call") {
   MemoryStore store;
   PinTracker t = open_tracker(store);
@@ -848,12 +888,12 @@ TEST_CASE("new pins past the window wait in the store's list and refill queues t
     auto it = pinset.find(c);
     return it == pinset.end() ? std::optional<Pin>() : std::optional<Pin>(it->second);
   };
-  auto none = t.refill(pin_of, peer_n(1), kT0);  // the queue is full: nothing moves
+  auto none = t.refill({pin_of, peer_n(1)}, kT0);  // the queue is full: nothing moves
   REQUIRE(none.ok());
   CHECK(*none == 0);
   auto ops = t.next_operations(kT0);  // 0 and 1 start: the queue is empty
   REQUIRE(ops.size() == 2);
-  auto taken = t.refill(pin_of, peer_n(1), kT0);  // as many as there is room for
+  auto taken = t.refill({pin_of, peer_n(1)}, kT0);  // as many as there is room for
   REQUIRE(taken.ok());
   CHECK(*taken == 2);
   CHECK(asked == std::vector<Cid>{cid_n(2), cid_n(3)});
@@ -862,7 +902,7 @@ TEST_CASE("new pins past the window wait in the store's list and refill queues t
   CHECK(t.may_have_waiting());
   for (const auto& op : ops) t.operation_finished(op.pin.cid, op.id, Status::ok_status(), kT0);
   run_all(t, kT0);
-  taken = t.refill(pin_of, peer_n(1), kT0);
+  taken = t.refill({pin_of, peer_n(1)}, kT0);
   REQUIRE(taken.ok());
   CHECK(*taken == 2);  // 4 was dropped (unpinned), 5 is remote: the list ran dry
   CHECK(asked.size() == 4);
@@ -1031,18 +1071,18 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
       };
       REQUIRE(t->reconcile_shared(scan, contains, self, now).ok());
     };
+    PinsetLookup lookup{[&](const Cid& c) -> Result<std::optional<Pin>> {
+                          auto it = pinset.find(c);
+                          if (it == pinset.end()) return std::optional<Pin>();
+                          Pin p(c);
+                          if (!it->second) p.allocations = {peer_n(2)};
+                          return std::optional<Pin>(p);
+                        },
+                        self};
     // What the worker does on every turn: queue waiting pins once the queue drained to half.
     auto refill = [&] {
       if (t->queued_pins() + t->queued_unpins() >= t->window() / 2 + 1) return;
-      auto taken = t->refill(
-          [&](const Cid& c) -> Result<std::optional<Pin>> {
-            auto it = pinset.find(c);
-            if (it == pinset.end()) return std::optional<Pin>();
-            Pin p(c);
-            if (!it->second) p.allocations = {peer_n(2)};
-            return std::optional<Pin>(p);
-          },
-          self, now);
+      auto taken = t->refill(lookup, now);
       REQUIRE(taken.ok());
     };
     auto finish = [&](std::size_t i, bool ok) {
@@ -1066,8 +1106,9 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
         case 1: {
           bool here = pick(3) != 0;
           if (!here) pin.allocations = {peer_n(2)};
+          bool is_new = pinset.count(pin.cid) == 0;  // what the apply tells
           pinset[pin.cid] = here;
-          t->track(pin, here, now);
+          t->track(pin, here, now, is_new);
           break;
         }
         case 2:
@@ -1085,7 +1126,7 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
           break;
         case 7:
           now += pick(5) * kSecond;
-          if (pick(4) == 0) REQUIRE(t->recover_all(now, 3).ok());
+          if (pick(4) == 0) REQUIRE(t->recover_all(now, 3, &lookup).ok());
           break;
         case 8:
           if (pick(2) == 0) {
@@ -1140,7 +1181,7 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
     while (!running.empty()) finish(0, true);
     for (int round = 0; round < 40; ++round) {
       now += limits.retry_backoff_max_ns;
-      REQUIRE(t->recover_all(now, 100).ok());
+      REQUIRE(t->recover_all(now, 100, &lookup).ok());
       refill();
       for (auto ops = t->next_operations(now); !ops.empty(); ops = t->next_operations(now)) {
         running = ops;
