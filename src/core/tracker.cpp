@@ -181,7 +181,8 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool 
   // A CID new to the pinset, allocated here and not in memory: whatever the store may still
   // hold of it (a parked unpin error, a record a crash left) is about a pin that left the
   // pinset, and the worst a fresh pin does is an idempotent pin/add, so the store is not read.
-  if (allocated_here && new_to_pinset && e == nullptr) return enqueue_fresh(TrackerRecord(pin), now);
+  if (allocated_here && new_to_pinset && e == nullptr)
+    return enqueue_fresh(TrackerRecord(pin), now);
   auto prev = e != nullptr ? Result<std::optional<TrackerRecord>>(std::optional(e->record))
                            : store_->load(pin.cid);
   // A store read failure leaves us unsure of the past: act as if the CID were new (pinning an

@@ -277,7 +277,8 @@ class PinTracker {
   // CIDs held in memory (queued or with an operation in IPFS): bounded by the queue limits.
   std::size_t in_memory() const { return active_.size(); }
   // Queues waiting new pins, oldest first, while the pin queue holds less than window():
-  // `pin_of` reads each CID's pin from the shared pinset (nullopt: unpinned since, dropped).
+  // `pinset.pin_of` reads each CID's pin from the shared pinset (nullopt: unpinned since,
+  // dropped).
   // Returns how many CIDs left the waiting list. Cheap when nothing waits.
   Result<std::size_t> refill(const PinsetLookup& pinset, UnixNanos now);
   // Whether refill() may find waiting CIDs (true after open: the list persists).

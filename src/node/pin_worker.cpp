@@ -157,14 +157,16 @@ void PinWorker::pump() {
   }
 }
 
-// New pins that found the queue full wait in tracker.db's waiting list; they are queued, oldest
-// first, once the queue drained to half the window.
 // On the io thread, like the applies: state.db's own connection reads the pins.
 PinsetLookup PinWorker::pinset_lookup() {
-  return {[this](const Cid& cid) { return decode_stored_pin(state_.get_pin(as_string(cid.bytes()))); },
-          self_};
+  auto pin_of = [this](const Cid& cid) {
+    return decode_stored_pin(state_.get_pin(as_string(cid.bytes())));
+  };
+  return {pin_of, self_};
 }
 
+// New pins that found the queue full wait in tracker.db's waiting list; they are queued, oldest
+// first, once the queue drained to half the window.
 void PinWorker::refill() {
   auto taken = tracker_->refill(pinset_lookup(), now());
   if (!taken) {

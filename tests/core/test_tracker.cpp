@@ -245,11 +245,11 @@ TEST_CASE("recover retries a parked unpin error as a pin when the CID is in the 
   CHECK(store.waiting == std::deque<Cid>{cid_n(1)});
 
   std::map<Cid, Pin> pinset{{cid_n(0), pin_n(0)}, {cid_n(1), pin_n(1)}};
-  PinsetLookup lookup{[&](const Cid& c) -> Result<std::optional<Pin>> {
-                        auto it = pinset.find(c);
-                        return it == pinset.end() ? std::optional<Pin>() : std::optional(it->second);
-                      },
-                      peer_n(1)};
+  auto pin_of = [&](const Cid& c) -> Result<std::optional<Pin>> {
+    auto it = pinset.find(c);
+    return it == pinset.end() ? std::optional<Pin>() : std::optional(it->second);
+  };
+  PinsetLookup lookup{pin_of, peer_n(1)};
   auto touched = t.recover_all(kT0 + kSecond, 10, &lookup);
   REQUIRE(touched.ok());
   REQUIRE(touched->size() == 1);

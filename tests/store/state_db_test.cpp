@@ -103,8 +103,10 @@ TEST_CASE("a batch reports which pins were new to the pinset and skips entries a
   REQUIRE(apply(db, 1, 1, {StateOp::put_pin(cid(1), "a")}));
   std::vector<StateDb::Entry> batch{
       {1, 1, {StateOp::put_pin(cid(7), "replayed")}},
-      {2, 1, {StateOp::put_pin(cid(1), "a2"), StateOp::put_pin(cid(2), "b"), StateOp::delete_pin(cid(3))}},
-      {3, 1, {StateOp::put_pin(cid(2), "b2"), StateOp::delete_pin(cid(1)), StateOp::put_pin(cid(1), "a3")}},
+      {2, 1,
+       {StateOp::put_pin(cid(1), "a2"), StateOp::put_pin(cid(2), "b"), StateOp::delete_pin(cid(3))}},
+      {3, 1,
+       {StateOp::put_pin(cid(2), "b2"), StateOp::delete_pin(cid(1)), StateOp::put_pin(cid(1), "a3")}},
   };
   auto r = db.apply_batch(batch);
   REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
