@@ -3,6 +3,7 @@
 // unpinned) are also in a partial index, so loading them at start does not read pinned rows.
 #include "store/tracker_db.hpp"
 
+#include <string_view>
 #include <tuple>
 #include <utility>
 
@@ -16,6 +17,12 @@ namespace clusterpin::store {
 namespace {
 
 // Status numbers 3 (pinned), 7 (unpinned) and 9 (remote): the settled ones (see TrackerStatus).
+// Written as three comparisons, not `status NOT IN (3, 7, 9)`: SQLite builds a temporary b-tree
+// for an IN list each time a statement evaluates it, and a partial index's condition is
+// evaluated by every write of the table (two such b-trees per INSERT OR REPLACE, one per
+// DELETE; 1.4 us of a 10 us save). Earlier versions created the index that way, under the old
+// name, dropped below.
+constexpr std::string_view kUnsettled = "status != 3 AND status != 7 AND status != 9";
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS tracker (
   cid BLOB PRIMARY KEY NOT NULL,
@@ -29,7 +36,8 @@ CREATE TABLE IF NOT EXISTS tracker (
   next_attempt_at INTEGER NOT NULL,
   pin BLOB NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tracker_unsettled ON tracker(cid) WHERE status NOT IN (3, 7, 9);
+DROP INDEX IF EXISTS tracker_unsettled;
+CREATE INDEX IF NOT EXISTS tracker_active ON tracker(cid) WHERE {unsettled};
 CREATE TABLE IF NOT EXISTS waiting (
   seq INTEGER PRIMARY KEY,
   cid BLOB NOT NULL
@@ -84,7 +92,8 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
   // pages in memory (with SQLite's 2 MiB default, tracking 200k fresh pins read most pages back
   // from the kernel for every lookup and insert).
   if (Status s = db->exec("PRAGMA cache_size=-65536"); !s) return s.error();
-  if (Status s = db->exec(kSchema); !s) return s.error();
+  if (Status s = db->exec(fmt::format(kSchema, fmt::arg("unsettled", kUnsettled))); !s)
+    return s.error();
 
   auto prepare = [&](const std::string& sql) { return db->prepare(sql); };
   auto put = prepare(
@@ -92,9 +101,8 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
   auto del = prepare("DELETE FROM tracker WHERE cid = ?");
   auto get = prepare(fmt::format("SELECT {} FROM tracker WHERE cid = ?", kColumns));
   auto get_brief = prepare("SELECT status, op, remote FROM tracker WHERE cid = ?");
-  auto active = prepare(fmt::format("SELECT {} FROM tracker INDEXED BY tracker_unsettled WHERE "
-                                    "status NOT IN (3, 7, 9) ORDER BY cid",
-                                    kColumns));
+  auto active = prepare(fmt::format(
+      "SELECT {} FROM tracker INDEXED BY tracker_active WHERE {} ORDER BY cid", kColumns, kUnsettled));
   auto all = prepare(fmt::format("SELECT {} FROM tracker ORDER BY cid", kColumns));
   auto all_after = prepare(fmt::format("SELECT {} FROM tracker WHERE cid > ? ORDER BY cid", kColumns));
   auto wait_push = prepare("INSERT INTO waiting (cid) VALUES (?)");

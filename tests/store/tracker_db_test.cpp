@@ -1,7 +1,7 @@
 // tracker.db: records survive closing and reopening with every field, reads see buffered
 // writes, many changes commit in one transaction and coalesce per CID, listings stream in CID
-// order (resumable, stoppable), the unsettled listing skips pinned and remote rows, and the
-// waiting list is first in, first out.
+// order (resumable, stoppable), the unsettled listing skips pinned and remote rows (also in a
+// file made with the earlier index), and the waiting list is first in, first out.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "store/sqlite_connection.hpp"
 #include "store/tracker_db.hpp"
 #include "temp_dir.hpp"
 
@@ -178,6 +181,48 @@ TEST_CASE("listings stream in CID byte order, resume after a CID and stop when a
             }).ok());
   CHECK(unsettled.size() == 100);
   CHECK(std::is_sorted(unsettled.begin(), unsettled.end()));
+}
+
+TEST_CASE("a tracker.db made with the earlier unsettled index is opened with the current one") {
+  TempDir dir;
+  {
+    auto db = open_db(dir);
+    db->save(record_n(1, TrackerStatus::pinned));
+    db->save(record_n(2, TrackerStatus::pin_error));
+    db->save(record_n(3, TrackerStatus::remote));
+    db->save(record_n(4, TrackerStatus::unpin_queued));
+    REQUIRE(db->flush_now().ok());
+  }
+  auto count_index = [&](std::string_view name) {
+    auto c = store::Connection::open((dir.path() / TrackerDb::kFileName).string(),
+                                     store::OpenMode::ReadWrite);
+    REQUIRE(c.ok());
+    auto n = c->query_text(fmt::format(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = '{}'", name));
+    REQUIRE(n.ok());
+    return *n;
+  };
+  {
+    // The index as versions before 2026-11-25 created it.
+    auto c = store::Connection::open((dir.path() / TrackerDb::kFileName).string(),
+                                     store::OpenMode::ReadWrite);
+    REQUIRE(c.ok());
+    REQUIRE(c->exec("DROP INDEX tracker_active; CREATE INDEX tracker_unsettled ON tracker(cid) "
+                    "WHERE status NOT IN (3, 7, 9)")
+                .ok());
+  }
+  CHECK(count_index("tracker_unsettled") == "1");
+  auto db = open_db(dir);
+  CHECK(count_index("tracker_unsettled") == "0");
+  CHECK(count_index("tracker_active") == "1");
+  std::vector<Cid> unsettled;
+  REQUIRE(db->load_active([&](TrackerRecord&& r) {
+              unsettled.push_back(r.cid());
+              return true;
+            }).ok());
+  std::vector<Cid> expected = {cid_n(2), cid_n(4)};
+  std::sort(expected.begin(), expected.end());
+  CHECK(unsettled == expected);
 }
 
 TEST_CASE("a pin tracker reopened on tracker.db keeps its statuses") {
