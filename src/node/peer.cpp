@@ -338,8 +338,9 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
     std::string bytes = raft::encode(m);
     (void)rpc_->send(*to, "raft", as_view(bytes));  // a full queue drops: Raft retransmits
   };
-  callbacks.applied = [this](const raft::Entry& e, const std::vector<bool>& new_pins) {
-    on_applied(e, new_pins);
+  callbacks.applied = [this](const raft::Entry& e, const std::optional<Command>& command,
+                             const std::vector<bool>& new_pins) {
+    on_applied(e, command, new_pins);
   };
   callbacks.state_replaced = [this] { worker_->state_replaced(); };
   auto driver = RaftDriver::create(io_, std::move(cfg), std::move(durable), std::move(writer),
@@ -425,7 +426,8 @@ void Peer::announce_addresses() {
               });
 }
 
-void Peer::on_applied(const raft::Entry& entry, const std::vector<bool>& new_pins) {
+void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& command,
+                      const std::vector<bool>& new_pins) {
   if (entry.type == raft::EntryType::ConfChange) {
     auto conf = raft::decode_conf_entry(entry.data);
     if (conf) {
@@ -449,20 +451,17 @@ void Peer::on_applied(const raft::Entry& entry, const std::vector<bool>& new_pin
         }
       }
     }
-  } else if (entry.type == raft::EntryType::Normal) {
-    auto command = decode_command(entry.data);
-    if (command) {
-      if (auto* peer = std::get_if<PeerAddresses>(&*command)) {
-        add_peer_addresses(peer->peer, peer_record_text(*peer));
-      } else {
-        const auto& ops = std::get<std::vector<PinsetOp>>(*command);
-        for (std::size_t i = 0; i < ops.size(); ++i) {
-          const PinsetOp& op = ops[i];
-          if (op.kind == PinsetOp::Kind::pin) {
-            worker_->pin_applied(op.pin, i < new_pins.size() && new_pins[i]);
-          } else {
-            worker_->unpin_applied(op.pin.cid);
-          }
+  } else if (command) {
+    if (const auto* peer = std::get_if<PeerAddresses>(&*command)) {
+      add_peer_addresses(peer->peer, peer_record_text(*peer));
+    } else {
+      const auto& ops = std::get<std::vector<PinsetOp>>(*command);
+      for (std::size_t i = 0; i < ops.size(); ++i) {
+        const PinsetOp& op = ops[i];
+        if (op.kind == PinsetOp::Kind::pin) {
+          worker_->pin_applied(op.pin, i < new_pins.size() && new_pins[i]);
+        } else {
+          worker_->unpin_applied(op.pin.cid);
         }
       }
     }

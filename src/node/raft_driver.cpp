@@ -15,10 +15,18 @@ namespace {
 
 std::string as_string(const Bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
-// The state.db changes one entry makes.
-Result<std::vector<store::StateOp>> state_ops_of(const raft::Entry& entry) {
+// The command of a Normal entry (nullopt for Noop and ConfChange entries).
+Result<std::optional<Command>> command_of(const raft::Entry& entry) {
+  if (entry.type != raft::EntryType::Normal) return std::optional<Command>();
+  auto command = decode_command(entry.data);
+  if (!command) return command.error();
+  return std::optional<Command>(std::move(command).value());
+}
+
+// The state.db changes one entry makes; `command` is the entry's, decoded once by the caller.
+Result<std::vector<store::StateOp>> state_ops_of(const raft::Entry& entry,
+                                                  const std::optional<Command>& command) {
   std::vector<store::StateOp> ops;
-  if (entry.type == raft::EntryType::Noop) return ops;
   if (entry.type == raft::EntryType::ConfChange) {
     auto conf = raft::decode_conf_entry(entry.data);
     if (!conf) return conf.error();
@@ -30,9 +38,8 @@ Result<std::vector<store::StateOp>> state_ops_of(const raft::Entry& entry) {
     }
     return ops;
   }
-  auto command = decode_command(entry.data);
-  if (!command) return command.error();
-  if (auto* peer = std::get_if<PeerAddresses>(&*command)) {
+  if (!command) return ops;  // Noop
+  if (const auto* peer = std::get_if<PeerAddresses>(&*command)) {
     ops.push_back(store::StateOp::put_peer(peer->peer, peer_record_text(*peer)));
     return ops;
   }
@@ -222,16 +229,22 @@ Status RaftDriver::apply_entries(const std::vector<raft::Entry>& entries) {
   if (entries.empty()) return {};
   std::vector<store::StateDb::Entry> batch;
   batch.reserve(entries.size());
+  // Decoded once for state.db and the applied callback (decoding twice was 2% of a follower).
+  std::vector<std::optional<Command>> commands;
+  commands.reserve(entries.size());
   for (const raft::Entry& e : entries) {
-    auto ops = state_ops_of(e);
+    auto command = command_of(e);
+    if (!command) return make_error(fmt::format("entry {}: {}", e.index, command.error().message));
+    auto ops = state_ops_of(e, *command);
     if (!ops) return make_error(fmt::format("entry {}: {}", e.index, ops.error().message));
     batch.push_back({e.index, e.term, std::move(ops).value()});
+    commands.push_back(std::move(command).value());
   }
   auto applied = state_.apply_batch(batch);
   if (!applied) return applied.error();
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if ((*applied)[i].now && callbacks_.applied)
-      callbacks_.applied(entries[i], (*applied)[i].new_pins);
+      callbacks_.applied(entries[i], commands[i], (*applied)[i].new_pins);
   }
   return {};
 }

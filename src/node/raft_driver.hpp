@@ -10,10 +10,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <asio.hpp>
 
+#include "core/command.hpp"
 #include "core/raft/node.hpp"
 #include "core/result.hpp"
 #include "store/log_writer.hpp"
@@ -26,9 +29,12 @@ class RaftDriver : public raft::SnapshotSource {
   struct Callbacks {
     std::function<void(const raft::Message&)> send;
     // After an entry's effect is in state.db (pin changes, peer addresses, membership).
+    // `command`: the entry's decoded command (nullopt for Noop and ConfChange entries).
     // `new_pins`, per state operation of the entry (one per pinset op of a pinset command):
     // whether it added a CID the pinset did not hold before.
-    std::function<void(const raft::Entry&, const std::vector<bool>& new_pins)> applied;
+    std::function<void(const raft::Entry&, const std::optional<Command>& command,
+                       const std::vector<bool>& new_pins)>
+        applied;
     // After a snapshot from the leader replaced the whole state.
     std::function<void()> state_replaced;
   };
