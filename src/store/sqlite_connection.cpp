@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "store/page_cache.hpp"
+
 namespace clusterpin::store {
 
 namespace {
@@ -25,6 +27,8 @@ Result<Connection> Connection::open(const std::string& path, OpenMode mode,
   // first open does; a later call would be refused and change nothing.
   static const bool configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
   (void)configured;
+  static const bool page_cache = install_page_cache();  // likewise; see page_cache.hpp
+  (void)page_cache;
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= mode == OpenMode::ReadOnly ? SQLITE_OPEN_READONLY
                                       : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
