@@ -22,7 +22,8 @@ Connection open_db(const TempDir& dir) {
   REQUIRE(db.ok());
   REQUIRE(db->query_text("PRAGMA journal_mode=WAL").value() == "wal");
   REQUIRE(db->exec("PRAGMA cache_size=-65536").ok());
-  REQUIRE(db->exec("CREATE TABLE IF NOT EXISTS t(k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
+  REQUIRE(db->exec("CREATE TABLE IF NOT EXISTS t(k BLOB PRIMARY KEY, v BLOB NOT NULL) "
+                   "WITHOUT ROWID")
               .ok());
   return std::move(*db);
 }
