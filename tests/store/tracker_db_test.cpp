@@ -193,24 +193,24 @@ TEST_CASE("a tracker.db made with the earlier unsettled index is opened with the
     db->save(record_n(4, TrackerStatus::unpin_queued));
     REQUIRE(db->flush_now().ok());
   }
-  auto count_index = [&](std::string_view name) {
+  // tracker.db through a plain connection, beside TrackerDb.
+  auto raw = [&] {
     auto c = store::Connection::open((dir.path() / TrackerDb::kFileName).string(),
                                      store::OpenMode::ReadWrite);
     REQUIRE(c.ok());
-    auto n = c->query_text(fmt::format(
+    return std::move(*c);
+  };
+  auto count_index = [&](std::string_view name) {
+    auto n = raw().query_text(fmt::format(
         "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = '{}'", name));
     REQUIRE(n.ok());
     return *n;
   };
-  {
-    // The index as versions before 2026-11-25 created it.
-    auto c = store::Connection::open((dir.path() / TrackerDb::kFileName).string(),
-                                     store::OpenMode::ReadWrite);
-    REQUIRE(c.ok());
-    REQUIRE(c->exec("DROP INDEX tracker_active; CREATE INDEX tracker_unsettled ON tracker(cid) "
+  // The index as versions before 2026-11-25 created it.
+  REQUIRE(raw()
+              .exec("DROP INDEX tracker_active; CREATE INDEX tracker_unsettled ON tracker(cid) "
                     "WHERE status NOT IN (3, 7, 9)")
-                .ok());
-  }
+              .ok());
   CHECK(count_index("tracker_unsettled") == "1");
   auto db = open_db(dir);
   CHECK(count_index("tracker_unsettled") == "0");
