@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "store/page_cache.hpp"
+#include "store/wal_gather_vfs.hpp"
 
 namespace clusterpin::store {
 
@@ -29,6 +30,9 @@ Result<Connection> Connection::open(const std::string& path, OpenMode mode,
   (void)configured;
   static const bool page_cache = install_page_cache();  // likewise; see page_cache.hpp
   (void)page_cache;
+  // After the two above: registering a VFS initialises SQLite. See wal_gather_vfs.hpp.
+  static const bool wal_gather = install_wal_gather_vfs();
+  (void)wal_gather;
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= mode == OpenMode::ReadOnly ? SQLITE_OPEN_READONLY
                                       : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
