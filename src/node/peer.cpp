@@ -131,7 +131,10 @@ static PeerInfo peer_info_from_json(std::string_view json, const std::string& id
 Peer::Peer(asio::io_context& io, PeerOptions options, Identity identity)
     : io_(io), options_(std::move(options)), identity_(identity),
       peer_id_(identity.peer_id()), self_(peer_id_.to_string()),
-      commit_gathered_soon_(io, [this] { commit_gathered(); }) {
+      commit_gathered_soon_(io, [this] { commit_gathered(); }),
+      end_state_reads_soon_(io, [this] {
+        if (state_) state_->end_reads();
+      }) {
   const std::string& folder = options_.config.raft.data_folder;
   data_dir_ = folder.empty() ? options_.config_dir / "clusterpin-data" : std::filesystem::path(folder);
   if (!options_.log) options_.log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
@@ -737,6 +740,8 @@ void Peer::commit_at_leader(std::string data, int attempts_left, Done done,
 }
 
 Result<std::optional<Pin>> Peer::get_pin(const Cid& cid) {
+  // REST requests of one turn look up their CIDs in one read transaction.
+  if (state_->begin_reads()) end_state_reads_soon_.request();
   return decode_stored_pin(state_->get_pin(as_string(cid.bytes())));
 }
 

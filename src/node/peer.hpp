@@ -175,6 +175,7 @@ class Peer {
   std::vector<PinsetOp> gathered_ops_;  // see commit_gathered
   std::vector<Done> gathered_done_;
   OncePerTurn commit_gathered_soon_;
+  OncePerTurn end_state_reads_soon_;  // the lookups of one turn share a read (StateDb::begin_reads)
 };
 
 }  // namespace clusterpin::node

@@ -127,7 +127,16 @@ struct Writer {
   Statement put_peer;
   Statement delete_peer;
   Statement put_applied;
+  bool reading = false;  // a shared read transaction is open (see StateDb::begin_reads)
   std::unique_ptr<WalCheckpointer> checkpointer;  // last: stops before the statements and db go
+
+  // Ends the shared read transaction, if one is open, before anything else uses the connection.
+  void end_reads() {
+    if (!reading) return;
+    reading = false;
+    // It wrote nothing: if COMMIT fails, ROLLBACK ends it the same.
+    if (!db.exec("COMMIT")) (void)db.exec("ROLLBACK");
+  }
 };
 
 // Checkpoint once the WAL holds 64 MiB of 4 KiB pages: large enough that checkpoints are rare
@@ -175,8 +184,8 @@ Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
     if (!*r) return r->error();
   auto w = std::unique_ptr<Writer>(
       new Writer{std::move(*db), std::move(*q), std::move(*insert_pin), std::move(*update_pin),
-                 std::move(*delete_pin),
-                 std::move(*put_peer), std::move(*delete_peer), std::move(*put_applied), nullptr});
+                 std::move(*delete_pin), std::move(*put_peer), std::move(*delete_peer),
+                 std::move(*put_applied), false, nullptr});
   auto checkpointer = WalCheckpointer::start(w->db, file.string(), options.vfs, kCheckpointFrames);
   if (!checkpointer) return checkpointer.error();
   w->checkpointer = std::move(*checkpointer);
@@ -323,6 +332,7 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
   auto w = impl_->writer();
   if (!w) return w.error();
   Writer& wr = **w;
+  wr.end_reads();
   auto tx = Transaction::begin(wr.db);
   if (!tx) return tx.error();
   auto pos = wr.q.applied_position();
@@ -355,6 +365,19 @@ Result<std::optional<std::string>> StateDb::get_pin(std::string_view cid) {
   return (*w)->q.read_pin(cid);
 }
 
+Status StateDb::begin_reads() {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  if ((*w)->reading) return {};
+  if (Status s = (*w)->db.exec("BEGIN"); !s) return s;
+  (*w)->reading = true;
+  return {};
+}
+
+void StateDb::end_reads() {
+  if (impl_->w) impl_->w->end_reads();
+}
+
 Result<AppliedPosition> StateDb::applied() {
   auto w = impl_->writer();
   if (!w) return w.error();
@@ -380,6 +403,7 @@ Result<std::string> StateDb::cluster_id() {
 Status StateDb::set_cluster_id(const std::string& cluster_id) {
   auto w = impl_->writer();
   if (!w) return w.error();
+  (*w)->end_reads();
   auto tx = Transaction::begin((*w)->db);
   if (!tx) return tx.error();
   if (Status s = fix_cluster_id((*w)->db, cluster_id); !s) return s;
@@ -389,6 +413,7 @@ Status StateDb::set_cluster_id(const std::string& cluster_id) {
 Status StateDb::make_durable() {
   auto w = impl_->writer();
   if (!w) return w.error();
+  (*w)->end_reads();
   Connection& db = (*w)->db;
   auto pos = (*w)->q.applied_position();
   if (!pos) return pos.error();
@@ -446,6 +471,7 @@ Result<StateSnapshot> StateDb::inspect_snapshot(const std::filesystem::path& fil
 Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& src) {
   auto w = impl_->writer();
   if (!w) return w.error();
+  (*w)->end_reads();
   const std::string file = impl_->file.string();
   if (int n = impl_->open_readers->load(); n > 0)
     return make_error(fmt::format(

@@ -135,6 +135,13 @@ class StateDb {
   // Reads on the writer's connection, for the applying thread (e.g. to merge a pin update).
   Result<std::optional<std::string>> get_pin(std::string_view cid);
   Result<AppliedPosition> applied();
+  // Makes the reads above share one read transaction until end_reads() or the next write (which
+  // ends it first, so a read always sees every applied entry). A statement on its own is a
+  // transaction of its own, and SQLite's file locks taken and dropped for each were 40% of a
+  // REST pin's state.db lookup. Keep it short (end it after the io thread's turn): an open read
+  // transaction keeps checkpoints from reaching past it.
+  Status begin_reads();
+  void end_reads();
 
   // A reader for another thread. All readers must be gone before restore_snapshot().
   Result<StateReader> open_reader();
