@@ -287,13 +287,7 @@ void Peer::start(Done ready) {
   }
   auto applied = state_->applied();
   if (!applied) return ready(applied.error());
-  durable.applied = applied->index;
-  // state.db may have applied entries whose commit index was never fsynced (commit-only hard
-  // states are not made durable): what was applied was committed, so the commit is at least that.
-  raft::Index last_index = durable.entries.empty() ? durable.snapshot.index : durable.entries.back().index;
-  if (durable.applied > durable.hard.commit && durable.applied <= last_index) {
-    durable.hard.commit = durable.applied;
-  }
+  durable.applied = applied->index;  // raft::Node::create raises the commit index to it
   load_known_addresses();
 
   auto writer = std::make_unique<store::LogWriter>(std::move(log).value());
@@ -478,7 +472,7 @@ void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& co
 }
 
 void Peer::wait_applied(raft::Index index, Done done) {
-  if (driver_->node().applied_index() >= index) return done({});
+  if (driver_->applied_index() >= index) return done({});
   applied_waiters_.emplace(index, std::move(done));
 }
 

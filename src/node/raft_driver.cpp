@@ -1,8 +1,12 @@
 // RaftDriver (see raft_driver.hpp). The order of work for one Ready follows ready.hpp: stage
 // snapshot chunks, install a complete snapshot, persist hard state + entries (storage thread),
-// then send, apply, advance. Only one Ready is outstanding at a time; proposals that arrive while
+// then send, apply, advance; committed entries that were durable here before the Ready are
+// applied while it persists. Only one Ready is outstanding at a time; proposals that arrive while
 // an fsync runs accumulate in the node and go out together in the next Ready (group commit).
 #include "node/raft_driver.hpp"
+
+#include <algorithm>
+#include <iterator>
 
 #include <fmt/core.h>
 
@@ -193,6 +197,20 @@ void RaftDriver::pump() {
       after_persist(std::move(*shared_ready));
     });
   });
+  // Committed entries already durable here are applied (and their proposers answered) while
+  // the new entries persist, instead of after: the completion above is posted, so it runs
+  // after this. A leader's entries are all such; a follower's that came in this Ready wait.
+  std::vector<raft::Entry>& committed = shared_ready->committed;
+  auto early = std::find_if(committed.begin(), committed.end(), [&](const raft::Entry& e) {
+    return e.index > shared_ready->apply_early_through;
+  });
+  if (early == committed.begin()) return;
+  std::vector<raft::Entry> now(std::make_move_iterator(committed.begin()),
+                               std::make_move_iterator(early));
+  committed.erase(committed.begin(), early);
+  applied_ahead_ = true;
+  if (auto s = apply_entries(now); !s) fail_stop(s.error().message);
+  for (const raft::Entry& e : now) complete(e.index, e.term);
 }
 
 void RaftDriver::after_persist(raft::Ready ready) {
@@ -201,6 +219,7 @@ void RaftDriver::after_persist(raft::Ready ready) {
   }
   if (auto s = apply_entries(ready.committed); !s) fail_stop(s.error().message);
   node_->advance();
+  applied_ahead_ = false;
   for (const raft::Entry& e : ready.committed) complete(e.index, e.term);
   if (ready.snapshot_due) {
     if (auto s = take_snapshot(); !s) {
@@ -242,6 +261,7 @@ Status RaftDriver::apply_entries(const std::vector<raft::Entry>& entries) {
   }
   auto applied = state_.apply_batch(batch);
   if (!applied) return applied.error();
+  applied_ = std::max(applied_, entries.back().index);
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if ((*applied)[i].now && callbacks_.applied)
       callbacks_.applied(entries[i], commands[i], (*applied)[i].new_pins);
@@ -274,6 +294,7 @@ std::filesystem::path RaftDriver::snapshot_file(const std::filesystem::path& dat
 }
 
 Status RaftDriver::take_snapshot() {
+  if (applied_ahead_) return {};
   raft::Index applied = node_->applied_index();
   if (applied == 0 || (latest_snapshot_ && latest_snapshot_->index >= applied)) return {};
   auto meta = node_->snapshot_meta_at(applied);

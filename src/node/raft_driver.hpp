@@ -5,6 +5,7 @@
 // Everything here runs on the io_context thread; only LogWriter's fsync runs elsewhere.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -61,7 +62,12 @@ class RaftDriver : public raft::SnapshotSource {
   // Bytes of snapshots received from leaders so far (a joiner's catch-up progress).
   std::uint64_t snapshot_bytes_received() const { return snapshot_bytes_received_; }
   // Takes a snapshot now (also done automatically when the log grows past snapshot_threshold).
+  // Skipped (OK) while entries applied early are not yet acknowledged to the node: the node
+  // could not describe a snapshot at state.db's applied index then.
   Status take_snapshot();
+  // The last entry applied to state.db: ahead of node().applied_index() while a Ready whose
+  // committed entries were applied early persists (see raft::Ready::apply_early_through).
+  raft::Index applied_index() const { return std::max(applied_, node_->applied_index()); }
 
   // Where the snapshot of state.db at `index` lives in a data folder.
   static std::filesystem::path snapshot_file(const std::filesystem::path& data_dir, raft::Index index);
@@ -105,6 +111,8 @@ class RaftDriver : public raft::SnapshotSource {
   asio::steady_timer ticker_;
   bool running_ = false;
   bool persisting_ = false;  // a Ready is with the storage thread
+  bool applied_ahead_ = false;  // entries of that Ready were applied early (not yet advanced)
+  raft::Index applied_ = 0;     // the last entry applied to state.db by this driver
   std::map<raft::Index, Pending> pending_;
   std::optional<raft::SnapshotMeta> latest_snapshot_;
   std::uint64_t snapshot_bytes_received_ = 0;

@@ -146,6 +146,92 @@ TEST_CASE("replication: a leader's appends go out before its own persist, and an
   CHECK(c.checker().ok());
 }
 
+TEST_CASE("apply early: a leader applies what committed before its next Ready persists, and a "
+          "crash in between keeps it applied") {
+  Cluster c(kThree);
+  c.elect("a");
+  c.tick_all(2);
+  c.deliver_all();
+  Node& a = c.node("a");
+  auto x = a.propose("x");
+  REQUIRE(x.ok());
+  // a persists x and sends it; b and c persist it and answer; nothing else is delivered.
+  REQUIRE(c.peer("a").take_ready());
+  std::vector<Message> out = c.peer("a").unsynced().send_now;
+  auto synced = c.peer("a").sync();
+  REQUIRE(synced.error.empty());
+  std::vector<Message> acks;
+  for (const Message& m : out) {
+    if (m.type != MessageType::Append) continue;
+    REQUIRE(c.node(m.to).step(m).ok());
+    REQUIRE(c.peer(m.to).take_ready());
+    auto r = c.peer(m.to).sync();
+    for (const Message& ack : r.messages) acks.push_back(ack);
+  }
+  for (const Message& m : acks) REQUIRE(a.step(m).ok());
+  REQUIRE(a.commit_index() >= *x);
+  CHECK_FALSE(has_command(c, "a", "x"));
+
+  // y is proposed; the Ready that persists y hands out x as committed and durable here.
+  REQUIRE(a.propose("y").ok());
+  REQUIRE(c.peer("a").take_ready());
+  const Ready& r = c.peer("a").unsynced();
+  CHECK(r.entries.size() == 1);
+  CHECK(r.apply_early_through >= *x);
+  CHECK(has_command(c, "a", "x"));  // applied while y is not durable yet
+  CHECK_FALSE(has_command(c, "a", "y"));
+
+  // Lost before y's persist: the commit index x raised was never made durable, the applied
+  // state is ahead of it, and the restart takes the applied index as committed.
+  c.crash("a");
+  c.restart("a");
+  CHECK(c.node("a").applied_index() >= *x);
+  CHECK(c.node("a").commit_index() >= *x);
+  c.elect("b");
+  c.tick_all(3);
+  c.deliver_all();
+  for (const NodeId& id : kThree) {
+    CAPTURE(id);
+    CHECK(has_command(c, id, "x"));
+  }
+  CHECK(c.checker().ok());
+}
+
+TEST_CASE("apply early: a follower waits for the persist of entries that arrive committed") {
+  Cluster c(kThree);
+  c.elect("a");
+  c.tick_all(2);
+  c.deliver_all();
+  c.isolate("b");
+  REQUIRE(c.node("a").propose("z").ok());
+  c.deliver_all();  // a and c commit z without b
+  REQUIRE(has_command(c, "c", "z"));
+  c.heal();
+  c.tick("a", 2);  // a heartbeat finds b behind; the append that follows carries z committed
+  for (int round = 0; round < 10 && !has_command(c, "b", "z"); ++round) {
+    std::vector<Message> batch = std::move(c.queue());
+    c.queue().clear();
+    for (const Message& m : batch) {
+      if (m.to != "b") continue;
+      REQUIRE(c.node("b").step(m).ok());
+      if (!c.peer("b").take_ready()) continue;
+      const Ready& r = c.peer("b").unsynced();
+      bool z_here = false;
+      for (const Entry& e : r.entries) z_here = z_here || e.data == "z";
+      if (z_here) {
+        for (const Entry& e : r.committed) CHECK(e.index > r.apply_early_through);
+        CHECK_FALSE(has_command(c, "b", "z"));  // not before its own persist
+      }
+      auto synced = c.peer("b").sync();
+      REQUIRE(synced.error.empty());
+      for (const Message& out : synced.messages) REQUIRE(c.node(out.to).step(out).ok());
+    }
+    c.flush();
+    c.tick("a", 1);
+  }
+  CHECK(has_command(c, "b", "z"));
+}
+
 TEST_CASE("replication: a leader's appends wait for the persist of a Ready that raises its term") {
   // A lone voter with a learner wins an election inside one Ready: the new term and the appends
   // to the learner come together. Sent before the term is durable, a crash could make the

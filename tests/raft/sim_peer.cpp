@@ -50,6 +50,7 @@ Status SimPeer::start() {
 void SimPeer::crash() {
   node_.reset();
   unsynced_.reset();
+  early_ = SyncResult{};
   staging_.clear();
   staging_meta_ = SnapshotMeta{};
 }
@@ -57,11 +58,29 @@ void SimPeer::crash() {
 bool SimPeer::take_ready() {
   if (!up() || unsynced_ || !node_->has_ready()) return false;
   unsynced_ = node_->ready();
+  // Applied now, before the Ready is durable: a crash from here on keeps them applied.
+  std::vector<Entry>& committed = unsynced_->committed;
+  std::size_t n = 0;
+  while (n < committed.size() && committed[n].index <= unsynced_->apply_early_through) {
+    if (auto s = durable_.state.apply(committed[n]); !s) {
+      early_.error = s.error().message;
+      break;
+    }
+    early_.applied.push_back(committed[n]);
+    ++n;
+  }
+  committed.erase(committed.begin(), committed.begin() + static_cast<std::ptrdiff_t>(n));
   return true;
 }
 
+SimPeer::SyncResult SimPeer::take_early() {
+  SyncResult out = std::move(early_);
+  early_ = SyncResult{};
+  return out;
+}
+
 SimPeer::SyncResult SimPeer::sync() {
-  SyncResult out;
+  SyncResult out = take_early();  // not reported yet by whoever took the Ready
   if (!unsynced_) return out;
   Ready r = std::move(*unsynced_);
   unsynced_.reset();
@@ -98,6 +117,7 @@ std::string SimPeer::persist(const Ready& r, SyncResult& out) {
     if (sm->applied != r.snapshot->index)
       return fmt::format("snapshot bytes at {} but meta says {}", sm->applied, r.snapshot->index);
     durable_.state = std::move(*sm);
+    out.restored_state = durable_.state;
     durable_.snapshot = *r.snapshot;
     durable_.snapshot_bytes = staging_;
     durable_.log.clear();

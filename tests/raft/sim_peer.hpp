@@ -51,7 +51,9 @@ class SimPeer final : public SnapshotSource {
   Status start();  // builds the core from the durable store
   void crash();
 
-  // Moves the core's next Ready into the unsynced slot; false when there is none.
+  // Moves the core's next Ready into the unsynced slot and applies its committed entries that
+  // are durable already (Ready::apply_early_through), as RaftDriver does while the Ready
+  // persists; false when there is none. take_early() reports those entries.
   bool take_ready();
   bool has_unsynced() const { return unsynced_.has_value(); }
   const Ready& unsynced() const { return *unsynced_; }
@@ -60,12 +62,15 @@ class SimPeer final : public SnapshotSource {
     std::vector<Message> messages;
     std::vector<Entry> applied;
     std::optional<SnapshotMeta> restored;
+    StateMachine restored_state;  // the state right after the restore, before later entries
     bool snapshot_taken = false;
     std::string error;  // the store found the Ready inconsistent
   };
   // Makes the unsynced Ready durable, applies its committed entries, advances the core, and
   // takes a snapshot if the core asks for one.
   SyncResult sync();
+  // The entries take_ready() applied (and any error), once.
+  SyncResult take_early();
 
   Result<std::uint64_t> size(const SnapshotMeta& snapshot) override;
   Result<std::string> read(const SnapshotMeta& snapshot, std::uint64_t offset,
@@ -78,6 +83,7 @@ class SimPeer final : public SnapshotSource {
   Config cfg_;
   DurableStore durable_;
   std::optional<Node> node_;
+  SyncResult early_;
   std::optional<Ready> unsynced_;
   SnapshotMeta staging_meta_;  // volatile: lost on crash
   std::string staging_;

@@ -58,6 +58,7 @@ class Simulation {
   void on_tick();
   void deliver(const std::string& bytes);
   void on_sync(const NodeId& id, std::uint64_t epoch);
+  void note_applied(SimPeer& peer, const SimPeer::SyncResult& result);
   void pump(SimPeer& peer);
   void send(const Message& m);
   bool linked(const NodeId& from, const NodeId& to) const;
@@ -180,6 +181,8 @@ void Simulation::send(const Message& m) {
 void Simulation::pump(SimPeer& peer) {
   if (!peer.take_ready()) return;
   checker_.on_ready(peer, peer.unsynced());
+  // Applied while the Ready persists (as the daemon does): a crash before the sync keeps them.
+  note_applied(peer, peer.take_early());
   // Sent before the persist below, which a crash may still lose.
   for (const Message& m : peer.unsynced().send_now) send(m);
   Event e;
@@ -194,19 +197,23 @@ void Simulation::on_sync(const NodeId& id, std::uint64_t epoch) {
   SimPeer& peer = *peers_.at(id);
   if (!peer.up() || epoch != epoch_[id] || !peer.has_unsynced()) return;  // lost in a crash
   auto result = peer.sync();
-  checker_.on_sync(peer, result);
+  note_applied(peer, result);
   if (result.restored) ++out_.snapshot_installs;
   if (result.snapshot_taken) ++out_.snapshots_taken;
+  for (const Message& m : result.messages) send(m);
+  pump(peer);
+}
+
+void Simulation::note_applied(SimPeer& peer, const SimPeer::SyncResult& result) {
+  checker_.on_sync(peer, result);
   for (const Entry& e : result.applied) {
     if (e.type == EntryType::ConfChange) conf_indexes_.insert(e.index);
     if (e.type != EntryType::Normal) continue;
     auto it = proposals_.find(e.data);
     // Acknowledged: the peer that accepted the proposal applied it at the promised index.
-    if (it != proposals_.end() && it->second.node == id && it->second.index == e.index)
+    if (it != proposals_.end() && it->second.node == peer.id() && it->second.index == e.index)
       acked_.insert(e.data);
   }
-  for (const Message& m : result.messages) send(m);
-  pump(peer);
 }
 
 void Simulation::deliver(const std::string& bytes) {

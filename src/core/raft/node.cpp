@@ -76,6 +76,10 @@ Result<Node> Node::create(Config config, DurableState d, SnapshotSource* source)
   n.term_ = d.hard.term;
   n.vote_ = d.hard.vote;
   n.commit_ = std::max(d.hard.commit, snap.index);
+  // The state machine may have applied entries whose commit index was never made durable (a
+  // hard state that only moved the commit is not fsynced, and committed entries may be applied
+  // while a Ready persists): what was applied was committed, so the commit is at least that.
+  if (d.applied > n.commit_ && d.applied <= n.log_.last_index()) n.commit_ = d.applied;
   if (n.commit_ > n.log_.last_index())
     return make_error(fmt::format("raft log: commit index {} is beyond the last entry {}",
                                   n.commit_, n.log_.last_index()));
@@ -260,6 +264,9 @@ Ready Node::ready() {
   if (commit_ > handed_applied_) {
     r.committed = log_.slice(handed_applied_ + 1, commit_, kAll);
     handed_applied_ = commit_;
+    // The log is durable through persisted_ (a truncation lowered it when it happened); after a
+    // snapshot install the entries follow the restore, which comes first.
+    if (!r.snapshot) r.apply_early_through = std::min(commit_, persisted_);
   }
   in_progress_applied_ = handed_applied_;
   r.snapshot_due = snapshot_due();

@@ -9,6 +9,9 @@
 //      out before step 1 (see below);
 //   5. apply `committed` entries in order (applied index in the same transaction);
 //   6. call Node::advance().
+// Committed entries through `apply_early_through` may be applied at any time after ready()
+// returned, before step 1 (while `entries` persist): they are already durable in this peer's
+// log, so a crash cannot leave the state machine ahead of the log.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +45,10 @@ struct Ready {
   // peer can never be contradicted.
   std::vector<Message> send_now;
   std::vector<Entry> committed;
+  // The committed entries with an index up to here are durable in this peer's log already (0:
+  // none): a leader's are (its commit counts its own copy only once durable); a follower's
+  // that arrived in this Ready are not. Applying them while `entries` persist saves the wait.
+  Index apply_early_through = 0;
   // The applied log since the last snapshot exceeds snapshot_threshold: take a snapshot and
   // report it with Node::snapshot_taken.
   bool snapshot_due = false;
