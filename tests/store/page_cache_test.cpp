@@ -9,10 +9,12 @@
 
 #include "store/page_cache.hpp"
 #include "store/sqlite_connection.hpp"
+#include "random_rows.hpp"
 #include "temp_dir.hpp"
 
 using namespace clusterpin;
 using namespace clusterpin::store;
+using clusterpin::store::testing::insert_random_rows;
 using clusterpin::store::testing::TempDir;
 
 namespace {
@@ -28,21 +30,8 @@ Connection open_db(const TempDir& dir) {
   return std::move(*db);
 }
 
-// Inserts `rows` rows with random 32-byte keys (b-tree splits all over) in one transaction,
-// committed or rolled back.
 void insert_random(Connection& db, std::mt19937_64& rng, int rows, bool commit) {
-  REQUIRE(db.exec("BEGIN").ok());
-  auto st = db.prepare("INSERT INTO t(k, v) VALUES(?1, ?2)");
-  REQUIRE(st.ok());
-  std::string key(32, '\0');
-  std::string value(120, 'v');
-  for (int i = 0; i < rows; ++i) {
-    for (char& ch : key) ch = static_cast<char>(rng());
-    st->bind_blob(1, key);
-    st->bind_blob(2, value);
-    REQUIRE(st->run().ok());
-  }
-  REQUIRE(db.exec(commit ? "COMMIT" : "ROLLBACK").ok());
+  REQUIRE(insert_random_rows(db, rng, rows, commit, 120).ok());
 }
 
 std::string count(Connection& db) { return db.query_text("SELECT count(*) FROM t").value(); }

@@ -21,10 +21,12 @@
 
 #include "store/sqlite_connection.hpp"
 #include "store/wal_gather_vfs.hpp"
+#include "random_rows.hpp"
 #include "temp_dir.hpp"
 
 using namespace clusterpin;
 using namespace clusterpin::store;
+using clusterpin::store::testing::insert_random_rows;
 using clusterpin::store::testing::TempDir;
 
 namespace {
@@ -123,24 +125,6 @@ Connection open_db(const TempDir& dir, const char* vfs) {
   return std::move(*db);
 }
 
-// One transaction of `rows` rows with random keys (pages all over the b-tree).
-Status insert_random(Connection& db, std::mt19937_64& rng, int rows) {
-  if (Status s = db.exec("BEGIN"); !s) return s;
-  auto st = db.prepare("INSERT INTO t(k, v) VALUES(?1, ?2)");
-  REQUIRE(st.ok());
-  std::string key(32, '\0');
-  std::string value(150, 'v');
-  for (int i = 0; i < rows; ++i) {
-    for (char& ch : key) ch = static_cast<char>(rng());
-    st->bind_blob(1, key);
-    st->bind_blob(2, value);
-    REQUIRE(st->run().ok());
-  }
-  Status committed = db.exec("COMMIT");
-  if (!committed) (void)db.exec("ROLLBACK");
-  return committed;
-}
-
 std::string count(Connection& db) { return db.query_text("SELECT count(*) FROM t").value(); }
 
 // Frames in the log so far (autocheckpoint is off, so it only grows).
@@ -157,16 +141,16 @@ TEST_CASE("a commit's WAL frames reach the file in one write, not two per frame"
   Connection gathered = open_db(gathered_dir, gather_vfs());
   std::mt19937_64 rng_a(11), rng_b(11);
   // A first commit creates the tables' pages; the one measured then touches many pages.
-  REQUIRE(insert_random(direct, rng_a, 400).ok());
-  REQUIRE(insert_random(gathered, rng_b, 400).ok());
+  REQUIRE(insert_random_rows(direct, rng_a, 400).ok());
+  REQUIRE(insert_random_rows(gathered, rng_b, 400).ok());
   auto frames_before = wal_frames(direct_dir);
 
   g_wal_writes = 0;
-  REQUIRE(insert_random(direct, rng_a, 400).ok());
+  REQUIRE(insert_random_rows(direct, rng_a, 400).ok());
   int direct_writes = g_wal_writes;
   auto frames = static_cast<int>(wal_frames(direct_dir) - frames_before);
   g_wal_writes = 0;
-  REQUIRE(insert_random(gathered, rng_b, 400).ok());
+  REQUIRE(insert_random_rows(gathered, rng_b, 400).ok());
   int gathered_writes = g_wal_writes;
 
   CHECK(frames >= 10);
@@ -185,7 +169,7 @@ TEST_CASE("another connection sees every commit as soon as it returned") {
   REQUIRE(reader.ok());
   std::mt19937_64 rng(5);
   for (int i = 1; i <= 300; ++i) {
-    REQUIRE(insert_random(writer, rng, 1 + i % 7).ok());
+    REQUIRE(insert_random_rows(writer, rng, 1 + i % 7).ok());
     std::string expected = writer.query_text("SELECT count(*) FROM t").value();
     REQUIRE(count(*reader) == expected);
   }
@@ -201,7 +185,7 @@ TEST_CASE("two writers taking turns on one log: each commit is seen by the other
   for (int i = 1; i <= 100; ++i) {
     Connection& writer = i % 2 == 0 ? a : b;
     Connection& other = i % 2 == 0 ? b : a;
-    REQUIRE(insert_random(writer, rng, 1 + i % 5).ok());
+    REQUIRE(insert_random_rows(writer, rng, 1 + i % 5).ok());
     REQUIRE(count(other) == count(writer));
   }
   CHECK(a.query_text("PRAGMA integrity_check").value() == "ok");
@@ -258,7 +242,7 @@ TEST_CASE("a process that exits right after its commits loses none of them") {
               db->exec("PRAGMA wal_autocheckpoint=0").ok() && db->exec("PRAGMA cache_size=20").ok() &&
               db->exec("CREATE TABLE t(k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID").ok();
     std::mt19937_64 rng(3);
-    for (int i = 0; ok && i < 50; ++i) ok = insert_random(*db, rng, 200).ok();
+    for (int i = 0; ok && i < 50; ++i) ok = insert_random_rows(*db, rng, 200).ok();
     _exit(ok ? 0 : 1);
   }
   int status = 0;
@@ -274,13 +258,13 @@ TEST_CASE("a failed WAL write fails the commit and keeps the state before it") {
   TempDir dir;
   Connection db = open_db(dir, gather_vfs());
   std::mt19937_64 rng(21);
-  REQUIRE(insert_random(db, rng, 300).ok());
+  REQUIRE(insert_random_rows(db, rng, 300).ok());
   g_fail_next_write = true;
-  Status failed = insert_random(db, rng, 300);
+  Status failed = insert_random_rows(db, rng, 300);
   CHECK_FALSE(failed.ok());
   g_fail_next_write = false;
   CHECK(count(db) == "300");
-  REQUIRE(insert_random(db, rng, 300).ok());
+  REQUIRE(insert_random_rows(db, rng, 300).ok());
   CHECK(count(db) == "600");
   auto other = Connection::open((dir.path() / "g.db").string(), OpenMode::ReadOnly, "unix");
   REQUIRE(other.ok());
