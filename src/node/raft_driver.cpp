@@ -208,7 +208,6 @@ void RaftDriver::pump() {
   std::vector<raft::Entry> now(std::make_move_iterator(committed.begin()),
                                std::make_move_iterator(early));
   committed.erase(committed.begin(), early);
-  applied_ahead_ = true;
   if (auto s = apply_entries(now); !s) fail_stop(s.error().message);
   for (const raft::Entry& e : now) complete(e.index, e.term);
 }
@@ -219,7 +218,6 @@ void RaftDriver::after_persist(raft::Ready ready) {
   }
   if (auto s = apply_entries(ready.committed); !s) fail_stop(s.error().message);
   node_->advance();
-  applied_ahead_ = false;
   for (const raft::Entry& e : ready.committed) complete(e.index, e.term);
   if (ready.snapshot_due) {
     if (auto s = take_snapshot(); !s) {
@@ -294,8 +292,8 @@ std::filesystem::path RaftDriver::snapshot_file(const std::filesystem::path& dat
 }
 
 Status RaftDriver::take_snapshot() {
-  if (applied_ahead_) return {};
   raft::Index applied = node_->applied_index();
+  if (applied_ > applied) return {};  // see the header
   if (applied == 0 || (latest_snapshot_ && latest_snapshot_->index >= applied)) return {};
   auto meta = node_->snapshot_meta_at(applied);
   if (!meta) return meta.error();

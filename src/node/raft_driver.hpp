@@ -111,8 +111,9 @@ class RaftDriver : public raft::SnapshotSource {
   asio::steady_timer ticker_;
   bool running_ = false;
   bool persisting_ = false;  // a Ready is with the storage thread
-  bool applied_ahead_ = false;  // entries of that Ready were applied early (not yet advanced)
-  raft::Index applied_ = 0;     // the last entry applied to state.db by this driver
+  // The last entry applied to state.db by this driver: past node_->applied_index() only while
+  // entries applied early are not yet acknowledged with advance().
+  raft::Index applied_ = 0;
   std::map<raft::Index, Pending> pending_;
   std::optional<raft::SnapshotMeta> latest_snapshot_;
   std::uint64_t snapshot_bytes_received_ = 0;

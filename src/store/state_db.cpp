@@ -294,6 +294,12 @@ struct StateDb::Impl {
                                     file.string()));
     return w.get();
   }
+  // The writer for something that writes or needs no transaction open: a shared read ends first.
+  Result<Writer*> writer_ending_reads() {
+    auto wr = writer();
+    if (wr) (*wr)->end_reads();
+    return wr;
+  }
 };
 
 StateDb::StateDb(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -329,10 +335,9 @@ Result<bool> StateDb::apply(raft::Index index, raft::Term term, std::span<const 
 }
 
 Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry> entries) {
-  auto w = impl_->writer();
+  auto w = impl_->writer_ending_reads();
   if (!w) return w.error();
   Writer& wr = **w;
-  wr.end_reads();
   auto tx = Transaction::begin(wr.db);
   if (!tx) return tx.error();
   auto pos = wr.q.applied_position();
@@ -401,9 +406,8 @@ Result<std::string> StateDb::cluster_id() {
 }
 
 Status StateDb::set_cluster_id(const std::string& cluster_id) {
-  auto w = impl_->writer();
+  auto w = impl_->writer_ending_reads();
   if (!w) return w.error();
-  (*w)->end_reads();
   auto tx = Transaction::begin((*w)->db);
   if (!tx) return tx.error();
   if (Status s = fix_cluster_id((*w)->db, cluster_id); !s) return s;
@@ -411,9 +415,8 @@ Status StateDb::set_cluster_id(const std::string& cluster_id) {
 }
 
 Status StateDb::make_durable() {
-  auto w = impl_->writer();
+  auto w = impl_->writer_ending_reads();
   if (!w) return w.error();
-  (*w)->end_reads();
   Connection& db = (*w)->db;
   auto pos = (*w)->q.applied_position();
   if (!pos) return pos.error();
@@ -469,9 +472,8 @@ Result<StateSnapshot> StateDb::inspect_snapshot(const std::filesystem::path& fil
 }
 
 Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& src) {
-  auto w = impl_->writer();
+  auto w = impl_->writer_ending_reads();
   if (!w) return w.error();
-  (*w)->end_reads();
   const std::string file = impl_->file.string();
   if (int n = impl_->open_readers->load(); n > 0)
     return make_error(fmt::format(

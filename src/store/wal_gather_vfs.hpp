@@ -40,6 +40,8 @@ bool install_wal_gather_vfs();
 
 // For tests: registers a gathering VFS called `name` over the registered VFS `inner`, not as the
 // default. Returns false when `inner` is not registered. Registering a name twice is harmless.
+// `inner` must not gather itself: it would take the upper one's whole transaction for frames
+// and keep the commit in its buffer.
 bool register_wal_gather_vfs(const char* name, const char* inner);
 
 }  // namespace clusterpin::store

@@ -1,6 +1,7 @@
 // The failing-sync VFS (see failing_vfs.hpp). Each file it opens is a WrappedFile: our
 // sqlite3_file header followed in the same allocation by the real VFS's file object, to which
-// every io method is forwarded. Only xSync looks at the failure switch.
+// every io method is forwarded. Only xSync and xWrite look at the failure switches; xWrite also
+// counts the writes to WAL files.
 #include "failing_vfs.hpp"
 
 #include <sqlite3.h>
@@ -14,12 +15,15 @@ namespace clusterpin::store::testing {
 namespace {
 
 std::atomic<bool> g_fail_sync{false};
+std::atomic<bool> g_fail_wal_write{false};
+std::atomic<int> g_wal_writes{0};
 sqlite3_vfs* g_real = nullptr;
 sqlite3_vfs g_vfs;
 
 struct WrappedFile {
   sqlite3_file base;
   sqlite3_file* real;  // points just past this struct; szOsFile reserves the room
+  bool wal;            // opened as a WAL file
 };
 
 sqlite3_file* real_of(sqlite3_file* f) {
@@ -36,6 +40,10 @@ int x_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
   return m(f)->xRead(real_of(f), buf, n, off);
 }
 int x_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
+  if (reinterpret_cast<WrappedFile*>(f)->wal) {
+    if (g_fail_wal_write.exchange(false)) return SQLITE_IOERR_WRITE;
+    ++g_wal_writes;
+  }
   return m(f)->xWrite(real_of(f), buf, n, off);
 }
 int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
@@ -110,6 +118,7 @@ const sqlite3_io_methods g_methods = {
 int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
   auto* w = reinterpret_cast<WrappedFile*>(f);
   w->real = reinterpret_cast<sqlite3_file*>(w + 1);
+  w->wal = (flags & SQLITE_OPEN_WAL) != 0;
   int rc = g_real->xOpen(g_real, name, w->real, flags, out_flags);
   // SQLite calls xClose only when pMethods is set, so mirror the real file's state.
   assert((w->real->pMethods == nullptr || w->real->pMethods->iVersion >= 3) &&
@@ -147,8 +156,11 @@ int x_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
 const char* register_failing_sync_vfs() {
   static std::once_flag once;
   std::call_once(once, [] {
-    g_real = sqlite3_vfs_find(nullptr);
-    assert(g_real != nullptr && g_real->iVersion >= 2 && "SQLite always has a default VFS");
+    // The OS's VFS, not the default: the default is the WAL-gathering VFS once a Connection was
+    // opened, and the gathering VFS stacked on this one would gather twice (the lower one would
+    // keep a commit that the upper one wrote in one call, not knowing it ends a transaction).
+    g_real = sqlite3_vfs_find("unix");
+    assert(g_real != nullptr && g_real->iVersion >= 2 && "SQLite on Unix has the unix VFS");
     g_vfs = sqlite3_vfs{};
     g_vfs.iVersion = 2;
     g_vfs.szOsFile = static_cast<int>(sizeof(WrappedFile)) + g_real->szOsFile;
@@ -174,6 +186,14 @@ const char* register_failing_sync_vfs() {
 
 void set_sync_failure(bool on) {
   g_fail_sync.store(on);
+}
+
+int wal_writes() {
+  return g_wal_writes.load();
+}
+
+void fail_next_wal_write(bool on) {
+  g_fail_wal_write.store(on);
 }
 
 }  // namespace clusterpin::store::testing

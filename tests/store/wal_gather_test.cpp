@@ -4,7 +4,7 @@
 // new process), a process that exits right after its commits loses none of them, and a failed
 // write fails the commit and leaves the previous state.
 //
-// The gathering VFS is tested over a counting VFS (below) that wraps SQLite's "unix" VFS,
+// The gathering VFS is tested over the tests' fault-injecting VFS (failing_vfs.hpp), which
 // counts the writes that reach WAL files and can make the next one fail.
 #include <doctest/doctest.h>
 
@@ -12,7 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -21,89 +20,21 @@
 
 #include "store/sqlite_connection.hpp"
 #include "store/wal_gather_vfs.hpp"
+#include "failing_vfs.hpp"
 #include "random_rows.hpp"
 #include "temp_dir.hpp"
 
 using namespace clusterpin;
 using namespace clusterpin::store;
+using clusterpin::store::testing::fail_next_wal_write;
 using clusterpin::store::testing::insert_random_rows;
+using clusterpin::store::testing::register_failing_sync_vfs;
+using clusterpin::store::testing::wal_writes;
 using clusterpin::store::testing::TempDir;
 
 namespace {
 
-// ---- a counting VFS over "unix" --------------------------------------------------------------
-
-struct CountingFile {
-  sqlite3_file base;
-  sqlite3_file* inner;
-  bool wal;
-};
-
-int g_wal_writes = 0;         // writes that reached a WAL file
-bool g_fail_next_write = false;
-
-sqlite3_vfs* unix_vfs() { return sqlite3_vfs_find("unix"); }
-CountingFile* of(sqlite3_file* f) { return reinterpret_cast<CountingFile*>(f); }
-const sqlite3_io_methods* im(sqlite3_file* f) { return of(f)->inner->pMethods; }
-
-int c_close(sqlite3_file* f) { return im(f)->xClose(of(f)->inner); }
-int c_read(sqlite3_file* f, void* b, int n, sqlite3_int64 o) { return im(f)->xRead(of(f)->inner, b, n, o); }
-int c_write(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
-  if (of(f)->wal) {
-    if (g_fail_next_write) {
-      g_fail_next_write = false;
-      return SQLITE_IOERR_WRITE;
-    }
-    ++g_wal_writes;
-  }
-  return im(f)->xWrite(of(f)->inner, b, n, o);
-}
-int c_truncate(sqlite3_file* f, sqlite3_int64 s) { return im(f)->xTruncate(of(f)->inner, s); }
-int c_sync(sqlite3_file* f, int fl) { return im(f)->xSync(of(f)->inner, fl); }
-int c_size(sqlite3_file* f, sqlite3_int64* s) { return im(f)->xFileSize(of(f)->inner, s); }
-int c_lock(sqlite3_file* f, int l) { return im(f)->xLock(of(f)->inner, l); }
-int c_unlock(sqlite3_file* f, int l) { return im(f)->xUnlock(of(f)->inner, l); }
-int c_reserved(sqlite3_file* f, int* o) { return im(f)->xCheckReservedLock(of(f)->inner, o); }
-int c_fcntl(sqlite3_file* f, int op, void* a) { return im(f)->xFileControl(of(f)->inner, op, a); }
-int c_sector(sqlite3_file* f) { return im(f)->xSectorSize(of(f)->inner); }
-int c_device(sqlite3_file* f) { return im(f)->xDeviceCharacteristics(of(f)->inner); }
-int c_shm_map(sqlite3_file* f, int r, int s, int e, void volatile** o) {
-  return im(f)->xShmMap(of(f)->inner, r, s, e, o);
-}
-int c_shm_lock(sqlite3_file* f, int o, int n, int fl) { return im(f)->xShmLock(of(f)->inner, o, n, fl); }
-void c_shm_barrier(sqlite3_file* f) { im(f)->xShmBarrier(of(f)->inner); }
-int c_shm_unmap(sqlite3_file* f, int d) { return im(f)->xShmUnmap(of(f)->inner, d); }
-
-const sqlite3_io_methods kCountingMethods = {
-    2,       c_close,  c_read,   c_write,    c_truncate,   c_sync,        c_size,
-    c_lock,  c_unlock, c_reserved, c_fcntl,  c_sector,     c_device,      c_shm_map,
-    c_shm_lock, c_shm_barrier, c_shm_unmap, nullptr, nullptr,
-};
-
-int c_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out) {
-  CountingFile* c = of(f);
-  std::memset(c, 0, sizeof(*c));
-  c->inner = reinterpret_cast<sqlite3_file*>(c + 1);
-  c->wal = (flags & SQLITE_OPEN_WAL) != 0;
-  int rc = unix_vfs()->xOpen(unix_vfs(), name, c->inner, flags, out);
-  c->base.pMethods = c->inner->pMethods != nullptr ? &kCountingMethods : nullptr;
-  return rc;
-}
-
-const char* counting_vfs() {
-  static sqlite3_vfs vfs = [] {
-    sqlite3_vfs v = *unix_vfs();
-    v.iVersion = 1;  // the system-call hooks stay with "unix"
-    v.zName = "counting-test";
-    v.szOsFile = static_cast<int>(sizeof(CountingFile)) + unix_vfs()->szOsFile;
-    v.pNext = nullptr;
-    v.xOpen = c_open;
-    return v;
-  }();
-  static const bool registered = sqlite3_vfs_register(&vfs, 0) == SQLITE_OK;
-  REQUIRE(registered);
-  return vfs.zName;
-}
+const char* counting_vfs() { return register_failing_sync_vfs(); }
 
 const char* gather_vfs() {
   const char* inner = counting_vfs();
@@ -145,13 +76,13 @@ TEST_CASE("a commit's WAL frames reach the file in one write, not two per frame"
   REQUIRE(insert_random_rows(gathered, rng_b, 400).ok());
   auto frames_before = wal_frames(direct_dir);
 
-  g_wal_writes = 0;
+  int writes_before = wal_writes();
   REQUIRE(insert_random_rows(direct, rng_a, 400).ok());
-  int direct_writes = g_wal_writes;
+  int direct_writes = wal_writes() - writes_before;
   auto frames = static_cast<int>(wal_frames(direct_dir) - frames_before);
-  g_wal_writes = 0;
+  writes_before = wal_writes();
   REQUIRE(insert_random_rows(gathered, rng_b, 400).ok());
-  int gathered_writes = g_wal_writes;
+  int gathered_writes = wal_writes() - writes_before;
 
   CHECK(frames >= 10);
   CHECK(direct_writes == 2 * frames);  // SQLite's own way: header, then page
@@ -259,10 +190,10 @@ TEST_CASE("a failed WAL write fails the commit and keeps the state before it") {
   Connection db = open_db(dir, gather_vfs());
   std::mt19937_64 rng(21);
   REQUIRE(insert_random_rows(db, rng, 300).ok());
-  g_fail_next_write = true;
+  fail_next_wal_write(true);
   Status failed = insert_random_rows(db, rng, 300);
   CHECK_FALSE(failed.ok());
-  g_fail_next_write = false;
+  fail_next_wal_write(false);
   CHECK(count(db) == "300");
   REQUIRE(insert_random_rows(db, rng, 300).ok());
   CHECK(count(db) == "600");
