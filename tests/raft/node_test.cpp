@@ -587,6 +587,53 @@ TEST_CASE("membership: a removed follower learns that its removal committed") {
 }
 
 
+TEST_CASE("membership: a removed follower that lagged behind its removal still learns it") {
+  Cluster c(kThree);
+  c.elect("a");
+  c.tick_all(2);
+  c.deliver_all();
+  c.cut_one_way("a", "c");  // c misses the removal entry and the heartbeats after its commit
+  auto idx = c.node("a").propose_conf_change({ConfChangeType::RemoveNode, "c", ""});
+  REQUIRE(idx.ok());
+  for (int i = 0; i < 4; ++i) {
+    c.tick("a");
+    c.tick("b");
+    c.deliver_all();
+  }
+  REQUIRE(c.node("a").commit_index() >= *idx);
+  CHECK(c.node("c").commit_index() < *idx);
+  c.heal();
+  for (int i = 0; i < 4; ++i) {
+    c.tick("a");
+    c.tick("b");
+    c.deliver_all();
+  }
+  CHECK(c.node("c").commit_index() >= *idx);
+  CHECK_FALSE(c.node("c").is_voter("c"));
+  CHECK(c.node("a").status().peers.count("c") == 0);
+}
+
+TEST_CASE("membership: a removed follower that never answers is dropped after a bounded wait") {
+  Cluster c(kThree);
+  c.elect("a");
+  c.tick_all(2);
+  c.deliver_all();
+  c.isolate("c");
+  auto idx = c.node("a").propose_conf_change({ConfChangeType::RemoveNode, "c", ""});
+  REQUIRE(idx.ok());
+  c.tick("a");
+  c.deliver_all();
+  REQUIRE(c.node("a").commit_index() >= *idx);
+  CHECK(c.node("a").status().peers.count("c") == 1);  // still given the chance to learn
+  for (int i = 0; i < 200 && c.node("a").status().peers.count("c"); ++i) {
+    c.tick("a");
+    c.tick("b");
+    c.deliver_all();
+  }
+  CHECK(c.node("a").status().peers.count("c") == 0);
+  CHECK(c.node("c").commit_index() < *idx);
+}
+
 TEST_CASE("lease: a follower that hears from its leader ignores a higher-term vote request") {
   Cluster c(kThree, [](Config& cfg) { cfg.pre_vote = false; });
   for (int i = 0; i < 100 && c.leader().empty(); ++i) {

@@ -109,7 +109,6 @@ void Node::on_conf_changed() {
     return;
   }
   const ConfState& c = conf();
-  prune_removed_peers();
   auto add = [&](const NodeId& id) {
     if (id == cfg_.id || progress_.count(id)) return;
     Progress pr;
@@ -124,12 +123,18 @@ void Node::on_conf_changed() {
 }
 
 void Node::prune_removed_peers() {
-  // A removed peer keeps receiving the log (never counting towards a quorum) until its removal
-  // commits and one more heartbeat carried that commit, so it can learn it was removed.
-  if (!confs_.empty() && confs_.back().first > commit_) return;
+  // A removed peer keeps receiving the log (never counting towards a quorum) until a heartbeat
+  // carried the commit of its removal to it, so it can learn it was removed: the heartbeat just
+  // sent carries min(match, commit), which reaches the removal once the peer holds it. A peer
+  // that never catches up (stopped, cut off) is dropped after a bounded number of heartbeats.
+  const Index removal = confs_.empty() ? conf_base_index_ : confs_.back().first;
+  if (removal > commit_) return;
+  const int patience = 10 * std::max(1, cfg_.election_ticks / std::max(1, cfg_.heartbeat_ticks));
   const ConfState& c = conf();
   for (auto it = progress_.begin(); it != progress_.end();) {
-    if (!contains(c.voters, it->first) && !contains(c.learners, it->first)) {
+    Progress& pr = it->second;
+    if (!contains(c.voters, it->first) && !contains(c.learners, it->first) &&
+        (pr.match >= removal || ++pr.farewell_heartbeats > patience)) {
       it = progress_.erase(it);
     } else {
       ++it;

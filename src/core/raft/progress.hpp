@@ -25,6 +25,7 @@ struct Progress {
   std::deque<Index> inflight;     // Replicate: last index of each unacknowledged Append
   bool recent_active = false;     // heard from since the last quorum check
   int idle_heartbeats = 0;        // heartbeats answered since replication last progressed
+  int farewell_heartbeats = 0;    // heartbeats sent since this peer's removal committed
   // Snapshot transfer.
   SnapshotMeta snapshot;
   std::uint64_t snapshot_offset = 0;  // bytes the follower acknowledged
