@@ -42,6 +42,9 @@ Status PinWorker::open(const std::filesystem::path& data_dir) {
   auto db = store::TrackerDb::open(data_dir);
   if (!db) return db.error();
   db_ = std::move(db).value();
+  // tracker.db records what IPFS was asked to do for applied entries: those entries are
+  // committed to state.db first (a crash must not leave the tracker ahead of the pinset).
+  db_->set_before_commit([this] { return state_.commit(); });
   auto tracker = PinTracker::open(*db_, tracker_limits(config_.tracker), now());
   if (!tracker) return tracker.error();
   tracker_.emplace(std::move(tracker).value());

@@ -111,6 +111,8 @@ void RaftDriver::schedule_tick() {
   ticker_.expires_after(tick_);
   ticker_.async_wait([this, alive = alive_](const std::error_code& ec) {
     if (ec || !*alive || !running_) return;
+    // Applied entries are committed to state.db at least once a tick (see StateDb::apply_batch).
+    if (auto s = state_.commit(); !s) fail_stop(s.error().message);
     node_->tick();
     pump();
     schedule_tick();

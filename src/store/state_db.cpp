@@ -20,6 +20,7 @@
 #include <cassert>
 #include <limits>
 
+#include "store/fail_stop.hpp"
 #include "store/snapshot_file.hpp"
 #include "store/sqlite_connection.hpp"
 #include "store/store_meta.hpp"
@@ -127,15 +128,33 @@ struct Writer {
   Statement put_peer;
   Statement delete_peer;
   Statement put_applied;
-  bool reading = false;  // a shared read transaction is open (see StateDb::begin_reads)
+  // The transaction left open on this connection between calls: none, a shared read one (see
+  // StateDb::begin_reads), or one holding applied entries not yet committed (see apply_batch).
+  enum class Open : std::uint8_t { none, reads, writes };
+  Open open = Open::none;
+  std::size_t uncommitted_ops = 0;  // operations applied in the open write transaction
   std::unique_ptr<WalCheckpointer> checkpointer;  // last: stops before the statements and db go
 
-  // Ends the shared read transaction, if one is open, before anything else uses the connection.
+  // A clean close keeps what was applied (a crash leaves it to the Raft log's replay).
+  ~Writer() { (void)commit_open(); }
+
+  // Ends the open transaction, if any, committing applied entries. A failed commit of applied
+  // entries stops the peer: SQLite may have rolled them back, and the tables would then lag
+  // the applied index the caller already acted on (the next apply would skip the gap).
+  Status commit_open() {
+    const Open was = open;
+    if (was == Open::none) return Status::ok_status();
+    open = Open::none;
+    uncommitted_ops = 0;
+    Status s = db.exec("COMMIT");
+    if (s) return s;
+    if (was == Open::writes) stop_on_storage_failure(s.error());
+    (void)db.exec("ROLLBACK");  // a read transaction wrote nothing: ROLLBACK ends it the same
+    return Status::ok_status();
+  }
+  // Ends a shared read transaction; applied entries stay uncommitted.
   void end_reads() {
-    if (!reading) return;
-    reading = false;
-    // It wrote nothing: if COMMIT fails, ROLLBACK ends it the same.
-    if (!db.exec("COMMIT")) (void)db.exec("ROLLBACK");
+    if (open == Open::reads) (void)commit_open();
   }
 };
 
@@ -185,7 +204,7 @@ Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
   auto w = std::unique_ptr<Writer>(
       new Writer{std::move(*db), std::move(*q), std::move(*insert_pin), std::move(*update_pin),
                  std::move(*delete_pin), std::move(*put_peer), std::move(*delete_peer),
-                 std::move(*put_applied), false, nullptr});
+                 std::move(*put_applied), Writer::Open::none, 0, nullptr});
   auto checkpointer = WalCheckpointer::start(w->db, file.string(), options.vfs, kCheckpointFrames);
   if (!checkpointer) return checkpointer.error();
   w->checkpointer = std::move(*checkpointer);
@@ -294,10 +313,11 @@ struct StateDb::Impl {
                                     file.string()));
     return w.get();
   }
-  // The writer for something that writes or needs no transaction open: a shared read ends first.
-  Result<Writer*> writer_ending_reads() {
+  // The writer with no transaction open: shared reads end and applied entries are committed.
+  Result<Writer*> writer_committed() {
     auto wr = writer();
-    if (wr) (*wr)->end_reads();
+    if (!wr) return wr;
+    if (Status s = (*wr)->commit_open(); !s) return s.error();
     return wr;
   }
 };
@@ -331,17 +351,32 @@ Result<bool> StateDb::apply(raft::Index index, raft::Term term, std::span<const 
   const Entry entry{index, term, std::vector<StateOp>(ops.begin(), ops.end())};
   auto applied = apply_batch(std::span<const Entry>(&entry, 1));
   if (!applied) return applied.error();
+  if (Status s = commit(); !s) return s.error();
   return (*applied)[0].now;
 }
 
 Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry> entries) {
-  auto w = impl_->writer_ending_reads();
+  auto w = impl_->writer();
   if (!w) return w.error();
   Writer& wr = **w;
-  auto tx = Transaction::begin(wr.db);
-  if (!tx) return tx.error();
+  if (wr.open != Writer::Open::writes) {
+    wr.end_reads();
+    if (Status s = wr.db.exec("BEGIN IMMEDIATE"); !s) return s.error();
+    wr.open = Writer::Open::writes;
+  }
+  // A failure below rolls the transaction back. When it held only this call's entries nothing
+  // changed, as the contract says; when it also held earlier calls' entries, which the caller
+  // acted on, the peer stops (and replays them from the Raft log at its restart).
+  const bool held_earlier = wr.uncommitted_ops > 0;
+  auto fail = [&](Error e) -> Error {
+    wr.open = Writer::Open::none;
+    wr.uncommitted_ops = 0;
+    (void)wr.db.exec("ROLLBACK");
+    if (held_earlier) stop_on_storage_failure(e);
+    return e;
+  };
   auto pos = wr.q.applied_position();
-  if (!pos) return pos.error();
+  if (!pos) return fail(pos.error());
   std::vector<Applied> applied(entries.size());
   AppliedPosition last = *pos;
   for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -350,18 +385,32 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
     applied[i].new_pins.resize(e.ops.size());
     for (std::size_t k = 0; k < e.ops.size(); ++k) {
       bool new_pin = false;
-      if (Status s = run_op(wr, e.ops[k], new_pin); !s) return s.error();
+      if (Status s = run_op(wr, e.ops[k], new_pin); !s) return fail(s.error());
       applied[i].new_pins[k] = new_pin;
     }
+    wr.uncommitted_ops += e.ops.size() + 1;
     last = {e.index, e.term};
     applied[i].now = true;
   }
   if (last == *pos) return applied;
   wr.put_applied.bind_int(1, to_sql(last.index));
   wr.put_applied.bind_int(2, to_sql(last.term));
-  if (Status s = wr.put_applied.run(); !s) return s.error();
-  if (Status s = tx->commit(); !s) return s.error();
+  if (Status s = wr.put_applied.run(); !s) return fail(s.error());
+  if (wr.uncommitted_ops >= kMaxUncommittedOps) {
+    if (Status s = wr.commit_open(); !s) return s.error();
+  }
   return applied;
+}
+
+Status StateDb::commit() {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  if ((*w)->open != Writer::Open::writes) return Status::ok_status();
+  return (*w)->commit_open();
+}
+
+bool StateDb::has_uncommitted() const {
+  return impl_->w && impl_->w->open == Writer::Open::writes;
 }
 
 Result<std::optional<std::string>> StateDb::get_pin(std::string_view cid) {
@@ -373,9 +422,9 @@ Result<std::optional<std::string>> StateDb::get_pin(std::string_view cid) {
 Status StateDb::begin_reads() {
   auto w = impl_->writer();
   if (!w) return w.error();
-  if ((*w)->reading) return {};
+  if ((*w)->open != Writer::Open::none) return {};  // reads see the open writes too
   if (Status s = (*w)->db.exec("BEGIN"); !s) return s;
-  (*w)->reading = true;
+  (*w)->open = Writer::Open::reads;
   return {};
 }
 
@@ -390,6 +439,9 @@ Result<AppliedPosition> StateDb::applied() {
 }
 
 Result<StateReader> StateDb::open_reader() {
+  // Another connection sees committed transactions only: commit what was applied, so a reader
+  // shows every entry applied before it opened (a listing right after a pin includes it).
+  if (auto w = impl_->writer_committed(); !w) return w.error();
   auto db = Connection::open(impl_->file.string(), OpenMode::ReadOnly, impl_->options.vfs);
   if (!db) return db.error();
   auto q = Queries::prepare(*db);
@@ -406,7 +458,7 @@ Result<std::string> StateDb::cluster_id() {
 }
 
 Status StateDb::set_cluster_id(const std::string& cluster_id) {
-  auto w = impl_->writer_ending_reads();
+  auto w = impl_->writer_committed();
   if (!w) return w.error();
   auto tx = Transaction::begin((*w)->db);
   if (!tx) return tx.error();
@@ -415,7 +467,7 @@ Status StateDb::set_cluster_id(const std::string& cluster_id) {
 }
 
 Status StateDb::make_durable() {
-  auto w = impl_->writer_ending_reads();
+  auto w = impl_->writer_committed();
   if (!w) return w.error();
   Connection& db = (*w)->db;
   auto pos = (*w)->q.applied_position();
@@ -472,7 +524,7 @@ Result<StateSnapshot> StateDb::inspect_snapshot(const std::filesystem::path& fil
 }
 
 Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& src) {
-  auto w = impl_->writer_ending_reads();
+  auto w = impl_->writer_committed();
   if (!w) return w.error();
   const std::string file = impl_->file.string();
   if (int n = impl_->open_readers->load(); n > 0)

@@ -114,14 +114,22 @@ class StateDb {
   StateDb& operator=(StateDb&&) noexcept;
   ~StateDb();
 
-  // Applies `ops` as entry (index, term) in one transaction with the applied position. Returns
-  // false, changing nothing, when index <= applied index (already applied: replay after restart).
+  // Applies `ops` as entry (index, term) with the applied position and commits. Returns false,
+  // changing nothing, when index <= applied index (already applied: replay after restart).
   Result<bool> apply(raft::Index index, raft::Term term, std::span<const StateOp> ops);
 
-  // Applies several entries, in index order, in ONE transaction (one commit for a whole Raft
-  // Ready). Entries at or below the applied index are skipped. Returns, per entry, whether it
-  // was applied now and which of its PutPin ops added a CID the pinset did not hold (the pin
-  // tracker needs no record lookup for those).
+  // Applies several entries, in index order, with the applied position, in a transaction left
+  // open: later calls add to it, and it commits at commit(), when it holds kMaxUncommittedOps
+  // operations, or before anything that needs committed state (a reader, a snapshot, a close).
+  // Reads on this connection (get_pin, applied) see the uncommitted entries. Fewer, larger
+  // commits write each page the pins land on once per commit instead of once per batch. A crash
+  // loses the uncommitted entries together with their applied position, and the Raft log, which
+  // still holds every entry above the durable applied index, replays them at the restart.
+  // Entries at or below the applied index are skipped. Returns, per entry, whether it was
+  // applied now and which of its PutPin ops added a CID the pinset did not hold (the pin
+  // tracker needs no record lookup for those). On failure nothing of this call is applied;
+  // when the open transaction also held earlier calls' entries the process stops (see
+  // fail_stop.hpp), since their effects were already acted on.
   struct Entry {
     raft::Index index;
     raft::Term term;
@@ -132,18 +140,25 @@ class StateDb {
     std::vector<bool> new_pins;   // per op of the entry (false for all but a new CID's PutPin)
   };
   Result<std::vector<Applied>> apply_batch(std::span<const Entry> entries);
+  // Commits the entries apply_batch left uncommitted (a failure stops the process, as above).
+  Status commit();
+  bool has_uncommitted() const;
+  static constexpr std::size_t kMaxUncommittedOps = 8192;
+
   // Reads on the writer's connection, for the applying thread (e.g. to merge a pin update).
   Result<std::optional<std::string>> get_pin(std::string_view cid);
   Result<AppliedPosition> applied();
   // Makes the reads above share one read transaction until end_reads() or the next write (which
-  // ends it first, so a read always sees every applied entry). A statement on its own is a
+  // ends it first, so a read always sees every applied entry; while applied entries are
+  // uncommitted the reads already share their transaction). A statement on its own is a
   // transaction of its own, and SQLite's file locks taken and dropped for each were 40% of a
   // REST pin's state.db lookup. Keep it short (end it after the io thread's turn): an open read
   // transaction keeps checkpoints from reaching past it.
   Status begin_reads();
   void end_reads();
 
-  // A reader for another thread. All readers must be gone before restore_snapshot().
+  // A reader for another thread; commits applied entries first, so it sees all of them. All
+  // readers must be gone before restore_snapshot().
   Result<StateReader> open_reader();
 
   Result<std::string> cluster_id();

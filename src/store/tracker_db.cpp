@@ -212,6 +212,9 @@ Status TrackerDb::flush_now() {
   }
   deferred_error_.reset();
   if (pending() == 0) return Status::ok_status();
+  if (before_commit_) {
+    if (Status s = before_commit_(); !s) return s;
+  }
   auto tx = Transaction::begin(db_);
   if (!tx) return tx.error();
   for (const Cid& cid : waiting_) {

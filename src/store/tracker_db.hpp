@@ -50,6 +50,10 @@ class TrackerDb final : public TrackerStore {
   Status flush();
   // Commits every buffered change now (same failure rules as flush).
   Status flush_now();
+  // Runs before each commit of buffered changes; its failure fails the flush. The pin worker
+  // commits state.db's applied entries here, so tracker.db never holds the effect of an entry
+  // that a crash could take back out of state.db.
+  void set_before_commit(std::function<Status()> before) { before_commit_ = std::move(before); }
   static constexpr std::size_t kFlushBatch = 1024;
   static constexpr std::chrono::milliseconds kFlushInterval{100};
   std::size_t pending() const { return pending_.size() + waiting_.size(); }
@@ -94,6 +98,7 @@ class TrackerDb final : public TrackerStore {
   std::map<Cid, std::optional<TrackerRecord>> pending_;  // nullopt: erase
   std::vector<Cid> waiting_;                             // pushes not committed yet
   std::optional<Error> deferred_error_;  // of an automatic flush, reported by the next flush
+  std::function<Status()> before_commit_;
   std::chrono::steady_clock::time_point last_commit_{};  // of flush_now (epoch: never)
   std::unique_ptr<WalCheckpointer> checkpointer_;  // last: stops before the statements and db go
 };

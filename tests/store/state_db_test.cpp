@@ -1,13 +1,21 @@
-// Tests for StateDb: rows and applied index change together, replay is a no-op, readers see
-// committed state with snapshot isolation, and snapshots copy and restore the exact rows.
+// Tests for StateDb: rows and applied index change together, replay is a no-op, applied entries
+// commit in groups (and a crash loses a group whole), readers see committed state with snapshot
+// isolation, and snapshots copy and restore the exact rows.
 #include "store/state_db.hpp"
 
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <map>
 #include <thread>
 
+#include "failing_vfs.hpp"
+#include "store/fail_stop.hpp"
 #include "store/snapshot_file.hpp"
+#include "store/sqlite_connection.hpp"
 #include "temp_dir.hpp"
 
 using namespace clusterpin;
@@ -145,6 +153,120 @@ TEST_CASE("shared reads see every applied entry, and a snapshot can be taken aft
   CHECK(reader->get_pin(cid(21)).value() == "pin");
   db.end_reads();
   db.end_reads();  // ending twice is harmless
+}
+
+TEST_CASE("applied entries are committed by commit(), by opening a reader and by the size bound") {
+  TempDir dir;
+  StateDb db = open_state(dir.path());
+  auto committed_pins = [&] {
+    auto other = store::Connection::open(db.file().string(), store::OpenMode::ReadOnly);
+    REQUIRE(other.ok());
+    return std::stoi(other->query_text("SELECT count(*) FROM pins").value());
+  };
+  std::vector<StateDb::Entry> batch{{1, 1, {StateOp::put_pin(cid(1), "a")}},
+                                    {2, 1, {StateOp::put_pin(cid(2), "b")}}};
+  REQUIRE(db.apply_batch(batch).ok());
+  CHECK(db.has_uncommitted());
+  CHECK(committed_pins() == 0);
+  CHECK(db.get_pin(cid(2)).value() == "b");  // the writer's own reads see them
+  CHECK(db.applied().value().index == 2);
+  REQUIRE(db.begin_reads().ok());  // shares the open transaction
+  CHECK(db.get_pin(cid(1)).value() == "a");
+  db.end_reads();  // leaves the applied entries uncommitted
+  CHECK(db.has_uncommitted());
+  REQUIRE(db.commit().ok());
+  CHECK_FALSE(db.has_uncommitted());
+  CHECK(committed_pins() == 2);
+
+  std::vector<StateDb::Entry> next{{3, 1, {StateOp::put_pin(cid(3), "c")}}};
+  REQUIRE(db.apply_batch(next).ok());
+  CHECK(committed_pins() == 2);
+  {
+    store::StateReader r = reader(db);
+    CHECK(r.get_pin(cid(3)).value() == "c");
+    CHECK(r.applied().value().index == 3);
+  }
+  CHECK_FALSE(db.has_uncommitted());
+
+  std::vector<StateOp> many;
+  for (std::size_t i = 0; i < StateDb::kMaxUncommittedOps; ++i)
+    many.push_back(StateOp::put_pin(cid(100 + static_cast<int>(i)), "p"));
+  std::vector<StateDb::Entry> big{{4, 1, many}};
+  REQUIRE(db.apply_batch(big).ok());
+  CHECK_FALSE(db.has_uncommitted());
+  CHECK(committed_pins() == 3 + static_cast<int>(StateDb::kMaxUncommittedOps));
+}
+
+TEST_CASE("a crash loses uncommitted entries together with their applied position") {
+  TempDir dir;
+  auto run_child = [&](bool commit) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      auto db = StateDb::open(dir.path());
+      if (!db) std::_Exit(2);
+      auto pos = db->applied();
+      if (!pos) std::_Exit(3);
+      raft::Index at = pos->index;
+      std::vector<StateDb::Entry> batch{{at + 1, 1, {StateOp::put_pin(cid(static_cast<int>(at) + 1), "x")}},
+                                        {at + 2, 1, {StateOp::delete_pin(cid(1))}}};
+      if (!db->apply_batch(batch)) std::_Exit(4);
+      if (commit && !db->commit()) std::_Exit(5);
+      std::_Exit(0);  // no destructors: as kill -9 would leave it
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+  };
+  {
+    StateDb db = open_state(dir.path());
+    CHECK(apply(db, 1, 1, {StateOp::put_pin(cid(1), "first")}));
+  }
+  run_child(false);
+  {
+    StateDb db = open_state(dir.path());
+    CHECK(db.applied().value().index == 1);
+    CHECK(db.get_pin(cid(1)).value() == "first");
+    CHECK_FALSE(db.get_pin(cid(2)).value().has_value());
+  }
+  run_child(true);
+  {
+    StateDb db = open_state(dir.path());
+    CHECK(db.applied().value().index == 3);
+    CHECK_FALSE(db.get_pin(cid(1)).value().has_value());
+    CHECK(db.get_pin(cid(2)).value() == "x");
+    // A clean close commits what is still open.
+    std::vector<StateDb::Entry> batch{{4, 1, {StateOp::put_pin(cid(4), "closed")}}};
+    REQUIRE(db.apply_batch(batch).ok());
+  }
+  StateDb db = open_state(dir.path());
+  CHECK(db.applied().value().index == 4);
+  CHECK(db.get_pin(cid(4)).value() == "closed");
+}
+
+TEST_CASE("a failed commit of applied entries stops the process with the storage failure status") {
+  TempDir dir;
+  store::StateOpenOptions opts;
+  opts.vfs = store::testing::register_failing_sync_vfs();
+  { StateDb db = open_state(dir.path(), opts); }
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    auto db = StateDb::open(dir.path(), opts);
+    if (!db) std::_Exit(2);
+    std::vector<StateDb::Entry> batch{{1, 1, {StateOp::put_pin(cid(1), "x")}}};
+    if (!db->apply_batch(batch)) std::_Exit(3);
+    store::testing::fail_next_wal_write(true);
+    (void)db->commit();
+    std::_Exit(0);  // reached only if the failure was swallowed
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == store::kStorageFailureExitCode);
+  StateDb db = open_state(dir.path());
+  CHECK(db.applied().value().index == 0);
 }
 
 TEST_CASE("put overwrites and delete removes pins and peers") {

@@ -321,6 +321,38 @@ TEST_CASE("flush commits at once when a batch has gathered; flush_now always") {
   CHECK(db->count().value() == TrackerDb::kFlushBatch + 1);
 }
 
+TEST_CASE("the before-commit hook runs before each commit, and its failure keeps the changes buffered") {
+  TempDir dir;
+  auto db = open_db(dir);
+  int calls = 0;
+  bool fail = true;
+  db->set_before_commit([&]() -> Status {
+    ++calls;
+    if (fail) return make_error("state.db: commit failed");
+    return Status::ok_status();
+  });
+  auto committed_rows = [&] {
+    auto other = store::Connection::open((dir.path() / TrackerDb::kFileName).string(),
+                                         store::OpenMode::ReadOnly);
+    REQUIRE(other.ok());
+    return other->query_text("SELECT count(*) FROM tracker").value();
+  };
+  db->save(record_n(1, TrackerStatus::pinned));
+  Status s = db->flush_now();
+  CHECK_FALSE(s.ok());
+  CHECK(s.error().message == "state.db: commit failed");
+  CHECK(calls == 1);
+  CHECK(db->pending() == 1);
+  CHECK(committed_rows() == "0");
+  fail = false;
+  REQUIRE(db->flush_now().ok());
+  CHECK(calls == 2);
+  CHECK(db->pending() == 0);
+  CHECK(committed_rows() == "1");
+  REQUIRE(db->flush_now().ok());  // nothing buffered: no commit, no hook
+  CHECK(calls == 2);
+}
+
 TEST_CASE("the waiting list pops the oldest CIDs first, sees unflushed pushes and survives reopening") {
   TempDir dir;
   {
