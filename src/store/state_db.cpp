@@ -152,6 +152,12 @@ struct Writer {
     (void)db.exec("ROLLBACK");  // a read transaction wrote nothing: ROLLBACK ends it the same
     return Status::ok_status();
   }
+  // Rolls the open transaction back (applied entries in it are lost).
+  void rollback_open() {
+    open = Open::none;
+    uncommitted_ops = 0;
+    (void)db.exec("ROLLBACK");  // may fail when SQLite already rolled back: nothing left to undo
+  }
   // Ends a shared read transaction; applied entries stay uncommitted.
   void end_reads() {
     if (open == Open::reads) (void)commit_open();
@@ -369,9 +375,7 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
   // acted on, the peer stops (and replays them from the Raft log at its restart).
   const bool held_earlier = wr.uncommitted_ops > 0;
   auto fail = [&](Error e) -> Error {
-    wr.open = Writer::Open::none;
-    wr.uncommitted_ops = 0;
-    (void)wr.db.exec("ROLLBACK");
+    wr.rollback_open();
     if (held_earlier) stop_on_storage_failure(e);
     return e;
   };

@@ -12,6 +12,13 @@ namespace {
 
 const std::vector<NodeId> kThree = {"a", "b", "c"};
 
+// Elects `id` and lets its first heartbeats and the no-op entry settle on every peer.
+void elect_and_settle(Cluster& c, const NodeId& id) {
+  c.elect(id);
+  c.tick_all(2);
+  c.deliver_all();
+}
+
 bool has_command(Cluster& c, const NodeId& id, const std::string& cmd) {
   return c.peer(id).state().has(cmd);
 }
@@ -106,9 +113,7 @@ TEST_CASE("replication: proposals commit and are applied once on every peer") {
 TEST_CASE("replication: a leader's appends go out before its own persist, and an entry durable on "
           "a majority of followers stays committed when the leader crashes before persisting it") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   Node& a = c.node("a");
   auto index = a.propose("early");
   REQUIRE(index.ok());
@@ -149,9 +154,7 @@ TEST_CASE("replication: a leader's appends go out before its own persist, and an
 TEST_CASE("apply early: a leader applies what committed before its next Ready persists, and a "
           "crash in between keeps it applied") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   Node& a = c.node("a");
   auto x = a.propose("x");
   REQUIRE(x.ok());
@@ -199,9 +202,7 @@ TEST_CASE("apply early: a leader applies what committed before its next Ready pe
 
 TEST_CASE("apply early: a follower waits for the persist of entries that arrive committed") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   c.isolate("b");
   REQUIRE(c.node("a").propose("z").ok());
   c.deliver_all();  // a and c commit z without b
@@ -260,9 +261,7 @@ TEST_CASE("replication: a leader's appends wait for the persist of a Ready that 
 }
 TEST_CASE("replication: batches never exceed max_append_entries and the window max_inflight") {
   Cluster c(kThree, [](Config& cfg) { cfg.max_append_entries = 3; cfg.max_inflight = 2; });
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   for (int i = 0; i < 30; ++i) REQUIRE(c.node("a").propose("p" + std::to_string(i)).ok());
   c.flush();
   std::size_t appends_to_b = 0;
@@ -281,9 +280,7 @@ TEST_CASE("commit rule: entries of an earlier term are not committed by counting
   // 3 and copies entry 3 (term 2) to c but not its own no-op (entry 4): entry 3 is now on a
   // majority (b, c) yet must stay uncommitted until an entry of term 3 is.
   Cluster c(kThree, [](Config& cfg) { cfg.max_append_entries = 1; });
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   c.isolate("c");
   REQUIRE(c.node("a").propose("old").ok());
   c.deliver_all([](Message& m) { return m.type != MessageType::AppendResponse; });
@@ -310,9 +307,7 @@ TEST_CASE("commit rule: entries of an earlier term are not committed by counting
 
 TEST_CASE("membership: a new peer joins as a learner and is promoted once caught up") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   for (int i = 0; i < 10; ++i) REQUIRE(c.node("a").propose("p" + std::to_string(i)).ok());
   c.deliver_all();
   c.add_peer("d");
@@ -331,9 +326,7 @@ TEST_CASE("membership: a new peer joins as a learner and is promoted once caught
 
 TEST_CASE("membership: only one uncommitted change at a time") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   c.isolate("a");
   REQUIRE(c.node("a").propose_conf_change({ConfChangeType::AddLearner, "d", ""}).ok());
   auto second = c.node("a").propose_conf_change({ConfChangeType::AddLearner, "e", ""});
@@ -343,9 +336,7 @@ TEST_CASE("membership: only one uncommitted change at a time") {
 
 TEST_CASE("membership: a leader asked to remove itself hands over leadership first") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   auto r = c.node("a").propose_conf_change({ConfChangeType::RemoveNode, "a", ""});
   REQUIRE_FALSE(r.ok());
   c.deliver_all();
@@ -367,9 +358,7 @@ TEST_CASE("membership: a leader asked to remove itself hands over leadership fir
 
 TEST_CASE("transfer: leadership moves to the chosen voter") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   REQUIRE(c.node("a").transfer_leadership("c").ok());
   CHECK_FALSE(c.node("a").propose("during").ok());
   c.deliver_all();
@@ -383,9 +372,7 @@ TEST_CASE("snapshots: a lagging follower receives the snapshot in chunks") {
     cfg.trailing_logs = 1;
     cfg.snapshot_chunk_size = 8;
   });
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   c.crash("c");
   for (int i = 0; i < 20; ++i) {
     REQUIRE(c.node("a").propose("cmd" + std::to_string(i)).ok());
@@ -425,9 +412,7 @@ TEST_CASE("snapshots: snapshot_interval_ticks spaces snapshots out even past the
 
 TEST_CASE("restart: a peer rebuilt from durable state keeps its log, term and vote") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   REQUIRE(c.node("a").propose("x").ok());
   c.deliver_all();
   Term term = c.node("b").term();
@@ -485,9 +470,7 @@ TEST_CASE("single voter: a lone peer elects itself and commits after persisting"
 
 TEST_CASE("check quorum: an isolated leader steps down within the lease") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   c.isolate("a");
   int ticks = 0;
   while (c.node("a").role() == Role::Leader && ticks < 100) {
@@ -501,9 +484,7 @@ TEST_CASE("check quorum: an isolated leader steps down within the lease") {
 
 TEST_CASE("learners: a learner never starts an election") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   c.add_peer("d");
   REQUIRE(c.node("a").propose_conf_change({ConfChangeType::AddLearner, "d", ""}).ok());
   // Keep d a learner: drop everything d sends so it never looks caught up.
@@ -570,9 +551,7 @@ TEST_CASE("step: a message addressed to another peer is refused") {
 
 TEST_CASE("membership: a removed follower learns that its removal committed") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   auto idx = c.node("a").propose_conf_change({ConfChangeType::RemoveNode, "c", ""});
   REQUIRE(idx.ok());
   for (int i = 0; i < 4; ++i) {
@@ -589,9 +568,7 @@ TEST_CASE("membership: a removed follower learns that its removal committed") {
 
 TEST_CASE("membership: a removed follower that lagged behind its removal still learns it") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   c.cut_one_way("a", "c");  // c misses the removal entry and the heartbeats after its commit
   auto idx = c.node("a").propose_conf_change({ConfChangeType::RemoveNode, "c", ""});
   REQUIRE(idx.ok());
@@ -615,9 +592,7 @@ TEST_CASE("membership: a removed follower that lagged behind its removal still l
 
 TEST_CASE("membership: a removed follower that never answers is dropped after a bounded wait") {
   Cluster c(kThree);
-  c.elect("a");
-  c.tick_all(2);
-  c.deliver_all();
+  elect_and_settle(c, "a");
   c.isolate("c");
   auto idx = c.node("a").propose_conf_change({ConfChangeType::RemoveNode, "c", ""});
   REQUIRE(idx.ok());

@@ -12,10 +12,10 @@
 #include <map>
 #include <thread>
 
+#include "committed_rows.hpp"
 #include "failing_vfs.hpp"
 #include "store/fail_stop.hpp"
 #include "store/snapshot_file.hpp"
-#include "store/sqlite_connection.hpp"
 #include "temp_dir.hpp"
 
 using namespace clusterpin;
@@ -59,6 +59,14 @@ std::map<std::string, std::string> all_pins(store::StateReader& r) {
   });
   REQUIRE(s.ok());
   return out;
+}
+
+// Waits for a forked child, which must exit (not die of a signal), and returns its exit code.
+int exit_code_of(pid_t pid) {
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
 }
 
 store::StateReader reader(StateDb& db) {
@@ -158,11 +166,7 @@ TEST_CASE("shared reads see every applied entry, and a snapshot can be taken aft
 TEST_CASE("applied entries are committed by commit(), by opening a reader and by the size bound") {
   TempDir dir;
   StateDb db = open_state(dir.path());
-  auto committed_pins = [&] {
-    auto other = store::Connection::open(db.file().string(), store::OpenMode::ReadOnly);
-    REQUIRE(other.ok());
-    return std::stoi(other->query_text("SELECT count(*) FROM pins").value());
-  };
+  auto committed_pins = [&] { return store::testing::committed_rows(db.file(), "pins"); };
   std::vector<StateDb::Entry> batch{{1, 1, {StateOp::put_pin(cid(1), "a")}},
                                     {2, 1, {StateOp::put_pin(cid(2), "b")}}};
   REQUIRE(db.apply_batch(batch).ok());
@@ -194,7 +198,7 @@ TEST_CASE("applied entries are committed by commit(), by opening a reader and by
   std::vector<StateDb::Entry> big{{4, 1, many}};
   REQUIRE(db.apply_batch(big).ok());
   CHECK_FALSE(db.has_uncommitted());
-  CHECK(committed_pins() == 3 + static_cast<int>(StateDb::kMaxUncommittedOps));
+  CHECK(committed_pins() == 3 + static_cast<std::int64_t>(StateDb::kMaxUncommittedOps));
 }
 
 TEST_CASE("a crash loses uncommitted entries together with their applied position") {
@@ -214,10 +218,7 @@ TEST_CASE("a crash loses uncommitted entries together with their applied positio
       if (commit && !db->commit()) std::_Exit(5);
       std::_Exit(0);  // no destructors: as kill -9 would leave it
     }
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    REQUIRE(WIFEXITED(status));
-    REQUIRE(WEXITSTATUS(status) == 0);
+    REQUIRE(exit_code_of(pid) == 0);
   };
   {
     StateDb db = open_state(dir.path());
@@ -261,10 +262,7 @@ TEST_CASE("a failed commit of applied entries stops the process with the storage
     (void)db->commit();
     std::_Exit(0);  // reached only if the failure was swallowed
   }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == store::kStorageFailureExitCode);
+  CHECK(exit_code_of(pid) == store::kStorageFailureExitCode);
   StateDb db = open_state(dir.path());
   CHECK(db.applied().value().index == 0);
 }

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "committed_rows.hpp"
 #include "store/sqlite_connection.hpp"
 #include "store/tracker_db.hpp"
 #include "temp_dir.hpp"
@@ -332,10 +333,7 @@ TEST_CASE("the before-commit hook runs before each commit, and its failure keeps
     return Status::ok_status();
   });
   auto committed_rows = [&] {
-    auto other = store::Connection::open((dir.path() / TrackerDb::kFileName).string(),
-                                         store::OpenMode::ReadOnly);
-    REQUIRE(other.ok());
-    return other->query_text("SELECT count(*) FROM tracker").value();
+    return store::testing::committed_rows(dir.path() / TrackerDb::kFileName, "tracker");
   };
   db->save(record_n(1, TrackerStatus::pinned));
   Status s = db->flush_now();
@@ -343,12 +341,12 @@ TEST_CASE("the before-commit hook runs before each commit, and its failure keeps
   CHECK(s.error().message == "state.db: commit failed");
   CHECK(calls == 1);
   CHECK(db->pending() == 1);
-  CHECK(committed_rows() == "0");
+  CHECK(committed_rows() == 0);
   fail = false;
   REQUIRE(db->flush_now().ok());
   CHECK(calls == 2);
   CHECK(db->pending() == 0);
-  CHECK(committed_rows() == "1");
+  CHECK(committed_rows() == 1);
   REQUIRE(db->flush_now().ok());  // nothing buffered: no commit, no hook
   CHECK(calls == 2);
 }
