@@ -176,7 +176,8 @@ Result<PinTracker> PinTracker::open(TrackerStore& store, TrackerLimits limits, U
 
 // ---- applied pinset changes ------------------------------------------------------------------
 
-void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool new_to_pinset) {
+void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool new_to_pinset,
+                       bool was_allocated_here) {
   Entry* e = find(pin.cid);
   // A CID new to the pinset, allocated here and not in memory: whatever the store may still
   // hold of it (a parked unpin error, a record a crash left) is about a pin that left the
@@ -219,6 +220,7 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool 
   if (!rec) {
     TrackerRecord r(pin);
     r.remote = true;
+    if (was_allocated_here) return enqueue(std::move(r), TrackerOp::unpin, now, 0);
     return settle(std::move(r), TrackerStatus::remote, now);
   }
   TrackerRecord r = std::move(*rec);
@@ -242,10 +244,13 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool 
   enqueue(std::move(r), TrackerOp::unpin, now, attempts);
 }
 
-void PinTracker::untrack(const Cid& cid, UnixNanos now) {
+void PinTracker::untrack(const Cid& cid, UnixNanos now, const Pin* allocated_here) {
   auto prev = lookup(cid);
   std::optional<TrackerRecord> rec = prev ? std::move(*prev) : std::nullopt;
-  if (!rec) return;
+  if (!rec) {
+    if (allocated_here != nullptr) enqueue(TrackerRecord(*allocated_here), TrackerOp::unpin, now, 0);
+    return;
+  }
   TrackerRecord r = std::move(*rec);
   r.remote = false;
   if (r.status == TrackerStatus::remote || r.status == TrackerStatus::unexpectedly_unpinned) {

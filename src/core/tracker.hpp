@@ -216,9 +216,16 @@ class PinTracker {
   // never pinned, which would also unpin a user's own IPFS pin of the same content).
   // `new_to_pinset`: the apply added the CID to the pinset (it was not there before), which
   // spares a store read for a pin allocated here; false when unknown.
-  void track(const Pin& pin, bool allocated_here, UnixNanos now, bool new_to_pinset = false);
+  // `was_allocated_here`: the pin the apply replaced was allocated to this peer. A pin moved
+  // away from this peer with no record is then unpinned all the same: its record can be missing
+  // only because a crash took the newest tracker.db changes (see TrackerDb), or because it still
+  // waited in the waiting list (an unpin of a CID IPFS does not hold is harmless).
+  void track(const Pin& pin, bool allocated_here, UnixNanos now, bool new_to_pinset = false,
+             bool was_allocated_here = false);
   // An applied unpin: queue an unpin unless nothing was ever pinned here (then just forget it).
-  void untrack(const Cid& cid, UnixNanos now);
+  // `allocated_here`: the removed pin, when it was allocated to this peer; as for track, an
+  // unpin is queued for it even without a record.
+  void untrack(const Cid& cid, UnixNanos now, const Pin* allocated_here = nullptr);
 
   // Operations to start now, at most `max`: due pins (fresh ones first, then old pins and
   // retries) up to concurrent_pins in progress, due unpins up to concurrent_unpins. Each

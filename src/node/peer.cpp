@@ -336,8 +336,8 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
     (void)rpc_->send(*to, "raft", as_view(bytes));  // a full queue drops: Raft retransmits
   };
   callbacks.applied = [this](const raft::Entry& e, const std::optional<Command>& command,
-                             const std::vector<bool>& new_pins) {
-    on_applied(e, command, new_pins);
+                             const store::StateDb::Applied& effects) {
+    on_applied(e, command, effects);
   };
   callbacks.state_replaced = [this] { worker_->state_replaced(); };
   auto driver = RaftDriver::create(io_, std::move(cfg), std::move(durable), std::move(writer),
@@ -424,7 +424,7 @@ void Peer::announce_addresses() {
 }
 
 void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& command,
-                      const std::vector<bool>& new_pins) {
+                      const store::StateDb::Applied& effects) {
   if (entry.type == raft::EntryType::ConfChange) {
     auto conf = raft::decode_conf_entry(entry.data);
     if (conf) {
@@ -455,10 +455,13 @@ void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& co
       const auto& ops = std::get<std::vector<PinsetOp>>(*command);
       for (std::size_t i = 0; i < ops.size(); ++i) {
         const PinsetOp& op = ops[i];
+        const std::optional<std::string>* replaced =
+            i < effects.replaced.size() && effects.replaced[i] ? &effects.replaced[i] : nullptr;
         if (op.kind == PinsetOp::Kind::pin) {
-          worker_->pin_applied(op.pin, i < new_pins.size() && new_pins[i]);
+          worker_->pin_applied(op.pin, i < effects.new_pins.size() && effects.new_pins[i],
+                               replaced != nullptr ? &**replaced : nullptr);
         } else {
-          worker_->unpin_applied(op.pin.cid);
+          worker_->unpin_applied(op.pin.cid, replaced != nullptr ? &**replaced : nullptr);
         }
       }
     }

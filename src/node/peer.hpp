@@ -121,7 +121,7 @@ class Peer {
   Status open_stores();
   Status start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::DurableState durable);
   void on_applied(const raft::Entry& entry, const std::optional<Command>& command,
-                  const std::vector<bool>& new_pins);
+                  const store::StateDb::Applied& effects);
   void run_local(const std::string& method, std::function<void(std::vector<Cid>, std::string error)> done);
   void handle_request(const PeerId& from, std::string_view method, ByteView payload,
                       net::RpcEndpoint::Responder responder);

@@ -125,13 +125,25 @@ void PinWorker::flush() {
   });
 }
 
-void PinWorker::pin_applied(const Pin& pin, bool new_to_pinset) {
-  tracker_->track(pin, pin.allocated_to(self_), now(), new_to_pinset);
+// The pin an apply replaced or removed, when it was allocated to this peer (decoded only then:
+// moves and unpins are rare next to new pins).
+std::optional<Pin> PinWorker::allocated_here(const std::string* replaced) const {
+  if (replaced == nullptr) return std::nullopt;
+  auto pin = decode_pin(*replaced);
+  if (!pin || !pin->allocated_to(self_)) return std::nullopt;
+  return std::move(pin).value();
+}
+
+void PinWorker::pin_applied(const Pin& pin, bool new_to_pinset, const std::string* replaced) {
+  bool here = pin.allocated_to(self_);
+  bool was_here = !here && allocated_here(replaced).has_value();
+  tracker_->track(pin, here, now(), new_to_pinset, was_here);
   pump_soon_.request();
 }
 
-void PinWorker::unpin_applied(const Cid& cid) {
-  tracker_->untrack(cid, now());
+void PinWorker::unpin_applied(const Cid& cid, const std::string* replaced) {
+  std::optional<Pin> was_here = allocated_here(replaced);
+  tracker_->untrack(cid, now(), was_here ? &*was_here : nullptr);
   pump_soon_.request();
 }
 

@@ -43,9 +43,10 @@ class PinWorker {
   void start();
   void stop();
 
-  // From the Raft apply path; `new_to_pinset`: the CID was not in the pinset before.
-  void pin_applied(const Pin& pin, bool new_to_pinset);
-  void unpin_applied(const Cid& cid);
+  // From the Raft apply path; `new_to_pinset`: the CID was not in the pinset before;
+  // `replaced`: the encoded pin the apply replaced or removed, if the CID was in the pinset.
+  void pin_applied(const Pin& pin, bool new_to_pinset, const std::string* replaced = nullptr);
+  void unpin_applied(const Cid& cid, const std::string* replaced = nullptr);
   // After a snapshot replaced the shared state: re-derive what to pin from it (a pass that was
   // running starts over).
   void state_replaced();
@@ -68,6 +69,7 @@ class PinWorker {
   net::IpfsConnector& connector() { return *connector_; }
 
  private:
+  std::optional<Pin> allocated_here(const std::string* replaced) const;
   void pump();
   void refill();
   PinsetLookup pinset_lookup();
@@ -130,7 +132,8 @@ class PinWorker {
   asio::steady_timer ipfs_timer_;
   asio::steady_timer slice_timer_;  // paces the slices of a reconcile pass
   // Armed while tracker.db holds changes not yet committed: a flush every kFlushInterval, so a
-  // kill -9 loses at most that much even when no further burst comes to flush them.
+  // kill -9 loses about that much even when no further burst comes to flush them (and takes
+  // the result of a commit under way, so a failed one is reported and retried).
   asio::steady_timer flush_timer_;
   bool flush_armed_ = false;
   net::IpfsId ipfs_id_;

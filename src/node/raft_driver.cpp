@@ -264,7 +264,7 @@ Status RaftDriver::apply_entries(const std::vector<raft::Entry>& entries) {
   applied_ = std::max(applied_, entries.back().index);
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if ((*applied)[i].now && callbacks_.applied)
-      callbacks_.applied(entries[i], commands[i], (*applied)[i].new_pins);
+      callbacks_.applied(entries[i], commands[i], (*applied)[i]);
   }
   return {};
 }

@@ -31,10 +31,10 @@ class RaftDriver : public raft::SnapshotSource {
     std::function<void(const raft::Message&)> send;
     // After an entry's effect is in state.db (pin changes, peer addresses, membership).
     // `command`: the entry's decoded command (nullopt for Noop and ConfChange entries).
-    // `new_pins`, per state operation of the entry (one per pinset op of a pinset command):
-    // whether it added a CID the pinset did not hold before.
+    // `effects`, per state operation of the entry (one per pinset op of a pinset command):
+    // whether it added a CID the pinset did not hold before, and the pin it replaced or removed.
     std::function<void(const raft::Entry&, const std::optional<Command>& command,
-                       const std::vector<bool>& new_pins)>
+                       const store::StateDb::Applied& effects)>
         applied;
     // After a snapshot from the leader replaced the whole state.
     std::function<void()> state_replaced;

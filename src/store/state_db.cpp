@@ -218,8 +218,10 @@ Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
 }
 
 // Runs one operation; `new_pin` tells whether a PutPin added a CID the pinset did not hold.
-Status run_op(Writer& w, const StateOp& op, bool& new_pin) {
+Status run_op(Writer& w, const StateOp& op, bool& new_pin,
+              std::optional<std::string>& replaced) {
   new_pin = false;
+  replaced.reset();
   switch (op.kind) {
     case StateOp::Kind::PutPin: {
       assert(!op.key.empty() && "a CID is never empty");
@@ -228,13 +230,20 @@ Status run_op(Writer& w, const StateOp& op, bool& new_pin) {
       if (Status s = w.insert_pin.run(); !s) return s;
       new_pin = w.db.changes() == 1;
       if (new_pin) return Status::ok_status();
+      auto old = w.q.read_pin(op.key);
+      if (!old) return old.error();
+      replaced = std::move(*old);
       w.update_pin.bind_blob(1, op.key);
       w.update_pin.bind_blob(2, op.value);
       return w.update_pin.run();
     }
-    case StateOp::Kind::DeletePin:
+    case StateOp::Kind::DeletePin: {
+      auto old = w.q.read_pin(op.key);
+      if (!old) return old.error();
+      replaced = std::move(*old);
       w.delete_pin.bind_blob(1, op.key);
       return w.delete_pin.run();
+    }
     case StateOp::Kind::PutPeer:
       assert(!op.key.empty() && "a peer id is never empty");
       w.put_peer.bind_text(1, op.key);
@@ -387,9 +396,11 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
     const Entry& e = entries[i];
     if (e.index <= last.index) continue;  // already in the tables: replay after a restart
     applied[i].new_pins.resize(e.ops.size());
+    applied[i].replaced.resize(e.ops.size());
     for (std::size_t k = 0; k < e.ops.size(); ++k) {
       bool new_pin = false;
-      if (Status s = run_op(wr, e.ops[k], new_pin); !s) return fail(s.error());
+      if (Status s = run_op(wr, e.ops[k], new_pin, applied[i].replaced[k]); !s)
+        return fail(s.error());
       applied[i].new_pins[k] = new_pin;
     }
     wr.uncommitted_ops += e.ops.size() + 1;

@@ -126,8 +126,9 @@ class StateDb {
   // loses the uncommitted entries together with their applied position, and the Raft log, which
   // still holds every entry above the durable applied index, replays them at the restart.
   // Entries at or below the applied index are skipped. Returns, per entry, whether it was
-  // applied now and which of its PutPin ops added a CID the pinset did not hold (the pin
-  // tracker needs no record lookup for those). On failure nothing of this call is applied;
+  // applied now, which of its PutPin ops added a CID the pinset did not hold (the pin
+  // tracker needs no record lookup for those), and the pin each other PutPin or DeletePin
+  // replaced or removed (the tracker unpins a pin that moved away from its peer). On failure nothing of this call is applied;
   // when the open transaction also held earlier calls' entries the process stops (see
   // fail_stop.hpp), since their effects were already acted on.
   struct Entry {
@@ -138,6 +139,9 @@ class StateDb {
   struct Applied {
     bool now = false;             // false: at or below the applied index, skipped
     std::vector<bool> new_pins;   // per op of the entry (false for all but a new CID's PutPin)
+    // Per op of the entry: the value a PutPin replaced or a DeletePin removed (nullopt for a new
+    // CID, a CID that was not there, and peer ops).
+    std::vector<std::optional<std::string>> replaced;
   };
   Result<std::vector<Applied>> apply_batch(std::span<const Entry> entries);
   // Commits the entries apply_batch left uncommitted (a failure stops the process, as above).

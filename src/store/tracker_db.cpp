@@ -3,6 +3,7 @@
 // unpinned) are also in a partial index, so loading them at start does not read pinned rows.
 #include "store/tracker_db.hpp"
 
+#include <cassert>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -121,11 +122,24 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
   auto checkpointer = WalCheckpointer::start(tracker->db_, path, "", kCheckpointFrames);
   if (!checkpointer) return checkpointer.error();
   tracker->checkpointer_ = std::move(*checkpointer);
+  tracker->committer_ = std::thread([t = tracker.get()] { t->commit_loop(); });
   return tracker;
 }
 
 TrackerDb::~TrackerDb() {
   (void)flush_now();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+std::size_t TrackerDb::pending() const {
+  std::size_t n = pending_.size() + waiting_.size();
+  if (in_flight_) n += committing_.changes.size() + committing_.waiting.size();
+  return n;
 }
 
 void TrackerDb::save(const TrackerRecord& record) {
@@ -144,13 +158,17 @@ void TrackerDb::push_waiting(const Cid& cid) {
 }
 
 Result<std::vector<Cid>> TrackerDb::pop_waiting(std::size_t max) {
-  if (Status s = flush_now(); !s) return s.error();
+  // The table holds the older pushes, waiting_ the newer ones not committed yet: the table is
+  // read first and only the popped rows are deleted (the buffered record changes stay buffered).
+  reap(true);
+  end_read();
   std::vector<Cid> out;
   if (max == 0) return out;
   auto tx = Transaction::begin(db_);
   if (!tx) return tx.error();
   q_.wait_first.bind_int(1, static_cast<std::int64_t>(std::min<std::size_t>(max, INT64_MAX)));
   std::int64_t last = 0;
+  std::size_t rows = 0;
   Status result;
   while (true) {
     auto row = q_.wait_first.step();
@@ -159,6 +177,7 @@ Result<std::vector<Cid>> TrackerDb::pop_waiting(std::size_t max) {
       break;
     }
     if (!*row) break;
+    ++rows;
     last = q_.wait_first.column_int(0);
     std::string_view bytes = q_.wait_first.column_blob(1);
     // A row that is not a CID cannot be pinned: dropped with the others (the startup reconcile
@@ -170,58 +189,115 @@ Result<std::vector<Cid>> TrackerDb::pop_waiting(std::size_t max) {
   if (last != 0) {
     q_.wait_drop.bind_int(1, last);
     if (Status s = q_.wait_drop.run(); !s) return s.error();
+    if (Status s = tx->commit(); !s) return s.error();
   }
-  if (Status s = tx->commit(); !s) return s.error();
+  std::size_t from_buffer = std::min(max - rows, waiting_.size());
+  out.insert(out.end(), waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(from_buffer));
+  waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(from_buffer));
   return out;
 }
 
 void TrackerDb::flush_if_full() {
-  if (pending() < kMaxPending) return;
-  Status s = flush_now();
+  if (pending_.size() + waiting_.size() < kMaxPending) return;
+  reap(true);
+  Status s = start_commit();
   if (!s && !deferred_error_) deferred_error_ = s.error();
 }
 
 Status TrackerDb::flush() {
-  if (!deferred_error_ && pending() < kFlushBatch &&
-      std::chrono::steady_clock::now() - last_commit_ < kFlushInterval) {
-    return Status::ok_status();
-  }
-  return flush_now();
-}
-
-Status TrackerDb::begin_read() {
-  if (reading_) return Status::ok_status();
-  if (Status s = db_.exec("BEGIN"); !s) return s;
-  reading_ = true;
-  return Status::ok_status();
-}
-
-void TrackerDb::end_read() {
-  if (!reading_) return;
-  reading_ = false;
-  // A read transaction wrote nothing: if COMMIT fails, ROLLBACK ends it the same.
-  if (!db_.exec("COMMIT")) (void)db_.exec("ROLLBACK");
+  if (!reap(false)) return Status::ok_status();  // the timer or the next burst comes back
+  bool due = deferred_error_ || pending_.size() + waiting_.size() >= kFlushBatch ||
+             std::chrono::steady_clock::now() - last_commit_ >= kFlushInterval;
+  if (!due) return Status::ok_status();
+  return start_commit();
 }
 
 Status TrackerDb::flush_now() {
+  reap(true);  // a failed commit buffers its changes again: they are retried now
+  if (Status s = start_commit(); !s) return s;
+  reap(true);
+  if (!deferred_error_) return Status::ok_status();
+  Error e = std::move(*deferred_error_);
+  deferred_error_.reset();
+  return e;
+}
+
+Status TrackerDb::wait_commit() {
+  reap(true);
+  if (!deferred_error_) return Status::ok_status();
+  return *deferred_error_;
+}
+
+bool TrackerDb::reap(bool block) {
+  if (!in_flight_) return true;
+  std::optional<Error> failed;
+  {
+    std::unique_lock lock(mu_);
+    if (!block && handed_) return false;
+    cv_.wait(lock, [&] { return !handed_; });
+    failed = std::move(commit_error_);
+    commit_error_.reset();
+  }
+  in_flight_ = false;
+  if (failed) {
+    // Buffered again; a newer change of the same CID, made during the commit, wins.
+    for (auto& [cid, change] : committing_.changes) pending_.try_emplace(cid, std::move(change));
+    waiting_.insert(waiting_.begin(), committing_.waiting.begin(), committing_.waiting.end());
+    if (!deferred_error_) deferred_error_ = std::move(*failed);
+  }
+  committing_ = Batch{};
+  return true;
+}
+
+Status TrackerDb::start_commit() {
+  assert(!in_flight_);
   end_read();
-  if (deferred_error_ && pending_.empty()) {
+  if (pending_.empty() && waiting_.empty()) {
+    if (!deferred_error_) return Status::ok_status();
     Error e = std::move(*deferred_error_);
     deferred_error_.reset();
     return e;
   }
-  deferred_error_.reset();
-  if (pending() == 0) return Status::ok_status();
+  deferred_error_.reset();  // what failed is retried now
   if (before_commit_) {
     if (Status s = before_commit_(); !s) return s;
   }
+  committing_.changes = std::move(pending_);
+  committing_.waiting = std::move(waiting_);
+  pending_.clear();
+  waiting_.clear();
+  in_flight_ = true;
+  last_commit_ = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    handed_ = true;
+  }
+  cv_.notify_all();
+  return Status::ok_status();
+}
+
+void TrackerDb::commit_loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return handed_ || stopping_; });
+    if (!handed_) return;  // stopping, nothing handed
+    lock.unlock();
+    Status s = write_batch();
+    lock.lock();
+    if (!s) commit_error_ = s.error();
+    handed_ = false;
+    cv_.notify_all();
+  }
+}
+
+Status TrackerDb::write_batch() {
   auto tx = Transaction::begin(db_);
   if (!tx) return tx.error();
-  for (const Cid& cid : waiting_) {
+  for (const Cid& cid : committing_.waiting) {
     q_.wait_push.bind_blob(1, as_text(cid.bytes()));
     if (Status s = q_.wait_push.run(); !s) return s;
   }
-  for (const auto& [cid, change] : pending_) {
+  for (const auto& [cid, change] : committing_.changes) {
     if (!change) {
       q_.del.bind_blob(1, as_text(cid.bytes()));
       if (Status s = q_.del.run(); !s) return s;
@@ -240,11 +316,21 @@ Status TrackerDb::flush_now() {
     q_.put.bind_blob(10, encode_pin(r.pin));
     if (Status s = q_.put.run(); !s) return s;
   }
-  if (Status s = tx->commit(); !s) return s;
-  pending_.clear();
-  waiting_.clear();
-  last_commit_ = std::chrono::steady_clock::now();
+  return tx->commit();
+}
+
+Status TrackerDb::begin_read() {
+  if (reading_) return Status::ok_status();
+  if (Status s = db_.exec("BEGIN"); !s) return s;
+  reading_ = true;
   return Status::ok_status();
+}
+
+void TrackerDb::end_read() {
+  if (!reading_) return;
+  reading_ = false;
+  // A read transaction wrote nothing: if COMMIT fails, ROLLBACK ends it the same.
+  if (!db_.exec("COMMIT")) (void)db_.exec("ROLLBACK");
 }
 
 Result<TrackerRecord> TrackerDb::read_row(const Statement& row) const {
@@ -286,15 +372,26 @@ Result<std::optional<T>> TrackerDb::point_read(Statement& q, const Cid& cid, Dec
   return out;
 }
 
+const std::optional<TrackerRecord>* TrackerDb::buffered(const Cid& cid) {
+  if (auto it = pending_.find(cid); it != pending_.end()) return &it->second;
+  if (in_flight_) {
+    // Read while the committer writes the same map: both only read it.
+    if (auto it = committing_.changes.find(cid); it != committing_.changes.end())
+      return &it->second;
+    reap(true);  // the row is read from the connection, which the committer holds until then
+  }
+  return nullptr;
+}
+
 Result<std::optional<TrackerRecord>> TrackerDb::load(const Cid& cid) {
-  if (auto it = pending_.find(cid); it != pending_.end()) return it->second;
+  if (const auto* change = buffered(cid)) return *change;
   return point_read<TrackerRecord>(q_.get, cid, [&](const Statement& q) { return read_row(q); });
 }
 
 Result<std::optional<TrackerStore::Brief>> TrackerDb::load_brief(const Cid& cid) {
-  if (auto it = pending_.find(cid); it != pending_.end()) {
-    if (!it->second) return std::optional<Brief>();
-    return std::optional<Brief>(Brief::of(*it->second));
+  if (const auto* change = buffered(cid)) {
+    if (!*change) return std::optional<Brief>();
+    return std::optional<Brief>(Brief::of(**change));
   }
   return point_read<Brief>(q_.get_brief, cid, [&](const Statement& q) -> Result<Brief> {
     auto checked = status_and_op(db_.path(), cid, q.column_int(0), q.column_int(1));

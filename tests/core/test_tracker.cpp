@@ -296,6 +296,42 @@ TEST_CASE("a pinned CID re-allocated elsewhere is unpinned here and then reporte
   CHECK(status_of(t, 1) == TrackerStatus::remote);
 }
 
+TEST_CASE("a pin moved away from this peer is unpinned even when a crash lost its record") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  // No record of 1 (tracker.db lost its newest changes), but the pin the apply replaced was
+  // allocated here: IPFS may hold it, so it is unpinned, then reported remote.
+  t.track(pin_n(1), false, kT0, false, true);
+  CHECK(status_of(t, 1) == TrackerStatus::unpin_queued);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].op == TrackerOp::unpin);
+  t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::remote);
+  // The same without the previous allocation here: nothing to undo.
+  t.track(pin_n(2), false, kT0, false, false);
+  CHECK(status_of(t, 2) == TrackerStatus::remote);
+  CHECK(t.next_operations(kT0).empty());
+}
+
+TEST_CASE("an applied unpin of a pin allocated here is run even when a crash lost its record") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  Pin removed = pin_n(1);
+  t.untrack(cid_n(1), kT0, &removed);
+  CHECK(status_of(t, 1) == TrackerStatus::unpin_queued);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].op == TrackerOp::unpin);
+  t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::unpinned);
+  CHECK(store.rows.empty());
+  // Without it, an untracked CID is only forgotten.
+  t.untrack(cid_n(2), kT0);
+  CHECK(t.next_operations(kT0).empty());
+  CHECK(store.rows.empty());
+}
+
 TEST_CASE("an applied unpin of a pinned CID unpins it and then forgets it") {
   MemoryStore store;
   PinTracker t = open_tracker(store);

@@ -222,6 +222,16 @@ def test_removed_peer_pins_are_reallocated(ctx):
                    "pins of the removed peer to move to the peers that stay")
 
 
+def cluster_on_ipfs(ctx, nodes, allocate_by):
+    """One peer beside each of `nodes`, fast monitoring, IPFS synced every 2 s."""
+    c = LocalCluster(ctx, len(nodes))
+    for d, node in zip(c.daemons, nodes):
+        c.edit(d, lambda cfg, node=node: cfg["ipfs_connector"]["ipfshttp"].update(node_multiaddress=node.maddr))
+        c.edit(d, lambda cfg: fast_monitoring(cfg, allocate_by=allocate_by))
+        c.edit(d, lambda cfg: cfg["cluster"].update(ipfs_sync_interval="2s"))
+    return c
+
+
 def count_pinned(nodes, daemons, cid):
     return sum(1 for node, d in zip(nodes, daemons) if d.running() and node.pinned(cid))
 
@@ -261,11 +271,7 @@ def test_ipfs_daemons_are_connected_after_connect_swarms_delay_and_drawn(ctx):
 def test_four_peers_real_ipfs_rereplicate_after_a_peer_dies(ctx):
     nodes = start_nodes(ctx, 4)
     try:
-        c = LocalCluster(ctx, 4)
-        for d, node in zip(c.daemons, nodes):
-            c.edit(d, lambda cfg, node=node: cfg["ipfs_connector"]["ipfshttp"].update(node_multiaddress=node.maddr))
-            c.edit(d, lambda cfg: fast_monitoring(cfg, allocate_by=("tag:group", "freespace")))
-            c.edit(d, lambda cfg: cfg["cluster"].update(ipfs_sync_interval="2s"))
+        c = cluster_on_ipfs(ctx, nodes, allocate_by=("tag:group", "freespace"))
         with c:
             c.start_all()
             wait_until(lambda: len(metrics(c.daemons[0], "freespace")) == 4, 20, "every peer's freespace")
@@ -307,6 +313,44 @@ def test_four_peers_real_ipfs_rereplicate_after_a_peer_dies(ctx):
         for node in nodes:
             node.stop()
 
+
+
+def test_a_pin_moved_away_while_its_peer_was_down_is_unpinned_there_even_without_its_records(ctx):
+    # tracker.db commits its changes in batches, so a kill can take the newest records, among
+    # them the one saying a CID was pinned. Here all of them are gone (tracker.db deleted while
+    # the peer is down); the pin re-allocated meanwhile must still leave that peer's IPFS.
+    nodes = start_nodes(ctx, 3)
+    try:
+        c = cluster_on_ipfs(ctx, nodes, allocate_by=("freespace",))
+        with c:
+            c.start_all()
+            wait_until(lambda: len(metrics(c.daemons[0], "freespace")) == 3, 20, "every peer's freespace")
+            leader = leader_of(c.daemons[0])
+            dead = next(d for d in c.daemons if d.id != leader)
+            live = [d for d in c.daemons if d is not dead]
+            cid = nodes[0].add(os.urandom(30_000))
+            r = live[0].cli("pin", "add", "--rmin", "1", "--rmax", "1", "--allocations", dead.id,
+                            "--no-status", cid)
+            expect(r.returncode == 0, r.stderr)
+            expect(allocations(live[0], cid) == [dead.id], str(allocations(live[0], cid)))
+            wait_until(lambda: nodes[dead.index].pinned(cid), 60, "the allocated peer's IPFS to pin it")
+            dead.kill()
+            data = os.path.join(dead.folder, "clusterpin-data")
+            expect(os.path.exists(os.path.join(data, "tracker.db")), "no tracker.db in " + data)
+            for name in ("tracker.db", "tracker.db-wal", "tracker.db-shm"):
+                if os.path.exists(os.path.join(data, name)):
+                    os.remove(os.path.join(data, name))
+            wait_until(lambda: allocations(live[0], cid) not in ([], [dead.id]), 30, f"{cid} re-allocated")
+            holder = next(d for d in live if d.id in allocations(live[0], cid))
+            wait_until(lambda: nodes[holder.index].pinned(cid), 60, "the new holder's IPFS to pin it")
+            dead.start()
+            dead.wait_ready()
+            wait_until(lambda: not nodes[dead.index].pinned(cid), 60,
+                       "the returning peer to unpin what moved away")
+            expect(nodes[holder.index].pinned(cid), "the new holder lost its pin")
+    finally:
+        for node in nodes:
+            node.stop()
 
 if __name__ == "__main__":
     run(globals())

@@ -113,7 +113,7 @@ TEST_CASE("applying an index at or below the applied index is a no-op (idempoten
   CHECK(*db.applied() == store::AppliedPosition{6, 3});
 }
 
-TEST_CASE("a batch reports which pins were new to the pinset and skips entries already applied") {
+TEST_CASE("a batch reports which pins were new to the pinset, what each op replaced or removed, and skips entries already applied") {
   TempDir dir;
   auto db = open_state(dir.path());
   REQUIRE(apply(db, 1, 1, {StateOp::put_pin(cid(1), "a")}));
@@ -131,6 +131,9 @@ TEST_CASE("a batch reports which pins were new to the pinset and skips entries a
   CHECK((*r)[1].now);
   CHECK((*r)[1].new_pins == std::vector<bool>{false, true, false});
   CHECK((*r)[2].new_pins == std::vector<bool>{false, false, true});  // deleted, then added again
+  using Old = std::vector<std::optional<std::string>>;
+  CHECK((*r)[1].replaced == Old{"a", std::nullopt, std::nullopt});  // cid(3) was not there
+  CHECK((*r)[2].replaced == Old{"b", "a2", std::nullopt});
   CHECK(*db.get_pin(cid(1)) == std::optional<std::string>("a3"));
   CHECK(*db.get_pin(cid(2)) == std::optional<std::string>("b2"));  // an update still writes
   CHECK(!db.get_pin(cid(7))->has_value());

@@ -128,9 +128,13 @@ TEST_CASE("many changes are committed in batches and changes of one CID coalesce
     db->save(record_n(i, TrackerStatus::pinned));
     most_pending = std::max(most_pending, db->pending());
   }
-  // The buffer commits itself when full, so memory stays bounded while tracking many pins.
-  CHECK(most_pending == TrackerDb::kMaxPending - 1);
+  // The buffer commits itself when full, so memory stays bounded while tracking many pins: at
+  // most a full buffer and the batch being committed.
+  CHECK(most_pending < 2 * TrackerDb::kMaxPending);
+  REQUIRE(db->wait_commit().ok());
   CHECK(db->pending() < TrackerDb::kMaxPending);
+  CHECK(store::testing::committed_rows(dir.path() / TrackerDb::kFileName, "tracker") >=
+        static_cast<std::int64_t>(n + 1 - TrackerDb::kMaxPending));
   REQUIRE(db->flush_now().ok());
   CHECK(db->pending() == 0);
   CHECK(db->count().value() == static_cast<std::size_t>(n + 1));
@@ -315,8 +319,10 @@ TEST_CASE("flush commits at once when a batch has gathered; flush_now always") {
     db->save(record_n(static_cast<int>(i), TrackerStatus::pinned));
   }
   REQUIRE(db->flush().ok());
+  CHECK(db->committing());  // handed to the committer; flush does not wait for it
+  REQUIRE(db->wait_commit().ok());
   CHECK(db->pending() == 0);
-  db->save(record_n(5000, TrackerStatus::pinned));
+  db->save(record_n(static_cast<int>(TrackerDb::kFlushBatch), TrackerStatus::pinned));
   REQUIRE(db->flush_now().ok());
   CHECK(db->pending() == 0);
   CHECK(db->count().value() == TrackerDb::kFlushBatch + 1);
@@ -369,4 +375,42 @@ TEST_CASE("the waiting list pops the oldest CIDs first, sees unflushed pushes an
   auto none = db->pop_waiting(100);
   REQUIRE(none.ok());
   CHECK(none->empty());
+}
+
+TEST_CASE("a commit runs on the committer: lookups and new changes go on meanwhile, and a failed "
+          "commit's changes are buffered again behind newer ones") {
+  TempDir dir;
+  auto db = open_db(dir);
+  auto other = store::Connection::open((dir.path() / TrackerDb::kFileName).string(),
+                                       store::OpenMode::ReadWrite);
+  REQUIRE(other.ok());
+  REQUIRE(other->exec("BEGIN IMMEDIATE").ok());  // holds the write lock: the committer waits
+  db->save(record_n(1, TrackerStatus::pinning));
+  db->save(record_n(2, TrackerStatus::pinned));
+  REQUIRE(db->flush().ok());  // the first flush is due at once; it only hands the batch over
+  REQUIRE(db->committing());
+  auto during = db->load(cid_n(1));  // answered from the batch, without waiting for the commit
+  REQUIRE(during.ok());
+  REQUIRE(during->has_value());
+  CHECK((*during)->status == TrackerStatus::pinning);
+  CHECK(db->committing());
+  db->save(record_n(1, TrackerStatus::pin_error));  // newer than the batch's change
+  CHECK(db->pending() == 3);
+  CHECK(db->flush().ok());  // not waiting either: the commit is still under way
+  // SQLite gives up after its busy timeout: the batch is buffered again.
+  Status failed = db->wait_commit();
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().message.find("locked") != std::string::npos);
+  CHECK_FALSE(db->committing());
+  CHECK(db->pending() == 2);
+  CHECK(db->load(cid_n(1)).value()->status == TrackerStatus::pin_error);
+  CHECK(db->load(cid_n(2)).value()->status == TrackerStatus::pinned);
+  REQUIRE(other->exec("ROLLBACK").ok());
+  REQUIRE(db->flush_now().ok());
+  CHECK(store::testing::committed_rows(dir.path() / TrackerDb::kFileName, "tracker") == 2);
+  auto reopened_db = std::move(db);
+  reopened_db.reset();
+  auto again = open_db(dir);
+  CHECK(again->load(cid_n(1)).value()->status == TrackerStatus::pin_error);
+  CHECK(again->load(cid_n(2)).value()->status == TrackerStatus::pinned);
 }
