@@ -217,9 +217,10 @@ class PinTracker {
   // `new_to_pinset`: the apply added the CID to the pinset (it was not there before), which
   // spares a store read for a pin allocated here; false when unknown.
   // `was_allocated_here`: the pin the apply replaced was allocated to this peer. A pin moved
-  // away from this peer with no record is then unpinned all the same: its record can be missing
-  // only because a crash took the newest tracker.db changes (see TrackerDb), or because it still
-  // waited in the waiting list (an unpin of a CID IPFS does not hold is harmless).
+  // away from this peer with no record is then unpinned all the same: the caller says so while
+  // records may be missing because a kill took the newest tracker.db changes (see TrackerDb),
+  // that is until its first reconcile with the pinset has completed (a pin still waiting in the
+  // waiting list then gets an unpin IPFS answers with "not pinned", which counts as done).
   void track(const Pin& pin, bool allocated_here, UnixNanos now, bool new_to_pinset = false,
              bool was_allocated_here = false);
   // An applied unpin: queue an unpin unless nothing was ever pinned here (then just forget it).

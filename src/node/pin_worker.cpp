@@ -136,13 +136,13 @@ std::optional<Pin> PinWorker::allocated_here(const std::string* replaced) const 
 
 void PinWorker::pin_applied(const Pin& pin, bool new_to_pinset, const std::string* replaced) {
   bool here = pin.allocated_to(self_);
-  bool was_here = !here && allocated_here(replaced).has_value();
+  bool was_here = !here && !records_rebuilt_ && allocated_here(replaced).has_value();
   tracker_->track(pin, here, now(), new_to_pinset, was_here);
   pump_soon_.request();
 }
 
 void PinWorker::unpin_applied(const Cid& cid, const std::string* replaced) {
-  std::optional<Pin> was_here = allocated_here(replaced);
+  std::optional<Pin> was_here = records_rebuilt_ ? std::nullopt : allocated_here(replaced);
   tracker_->untrack(cid, now(), was_here ? &*was_here : nullptr);
   pump_soon_.request();
 }
@@ -377,6 +377,7 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
                p.cursor.untracked, p.cursor.found_in_ipfs, p.cursor.checked_in_ipfs);
   }
   if (finished && s) {
+    records_rebuilt_ = true;
     auto took = duration_cast<duration<double>>(steady_clock::now() - p.started).count();
     // Quiet when there is nothing to tell: a pass every state_sync_interval is routine.
     if (p.cursor.changes > 0 || took >= 10) {

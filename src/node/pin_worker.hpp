@@ -136,6 +136,12 @@ class PinWorker {
   // the result of a commit under way, so a failed one is reported and retried).
   asio::steady_timer flush_timer_;
   bool flush_armed_ = false;
+  // Until the first reconcile pass of this run has completed, a pin allocated here may have no
+  // tracker record because a kill took the newest tracker.db changes (or tracker.db was lost):
+  // a pin that moves away or is removed is then unpinned when it was allocated here before.
+  // Afterwards only a pin that still waits in the waiting list has no record, and it was never
+  // pinned: it is just forgotten, without an IPFS call.
+  bool records_rebuilt_ = false;
   net::IpfsId ipfs_id_;
   std::string ipfs_error_ = "not contacted yet";
   bool running_ = false;
