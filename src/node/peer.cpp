@@ -455,13 +455,12 @@ void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& co
       const auto& ops = std::get<std::vector<PinsetOp>>(*command);
       for (std::size_t i = 0; i < ops.size(); ++i) {
         const PinsetOp& op = ops[i];
-        const std::optional<std::string>* replaced =
-            i < effects.replaced.size() && effects.replaced[i] ? &effects.replaced[i] : nullptr;
+        const std::string* replaced =
+            i < effects.replaced.size() && effects.replaced[i] ? &*effects.replaced[i] : nullptr;
         if (op.kind == PinsetOp::Kind::pin) {
-          worker_->pin_applied(op.pin, i < effects.new_pins.size() && effects.new_pins[i],
-                               replaced != nullptr ? &**replaced : nullptr);
+          worker_->pin_applied(op.pin, i < effects.new_pins.size() && effects.new_pins[i], replaced);
         } else {
-          worker_->unpin_applied(op.pin.cid, replaced != nullptr ? &**replaced : nullptr);
+          worker_->unpin_applied(op.pin.cid, replaced);
         }
       }
     }

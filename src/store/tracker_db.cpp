@@ -137,7 +137,7 @@ TrackerDb::~TrackerDb() {
 }
 
 std::size_t TrackerDb::pending() const {
-  std::size_t n = pending_.size() + waiting_.size();
+  std::size_t n = buffered();
   if (in_flight_) n += committing_.changes.size() + committing_.waiting.size();
   return n;
 }
@@ -198,7 +198,7 @@ Result<std::vector<Cid>> TrackerDb::pop_waiting(std::size_t max) {
 }
 
 void TrackerDb::flush_if_full() {
-  if (pending_.size() + waiting_.size() < kMaxPending) return;
+  if (buffered() < kMaxPending) return;
   reap(true);
   Status s = start_commit();
   if (!s && !deferred_error_) deferred_error_ = s.error();
@@ -206,7 +206,7 @@ void TrackerDb::flush_if_full() {
 
 Status TrackerDb::flush() {
   if (!reap(false)) return Status::ok_status();  // the timer or the next burst comes back
-  bool due = deferred_error_ || pending_.size() + waiting_.size() >= kFlushBatch ||
+  bool due = deferred_error_ || buffered() >= kFlushBatch ||
              std::chrono::steady_clock::now() - last_commit_ >= kFlushInterval;
   if (!due) return Status::ok_status();
   return start_commit();
@@ -216,6 +216,10 @@ Status TrackerDb::flush_now() {
   reap(true);  // a failed commit buffers its changes again: they are retried now
   if (Status s = start_commit(); !s) return s;
   reap(true);
+  return take_deferred_error();
+}
+
+Status TrackerDb::take_deferred_error() {
   if (!deferred_error_) return Status::ok_status();
   Error e = std::move(*deferred_error_);
   deferred_error_.reset();
@@ -252,12 +256,7 @@ bool TrackerDb::reap(bool block) {
 Status TrackerDb::start_commit() {
   assert(!in_flight_);
   end_read();
-  if (pending_.empty() && waiting_.empty()) {
-    if (!deferred_error_) return Status::ok_status();
-    Error e = std::move(*deferred_error_);
-    deferred_error_.reset();
-    return e;
-  }
+  if (buffered() == 0) return take_deferred_error();
   deferred_error_.reset();  // what failed is retried now
   if (before_commit_) {
     if (Status s = before_commit_(); !s) return s;

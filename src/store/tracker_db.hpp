@@ -102,6 +102,9 @@ class TrackerDb final : public TrackerStore {
   template <typename T, typename Decode>
   Result<std::optional<T>> point_read(Statement& q, const Cid& cid, Decode&& decode);
   void flush_if_full();
+  std::size_t buffered() const { return pending_.size() + waiting_.size(); }  // not handed over
+  // The error kept from an earlier commit, now reported (ok when none).
+  Status take_deferred_error();
   // Hands the buffered changes to the committer (there must be no commit under way). The
   // before-commit hook runs here, on the owner's thread, before the hand-over. Returns its
   // error, or the error kept from an earlier commit when nothing is buffered.
