@@ -1,7 +1,11 @@
 // The applets' REST client (see api_client.hpp).
 #include "cmd/api_client.hpp"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include <fmt/core.h>
 #include <rapidjson/document.h>
@@ -82,6 +86,18 @@ int transport_error(std::string_view applet, const Error& error) {
 std::string pretty_json(std::string_view json) {
   auto indented = indent_json(json, 4);
   return indented ? std::move(*indented) : std::string(json);
+}
+
+void print_line(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fputc('\n', stdout);
+}
+
+void buffer_listing_output() {
+  static bool done = false;  // setvbuf is only allowed before the first output: once per process
+  if (std::exchange(done, true) || ::isatty(STDOUT_FILENO) != 0) return;
+  static char buffer[1 << 16];
+  std::setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
 }
 
 }  // namespace clusterpin::cmd

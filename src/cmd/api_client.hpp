@@ -45,5 +45,11 @@ int check_response(const net::HttpClientResponse& response);
 int transport_error(std::string_view applet, const Error& error);
 // Pretty JSON with a 4-space indent, as ipfs-cluster-ctl prints it; text that is not JSON as it is.
 std::string pretty_json(std::string_view json);
+// Writes one printed object and a newline to standard output.
+void print_line(std::string_view text);
+// Called before a command's first output (later calls do nothing): standard output that is not
+// a terminal gets a 64 KiB buffer (glibc's default for a file or pipe is 4 KiB: a write(2)
+// every few pins of `pin ls --enc json`).
+void buffer_listing_output();
 
 }  // namespace clusterpin::cmd

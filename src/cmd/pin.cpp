@@ -184,8 +184,8 @@ std::string query_of(const cxxopts::ParseResult& args) {
   return net::make_target("", q);
 }
 
-void print_pin(const ApiClient& client, const std::string& json) {
-  fmt::print("{}\n", client.json_output() ? pretty_json(json) : format_pin(json));
+void print_pin(const ApiClient& client, std::string_view json) {
+  print_line(client.json_output() ? pretty_json(json) : format_pin(json));
 }
 
 int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
@@ -360,9 +360,10 @@ int run_ls(const cxxopts::ParseResult& args) {
     return kExitOk;
   }
   net::QueryPairs q{{"filter", args["filter"].as<std::string>()}};
+  buffer_listing_output();
   auto response = client->call("GET", net::make_target("/allocations", q), {},
                                [&](std::string_view line) {
-                                 if (!line.empty()) print_pin(*client, std::string(line));
+                                 if (!line.empty()) print_pin(*client, line);
                                  return true;
                                });
   if (!response) return transport_error("pin ls", response.error());

@@ -56,10 +56,10 @@ bool check_cids(std::string_view applet, const cxxopts::ParseResult& args) {
 // Prints each GlobalPinInfo of an answer (one object, or an NDJSON stream).
 int print_infos(std::string_view applet, ApiClient& client, const std::string& method,
                 const std::string& target) {
+  buffer_listing_output();
   auto print = [&](std::string_view line) {
     if (line.empty()) return true;
-    std::string json(line);
-    fmt::print("{}\n", client.json_output() ? pretty_json(json) : format_global_info(json));
+    print_line(client.json_output() ? pretty_json(line) : format_global_info(line));
     return true;
   };
   auto response = client.call(method, target, {}, print);

@@ -154,8 +154,17 @@ Result<Cid> Cid::parse(std::string_view text) {
 }
 
 std::string Cid::to_string() const {
-  if (version_ == 0) return base58btc_encode(bytes_);
-  return multibase_encode(Multibase::base32, bytes_);
+  std::string out;
+  append_text(out);
+  return out;
+}
+
+void Cid::append_text(std::string& out) const {
+  if (version_ == 0) {
+    out += base58btc_encode(bytes_);
+  } else {
+    append_multibase(out, Multibase::base32, bytes_);
+  }
 }
 
 Result<std::string> Cid::to_string(Multibase base) const {

@@ -47,6 +47,7 @@ class Cid {
 
   // CIDv0: base58btc without prefix; CIDv1: base32 lower-case like Kubo.
   std::string to_string() const;
+  void append_text(std::string& out) const;  // to_string(), appended to out
   // A CIDv0 has only its base58btc form: any other base is an error (convert with to_v1()).
   Result<std::string> to_string(Multibase base) const;
   // The CIDv1 with the same codec and multihash (a CIDv1 returns itself).

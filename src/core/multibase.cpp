@@ -105,9 +105,11 @@ Result<Bytes> base36_decode(std::string_view text) {
   return radix_decode(text, kBase36Alphabet, "base36", true);
 }
 
-std::string base32_encode(ByteView data) {
-  std::string out;
-  out.reserve((data.size() * 8 + 4) / 5);
+void append_base32(std::string& out, ByteView data) {
+  // Sized once and written in place: a listing writes a CID per pin.
+  std::size_t at = out.size();
+  out.resize(at + (data.size() * 8 + 4) / 5);
+  char* p = out.data() + at;
   std::uint32_t bits = 0;
   int bit_count = 0;
   for (std::uint8_t byte : data) {
@@ -115,11 +117,16 @@ std::string base32_encode(ByteView data) {
     bit_count += 8;
     while (bit_count >= 5) {
       bit_count -= 5;
-      out.push_back(kBase32Alphabet[(bits >> bit_count) & 31]);
+      *p++ = kBase32Alphabet[(bits >> bit_count) & 31];
     }
     bits &= (1u << bit_count) - 1;
   }
-  if (bit_count > 0) out.push_back(kBase32Alphabet[(bits << (5 - bit_count)) & 31]);
+  if (bit_count > 0) *p++ = kBase32Alphabet[(bits << (5 - bit_count)) & 31];
+}
+
+std::string base32_encode(ByteView data) {
+  std::string out;
+  append_base32(out, data);
   return out;
 }
 
@@ -150,14 +157,19 @@ Result<Bytes> base32_decode(std::string_view text) {
 }
 
 std::string multibase_encode(Multibase base, ByteView data) {
-  std::string out(1, multibase_prefix(base));
+  std::string out;
+  append_multibase(out, base, data);
+  return out;
+}
+
+void append_multibase(std::string& out, Multibase base, ByteView data) {
+  out += multibase_prefix(base);
   switch (base) {
     case Multibase::base58btc: out += base58btc_encode(data); break;
-    case Multibase::base32: out += base32_encode(data); break;
+    case Multibase::base32: append_base32(out, data); break;
     case Multibase::base36: out += base36_encode(data); break;
     case Multibase::base16: out += hex_encode(data); break;
   }
-  return out;
 }
 
 Result<MultibaseDecoded> multibase_decode(std::string_view text) {

@@ -21,12 +21,14 @@ std::string_view multibase_name(Multibase base);
 std::string base58btc_encode(ByteView data);
 Result<Bytes> base58btc_decode(std::string_view text);
 std::string base32_encode(ByteView data);
+void append_base32(std::string& out, ByteView data);  // base32_encode, appended to out
 Result<Bytes> base32_decode(std::string_view text);
 std::string base36_encode(ByteView data);
 Result<Bytes> base36_decode(std::string_view text);
 
 // With the prefix character.
 std::string multibase_encode(Multibase base, ByteView data);
+void append_multibase(std::string& out, Multibase base, ByteView data);
 
 struct MultibaseDecoded {
   Multibase base;

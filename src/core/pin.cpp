@@ -244,12 +244,10 @@ Result<Pin> decode_pin(std::string_view bytes) {
 }
 
 void append_pin_json(std::string& out, const Pin& pin) {
+  // Keys are written with their quotes, colon and the comma before them as one literal; CIDs,
+  // times and the fixed names of modes and types are written straight into `out` between quotes
+  // (none of their characters needs escaping): a listing writes this for every pin.
   const PinOptions& o = pin.options;
-  auto key = [&](std::string_view k) {  // keys are fixed ASCII names: nothing to escape
-    out += '"';
-    out += k;
-    out += "\":";
-  };
   auto number = [&](auto v) {
     char buf[24];
     out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
@@ -268,36 +266,50 @@ void append_pin_json(std::string& out, const Pin& pin) {
   auto peers = [&](const std::vector<PeerId>& ids) {
     list('[', ids, [&](const PeerId& id) { append_json_string(out, id.to_string()); }, ']');
   };
-  out += '{';
-  key("replication_factor_min"); number(o.replication_factor_min);
-  out += ','; key("replication_factor_max"); number(o.replication_factor_max);
-  out += ','; key("name"); append_json_string(out, o.name);
-  out += ','; key("mode"); append_json_string(out, pin_mode_name(o.mode));
-  out += ','; key("shard_size"); number(o.shard_size);
-  out += ','; key("user_allocations"); peers(o.user_allocations);
-  out += ','; key("expire_at"); append_json_string(out, format_rfc3339(o.expire_at));
-  out += ','; key("metadata");
+  auto cid = [&](const Cid& c) {
+    out += '"';
+    c.append_text(out);
+    out += '"';
+  };
+  auto time = [&](UnixNanos t) {
+    out += '"';
+    append_rfc3339(out, t);
+    out += '"';
+  };
+  auto name = [&](std::string_view fixed) {
+    out += '"';
+    out += fixed;
+    out += '"';
+  };
+  out += "{\"replication_factor_min\":"; number(o.replication_factor_min);
+  out += ",\"replication_factor_max\":"; number(o.replication_factor_max);
+  out += ",\"name\":"; append_json_string(out, o.name);
+  out += ",\"mode\":"; name(pin_mode_name(o.mode));
+  out += ",\"shard_size\":"; number(o.shard_size);
+  out += ",\"user_allocations\":"; peers(o.user_allocations);
+  out += ",\"expire_at\":"; time(o.expire_at);
+  out += ",\"metadata\":";
   list('{', o.metadata, [&](const auto& kv) {
     append_json_string(out, kv.first);
     out += ':';
     append_json_string(out, kv.second);
   }, '}');
   if (o.pin_update) {
-    out += ','; key("pin_update"); append_json_string(out, o.pin_update->to_string());
+    out += ",\"pin_update\":"; cid(*o.pin_update);
   }
-  out += ','; key("origins");
+  out += ",\"origins\":";
   list('[', o.origins, [&](const std::string& origin) { append_json_string(out, origin); }, ']');
-  out += ','; key("cid"); append_json_string(out, pin.cid.to_string());
-  out += ','; key("type"); append_json_string(out, pin_type_name(pin.type));
-  out += ','; key("allocations"); peers(pin.allocations);
-  out += ','; key("max_depth"); number(pin.max_depth);
-  out += ','; key("reference");
+  out += ",\"cid\":"; cid(pin.cid);
+  out += ",\"type\":"; name(pin_type_name(pin.type));
+  out += ",\"allocations\":"; peers(pin.allocations);
+  out += ",\"max_depth\":"; number(pin.max_depth);
+  out += ",\"reference\":";
   if (pin.reference) {
-    append_json_string(out, pin.reference->to_string());
+    cid(*pin.reference);
   } else {
     out += "null";
   }
-  out += ','; key("timestamp"); append_json_string(out, format_rfc3339(pin.timestamp));
+  out += ",\"timestamp\":"; time(pin.timestamp);
   out += '}';
 }
 

@@ -60,7 +60,16 @@ std::string format_fraction(std::int64_t nanos) {
 }  // namespace
 
 std::string format_rfc3339(UnixNanos t) {
-  if (t == kZeroTime) return "0001-01-01T00:00:00Z";
+  std::string out;
+  append_rfc3339(out, t);
+  return out;
+}
+
+void append_rfc3339(std::string& out, UnixNanos t) {
+  if (t == kZeroTime) {
+    out += "0001-01-01T00:00:00Z";
+    return;
+  }
   std::int64_t secs = t / kNanosPerSecond;
   std::int64_t nanos = t % kNanosPerSecond;
   if (nanos < 0) {
@@ -88,10 +97,9 @@ std::string format_rfc3339(UnixNanos t) {
   put(11, rem / 3600, 2);
   put(14, (rem / 60) % 60, 2);
   put(17, rem % 60, 2);
-  std::string out(buf, 19);
+  out.append(buf, 19);
   if (nanos != 0) out += format_fraction(nanos);
   out += 'Z';
-  return out;
 }
 
 Result<UnixNanos> parse_rfc3339(std::string_view s) {

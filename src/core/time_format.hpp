@@ -16,6 +16,7 @@ using UnixNanos = std::int64_t;
 inline constexpr UnixNanos kZeroTime = INT64_MIN;
 
 std::string format_rfc3339(UnixNanos t);
+void append_rfc3339(std::string& out, UnixNanos t);  // format_rfc3339, appended to out
 // Accepts "Z" or a numeric offset, with or without a fraction; returns kZeroTime for Go's zero.
 Result<UnixNanos> parse_rfc3339(std::string_view text);
 

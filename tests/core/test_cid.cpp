@@ -64,6 +64,18 @@ TEST_CASE("a CIDv1 prints in every supported base and each text parses to the sa
   CHECK(parse_ok("BAFYBEIHDWDCEFGH4DQKJV67UZCMW7OJEE6XEDZDETOJUZJEVTENXQUVYKU") == cid);
 }
 
+TEST_CASE("append_text adds the CID's text after what the string already holds") {
+  for (const char* text : {kV0, kV1}) {
+    std::string out = "prefix:";
+    parse_ok(text).append_text(out);
+    CHECK(out == std::string("prefix:") + text);
+  }
+  std::string twice;
+  parse_ok(kV1).append_text(twice);
+  parse_ok(kV1).append_text(twice);
+  CHECK(twice == std::string(kV1) + kV1);
+}
+
 TEST_CASE("a raw CIDv1 in base58btc equals its base32 form") {
   Cid z = parse_ok("zb2rhe5P4gXftAwvA4eXQ5HJwsER2owDyS9sKaQRRVQPn93bA");
   Cid b = parse_ok("bafkreidon73zkcrwdb5iafqtijxildoonbwnpv7dyd6ef3qdgads2jc4su");

@@ -2,6 +2,7 @@
 // and two leading zero bytes, and the case-insensitivity vectors), plus error messages.
 #include <doctest/doctest.h>
 
+#include <random>
 #include <string>
 
 #include "core/multibase.hpp"
@@ -89,6 +90,22 @@ TEST_CASE("multibase round-trips arbitrary bytes in every supported base") {
       CHECK(back->data == data);
     }
     data.push_back(static_cast<std::uint8_t>(i * 97 + 13));
+  }
+}
+
+TEST_CASE("append_base32 and append_multibase add the encoding after what the string holds") {
+  std::mt19937_64 rng(5);
+  for (std::size_t n = 0; n < 40; ++n) {
+    Bytes data(n);
+    for (auto& b : data) b = static_cast<std::uint8_t>(rng());
+    std::string out = "x";
+    append_base32(out, data);
+    CHECK(out == "x" + base32_encode(data));
+    for (Multibase base : {Multibase::base58btc, Multibase::base32, Multibase::base36, Multibase::base16}) {
+      std::string m = "y";
+      append_multibase(m, base, data);
+      CHECK(m == "y" + multibase_encode(base, data));
+    }
   }
 }
 

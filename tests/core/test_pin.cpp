@@ -137,6 +137,15 @@ TEST_CASE("a batch of pinset operations round-trips") {
   CHECK((*back)[1].pin.cid == cid_of(kCidV1));
 }
 
+TEST_CASE("append_rfc3339 adds the same text as format_rfc3339 after what the string holds") {
+  for (UnixNanos t : {kZeroTime, UnixNanos{0}, UnixNanos{1'500'000'000}, UnixNanos{-1}, INT64_MAX}) {
+    std::string out = "at ";
+    append_rfc3339(out, t);
+    CHECK(out == "at " + format_rfc3339(t));
+  }
+  CHECK(format_rfc3339(kZeroTime) == "0001-01-01T00:00:00Z");
+}
+
 TEST_CASE("RFC 3339 times print like Go's RFC3339Nano and parse back") {
   CHECK(format_rfc3339(0) == "1970-01-01T00:00:00Z");
   CHECK(format_rfc3339(1'500'000'000) == "1970-01-01T00:00:01.5Z");
