@@ -244,9 +244,9 @@ Result<Pin> decode_pin(std::string_view bytes) {
 }
 
 void append_pin_json(std::string& out, const Pin& pin) {
-  // Keys are written with their quotes, colon and the comma before them as one literal; CIDs,
-  // times and the fixed names of modes and types are written straight into `out` between quotes
-  // (none of their characters needs escaping): a listing writes this for every pin.
+  // Keys are written with their quotes, colon and the comma before them as one literal; CIDs
+  // and times straight into `out` between quotes (none of their characters needs escaping): a
+  // listing writes this for every pin.
   const PinOptions& o = pin.options;
   auto number = [&](auto v) {
     char buf[24];
@@ -276,15 +276,10 @@ void append_pin_json(std::string& out, const Pin& pin) {
     append_rfc3339(out, t);
     out += '"';
   };
-  auto name = [&](std::string_view fixed) {
-    out += '"';
-    out += fixed;
-    out += '"';
-  };
   out += "{\"replication_factor_min\":"; number(o.replication_factor_min);
   out += ",\"replication_factor_max\":"; number(o.replication_factor_max);
   out += ",\"name\":"; append_json_string(out, o.name);
-  out += ",\"mode\":"; name(pin_mode_name(o.mode));
+  out += ",\"mode\":"; append_json_string(out, pin_mode_name(o.mode));
   out += ",\"shard_size\":"; number(o.shard_size);
   out += ",\"user_allocations\":"; peers(o.user_allocations);
   out += ",\"expire_at\":"; time(o.expire_at);
@@ -300,7 +295,7 @@ void append_pin_json(std::string& out, const Pin& pin) {
   out += ",\"origins\":";
   list('[', o.origins, [&](const std::string& origin) { append_json_string(out, origin); }, ']');
   out += ",\"cid\":"; cid(pin.cid);
-  out += ",\"type\":"; name(pin_type_name(pin.type));
+  out += ",\"type\":"; append_json_string(out, pin_type_name(pin.type));
   out += ",\"allocations\":"; peers(pin.allocations);
   out += ",\"max_depth\":"; number(pin.max_depth);
   out += ",\"reference\":";
