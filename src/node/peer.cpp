@@ -294,16 +294,16 @@ void Peer::start(Done ready) {
   if (joining_) {
     // Join first: the cluster id comes from the cluster. The writer waits in a holder.
     auto holder = std::make_shared<std::unique_ptr<store::LogWriter>>(std::move(writer));
-    auto deadline = steady_clock::now() + options_.config.raft.wait_for_leader_timeout;
-    join(0, [this, holder, ready, deadline](Status s) {
+    auto since = steady_clock::now();
+    join(0, [this, holder, ready, since](Status s) {
       if (!s) return ready(s);
       if (auto st = start_raft_with(std::move(*holder), raft::DurableState{}); !st) return ready(st);
-      check_ready(ready, deadline);
+      check_ready(ready, since);
     });
     return;
   }
   if (auto s = start_raft_with(std::move(writer), std::move(durable)); !s) return ready(s);
-  check_ready(ready, steady_clock::now() + options_.config.raft.wait_for_leader_timeout);
+  check_ready(ready, steady_clock::now());
 }
 
 Status Peer::open_stores() {
@@ -349,7 +349,7 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
   return {};
 }
 
-void Peer::check_ready(Done ready, steady_clock::time_point deadline) {
+void Peer::check_ready(Done ready, steady_clock::time_point since) {
   const raft::Node& n = driver_->node();
   bool caught_up = !n.leader().empty() && n.is_voter(self_) && n.applied_index() >= n.commit_index();
   if (caught_up) {
@@ -362,17 +362,27 @@ void Peer::check_ready(Done ready, steady_clock::time_point deadline) {
   // Catching up counts as progress: while a leader is known and this peer's applied index or
   // the snapshot it receives grows, the wait goes on (a 1M-pin snapshot takes longer than
   // wait_for_leader_timeout); the timeout ends only a wait that stopped moving.
+  auto now = steady_clock::now();
   std::uint64_t progress = n.applied_index() + driver_->snapshot_bytes_received();
   if (!n.leader().empty() && progress != last_ready_progress_) {
     last_ready_progress_ = progress;
-    deadline = std::max(deadline, steady_clock::now() + options_.config.raft.wait_for_leader_timeout);
+    since = now;
   }
-  if (steady_clock::now() >= deadline) return ready(make_error(describe_reachability()));
+  if (now - since >= ready_wait_limit()) return ready(make_error(describe_reachability()));
   auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(100));
-  timer->async_wait([this, timer, ready, deadline, alive = alive_](const std::error_code& ec) {
+  timer->async_wait([this, timer, ready, since, alive = alive_](const std::error_code& ec) {
     if (ec || !*alive) return;
-    check_ready(ready, deadline);
+    check_ready(ready, since);
   });
+}
+
+// A joined peer that holds everything still waits for the leader to promote it to voter: the
+// promotion commits at the pace of the voters' disks, which the gigabytes of a large snapshot
+// just written and copied can hold up for tens of seconds. While the leader keeps in contact,
+// that wait may go on for kInContactWaits times wait_for_leader_timeout without progress.
+steady_clock::duration Peer::ready_wait_limit() const {
+  auto timeout = options_.config.raft.wait_for_leader_timeout;
+  return driver_->node().hears_leader() ? timeout * kInContactWaits : timeout;
 }
 
 std::string Peer::describe_reachability() const {
@@ -391,6 +401,12 @@ std::string Peer::describe_reachability() const {
   }
   const raft::Node& n = driver_->node();
   if (!n.leader().empty() && !n.is_voter(self_)) {
+    if (n.hears_leader()) {
+      return fmt::format("joined, but the leader {} did not make this peer a voter within {} "
+                         "({} times consensus.raft.wait_for_leader_timeout) without progress "
+                         "while it kept in contact; check the leader's log and its disk",
+                         n.leader(), format_go_duration(ready_wait_limit()), kInContactWaits);
+    }
     return fmt::format("joined, but catching up made no progress for {} "
                        "(consensus.raft.wait_for_leader_timeout) and this peer is not yet a voter; "
                        "the leader is {}",

@@ -138,7 +138,10 @@ class Peer {
                         std::chrono::steady_clock::time_point waited_since);
   void wait_applied(raft::Index index, Done done);
   void join(std::size_t next, Done ready);
-  void check_ready(Done ready, std::chrono::steady_clock::time_point deadline);
+  // Waits for a leader and for this peer to catch up; `since` is the last progress (or start).
+  void check_ready(Done ready, std::chrono::steady_clock::time_point since);
+  std::chrono::steady_clock::duration ready_wait_limit() const;
+  static constexpr int kInContactWaits = 4;
   void announce_addresses();
   void start_monitor();
   void start_rereplication();

@@ -20,7 +20,8 @@ Result<std::string> read_snapshot_chunk(const std::filesystem::path& file, std::
 
 // Writes `bytes` at `offset` of `file` (created when missing). `offset` must not be past the
 // current end (no holes); a chunk that lies within what is already written is accepted again.
-// Returns the file size afterwards. Not durable until sync_file().
+// Returns the file size afterwards. Starts the write-out of the chunk's pages without waiting
+// (sync_file_range), so little is left for sync_file(); not durable until then.
 Result<std::uint64_t> append_snapshot_chunk(const std::filesystem::path& file, std::uint64_t offset,
                                             std::string_view bytes);
 

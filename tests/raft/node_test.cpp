@@ -495,6 +495,35 @@ TEST_CASE("learners: a learner never starts an election") {
   CHECK(c.node("d").term() <= c.node("b").term());
 }
 
+TEST_CASE("learners: a learner hears its leader while heartbeats arrive, not after an election "
+          "timeout of silence") {
+  Cluster c(kThree);
+  elect_and_settle(c, "a");
+  CHECK(c.node("a").hears_leader());
+  c.add_peer("d");
+  REQUIRE(c.node("a").propose_conf_change({ConfChangeType::AddLearner, "d", ""}).ok());
+  auto not_from_d = [](Message& m) { return m.from != "d"; };  // d stays a learner
+  c.deliver_all(not_from_d);
+  const int election = c.peer("d").config().election_ticks;
+  for (int i = 0; i < 3 * election; ++i) {  // longer than a timeout, with heartbeats in it
+    c.tick_all(1);
+    c.deliver_all(not_from_d);
+  }
+  REQUIRE(c.node("a").conf().learners == std::vector<NodeId>{"d"});
+  CHECK(c.node("d").leader() == "a");
+  CHECK(c.node("d").hears_leader());
+  c.crash("a");
+  int silent = 0;
+  while (c.node("d").hears_leader() && silent < 10 * election) {
+    c.tick("d");
+    ++silent;
+  }
+  CHECK(silent > 0);
+  CHECK(silent <= election);
+  CHECK(c.node("d").leader() == "a");  // a learner keeps the name: it never campaigns
+  CHECK_FALSE(c.node("d").hears_leader());
+}
+
 TEST_CASE("snapshot chunks: a follower takes chunks in order, acks duplicates, refuses gaps") {
   Config cfg = test_config("f", 1);
   auto made = Node::create(cfg, bootstrap_state({"l", "f"}), nullptr);

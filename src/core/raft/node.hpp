@@ -98,6 +98,12 @@ class Node {
   Role role() const { return role_; }
   Term term() const { return term_; }
   const NodeId& leader() const { return leader_; }
+  // A leader, or a follower (learners too) that heard from its leader within the election
+  // timeout. A learner never campaigns, so its leader() stays set after the leader goes quiet.
+  bool hears_leader() const {
+    return role_ == Role::Leader ||
+           (role_ == Role::Follower && !leader_.empty() && election_elapsed_ < cfg_.election_ticks);
+  }
   Index commit_index() const { return commit_; }
   Index applied_index() const { return applied_; }
   Index last_index() const { return log_.last_index(); }
