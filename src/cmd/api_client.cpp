@@ -93,6 +93,12 @@ void print_line(std::string_view text) {
   std::fputc('\n', stdout);
 }
 
+void print_pretty_json(std::string_view json) {
+  static std::string buffer;
+  buffer.clear();
+  print_line(append_indented_json(buffer, json, 4) ? std::string_view(buffer) : json);
+}
+
 void buffer_listing_output() {
   static bool done = false;  // setvbuf is only allowed before the first output: once per process
   if (std::exchange(done, true) || ::isatty(STDOUT_FILENO) != 0) return;

@@ -47,6 +47,9 @@ int transport_error(std::string_view applet, const Error& error);
 std::string pretty_json(std::string_view json);
 // Writes one printed object and a newline to standard output.
 void print_line(std::string_view text);
+// print_line(pretty_json(json)) through one buffer kept for the process: a listing prints
+// millions of objects.
+void print_pretty_json(std::string_view json);
 // Called before a command's first output (later calls do nothing): standard output that is not
 // a terminal gets a 64 KiB buffer (glibc's default for a file or pipe is 4 KiB: a write(2)
 // every few pins of `pin ls --enc json`).

@@ -185,7 +185,8 @@ std::string query_of(const cxxopts::ParseResult& args) {
 }
 
 void print_pin(const ApiClient& client, std::string_view json) {
-  print_line(client.json_output() ? pretty_json(json) : format_pin(json));
+  if (client.json_output()) return print_pretty_json(json);
+  print_line(format_pin(json));
 }
 
 int wait_for(ApiClient& client, const std::string& cid, std::string_view target,

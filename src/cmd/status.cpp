@@ -59,7 +59,11 @@ int print_infos(std::string_view applet, ApiClient& client, const std::string& m
   buffer_listing_output();
   auto print = [&](std::string_view line) {
     if (line.empty()) return true;
-    print_line(client.json_output() ? pretty_json(line) : format_global_info(line));
+    if (client.json_output()) {
+      print_pretty_json(line);
+    } else {
+      print_line(format_global_info(line));
+    }
     return true;
   };
   auto response = client.call(method, target, {}, print);

@@ -1,6 +1,7 @@
 // JSON text helpers (see json_text.hpp).
 #include "core/json_text.hpp"
 
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -19,25 +20,35 @@ bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// A cursor over the input that copies what it accepts to the output.
+// Bytes that end the plain run of a JSON string: the closing quote, an escape, a control byte.
+constexpr auto kStringStops = [] {
+  std::array<bool, 256> stop{};
+  for (int c = 0; c < 0x20; ++c) stop[c] = true;
+  stop['"'] = stop['\\'] = true;
+  return stop;
+}();
+
+// A cursor over the input that appends what it accepts to `out`.
 class Indenter {
  public:
-  Indenter(std::string_view in, int width) : in_(in), width_(width) { out_.reserve(in.size() * 2); }
+  Indenter(std::string_view in, int width, std::string& out) : in_(in), width_(width), out_(out) {
+    out_.reserve(out_.size() + in.size() * 2);
+  }
 
 
-  std::optional<std::string> run() {
+  bool run() {
     bool need_value = true;
     for (;;) {
       if (need_value) {
         skip_ws();
         const Step step = value();
-        if (step == Step::bad) return std::nullopt;
+        if (step == Step::bad) return false;
         if (step == Step::opened) continue;  // a non-empty container: its first value follows
         need_value = false;
       }
       if (stack_.empty()) break;
       skip_ws();
-      if (at_end()) return std::nullopt;
+      if (at_end()) return false;
       const char c = in_[i_];
       const char open = stack_.back();
       if (c == ',') {
@@ -45,7 +56,7 @@ class Indenter {
         out_ += ',';
         newline(stack_.size());
         skip_ws();
-        if (open == '{' && !member_key()) return std::nullopt;
+        if (open == '{' && !member_key()) return false;
         need_value = true;
       } else if ((open == '{' && c == '}') || (open == '[' && c == ']')) {
         ++i_;
@@ -53,12 +64,11 @@ class Indenter {
         newline(stack_.size());
         out_ += c;
       } else {
-        return std::nullopt;
+        return false;
       }
     }
     skip_ws();
-    if (!at_end()) return std::nullopt;
-    return std::move(out_);
+    return at_end();
   }
 
  private:
@@ -119,6 +129,9 @@ class Indenter {
   bool string() {
     const std::size_t start = i_++;
     while (!at_end()) {
+      // Most of a listing is plain string bytes: one table look-up each.
+      while (i_ < in_.size() && !kStringStops[static_cast<unsigned char>(in_[i_])]) ++i_;
+      if (at_end()) break;
       const unsigned char c = static_cast<unsigned char>(in_[i_]);
       if (c == '"') {
         ++i_;
@@ -182,7 +195,7 @@ class Indenter {
   std::string_view in_;
   int width_;
   std::size_t i_ = 0;
-  std::string out_;
+  std::string& out_;
   std::vector<char> stack_;  // the open containers, '{' or '['
 };
 
@@ -215,8 +228,17 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+bool append_indented_json(std::string& out, std::string_view json, int width) {
+  const std::size_t before = out.size();
+  if (Indenter(json, width, out).run()) return true;
+  out.resize(before);
+  return false;
+}
+
 std::optional<std::string> indent_json(std::string_view json, int width) {
-  return Indenter(json, width).run();
+  std::string out;
+  if (!append_indented_json(out, json, width)) return std::nullopt;
+  return out;
 }
 
 }  // namespace clusterpin

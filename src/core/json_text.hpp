@@ -18,5 +18,8 @@ void append_json_string(std::string& out, std::string_view s);
 // PrettyWriter). Strings and numbers are copied as written. nullopt when `json` is not exactly
 // one well-formed JSON value (surrounding whitespace allowed).
 std::optional<std::string> indent_json(std::string_view json, int width);
+// indent_json appended to `out`, which a caller can reuse line after line (no allocation per
+// line in a listing); false, with `out` as it was, when `json` is not well-formed.
+bool append_indented_json(std::string& out, std::string_view json, int width);
 
 }  // namespace clusterpin

@@ -108,6 +108,16 @@ TEST_CASE("indenting refuses what is not exactly one JSON value") {
   }
 }
 
+TEST_CASE("append_indented_json appends to what the buffer holds and keeps it on bad input") {
+  std::string out = "before\n";
+  REQUIRE(append_indented_json(out, R"({"a":"x\"y","b":[1]})", 2));
+  CHECK(out == "before\n{\n  \"a\": \"x\\\"y\",\n  \"b\": [\n    1\n  ]\n}");
+  const std::string kept = out;
+  CHECK_FALSE(append_indented_json(out, R"({"a":"open)", 2));
+  CHECK_FALSE(append_indented_json(out, R"({"a":[1,2,}})", 2));
+  CHECK(out == kept);  // a failed line leaves no partial output behind
+}
+
 TEST_CASE("deep nesting costs heap, not stack, and random bytes never crash") {
   const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
   auto out = indent_json(deep, 0);  // width 0: the layout of a million levels stays small
