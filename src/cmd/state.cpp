@@ -190,13 +190,13 @@ int run_export(const cxxopts::ParseResult& args) {
   }
   Status bad;
   bool write_failed = false;
+  std::string line;
   Status listed = reader->for_each_pin([&](std::string_view, std::string_view bytes) {
-    auto pin = decode_pin(bytes);
-    if (!pin) {
-      bad = make_error("state.db holds an unreadable pin: " + pin.error().message);
+    line.clear();
+    if (Status s = append_stored_pin_json(line, bytes); !s) {
+      bad = make_error("state.db holds an unreadable pin: " + s.error().message);
       return false;
     }
-    std::string line = pin_to_json(*pin);
     line += '\n';
     if (std::fwrite(line.data(), 1, line.size(), out) != line.size()) write_failed = true;
     return !write_failed;

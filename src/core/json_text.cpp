@@ -202,30 +202,44 @@ class Indenter {
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
+  const std::size_t at = out.size();
+  out.resize(at + 6 * s.size() + 2);
+  out.resize(static_cast<std::size_t>(write_json_string(out.data() + at, s) - out.data()));
+}
+
+char* write_json_string(char* p, std::string_view s) {
+  *p++ = '"';
   std::size_t run = 0;  // start of the bytes not yet copied
+  auto copy_run = [&](std::size_t end) {
+    if (end == run) return;  // (an empty view may have no data pointer)
+    std::memcpy(p, s.data() + run, end - run);
+    p += end - run;
+  };
   for (std::size_t i = 0; i < s.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (!needs_escape(c)) continue;
-    out.append(s.substr(run, i - run));
+    copy_run(i);
     run = i + 1;
-    out += '\\';
+    *p++ = '\\';
     switch (c) {
-      case '"': out += '"'; break;
-      case '\\': out += '\\'; break;
-      case '\b': out += 'b'; break;
-      case '\f': out += 'f'; break;
-      case '\n': out += 'n'; break;
-      case '\r': out += 'r'; break;
-      case '\t': out += 't'; break;
+      case '"': *p++ = '"'; break;
+      case '\\': *p++ = '\\'; break;
+      case '\b': *p++ = 'b'; break;
+      case '\f': *p++ = 'f'; break;
+      case '\n': *p++ = 'n'; break;
+      case '\r': *p++ = 'r'; break;
+      case '\t': *p++ = 't'; break;
       default:
-        out += "u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xF];
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = kHex[c >> 4];
+        *p++ = kHex[c & 0xF];
     }
   }
-  out.append(s.substr(run));
-  out += '"';
+  copy_run(s.size());
+  *p++ = '"';
+  return p;
 }
 
 bool append_indented_json(std::string& out, std::string_view json, int width) {

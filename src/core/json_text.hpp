@@ -12,6 +12,8 @@ namespace clusterpin {
 // Appends s as a quoted JSON string: `"` and `\` escaped, control characters as \b \f \n \r \t
 // or \u00XX, every other byte (UTF-8 included) as it is.
 void append_json_string(std::string& out, std::string_view s);
+// append_json_string written at `p` (at most 6 * size + 2 bytes); returns the end.
+char* write_json_string(char* p, std::string_view s);
 
 // The same JSON text laid out one member or element per line, `width` spaces per level, `": "`
 // between key and value, empty objects and arrays as {} and [] (the layout of RapidJSON's

@@ -106,10 +106,13 @@ Result<Bytes> base36_decode(std::string_view text) {
 }
 
 void append_base32(std::string& out, ByteView data) {
-  // Sized once and written in place: a listing writes a CID per pin.
+  // Sized once and written in place.
   std::size_t at = out.size();
   out.resize(at + (data.size() * 8 + 4) / 5);
-  char* p = out.data() + at;
+  write_base32(out.data() + at, data);
+}
+
+char* write_base32(char* p, ByteView data) {
   std::uint32_t bits = 0;
   int bit_count = 0;
   for (std::uint8_t byte : data) {
@@ -122,6 +125,7 @@ void append_base32(std::string& out, ByteView data) {
     bits &= (1u << bit_count) - 1;
   }
   if (bit_count > 0) *p++ = kBase32Alphabet[(bits << (5 - bit_count)) & 31];
+  return p;
 }
 
 std::string base32_encode(ByteView data) {

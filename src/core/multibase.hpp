@@ -22,6 +22,8 @@ std::string base58btc_encode(ByteView data);
 Result<Bytes> base58btc_decode(std::string_view text);
 std::string base32_encode(ByteView data);
 void append_base32(std::string& out, ByteView data);  // base32_encode, appended to out
+// base32_encode written at `p` ((8 * size + 4) / 5 bytes); returns the end.
+char* write_base32(char* p, ByteView data);
 Result<Bytes> base32_decode(std::string_view text);
 std::string base36_encode(ByteView data);
 Result<Bytes> base36_decode(std::string_view text);

@@ -3,7 +3,10 @@
 #include "core/pin.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
+#include <cstring>
+#include <vector>
 
 #include <fmt/core.h>
 #include <rapidjson/document.h>
@@ -11,6 +14,8 @@
 #include "core/duration.hpp"
 #include "core/json_text.hpp"
 #include "core/multiaddr.hpp"
+#include "core/multibase.hpp"
+#include "core/time_format.hpp"
 #include "core/wire.hpp"
 
 namespace clusterpin {
@@ -243,74 +248,158 @@ Result<Pin> decode_pin(std::string_view bytes) {
   return pin;
 }
 
-void append_pin_json(std::string& out, const Pin& pin) {
-  // Keys are written with their quotes, colon and the comma before them as one literal; CIDs
-  // and times straight into `out` between quotes (none of their characters needs escaping): a
-  // listing writes this for every pin.
-  const PinOptions& o = pin.options;
-  auto number = [&](auto v) {
-    char buf[24];
-    out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-  };
-  // Writes items between `open` and `close`, comma-separated, each with `one`.
-  auto list = [&](char open, const auto& items, auto&& one, char close) {
-    out += open;
-    bool first = true;
-    for (const auto& item : items) {
-      if (!first) out += ',';
-      first = false;
-      one(item);
+namespace {
+
+// A list of peer IDs as a record stores it: how many, and their length-prefixed bytes.
+struct StoredPeers {
+  std::uint64_t count = 0;
+  std::string_view wire;
+};
+
+bool read_stored_peers(WireReader& r, StoredPeers& out) {
+  out.count = r.u64();
+  if (!r.ok() || out.count > 1'000'000) return false;
+  const std::size_t from = r.position();
+  for (std::uint64_t i = 0; i < out.count; ++i) {
+    if (r.bytes().empty()) return false;  // (no peer ID is empty; a failed read is empty too)
+  }
+  out.wire = r.since(from);
+  return r.ok();
+}
+
+// A peer ID's text (base58btc costs time quadratic in its length): a listing names the same
+// few peers in pin after pin, so the texts of the last ones written are kept.
+std::string_view peer_text(std::string_view bytes) {
+  thread_local std::vector<std::pair<std::string, std::string>> known;  // bytes, text
+  for (const auto& [b, text] : known) {
+    if (b == bytes) return text;
+  }
+  if (known.size() == 64) known.erase(known.begin());
+  known.emplace_back(bytes, base58btc_encode(as_bytes(bytes)));
+  return known.back().second;
+}
+
+// Upper bound of the JSON of a stored pin: the keys, numbers and times, plus six bytes of text
+// for every stored byte (the worst case, an escaped control character, takes six; every string,
+// CID or peer ID is stored after a length byte, which pays for its quotes and separator).
+constexpr std::size_t kPinJsonFixed = 640;
+
+// Writes JSON at a cursor into space reserved before (see kPinJsonFixed).
+struct JsonAt {
+  char* p;
+  template <std::size_t N>
+  void literal(const char (&text)[N]) {
+    std::memcpy(p, text, N - 1);
+    p += N - 1;
+  }
+  void put(char c) { *p++ = c; }
+  void string(std::string_view text) { p = write_json_string(p, text); }
+  void number(std::int64_t v) { p = std::to_chars(p, p + 24, v).ptr; }
+  void time(UnixNanos t) {
+    put('"');
+    p = write_rfc3339(p, t);
+    put('"');
+  }
+  void cid(std::string_view bytes) {
+    put('"');
+    if (static_cast<std::uint8_t>(bytes[0]) == 0x12) {  // a CIDv0: a bare sha2-256 multihash
+      const std::string text = base58btc_encode(as_bytes(bytes));
+      p = std::copy(text.begin(), text.end(), p);
+    } else {  // a CIDv1: multibase base32, as Kubo writes it
+      put('b');
+      p = write_base32(p, as_bytes(bytes));
     }
-    out += close;
-  };
-  auto peers = [&](const std::vector<PeerId>& ids) {
-    list('[', ids, [&](const PeerId& id) { append_json_string(out, id.to_string()); }, ']');
-  };
-  auto cid = [&](const Cid& c) {
-    out += '"';
-    c.append_text(out);
-    out += '"';
-  };
-  auto time = [&](UnixNanos t) {
-    out += '"';
-    append_rfc3339(out, t);
-    out += '"';
-  };
-  out += "{\"replication_factor_min\":"; number(o.replication_factor_min);
-  out += ",\"replication_factor_max\":"; number(o.replication_factor_max);
-  out += ",\"name\":"; append_json_string(out, o.name);
-  out += ",\"mode\":"; append_json_string(out, pin_mode_name(o.mode));
-  out += ",\"shard_size\":"; number(o.shard_size);
-  out += ",\"user_allocations\":"; peers(o.user_allocations);
-  out += ",\"expire_at\":"; time(o.expire_at);
-  out += ",\"metadata\":";
-  list('{', o.metadata, [&](const auto& kv) {
-    append_json_string(out, kv.first);
-    out += ':';
-    append_json_string(out, kv.second);
-  }, '}');
-  if (o.pin_update) {
-    out += ",\"pin_update\":"; cid(*o.pin_update);
+    put('"');
   }
-  out += ",\"origins\":";
-  list('[', o.origins, [&](const std::string& origin) { append_json_string(out, origin); }, ']');
-  out += ",\"cid\":"; cid(pin.cid);
-  out += ",\"type\":"; append_json_string(out, pin_type_name(pin.type));
-  out += ",\"allocations\":"; peers(pin.allocations);
-  out += ",\"max_depth\":"; number(pin.max_depth);
-  out += ",\"reference\":";
-  if (pin.reference) {
-    cid(*pin.reference);
+  void peers(const StoredPeers& list) {
+    put('[');
+    WireReader r(list.wire);
+    for (std::uint64_t i = 0; i < list.count; ++i) {
+      if (i > 0) put(',');
+      const std::string_view text = peer_text(r.bytes());
+      put('"');
+      p = std::copy(text.begin(), text.end(), p);
+      put('"');
+    }
+    put(']');
+  }
+};
+
+}  // namespace
+
+Status append_stored_pin_json(std::string& out, std::string_view bytes) {
+  const std::size_t at = out.size();
+  auto refuse = [&]() -> Status {
+    out.resize(at);
+    auto pin = decode_pin(bytes);
+    return pin ? make_error("corrupt pin record") : pin.error();
+  };
+  WireReader r(bytes);
+  if (r.u64() != kPinFormat || !r.ok()) return refuse();
+  // The record holds the pin's own fields first, the object writes its options first: the
+  // former are kept as views while the options are written as they are read.
+  const std::string_view cid = r.bytes();
+  const std::uint64_t type = r.u64();
+  StoredPeers allocations;
+  if (cid.empty() || type < 1 || type > 4 || !read_stored_peers(r, allocations)) return refuse();
+  const std::int64_t max_depth = r.i64();
+  const std::string_view reference = r.bytes();
+  const UnixNanos timestamp = r.i64();
+
+  out.resize(at + kPinJsonFixed + 6 * bytes.size());
+  JsonAt w{out.data() + at};
+  w.literal("{\"replication_factor_min\":"); w.number(r.i64());
+  w.literal(",\"replication_factor_max\":"); w.number(r.i64());
+  w.literal(",\"name\":"); w.string(r.bytes());
+  const std::uint64_t mode = r.u64();
+  if (mode > 1) return refuse();
+  w.literal(",\"mode\":"); w.string(pin_mode_name(static_cast<PinMode>(mode)));
+  w.literal(",\"shard_size\":");
+  w.p = std::to_chars(w.p, w.p + 24, r.u64()).ptr;
+  StoredPeers user_allocations;
+  if (!read_stored_peers(r, user_allocations)) return refuse();
+  w.literal(",\"user_allocations\":"); w.peers(user_allocations);
+  w.literal(",\"expire_at\":"); w.time(r.i64());
+  w.literal(",\"metadata\":{");
+  const std::uint64_t entries = r.u64();
+  for (std::uint64_t i = 0; r.ok() && i < entries; ++i) {
+    if (i > 0) w.put(',');
+    w.string(r.bytes());
+    w.put(':');
+    w.string(r.bytes());
+  }
+  w.put('}');
+  if (const std::string_view update = r.bytes(); !update.empty()) {
+    w.literal(",\"pin_update\":"); w.cid(update);
+  }
+  w.literal(",\"origins\":[");
+  const std::uint64_t origins = r.u64();
+  for (std::uint64_t i = 0; r.ok() && i < origins; ++i) {
+    if (i > 0) w.put(',');
+    w.string(r.bytes());
+  }
+  w.put(']');
+  if (!r.ok() || !r.at_end()) return refuse();
+  w.literal(",\"cid\":"); w.cid(cid);
+  w.literal(",\"type\":"); w.string(pin_type_name(static_cast<PinType>(type)));
+  w.literal(",\"allocations\":"); w.peers(allocations);
+  w.literal(",\"max_depth\":"); w.number(max_depth);
+  w.literal(",\"reference\":");
+  if (reference.empty()) {
+    w.literal("null");
   } else {
-    out += "null";
+    w.cid(reference);
   }
-  out += ",\"timestamp\":"; time(pin.timestamp);
-  out += '}';
+  w.literal(",\"timestamp\":"); w.time(timestamp);
+  w.put('}');
+  assert(w.p <= out.data() + out.size() && "kPinJsonFixed + 6 per stored byte bounds the text");
+  out.resize(static_cast<std::size_t>(w.p - out.data()));
+  return {};
 }
 
 std::string pin_to_json(const Pin& pin) {
   std::string out;
-  append_pin_json(out, pin);
+  (void)append_stored_pin_json(out, encode_pin(pin));  // an encoded Pin always reads back
   return out;
 }
 

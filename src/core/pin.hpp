@@ -60,7 +60,11 @@ Result<std::optional<Pin>> decode_stored_pin(const Result<std::optional<std::str
 
 // The REST API object (keys as IPFS Cluster v1 writes them), compact, as one line.
 std::string pin_to_json(const Pin& pin);
-void append_pin_json(std::string& out, const Pin& pin);
+// The same object for a pin as encode_pin stored it, appended to `out` without building a Pin
+// (listings, backups and exports write one per pin). A record decode_pin refuses for its
+// layout (version, lengths, counts, type, mode, trailing bytes) is refused with decode_pin's
+// error and `out` left as it was; the CIDs and peer IDs in it are written as stored.
+Status append_stored_pin_json(std::string& out, std::string_view bytes);
 // Reads what pin_to_json writes (state import, REST clients).
 Result<Pin> pin_from_json(std::string_view json);
 

@@ -2,6 +2,7 @@
 // published algorithm), so no time zone database or libc locale is involved.
 #include "core/time_format.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <fmt/core.h>
@@ -48,15 +49,6 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   return true;
 }
 
-// ".123" for 123 ms: nine digits without the trailing zeros.
-std::string format_fraction(std::int64_t nanos) {
-  char buf[10] = {'.'};
-  for (int i = 9; i >= 1; --i, nanos /= 10) buf[i] = static_cast<char>('0' + nanos % 10);
-  int end = 10;
-  while (buf[end - 1] == '0') --end;
-  return std::string(buf, static_cast<std::size_t>(end));
-}
-
 }  // namespace
 
 std::string format_rfc3339(UnixNanos t) {
@@ -66,9 +58,14 @@ std::string format_rfc3339(UnixNanos t) {
 }
 
 void append_rfc3339(std::string& out, UnixNanos t) {
+  char buf[kMaxRfc3339Length];
+  out.append(buf, write_rfc3339(buf, t));
+}
+
+char* write_rfc3339(char* p, UnixNanos t) {
   if (t == kZeroTime) {
-    out += "0001-01-01T00:00:00Z";
-    return;
+    constexpr std::string_view zero = "0001-01-01T00:00:00Z";
+    return std::copy(zero.begin(), zero.end(), p);
   }
   std::int64_t secs = t / kNanosPerSecond;
   std::int64_t nanos = t % kNanosPerSecond;
@@ -87,19 +84,27 @@ void append_rfc3339(std::string& out, UnixNanos t) {
   civil_from_days(days, y, m, d);
   // Written digit by digit: listings format two times per pin. 64-bit nanoseconds span the
   // years 1677 to 2262, so four year digits always suffice.
-  char buf[32] = "0000-00-00T00:00:00";
-  auto put = [&](int at, std::int64_t v, int width) {
-    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  auto put = [&](std::int64_t v, int width, char after) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+    p[width] = after;
+    p += width + 1;
   };
-  put(0, y, 4);
-  put(5, m, 2);
-  put(8, d, 2);
-  put(11, rem / 3600, 2);
-  put(14, (rem / 60) % 60, 2);
-  put(17, rem % 60, 2);
-  out.append(buf, 19);
-  if (nanos != 0) out += format_fraction(nanos);
-  out += 'Z';
+  put(y, 4, '-');
+  put(m, 2, '-');
+  put(d, 2, 'T');
+  put(rem / 3600, 2, ':');
+  put((rem / 60) % 60, 2, ':');
+  put(rem % 60, 2, '.');
+  if (nanos == 0) {
+    p[-1] = 'Z';  // no fraction: the '.' becomes the zone
+    return p;
+  }
+  // Nine digits without the trailing zeros (".123" for 123 ms).
+  put(nanos, 9, 'Z');
+  char* end = p - 1;
+  while (end[-1] == '0') --end;
+  *end = 'Z';
+  return end + 1;
 }
 
 Result<UnixNanos> parse_rfc3339(std::string_view s) {

@@ -65,6 +65,9 @@ class WireReader {
   }
   bool ok() const { return ok_; }
   bool at_end() const { return pos_ == in_.size(); }
+  std::size_t position() const { return pos_; }
+  // The bytes read since `from` (a position()).
+  std::string_view since(std::size_t from) const { return in_.substr(from, pos_ - from); }
 
  private:
   std::uint64_t fail() {

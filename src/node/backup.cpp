@@ -86,16 +86,15 @@ Status write_document(std::FILE* file, const std::string& path, store::StateRead
                   json_string(cluster_id), applied->index));
   bool first = true;
   Status bad_pin;
+  std::string line;
   Status listed = reader.for_each_pin([&](std::string_view, std::string_view bytes) {
-    auto pin = decode_pin(bytes);
-    if (!pin) {
-      bad_pin =
-          make_error(fmt::format("state.db holds an unreadable pin: {}", pin.error().message));
+    line.assign(first ? "" : ",\n");
+    if (Status s = append_stored_pin_json(line, bytes); !s) {
+      bad_pin = make_error(fmt::format("state.db holds an unreadable pin: {}", s.error().message));
       return false;
     }
-    if (!first) put(",\n");
     first = false;
-    put(pin_to_json(*pin));
+    put(line);
     return !write_failed;
   });
   if (!listed) return listed;

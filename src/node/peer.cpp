@@ -376,13 +376,15 @@ void Peer::check_ready(Done ready, steady_clock::time_point since) {
   });
 }
 
-// A joined peer that holds everything still waits for the leader to promote it to voter: the
-// promotion commits at the pace of the voters' disks, which the gigabytes of a large snapshot
-// just written and copied can hold up for tens of seconds. While the leader keeps in contact,
-// that wait may go on for kInContactWaits times wait_for_leader_timeout without progress.
+// A peer that joined (a learner that heard from its leader) waits for the leader's snapshot
+// and then for its promotion to voter, both at the pace of the voters' disks, which the
+// gigabytes a large pinset just wrote can hold up for tens of seconds: the whole machine stalls
+// in writeback, heartbeats included (seen at 10M pins right after every peer recorded the
+// pinset). That wait may go on for kJoinedWaits times wait_for_leader_timeout without progress.
 steady_clock::duration Peer::ready_wait_limit() const {
   auto timeout = options_.config.raft.wait_for_leader_timeout;
-  return driver_->node().hears_leader() ? timeout * kInContactWaits : timeout;
+  const raft::Node& n = driver_->node();
+  return !n.leader().empty() && !n.is_voter(self_) ? timeout * kJoinedWaits : timeout;
 }
 
 std::string Peer::describe_reachability() const {
@@ -401,16 +403,12 @@ std::string Peer::describe_reachability() const {
   }
   const raft::Node& n = driver_->node();
   if (!n.leader().empty() && !n.is_voter(self_)) {
-    if (n.hears_leader()) {
-      return fmt::format("joined, but the leader {} did not make this peer a voter within {} "
-                         "({} times consensus.raft.wait_for_leader_timeout) without progress "
-                         "while it kept in contact; check the leader's log and its disk",
-                         n.leader(), format_go_duration(ready_wait_limit()), kInContactWaits);
-    }
-    return fmt::format("joined, but catching up made no progress for {} "
-                       "(consensus.raft.wait_for_leader_timeout) and this peer is not yet a voter; "
-                       "the leader is {}",
-                       format_go_duration(options_.config.raft.wait_for_leader_timeout), n.leader());
+    return fmt::format("joined, but made no progress for {} ({} times "
+                       "consensus.raft.wait_for_leader_timeout) and is not yet a voter; the "
+                       "leader {} {}; check the leader's log and its disk",
+                       format_go_duration(ready_wait_limit()), kJoinedWaits, n.leader(),
+                       n.hears_leader() ? "keeps in contact but did not make this peer a voter"
+                                        : "was not heard from within the election timeout");
   }
   return fmt::format(
       "no Raft leader after consensus.raft.wait_for_leader_timeout ({}): reached {} of {} other "

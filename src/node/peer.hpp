@@ -141,7 +141,7 @@ class Peer {
   // Waits for a leader and for this peer to catch up; `since` is the last progress (or start).
   void check_ready(Done ready, std::chrono::steady_clock::time_point since);
   std::chrono::steady_clock::duration ready_wait_limit() const;
-  static constexpr int kInContactWaits = 4;
+  static constexpr int kJoinedWaits = 4;
   void announce_addresses();
   void start_monitor();
   void start_rereplication();

@@ -333,13 +333,10 @@ void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
     chunk->clear();
     int count = 0;
     Status s = shared_reader->for_each_pin([&](std::string_view cid, std::string_view bytes) {
-      last.assign(cid);
-      auto pin = decode_pin(bytes);
-      if (pin) {
-        append_pin_json(*chunk, *pin);
-        *chunk += '\n';
-      }
-      return ++count < 1000;
+      if (append_stored_pin_json(*chunk, bytes)) *chunk += '\n';
+      if (++count < 1000) return true;
+      last.assign(cid);  // where the next page starts
+      return false;
     }, after);
     const bool more = chunk->empty() || r->write_chunk(*chunk);  // nothing written: 204 stays possible
     if (!s) {

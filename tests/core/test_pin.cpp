@@ -190,3 +190,85 @@ TEST_CASE("the JSON text is compact, in IPFS Cluster's key order, with strings e
   REQUIRE(back.ok());
   CHECK(back->options.name == pin.options.name);
 }
+
+TEST_CASE("a stored pin's JSON is appended after what the buffer holds, the same as the Pin's") {
+  const Pin pin = full_pin();
+  std::string out = "before\n";
+  REQUIRE(append_stored_pin_json(out, encode_pin(pin)).ok());
+  CHECK(out == "before\n" + pin_to_json(pin));
+  // The JSON of the decoded pin is the same object.
+  rapidjson::Document doc;
+  doc.Parse(out.c_str() + 7);
+  REQUIRE(doc.IsObject());
+  CHECK(pin_from_json(out.substr(7)).value().options.name == "photos");
+}
+
+TEST_CASE("a refused stored record leaves the buffer as it was and says what decode_pin says") {
+  const std::string bytes = encode_pin(full_pin());
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    std::string out = "kept";
+    Status s = append_stored_pin_json(out, bytes.substr(0, n));
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message == decode_pin(bytes.substr(0, n)).error().message);
+    CHECK(out == "kept");
+  }
+  std::string out = "kept";
+  CHECK_FALSE(append_stored_pin_json(out, bytes + "x").ok());
+  CHECK(out == "kept");
+}
+
+TEST_CASE("every record decode_pin reads is written as the decoded pin's JSON") {
+  // One byte changed anywhere in a full record, then random bytes: whatever decode_pin accepts
+  // the stored writer accepts and writes the same JSON; what it refuses leaves no trace.
+  const std::string bytes = encode_pin(full_pin());
+  std::mt19937 rng(11);
+  int accepted = 0;
+  auto check = [&](const std::string& record) {
+    auto pin = decode_pin(record);
+    std::string out = "x";
+    Status s = append_stored_pin_json(out, record);
+    if (pin) {
+      ++accepted;
+      REQUIRE(s.ok());
+      CHECK(out == "x" + pin_to_json(*pin));
+    } else if (!s) {
+      CHECK(out == "x");
+    }
+  };
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    for (int v : {0, 1, 0x7f, 0x80, 0xff, static_cast<int>(rng() & 0xff)}) {
+      std::string record = bytes;
+      record[i] = static_cast<char>(v);
+      check(record);
+    }
+  }
+  for (int i = 0; i < 2000; ++i) {
+    std::string junk(rng() % 96, '\0');
+    for (auto& c : junk) c = static_cast<char>(rng());
+    check(junk);
+  }
+  CHECK(accepted > 0);
+}
+
+TEST_CASE("peer IDs in stored pins are written right when many different peers alternate") {
+  // More peers than the writer keeps texts for, so it forgets and computes them again.
+  std::vector<PeerId> peers;
+  for (int i = 0; i < 80; ++i) {
+    Ed25519PublicKey key{};
+    key.fill(static_cast<std::uint8_t>(i));
+    peers.push_back(PeerId::from_ed25519_public_key(key));
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < peers.size(); ++i) {
+      Pin pin(cid_of(kCidV1));
+      pin.allocations = {peers[i], peers[(i * 7 + round) % peers.size()]};
+      std::string out;
+      REQUIRE(append_stored_pin_json(out, encode_pin(pin)).ok());
+      rapidjson::Document doc;
+      doc.Parse(out.c_str());
+      REQUIRE(doc.IsObject());
+      CHECK(std::string(doc["allocations"][0].GetString()) == pin.allocations[0].to_string());
+      CHECK(std::string(doc["allocations"][1].GetString()) == pin.allocations[1].to_string());
+    }
+  }
+}
