@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <optional>
@@ -160,11 +161,18 @@ std::string Cid::to_string() const {
 }
 
 void Cid::append_text(std::string& out) const {
-  if (version_ == 0) {
-    out += base58btc_encode(bytes_);
-  } else {
-    append_multibase(out, Multibase::base32, bytes_);
+  const std::size_t at = out.size();
+  out.resize(at + 2 * bytes_.size() + 2);
+  out.resize(static_cast<std::size_t>(write_cid_text(out.data() + at, bytes_) - out.data()));
+}
+
+char* write_cid_text(char* p, ByteView bytes) {
+  if (!bytes.empty() && bytes[0] == 0x12) {  // a CIDv0: a bare sha2-256 multihash
+    const std::string text = base58btc_encode(bytes);
+    return std::copy(text.begin(), text.end(), p);
   }
+  *p++ = multibase_prefix(Multibase::base32);  // a CIDv1: base32 lower-case, as Kubo writes it
+  return write_base32(p, bytes);
 }
 
 Result<std::string> Cid::to_string(Multibase base) const {

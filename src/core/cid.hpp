@@ -69,6 +69,10 @@ class Cid {
 // A fast 64-bit hash of bytes for hash tables (not keyed: not for untrusted collision resistance).
 std::size_t hash_bytes(ByteView bytes);
 
+// Cid::to_string of a CID's binary form, written at `p` (at most 2 * size + 2 bytes); returns
+// the end. For bytes from Cid::bytes(): a listing writes stored CIDs without building a Cid.
+char* write_cid_text(char* p, ByteView bytes);
+
 }  // namespace clusterpin
 
 template <>

@@ -302,13 +302,7 @@ struct JsonAt {
   }
   void cid(std::string_view bytes) {
     put('"');
-    if (static_cast<std::uint8_t>(bytes[0]) == 0x12) {  // a CIDv0: a bare sha2-256 multihash
-      const std::string text = base58btc_encode(as_bytes(bytes));
-      p = std::copy(text.begin(), text.end(), p);
-    } else {  // a CIDv1: multibase base32, as Kubo writes it
-      put('b');
-      p = write_base32(p, as_bytes(bytes));
-    }
+    p = write_cid_text(p, as_bytes(bytes));
     put('"');
   }
   void peers(const StoredPeers& list) {
