@@ -18,9 +18,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
+#include <memory>
 #include <string>
-#include <unordered_set>
+#include <string_view>
+#include <unordered_map>
 
 #include <fmt/core.h>
 
@@ -34,11 +37,40 @@ namespace {
 
 constexpr const char* kPeerId = "12D3KooWBenchFakeIpfsPeer1111111111111111111111111111";
 
+// The pinned CIDs in the order they were pinned, so a listing can be written a part at a time
+// (as the client reads it) by position while pins are added and removed meanwhile: appends keep
+// positions, a removed CID leaves an empty slot. A deque keeps each string where it is, so the
+// index can look CIDs up by views of them.
+class PinStore {
+ public:
+  void add(std::string_view cid) {
+    if (index_.contains(cid)) return;
+    order_.emplace_back(cid);
+    index_.emplace(order_.back(), order_.size() - 1);
+  }
+  bool remove(std::string_view cid) {
+    auto it = index_.find(cid);
+    if (it == index_.end()) return false;
+    std::size_t at = it->second;
+    index_.erase(it);
+    order_[at].clear();
+    return true;
+  }
+  bool contains(std::string_view cid) const { return index_.contains(cid); }
+  std::size_t size() const { return index_.size(); }
+  std::size_t slots() const { return order_.size(); }
+  const std::string& at(std::size_t slot) const { return order_[slot]; }  // empty: removed
+
+ private:
+  std::deque<std::string> order_;
+  std::unordered_map<std::string_view, std::size_t> index_;
+};
+
 struct Fake {
   asio::io_context* io = nullptr;
   bool all_pinned = false;
   long pin_delay_ms = 0;
-  std::unordered_set<std::string> pins;
+  PinStore pins;
   std::uint64_t calls = 0;
 };
 
@@ -51,6 +83,32 @@ std::string json_string(std::string_view s) {
 void not_pinned(const std::shared_ptr<net::HttpResponder>& r, std::string_view cid) {
   r->send_json(500, fmt::format("{{\"Message\":\"path '{}' is not pinned\",\"Code\":0,\"Type\":\"error\"}}",
                                 cid));
+}
+
+// Writes the listing's lines from `slot` on until the connection has enough unsent bytes, then
+// carries on once it drained: like Kubo's streamed pin/ls, the listing is produced as fast as
+// the client reads it, not built whole in memory first (10M pins are 800 MB of JSON, which took
+// three quarters of both cores while a benchmark measured the cluster).
+void stream_pins(const Fake& fake, const std::shared_ptr<net::HttpResponder>& r, std::size_t slot) {
+  std::string chunk;
+  while (slot < fake.pins.slots()) {
+    const std::string& cid = fake.pins.at(slot++);
+    if (cid.empty()) continue;
+    chunk += "{\"Cid\":";
+    append_json_string(chunk, cid);
+    chunk += ",\"Type\":\"recursive\"}\n";
+    if (chunk.size() < 64 * 1024) continue;
+    bool more = r->write_chunk(chunk);
+    chunk.clear();
+    if (!more) {
+      r->on_drained([&fake, r, slot] {
+        if (r->connected()) stream_pins(fake, r, slot);
+      });
+      return;
+    }
+  }
+  if (!chunk.empty()) r->write_chunk(chunk);
+  r->finish();
 }
 
 void handle(Fake& fake, const net::HttpRequest& req, const std::shared_ptr<net::HttpResponder>& r) {
@@ -72,7 +130,7 @@ void handle(Fake& fake, const net::HttpRequest& req, const std::shared_ptr<net::
     if (!arg) return r->send_json(400, R"({"Message":"argument \"ipfs-path\" is required","Code":1,"Type":"error"})");
     std::string body = "{\"Pins\":[";
     for (std::string_view each : req.query_values("arg")) {  // Kubo pins every arg given
-      if (!fake.all_pinned) fake.pins.emplace(each);
+      if (!fake.all_pinned) fake.pins.add(each);
       if (body.back() != '[') body += ',';
       body += json_string(each);
     }
@@ -82,14 +140,14 @@ void handle(Fake& fake, const net::HttpRequest& req, const std::shared_ptr<net::
     timer->async_wait([timer, r, body = std::move(body)](const asio::error_code&) { r->send_json(200, body); });
   } else if (p == "/api/v0/pin/rm") {
     if (!arg) return r->send_json(400, R"({"Message":"argument \"ipfs-path\" is required","Code":1,"Type":"error"})");
-    if (!fake.all_pinned && fake.pins.erase(std::string(*arg)) == 0) return not_pinned(r, *arg);
+    if (!fake.all_pinned && !fake.pins.remove(*arg)) return not_pinned(r, *arg);
     r->send_json(200, "{\"Pins\":[" + json_string(*arg) + "]}");
   } else if (p == "/api/v0/pin/update") {
     r->send_json(404, R"({"Message":"Not Found","Code":3,"Type":"error"})");
   } else if (p == "/api/v0/pin/ls") {
     auto type = req.query_value("type").value_or("all");
     if (arg) {
-      if (!fake.all_pinned && !fake.pins.contains(std::string(*arg))) return not_pinned(r, *arg);
+      if (!fake.all_pinned && !fake.pins.contains(*arg)) return not_pinned(r, *arg);
       r->send_json(200, "{\"Cid\":" + json_string(*arg) + ",\"Type\":\"recursive\"}\n");
       return;
     }
@@ -99,18 +157,8 @@ void handle(Fake& fake, const net::HttpRequest& req, const std::shared_ptr<net::
       return r->send_json(500, R"({"Message":"fake_ipfs --all-pinned cannot list its pins","Code":0,"Type":"error"})");
     // The whole list, streamed as NDJSON (Kubo's stream=true form).
     r->start_stream(200, {{"Content-Type", "application/json"}, {"X-Chunked-Output", "1"}});
-    if (type == "recursive" || type == "all") {
-      std::string chunk;
-      for (const auto& cid : fake.pins) {
-        chunk += "{\"Cid\":" + json_string(cid) + ",\"Type\":\"recursive\"}\n";
-        if (chunk.size() > 64 * 1024) {
-          r->write_chunk(chunk);
-          chunk.clear();
-        }
-      }
-      if (!chunk.empty()) r->write_chunk(chunk);
-    }
-    r->finish();
+    if (type != "recursive" && type != "all") return r->finish();
+    stream_pins(fake, r, 0);
   } else if (p == "/api/v0/repo/stat") {
     r->send_json(200, R"({"NumObjects":1000,"RepoSize":1000000,"StorageMax":1000000000000,"RepoPath":"/bench","Version":"fs-repo@15"})");
   } else if (p == "/api/v0/swarm/peers") {
@@ -148,7 +196,7 @@ int main(int argc, char** argv) {
         return 2;
       }
       for (std::string line; std::getline(in, line);)
-        if (!line.empty()) fake.pins.insert(std::move(line));
+        if (!line.empty()) fake.pins.add(line);
     } else {
       fmt::print(stderr, "fake_ipfs: unknown argument {}\naccepted: --listen HOST:PORT "
                          "--all-pinned --pin-delay-ms MS --pins-file FILE --seconds N\n", flag);

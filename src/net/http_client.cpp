@@ -306,11 +306,15 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
           line_.append(data);
           break;
         }
-        line_.append(data.substr(0, nl));
+        // A line that arrived whole is handed over where it lies; only one split between two
+        // reads is put together in line_.
+        std::string_view line = data.substr(0, nl);
+        if (!line_.empty()) line = line_.append(line);
         data.remove_prefix(nl + 1);
-        if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-        if (!line_.empty() && !sink_.on_line(line_)) return false;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        bool go_on = line.empty() || sink_.on_line(line);
         line_.clear();
+        if (!go_on) return false;
       }
     }
     if (!sink_.on_data && !sink_.on_line) response_.body.append(data);

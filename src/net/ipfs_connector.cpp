@@ -84,16 +84,21 @@ std::optional<std::uint64_t> count_of(const rapidjson::Value* value) {
   return std::nullopt;
 }
 
-// A CID as IPFS writes it: "Qm..."/"bafy..."/"zb2r..." or the DAG-JSON link {"/":"..."}.
-Result<Cid> cid_of(std::string_view command, const rapidjson::Value* value) {
-  std::string_view text = string_of(value);
-  if (value != nullptr && value->IsObject()) text = string_of(member(*value, "/"));
+// A CID's text as IPFS writes it ("Qm...", "bafy...", "zb2r...").
+Result<Cid> cid_from_text(std::string_view command, std::string_view text) {
   auto cid = Cid::parse(text);
   if (!cid) {
     return make_error(fmt::format("IPFS {} answered \"{}\", which is not a CID: {}", command,
                                   shorten(text, 120), cid.error().message));
   }
   return cid;
+}
+
+// A CID as IPFS writes it: text, or the DAG-JSON link {"/":"..."}.
+Result<Cid> cid_of(std::string_view command, const rapidjson::Value* value) {
+  std::string_view text = string_of(value);
+  if (value != nullptr && value->IsObject()) text = string_of(member(*value, "/"));
+  return cid_from_text(command, text);
 }
 
 // IPFS's own words from an error answer: Kubo's {"Message":...}, else the body itself.
@@ -158,9 +163,66 @@ std::optional<std::string> answer_error(const Call& call, const HttpClientRespon
   return std::nullopt;
 }
 
+// The members Cid and Type of a streamed pin/ls line when the line is a flat object of plain
+// strings, as every IPFS writes it (Kubo {"Cid":"..","Type":"..","Name":".."}, js-ipfs
+// {"Type":"..","Cid":".."}), read in place; nullopt for any other line (an escape, a nested
+// value, no Cid, not JSON), which the caller parses in full. A listing of 10M pins is 10M
+// lines: a document per line was most of what a peer spent reading it.
+struct FlatPinLine {
+  std::string_view cid;
+  std::string_view type;
+};
+std::optional<FlatPinLine> read_flat_pin_line(std::string_view line) {
+  std::size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n'))
+      ++i;
+  };
+  auto take = [&](char c) {
+    skip_ws();
+    if (i >= line.size() || line[i] != c) return false;
+    ++i;
+    return true;
+  };
+  auto plain_string = [&](std::string_view& out) {
+    if (!take('"')) return false;
+    std::size_t start = i;
+    while (i < line.size()) {
+      const auto c = static_cast<unsigned char>(line[i]);
+      if (c == '"') {
+        out = line.substr(start, i - start);
+        ++i;
+        return true;
+      }
+      if (c == '\\' || c < 0x20) return false;
+      ++i;
+    }
+    return false;
+  };
+  FlatPinLine found;
+  bool has_cid = false, has_type = false;
+  if (!take('{')) return std::nullopt;
+  do {
+    std::string_view key, value;
+    if (!plain_string(key) || !take(':') || !plain_string(value)) return std::nullopt;
+    // The first of repeated keys counts, as in a parsed document.
+    if (key == "Cid" && !std::exchange(has_cid, true)) found.cid = value;
+    if (key == "Type" && !std::exchange(has_type, true)) found.type = value;
+  } while (take(','));
+  if (!take('}')) return std::nullopt;
+  skip_ws();
+  if (i != line.size() || !has_cid) return std::nullopt;
+  return found;
+}
+
 // One line of a pin/ls answer: the stream form {"Cid":...,"Type":...} (Kubo and js-ipfs), or the
 // whole non-stream form {"Keys":{"<cid>":{"Type":...}}}. Returns whether to go on.
 Result<bool> read_pin_ls_line(std::string_view line, const PinVisitor& visit) {
+  if (auto flat = read_flat_pin_line(line)) {
+    auto cid = cid_from_text("pin/ls", flat->cid);
+    if (!cid) return cid.error();
+    return visit(*cid, flat->type);
+  }
   rapidjson::Document doc;
   doc.Parse(line.data(), line.size());
   if (doc.HasParseError() || !doc.IsObject()) {

@@ -127,3 +127,20 @@ TEST_CASE("characters outside the alphabet are reported with their position") {
   CHECK_FALSE(multibase_decode("bp").ok());    // 1 leftover character cannot be whole bytes
   CHECK_FALSE(multibase_decode("bpfs").ok());  // 3 leftover characters cannot be whole bytes
 }
+
+TEST_CASE("base32 decoding accepts exactly the alphabet in either case, for every byte value") {
+  const std::string_view alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+  for (int c = 0; c < 256; ++c) {
+    const char ch = static_cast<char>(c);
+    const bool letter = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+    const bool accepted = letter || (ch >= '2' && ch <= '7');
+    CAPTURE(c);
+    // Two characters make one byte: 'a' (0) then this one's 5 bits, of which the top 3 count.
+    Result<MultibaseDecoded> decoded = multibase_decode(std::string("ba") + ch);
+    CHECK(decoded.ok() == accepted);
+    if (!accepted) continue;
+    const auto value = alphabet.find(letter ? static_cast<char>(ch | 0x20) : ch);
+    REQUIRE(decoded->data.size() == 1);
+    CHECK(decoded->data[0] == static_cast<std::uint8_t>(value >> 2));
+  }
+}

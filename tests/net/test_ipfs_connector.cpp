@@ -548,6 +548,49 @@ TEST_CASE("pin_ls reports an X-Stream-Error trailer and a line that is not a CID
   CHECK(bad.error().message.find("\"not-a-cid\", which is not a CID") != std::string::npos);
 }
 
+TEST_CASE("pin_ls reads each line shape IPFS writes: any key order, extra keys, spaces, escapes, links") {
+  FakeKubo kubo;
+  Cid a = content_cid("kubo"), b = content_cid("js-ipfs"), c = content_cid("spaced"),
+      d = content_cid("escaped"), e = content_cid("link"), f = content_cid("repeated");
+  std::string d_text = d.to_string();
+  // "b" of the base32 prefix written as \u0062: a document's reading, not the in-place one.
+  std::string d_escaped = "\\u0062" + d_text.substr(1);
+  kubo.route(
+      "pin/ls",
+      ndjson({fmt::format(R"({{"Cid":"{}","Type":"recursive","Name":"a name"}})", a.to_string()),
+              fmt::format(R"({{"Type":"direct","Cid":"{}"}})", base58(b)),
+              fmt::format(" {{ \"Cid\" : \"{}\" ,\t\"Type\" : \"recursive\" }} \r", c.to_string()),
+              fmt::format(R"({{"Cid":"{}","Type":"recursive"}})", d_escaped),
+              fmt::format(R"({{"Cid":{{"/":"{}"}},"Type":"recursive"}})", e.to_string()),
+              fmt::format(R"({{"Cid":"{}","Type":"recursive","Cid":"not-a-cid","Type":"x"}})",
+                          f.to_string())}));
+  Harness h(kubo);
+  std::vector<std::pair<Cid, std::string>> seen;
+  Status s = h.pin_ls("recursive", [&](const Cid& cid, std::string_view type) {
+    seen.emplace_back(cid, std::string(type));
+    return true;
+  });
+  CHECK_MESSAGE(s.ok(), message_of(s));
+  REQUIRE(seen.size() == 6);
+  CHECK(seen[0] == std::pair(a, std::string("recursive")));
+  CHECK(seen[1] == std::pair(b, std::string("direct")));
+  CHECK(seen[2] == std::pair(c, std::string("recursive")));
+  CHECK(seen[3] == std::pair(d, std::string("recursive")));
+  CHECK(seen[4] == std::pair(e, std::string("recursive")));
+  CHECK(seen[5] == std::pair(f, std::string("recursive")));
+
+  // Lines that are not a pin still fail with what is wrong, whichever reading met them.
+  for (const char* line : {R"({"Cid":"bafy","Type":"recursive"})", R"({"Type":"recursive"})",
+                           R"({"Cid":"bafy" "Type":"recursive"})", R"({"Message":"repo locked"})"}) {
+    kubo.route("pin/ls", ndjson({line}));
+    Status bad = h.pin_ls("recursive", [](const Cid&, std::string_view) { return true; });
+    REQUIRE_FALSE(bad.ok());
+    CAPTURE(line);
+    CHECK_FALSE(bad.error().message.empty());
+    CHECK(bad.error().message.find("pin/ls") != std::string::npos);
+  }
+}
+
 TEST_CASE("pin_ls_one: recursive or direct is pinned, indirect or \"not pinned\" is not") {
   FakeKubo kubo;
   Cid cid = content_cid("one");
