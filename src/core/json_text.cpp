@@ -1,9 +1,11 @@
 // JSON text helpers (see json_text.hpp).
 #include "core/json_text.hpp"
 
+#include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <cstring>
-#include <vector>
 
 namespace clusterpin {
 namespace {
@@ -28,11 +30,38 @@ constexpr auto kStringStops = [] {
   return stop;
 }();
 
-// A cursor over the input that appends what it accepts to `out`.
+// The first byte of s at or after i that ends a plain run of a JSON string (s.size() if none).
+// Eight bytes at a time: in each word, a byte that is '"', '\\' or below 0x20 sets its high
+// bit in `hit` (the classic has-zero-byte test; a false mark can only follow a true one, so the
+// lowest mark is exact).
+std::size_t plain_run_end(std::string_view s, std::size_t i) {
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+    for (; i + 8 <= s.size(); i += 8) {
+      std::uint64_t x;
+      std::memcpy(&x, s.data() + i, 8);
+      const std::uint64_t quote = x ^ (kOnes * '"');
+      const std::uint64_t backslash = x ^ (kOnes * '\\');
+      const std::uint64_t hit = (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) |
+                                 ((x - kOnes * 0x20) & ~x)) &
+                                kHighs;
+      if (hit != 0) return i + static_cast<std::size_t>(std::countr_zero(hit) / 8);
+    }
+  }
+  while (i < s.size() && !kStringStops[static_cast<unsigned char>(s[i])]) ++i;
+  return i;
+}
+
+// A cursor over the input that writes what it accepts after what `out` held, through a pointer
+// into `out` (grown when needed); run() trims `out` to what was written when it succeeds.
 class Indenter {
  public:
-  Indenter(std::string_view in, int width, std::string& out) : in_(in), width_(width), out_(out) {
-    out_.reserve(out_.size() + in.size() * 2);
+  Indenter(std::string_view in, int width, std::string& out)
+      : in_(in), width_(static_cast<std::size_t>(width)), out_(out) {
+    const std::size_t at = out_.size();
+    out_.resize(at + in.size() * 2 + 64);
+    w_ = out_.data() + at;
   }
 
 
@@ -53,7 +82,7 @@ class Indenter {
       const char open = stack_.back();
       if (c == ',') {
         ++i_;
-        out_ += ',';
+        put(',');
         newline(stack_.size());
         skip_ws();
         if (open == '{' && !member_key()) return false;
@@ -62,13 +91,15 @@ class Indenter {
         ++i_;
         stack_.pop_back();
         newline(stack_.size());
-        out_ += c;
+        put(c);
       } else {
         return false;
       }
     }
     skip_ws();
-    return at_end();
+    if (!at_end()) return false;
+    out_.resize(static_cast<std::size_t>(w_ - out_.data()));
+    return true;
   }
 
  private:
@@ -80,9 +111,31 @@ class Indenter {
     while (!at_end() && is_ws(in_[i_])) ++i_;
   }
 
+  // Room for n more bytes at w_.
+  void ensure(std::size_t n) {
+    if (static_cast<std::size_t>(out_.data() + out_.size() - w_) >= n) return;
+    const std::size_t used = static_cast<std::size_t>(w_ - out_.data());
+    out_.resize(std::max(out_.size() * 2, used + n));
+    w_ = out_.data() + used;
+  }
+
+  void put(char c) {
+    ensure(1);
+    *w_++ = c;
+  }
+
+  void put(std::string_view s) {
+    ensure(s.size());
+    std::memcpy(w_, s.data(), s.size());
+    w_ += s.size();
+  }
+
   void newline(std::size_t depth) {
-    out_ += '\n';
-    out_.append(depth * static_cast<std::size_t>(width_), ' ');
+    const std::size_t spaces = depth * width_;
+    ensure(spaces + 1);
+    *w_++ = '\n';
+    std::memset(w_, ' ', spaces);
+    w_ += spaces;
   }
 
   // One value. Of a non-empty container only the opening (and an object's first key) is
@@ -94,10 +147,10 @@ class Indenter {
       ++i_;
       skip_ws();
       const char close = c == '{' ? '}' : ']';
-      out_ += c;
+      put(c);
       if (!at_end() && in_[i_] == close) {
         ++i_;
-        out_ += close;
+        put(close);
         return Step::done;
       }
       stack_.push_back(c);
@@ -121,7 +174,7 @@ class Indenter {
     skip_ws();
     if (at_end() || in_[i_] != ':') return false;
     ++i_;
-    out_ += ": ";
+    put(": ");
     skip_ws();
     return true;
   }
@@ -129,13 +182,13 @@ class Indenter {
   bool string() {
     const std::size_t start = i_++;
     while (!at_end()) {
-      // Most of a listing is plain string bytes: one table look-up each.
-      while (i_ < in_.size() && !kStringStops[static_cast<unsigned char>(in_[i_])]) ++i_;
+      // Most of a listing is plain string bytes: skipped a word at a time.
+      i_ = plain_run_end(in_, i_);
       if (at_end()) break;
       const unsigned char c = static_cast<unsigned char>(in_[i_]);
       if (c == '"') {
         ++i_;
-        out_.append(in_.substr(start, i_ - start));
+        put(in_.substr(start, i_ - start));
         return true;
       }
       if (c < 0x20) return false;
@@ -181,22 +234,23 @@ class Indenter {
       if (!at_end() && (in_[i_] == '+' || in_[i_] == '-')) ++i_;
       if (!digits()) return false;
     }
-    out_.append(in_.substr(start, i_ - start));
+    put(in_.substr(start, i_ - start));
     return true;
   }
 
   bool literal(std::string_view word) {
     if (in_.substr(i_, word.size()) != word) return false;
     i_ += word.size();
-    out_.append(word);
+    put(word);
     return true;
   }
 
   std::string_view in_;
-  int width_;
+  std::size_t width_;
   std::size_t i_ = 0;
   std::string& out_;
-  std::vector<char> stack_;  // the open containers, '{' or '['
+  char* w_ = nullptr;  // where the next output byte goes
+  std::string stack_;  // the open containers, '{' or '[' (up to 15 without an allocation)
 };
 
 }  // namespace

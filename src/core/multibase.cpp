@@ -129,9 +129,16 @@ void append_base32(std::string& out, ByteView data) {
 }
 
 char* write_base32(char* p, ByteView data) {
+  // Whole groups of 5 bytes are 8 characters: one 40-bit number each, no carry between groups.
+  std::size_t i = 0;
+  for (; i + 5 <= data.size(); i += 5) {
+    std::uint64_t group = 0;
+    for (std::size_t k = 0; k < 5; ++k) group = group << 8 | data[i + k];
+    for (int shift = 35; shift >= 0; shift -= 5) *p++ = kBase32Alphabet[(group >> shift) & 31];
+  }
   std::uint32_t bits = 0;
   int bit_count = 0;
-  for (std::uint8_t byte : data) {
+  for (std::uint8_t byte : data.subspan(i)) {
     bits = bits << 8 | byte;
     bit_count += 8;
     while (bit_count >= 5) {

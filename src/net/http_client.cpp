@@ -40,7 +40,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
         sink_(std::move(sink)),
         parser_(HttpParser::Mode::response, body_limits()),
         deadline_(*shared_->io),
-        stall_timer_(*shared_->io) {}
+        stall_timer_(*shared_->io),
+        pace_timer_(*shared_->io) {}
 
   void start() {
     const auto& o = shared_->options;
@@ -86,6 +87,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     stall_timer_.async_wait([self = shared_from_this(),
                              generation = stall_generation_](asio::error_code ec) {
       if (ec || generation != self->stall_generation_ || self->finished_) return;
+      if (self->pausing_) self->progress();  // a paced reader's own pause is not a stall
       auto idle_for = std::chrono::duration_cast<milliseconds>(Clock::now() - self->last_progress_);
       if (idle_for >= self->stall_limit_) {
         if (self->connecting_) {
@@ -237,8 +239,24 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
                                }
                                self->received_any_ = true;
                                self->progress();
+                               self->handled_from_ = Clock::now();
                                self->consume(std::string_view(self->buffer_.data(), n));
                              });
+  }
+
+  // The next read once the sink's pace allows it (see HttpBodySink::pace).
+  void read_paced() {
+    Clock::duration wait{0};
+    if (sink_.pace) wait = sink_.pace(Clock::now() - handled_from_);
+    if (wait <= Clock::duration::zero()) return read();
+    pausing_ = true;
+    pace_timer_.expires_after(wait);
+    pace_timer_.async_wait([self = shared_from_this()](asio::error_code ec) {
+      self->pausing_ = false;
+      if (ec || self->finished_) return;
+      self->progress();
+      self->read();
+    });
   }
 
   void on_eof(asio::error_code ec) {
@@ -263,7 +281,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       auto step = parser_.next(input);
       switch (step.event) {
         case HttpParser::Event::need_more:
-          read();
+          read_paced();
           return;
         case HttpParser::Event::head: {
           const auto& head = parser_.response();
@@ -334,6 +352,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     ++stall_generation_;
     deadline_.cancel();
     stall_timer_.cancel();
+    pace_timer_.cancel();
   }
 
   void complete() {
@@ -367,6 +386,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   uint64_t stall_generation_ = 0;
   milliseconds stall_limit_{0};
   Clock::time_point last_progress_ = Clock::now();
+  asio::steady_timer pace_timer_;
+  bool pausing_ = false;
+  Clock::time_point handled_from_ = Clock::now();  // when the last read's bytes arrived
   std::unique_ptr<HttpSocket> socket_;
   std::string wire_;
   std::string piece_;  // the chunk of a streamed body being written

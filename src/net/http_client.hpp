@@ -59,6 +59,10 @@ struct HttpClientResponse {
   }
 };
 
+// How long a streamed answer's reader waits before its next read, given how long handling the
+// last read's bytes took (see HttpBodySink::pace).
+using ReadPace = std::function<std::chrono::steady_clock::duration(std::chrono::steady_clock::duration took)>;
+
 // Optional streaming consumers. With on_data or on_line set, the body is not collected.
 // Returning false stops the exchange: the request ends with an error saying so.
 struct HttpBodySink {
@@ -67,6 +71,11 @@ struct HttpBodySink {
   // One call per non-empty line, without its "\n" or "\r\n"; a last line without a newline
   // is delivered when the body ends.
   std::function<bool(std::string_view line)> on_line;
+  // Called after the bytes of each read were handled, with the time handling them took; the
+  // next read waits for the duration returned (zero: at once). While it waits the sender is
+  // held back by TCP's flow control, so a reader of a long stream can give way to other work
+  // on the same thread. The wait does not count toward stall_timeout.
+  ReadPace pace;
 };
 
 using HttpResponseCallback = std::function<void(Result<HttpClientResponse>)>;

@@ -589,7 +589,8 @@ void add_pin(const std::shared_ptr<State>& state, const Cid& cid, PinMode mode,
 
 // Lists the pins of types[index], then of the following types.
 void list_pins(const std::shared_ptr<State>& state, std::vector<std::string> types, size_t index,
-               std::shared_ptr<PinVisitor> visit, std::function<void(Status)> done) {
+               std::shared_ptr<PinVisitor> visit, ReadPace pace,
+               std::function<void(Status)> done) {
   if (index == types.size()) return done({});
   Call call = make_call("pin/ls", {{"type", types[index]}, {"stream", "true"}}, Budget::stream);
   auto answer = std::make_shared<LineAnswer>();
@@ -606,8 +607,10 @@ void list_pins(const std::shared_ptr<State>& state, std::vector<std::string> typ
   };
   std::weak_ptr<State> weak = state;
   Call sent = call;
-  send(state, std::move(sent), line_sink(answer, on_line),
-       [weak, call, types = std::move(types), index, visit, answer, stopped, bad,
+  HttpBodySink sink = line_sink(answer, on_line);
+  sink.pace = pace;
+  send(state, std::move(sent), std::move(sink),
+       [weak, call, types = std::move(types), index, visit, pace, answer, stopped, bad,
         done = std::move(done)](Answer a) mutable {
          if (*stopped) return done({});
          if (!bad->empty()) return done(make_error(*bad));
@@ -615,7 +618,8 @@ void list_pins(const std::shared_ptr<State>& state, std::vector<std::string> typ
          if (auto e = answer_error(call, *a, answer->error_body)) return done(make_error(*e));
          auto self = weak.lock();
          if (!self) return;
-         list_pins(self, std::move(types), index + 1, std::move(visit), std::move(done));
+         list_pins(self, std::move(types), index + 1, std::move(visit), std::move(pace),
+                   std::move(done));
        });
 }
 
@@ -823,7 +827,7 @@ void IpfsConnector::pin_rm(const Cid& cid, std::function<void(Status)> done) {
 }
 
 void IpfsConnector::pin_ls(std::string_view type, PinVisitor visit,
-                           std::function<void(Status)> done) {
+                           std::function<void(Status)> done, ReadPace pace) {
   std::vector<std::string> types;
   if (type == "all") {
     types = {"recursive", "direct"};
@@ -838,7 +842,7 @@ void IpfsConnector::pin_ls(std::string_view type, PinVisitor visit,
     return;
   }
   list_pins(state_, std::move(types), 0, std::make_shared<PinVisitor>(std::move(visit)),
-            std::move(done));
+            std::move(pace), std::move(done));
 }
 
 void IpfsConnector::pin_ls_one(const Cid& cid, std::function<void(Result<bool>)> done) {

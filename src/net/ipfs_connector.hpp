@@ -20,6 +20,7 @@
 #include "core/cid.hpp"
 #include "core/pin.hpp"
 #include "core/result.hpp"
+#include "net/http_client.hpp"
 
 namespace clusterpin::net {
 
@@ -113,8 +114,10 @@ class IpfsConnector {
   // Streams the pins of `type` ("recursive", "direct", or "all" = recursive then direct; the
   // indirect pins, one per block, are never listed) to `visit`, one at a time as the NDJSON lines
   // arrive, so a million pins are never held at once. js-ipfs's {"Keys":{...}} body is read too.
-  // A visitor returning false ends the listing early with success.
-  void pin_ls(std::string_view type, PinVisitor visit, std::function<void(Status)> done);
+  // A visitor returning false ends the listing early with success. `pace`, when set, spaces the
+  // reads of the listing (see HttpBodySink::pace): a background reader gives way to other work.
+  void pin_ls(std::string_view type, PinVisitor visit, std::function<void(Status)> done,
+              ReadPace pace = {});
 
   // Whether `cid` is pinned recursively or directly (an indirect pin does not count).
   void pin_ls_one(const Cid& cid, std::function<void(Result<bool>)> done);

@@ -278,7 +278,8 @@ void PinWorker::sync(std::function<void(Result<std::size_t>)> done) {
             [&](const Cid& cid) { return pinned->contains(cid.bytes()); }, listed_at, now());
         pump();
         done(std::move(changed));
-      });
+      },
+      ipfs_listing_pace());
 }
 
 void PinWorker::sync_tick() {
@@ -421,6 +422,12 @@ void PinWorker::pace_reconcile_slice(steady_clock::duration last_slice) {
   });
 }
 
+net::ReadPace PinWorker::ipfs_listing_pace() const {
+  return [listings = listings_](steady_clock::duration took) {
+    return *listings > 0 ? 15 * took : steady_clock::duration::zero();
+  };
+}
+
 void PinWorker::list_ipfs_for_reconcile() {
   ReconcilePass& p = *reconcile_;
   p.listing = true;
@@ -460,7 +467,8 @@ void PinWorker::list_ipfs_for_reconcile() {
           if (ec || !*alive || !reconcile_ || reconcile_->id != pass) return;
           list_ipfs_for_reconcile();
         });
-      });
+      },
+      ipfs_listing_pace());
 }
 
 }  // namespace clusterpin::node

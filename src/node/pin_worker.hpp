@@ -53,7 +53,8 @@ class PinWorker {
 
   // A listing of the pinset starts streaming from this peer (GET /allocations, GET /pins): until
   // the returned token is dropped, reconcile passes take a sixteenth of the io thread instead of
-  // a quarter, so the answer someone waits for goes first. Tokens may outlive the worker.
+  // a quarter, and so does the reading of IPFS's pin listing for a pass or a sync, so the answer
+  // someone waits for goes first. Tokens may outlive the worker.
   std::shared_ptr<void> listing_started();
 
   // This peer's record of a CID (nullopt: not tracked here, i.e. unpinned).
@@ -106,6 +107,10 @@ class PinWorker {
   // streams from this peer (see listing_started) the pause is fifteen times the slice: a
   // sixteenth of the thread.
   void pace_reconcile_slice(std::chrono::steady_clock::duration last_slice);
+  // The same rule for reading IPFS's pin listing (a pass's, a sync's): while a listing streams
+  // from this peer, each read of it is followed by a pause fifteen times as long as handling
+  // it took (IPFS waits meanwhile, held by TCP); otherwise it is read as fast as it comes.
+  net::ReadPace ipfs_listing_pace() const;
   void reconcile_slice(std::uint64_t pass);
   // Lists IPFS's recursive pins for the pass (cursor.wants_ipfs_listing), then resumes it. A
   // failed listing is tried again after 5, 10, 20, 40 s (IPFS may be starting or briefly

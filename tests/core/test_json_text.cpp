@@ -98,6 +98,28 @@ TEST_CASE("indenting random JSON values gives PrettyWriter's layout") {
   }
 }
 
+TEST_CASE("indenting copies strings of any length with an escape or a UTF-8 byte anywhere") {
+  // Long strings are scanned a word at a time: each stop byte at every position of every length.
+  for (std::size_t n = 0; n <= 40; ++n) {
+    const std::string plain(n, 'a');
+    CAPTURE(n);
+    const std::string json = "[\"" + plain + "\"]";
+    CHECK(indent_json(json, 4) == rapidjson_pretty(json));
+    for (std::size_t at = 0; at <= n; ++at) {
+      CAPTURE(at);
+      for (std::string_view insert : {"\\\"", "\\\\", "\\n", "\\u0001", "\xc3\xa9", "\x7f", " ", "~"}) {
+        const std::string text = "[\"" + plain.substr(0, at) + std::string(insert) + plain.substr(at) + "\"]";
+        CHECK(indent_json(text, 4) == rapidjson_pretty(text));
+      }
+      // A raw control byte or an unescaped quote inside is refused wherever it stands.
+      for (char bad : {'\x01', '\x1f', '\n', '"'}) {
+        const std::string text = "[\"" + plain.substr(0, at) + bad + plain.substr(at) + "\"]";
+        CHECK_FALSE(indent_json(text, 4).has_value());
+      }
+    }
+  }
+}
+
 TEST_CASE("indenting refuses what is not exactly one JSON value") {
   for (std::string_view bad : {"", " ", "{", "}", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "{a:1}",
                                "{\"a\":1,}", "[1 2]", "[1]]", "[1]x", "\"open", "\"bad\\q\"",

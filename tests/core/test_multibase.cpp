@@ -4,6 +4,7 @@
 
 #include <random>
 #include <string>
+#include <utility>
 
 #include "core/multibase.hpp"
 
@@ -142,5 +143,34 @@ TEST_CASE("base32 decoding accepts exactly the alphabet in either case, for ever
     const auto value = alphabet.find(letter ? static_cast<char>(ch | 0x20) : ch);
     REQUIRE(decoded->data.size() == 1);
     CHECK(decoded->data[0] == static_cast<std::uint8_t>(value >> 2));
+  }
+}
+
+TEST_CASE("base32 encoding gives RFC 4648's vectors (lower case, unpadded) for every tail length") {
+  // RFC 4648 section 10: "", "f", "fo", "foo", "foob", "fooba", "foobar".
+  const std::pair<const char*, const char*> kRfc[] = {
+      {"", ""},           {"f", "my"},           {"fo", "mzxq"},         {"foo", "mzxw6"},
+      {"foob", "mzxw6yq"}, {"fooba", "mzxw6ytb"}, {"foobar", "mzxw6ytboi"},
+  };
+  for (const auto& [plain, encoded] : kRfc) {
+    CAPTURE(plain);
+    CHECK(base32_encode(to_bytes(plain)) == encoded);
+  }
+  // Against a bit-at-a-time reference, lengths 0-45 (groups of 5 bytes and every tail).
+  std::mt19937 random(7);
+  for (std::size_t n = 0; n <= 45; ++n) {
+    Bytes data(n);
+    for (auto& b : data) b = static_cast<std::uint8_t>(random());
+    std::string expected;
+    for (std::size_t bit = 0; bit < n * 8; bit += 5) {
+      unsigned value = 0;
+      for (std::size_t k = bit; k < bit + 5; ++k) {
+        unsigned b = k < n * 8 ? (data[k / 8] >> (7 - k % 8)) & 1u : 0u;
+        value = value << 1 | b;
+      }
+      expected += "abcdefghijklmnopqrstuvwxyz234567"[value];
+    }
+    CAPTURE(n);
+    CHECK(base32_encode(data) == expected);
   }
 }

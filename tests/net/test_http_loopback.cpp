@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -335,6 +336,44 @@ TEST_CASE(
   // The connection is reusable after a chunked answer.
   CHECK(client.request(server.endpoint(), get("/hello"))->body == "hello");
   CHECK(client.idle_connections() == 1);
+}
+
+TEST_CASE("a paced reader waits as its pace says after each read; the pauses are not stalls") {
+  TestServer server;
+  HttpClientOptions options;
+  options.stall_timeout = 100ms;  // shorter than each pause below
+  BlockingHttpClient client(options);
+  size_t lines = 0;
+  bool ordered = true;
+  size_t paces = 0;
+  bool took_measured = true;
+  std::optional<Clock::time_point> resume_at;  // no line may arrive before this
+  bool early = false;
+  HttpBodySink sink;
+  sink.on_line = [&](std::string_view line) {
+    if (resume_at) {
+      early = early || Clock::now() < *resume_at;
+      resume_at.reset();
+    }
+    ordered = ordered && line == fmt::format("{{\"n\":{},\"pad\":\"{}\"}}", lines, std::string(40, 'x'));
+    ++lines;
+    return true;
+  };
+  sink.pace = [&](Clock::duration took) -> Clock::duration {
+    ++paces;
+    took_measured = took_measured && took >= Clock::duration::zero();
+    if (paces > 3) return Clock::duration::zero();
+    resume_at = Clock::now() + 150ms;
+    return 150ms;
+  };
+  auto answer = client.request(server.endpoint(), get("/stream?n=20000"), sink);
+  REQUIRE(answer.ok());
+  CHECK(lines == 20000);
+  CHECK(ordered);
+  CHECK(paces > 3);  // ~1.1 MB comes in many reads, each followed by a call
+  CHECK(took_measured);
+  CHECK_FALSE(early);
+  CHECK(client.request(server.endpoint(), get("/hello"))->body == "hello");
 }
 
 TEST_CASE("a stream that fails midway reports the error in the X-Stream-Error trailer") {

@@ -173,9 +173,9 @@ struct Harness {
     connector.pin_ls_one(cid, [&](Result<bool> s) { r = std::move(s); });
     return wait_for(io, r);
   }
-  Status pin_ls(std::string_view type, PinVisitor visit) {
+  Status pin_ls(std::string_view type, PinVisitor visit, ReadPace pace = {}) {
     std::optional<Status> r;
-    connector.pin_ls(type, std::move(visit), [&](Status s) { r = std::move(s); });
+    connector.pin_ls(type, std::move(visit), [&](Status s) { r = std::move(s); }, std::move(pace));
     return wait_for(io, r);
   }
   Result<IpfsId> id() {
@@ -447,7 +447,8 @@ TEST_CASE("repo_stat reads numbers given as strings (js-ipfs) and as numbers (Ku
 }
 
 TEST_CASE(
-    "pin_ls streams 100k NDJSON lines to the visitor while the server is still writing them") {
+    "pin_ls streams 100k NDJSON lines to the visitor while the server is still writing them, "
+    "its reads spaced by the pace it is given") {
   FakeKubo kubo;
   constexpr size_t kLines = 100000;
   std::vector<std::string> texts;
@@ -487,15 +488,23 @@ TEST_CASE(
   size_t visited = 0;
   size_t written_at_first_visit = 0;
   bool in_order = true;
-  Status s = h.pin_ls("all", [&](const Cid& cid, std::string_view type) {
-    if (visited == 0) written_at_first_visit = written->load();
-    if (type != "recursive" || cid.to_string() != texts[visited]) in_order = false;
-    ++visited;
-    return true;
-  });
+  size_t paces = 0;
+  Status s = h.pin_ls(
+      "all",
+      [&](const Cid& cid, std::string_view type) {
+        if (visited == 0) written_at_first_visit = written->load();
+        if (type != "recursive" || cid.to_string() != texts[visited]) in_order = false;
+        ++visited;
+        return true;
+      },
+      [&](std::chrono::steady_clock::duration) -> std::chrono::steady_clock::duration {
+        ++paces;
+        return paces <= 10 ? std::chrono::milliseconds(1) : std::chrono::steady_clock::duration{};
+      });
   CHECK_MESSAGE(s.ok(), message_of(s));
   CHECK(visited == kLines);
   CHECK(in_order);
+  CHECK(paces > 10);
   // The first pin was handed over long before the last line was written: nothing was collected.
   CHECK(written_at_first_visit < kLines / 2);
   auto requests = kubo.requests();
