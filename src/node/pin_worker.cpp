@@ -416,7 +416,7 @@ std::shared_ptr<void> PinWorker::listing_started() {
 }
 
 void PinWorker::pace_reconcile_slice(steady_clock::duration last_slice) {
-  slice_timer_.expires_after((*listings_ > 0 ? 15 : 3) * last_slice);
+  slice_timer_.expires_after((*listings_ > 0 ? kBackgroundPauseWhileListing : kBackgroundPause) * last_slice);
   slice_timer_.async_wait([this, pass = reconcile_->id, alive = alive_](const std::error_code& ec) {
     if (!ec && *alive) reconcile_slice(pass);
   });
@@ -424,7 +424,7 @@ void PinWorker::pace_reconcile_slice(steady_clock::duration last_slice) {
 
 net::ReadPace PinWorker::ipfs_listing_pace() const {
   return [listings = listings_](steady_clock::duration took) {
-    return *listings > 0 ? 15 * took : steady_clock::duration::zero();
+    return *listings > 0 ? kBackgroundPauseWhileListing * took : steady_clock::duration::zero();
   };
 }
 

@@ -107,6 +107,10 @@ class PinWorker {
   // streams from this peer (see listing_started) the pause is fifteen times the slice: a
   // sixteenth of the thread.
   void pace_reconcile_slice(std::chrono::steady_clock::duration last_slice);
+  // Background work pauses this many times as long as its last step took: a quarter of the io
+  // thread, a sixteenth while a listing streams from this peer.
+  static constexpr int kBackgroundPause = 3;
+  static constexpr int kBackgroundPauseWhileListing = 15;
   // The same rule for reading IPFS's pin listing (a pass's, a sync's): while a listing streams
   // from this peer, each read of it is followed by a pause fifteen times as long as handling
   // it took (IPFS waits meanwhile, held by TCP); otherwise it is read as fast as it comes.
