@@ -49,19 +49,56 @@ Result<ApiClient> ApiClient::from_args(const cxxopts::ParseResult& args) {
 }
 
 Result<net::HttpClientResponse> ApiClient::call(std::string method, std::string target,
-                                                std::string body,
-                                                std::function<bool(std::string_view)> on_line) {
+                                                std::string body, LineHandler on_line) {
+  return exchange(std::move(method), std::move(target), std::move(body), std::move(on_line), false);
+}
+
+Result<net::HttpClientResponse> ApiClient::list(std::string target, LineHandler print) {
+  if (json_) target += target.find('?') == std::string::npos ? "?indent=4" : "&indent=4";
+  return exchange("GET", std::move(target), {}, std::move(print), json_);
+}
+
+Result<net::HttpClientResponse> ApiClient::exchange(std::string method, std::string target,
+                                                    std::string body, LineHandler on_line,
+                                                    bool copy_indented) {
   net::HttpClientRequest request;
   request.method = std::move(method);
   request.target = std::move(target);
   request.body = std::move(body);
   if (!auth_.empty()) request.headers.add("Authorization", auth_);
+  // A streamed answer: a success's lines go to on_line as they arrive (or, when the peer wrote
+  // them indented as asked, its bytes to standard output); an error's body is kept whole for
+  // check_response. The exchange runs to its end before this returns: locals may be captured.
+  int status = 0;
+  bool copy = false;
+  std::string error_body;
+  net::LineSplitter lines;
   net::HttpBodySink sink;
-  if (on_line) sink.on_line = std::move(on_line);
+  if (on_line) {
+    sink.on_head = [&](const net::HttpResponseHead& head) {
+      status = head.status;
+      copy = copy_indented && status / 100 == 2 && head.headers.get("X-Clusterpin-Indent") == "4";
+    };
+    sink.on_data = [&](std::string_view data) {
+      if (status / 100 != 2) {
+        error_body.append(data);
+        return true;
+      }
+      if (copy) {
+        std::fwrite(data.data(), 1, data.size(), stdout);  // as print_line: stdout's errors unread
+        return true;
+      }
+      return lines.feed(data, on_line);
+    };
+  }
   auto response = http_->request(endpoint_, std::move(request), std::move(sink));
   if (!response) {
     return make_error(fmt::format("cannot reach the clusterpin API at {}: {}", host_,
                                   response.error().message));
+  }
+  if (on_line) {
+    if (status / 100 == 2) (void)lines.finish(on_line);
+    response->body = std::move(error_body);
   }
   return response;
 }

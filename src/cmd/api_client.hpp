@@ -22,16 +22,24 @@ class ApiClient {
   // Reads --host, --timeout and --basic-auth ($CLUSTER_CREDENTIALS).
   static Result<ApiClient> from_args(const cxxopts::ParseResult& args);
 
-  // One request; `on_line` (when set) receives NDJSON lines as they arrive.
+  using LineHandler = std::function<bool(std::string_view line)>;
+  // One request; `on_line` (when set) receives a successful answer's NDJSON lines as they
+  // arrive (an error's body stays in the response, for check_response).
   Result<net::HttpClientResponse> call(std::string method, std::string target,
-                                       std::string body = {},
-                                       std::function<bool(std::string_view)> on_line = {});
+                                       std::string body = {}, LineHandler on_line = {});
+  // GET of a listing printed object by object: `print` receives each NDJSON line. With
+  // --enc json the peer is asked to write the objects indented as they are printed (clusterpin's
+  // `indent=4`); when it did (X-Clusterpin-Indent: 4) its bytes go to standard output as they
+  // come, and `print` is only called by peers that ignore the parameter.
+  Result<net::HttpClientResponse> list(std::string target, LineHandler print);
   bool json_output() const { return json_; }
   const std::string& host() const { return host_; }
 
  private:
   ApiClient(net::HttpEndpoint endpoint, std::string host, std::chrono::milliseconds timeout,
             std::string auth, bool json);
+  Result<net::HttpClientResponse> exchange(std::string method, std::string target, std::string body,
+                                           LineHandler on_line, bool copy_indented);
   net::HttpEndpoint endpoint_;
   std::string host_;
   std::string auth_;

@@ -26,7 +26,6 @@ int run_ls(const cxxopts::ParseResult& args) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("peers ls", client.error().message);
   auto response = client->call("GET", "/peers", {}, [&](std::string_view line) {
-    if (line.empty()) return true;
     std::string json(line);
     fmt::print("{}\n", client->json_output() ? pretty_json(json) : format_id(json));
     return true;

@@ -362,11 +362,10 @@ int run_ls(const cxxopts::ParseResult& args) {
   }
   net::QueryPairs q{{"filter", args["filter"].as<std::string>()}};
   buffer_listing_output();
-  auto response = client->call("GET", net::make_target("/allocations", q), {},
-                               [&](std::string_view line) {
-                                 if (!line.empty()) print_pin(*client, line);
-                                 return true;
-                               });
+  auto response = client->list(net::make_target("/allocations", q), [&](std::string_view line) {
+    print_pin(*client, line);
+    return true;
+  });
   if (!response) return transport_error("pin ls", response.error());
   if (int code = check_response(*response); code != kExitOk) return code;
   if (!response->stream_error().empty()) {

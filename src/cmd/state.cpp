@@ -25,6 +25,7 @@
 #include "cmd/cli.hpp"
 #include "cmd/config_file.hpp"
 #include "core/encoding.hpp"
+#include "core/json_text.hpp"
 #include "core/multiaddr.hpp"
 #include "core/pin.hpp"
 #include "node/backup.hpp"
@@ -190,15 +191,15 @@ int run_export(const cxxopts::ParseResult& args) {
   }
   Status bad;
   bool write_failed = false;
-  std::string line;
+  TextBuffer line;
   Status listed = reader->for_each_pin([&](std::string_view, std::string_view bytes) {
     line.clear();
     if (Status s = append_stored_pin_json(line, bytes); !s) {
       bad = make_error("state.db holds an unreadable pin: " + s.error().message);
       return false;
     }
-    line += '\n';
-    if (std::fwrite(line.data(), 1, line.size(), out) != line.size()) write_failed = true;
+    line.append("\n");
+    if (std::fwrite(line.view().data(), 1, line.size(), out) != line.size()) write_failed = true;
     return !write_failed;
   });
   if (std::fflush(out) != 0) write_failed = true;

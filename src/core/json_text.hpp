@@ -3,11 +3,40 @@
 // a document per line cost more than everything else together.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace clusterpin {
+
+// Text written in place into a buffer that only grows: the first `size()` bytes are the text,
+// the rest is room whose bytes are unspecified. A writer that claims a bound before writing
+// (room(n), then written(end)) pays for zero-filling only what the buffer never had; with a
+// std::string, each resize to the bound fills it again (a listing writes millions of pins).
+class TextBuffer {
+ public:
+  // At least n bytes of room after the text; returns where it starts.
+  char* room(std::size_t n) {
+    if (bytes_.size() - used_ < n) bytes_.resize(std::max(used_ + n, 2 * bytes_.size()));
+    return bytes_.data() + used_;
+  }
+  // The text now ends at `end` (inside the room last claimed).
+  void written(const char* end) { used_ = static_cast<std::size_t>(end - bytes_.data()); }
+  void append(std::string_view text) {
+    std::copy(text.begin(), text.end(), room(text.size()));
+    used_ += text.size();
+  }
+  void clear() { used_ = 0; }
+  std::size_t size() const { return used_; }
+  bool empty() const { return used_ == 0; }
+  std::string_view view() const { return {bytes_.data(), used_}; }
+
+ private:
+  std::string bytes_;
+  std::size_t used_ = 0;
+};
 
 // Appends s as a quoted JSON string: `"` and `\` escaped, control characters as \b \f \n \r \t
 // or \u00XX, every other byte (UTF-8 included) as it is.

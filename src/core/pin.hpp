@@ -20,6 +20,8 @@
 
 namespace clusterpin {
 
+class TextBuffer;  // core/json_text.hpp
+
 enum class PinType : std::uint8_t { data = 1, meta = 2, cluster_dag = 3, shard = 4 };
 enum class PinMode : std::uint8_t { recursive = 0, direct = 1 };
 
@@ -64,7 +66,13 @@ std::string pin_to_json(const Pin& pin);
 // (listings, backups and exports write one per pin). A record decode_pin refuses for its
 // layout (version, lengths, counts, type, mode, trailing bytes) is refused with decode_pin's
 // error and `out` left as it was; the CIDs and peer IDs in it are written as stored.
-Status append_stored_pin_json(std::string& out, std::string_view bytes);
+// `indent` > 0 writes the object over several lines, `indent` spaces a level (at most
+// kMaxPinJsonIndent: more is taken as that), byte for byte as indent_json
+// (core/json_text.hpp) would re-indent the compact line.
+constexpr int kMaxPinJsonIndent = 8;
+Status append_stored_pin_json(std::string& out, std::string_view bytes, int indent = 0);
+// The same into a TextBuffer (core/json_text.hpp): what listings use, pin after pin.
+Status append_stored_pin_json(TextBuffer& out, std::string_view bytes, int indent = 0);
 // Reads what pin_to_json writes (state import, REST clients).
 Result<Pin> pin_from_json(std::string_view json);
 

@@ -317,35 +317,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   bool deliver(std::string_view data) {
     if (sink_.on_data && !sink_.on_data(data)) return false;
-    if (sink_.on_line) {
-      while (!data.empty()) {
-        size_t nl = data.find('\n');
-        if (nl == std::string_view::npos) {
-          line_.append(data);
-          break;
-        }
-        // A line that arrived whole is handed over where it lies; only one split between two
-        // reads is put together in line_.
-        std::string_view line = data.substr(0, nl);
-        if (!line_.empty()) line = line_.append(line);
-        data.remove_prefix(nl + 1);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        bool go_on = line.empty() || sink_.on_line(line);
-        line_.clear();
-        if (!go_on) return false;
-      }
-    }
-    if (!sink_.on_data && !sink_.on_line) response_.body.append(data);
+    if (sink_.on_line) return lines_.feed(data, sink_.on_line);
+    if (!sink_.on_data) response_.body.append(data);
     return true;
   }
 
-  bool flush_last_line() {
-    if (!sink_.on_line || line_.empty()) return true;
-    if (line_.back() == '\r') line_.pop_back();
-    bool keep_going = line_.empty() || sink_.on_line(line_);
-    line_.clear();
-    return keep_going;
-  }
+  bool flush_last_line() { return !sink_.on_line || lines_.finish(sink_.on_line); }
 
   void stop_timers() {
     finished_ = true;
@@ -394,7 +371,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::string piece_;  // the chunk of a streamed body being written
   bool body_done_ = false;
   std::array<char, 16 * 1024> buffer_{};
-  std::string line_;
+  LineSplitter lines_;
   HttpClientResponse response_;
   bool reused_ = false;
   bool received_any_ = false;
@@ -434,6 +411,32 @@ void HttpClient::close_idle() {
     for (auto& s : sockets) s->close();
   }
   shared_->idle.clear();
+}
+
+bool LineSplitter::feed(std::string_view data, const OnLine& on_line) {
+  while (!data.empty()) {
+    const std::size_t nl = data.find('\n');
+    if (nl == std::string_view::npos) {
+      partial_.append(data);
+      return true;
+    }
+    std::string_view line = data.substr(0, nl);
+    if (!partial_.empty()) line = partial_.append(line);
+    data.remove_prefix(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const bool go_on = line.empty() || on_line(line);
+    partial_.clear();
+    if (!go_on) return false;
+  }
+  return true;
+}
+
+bool LineSplitter::finish(const OnLine& on_line) {
+  if (partial_.empty()) return true;
+  std::string line = std::move(partial_);
+  partial_.clear();
+  if (line.back() == '\r') line.pop_back();
+  return line.empty() || on_line(line);
 }
 
 BlockingHttpClient::BlockingHttpClient(HttpClientOptions options)

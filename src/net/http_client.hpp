@@ -65,6 +65,20 @@ using ReadPace = std::function<std::chrono::steady_clock::duration(std::chrono::
 
 // Optional streaming consumers. With on_data or on_line set, the body is not collected.
 // Returning false stops the exchange: the request ends with an error saying so.
+// Cuts a byte stream into lines, without their "\n" or "\r\n"; empty lines are skipped. A line
+// that arrived whole is handed over where it lies; only a line split between two pieces is
+// put together. `on_line` returning false stops the feed (feed and finish return false).
+class LineSplitter {
+ public:
+  using OnLine = std::function<bool(std::string_view line)>;
+  bool feed(std::string_view data, const OnLine& on_line);
+  // The last line when the stream did not end with a newline.
+  bool finish(const OnLine& on_line);
+
+ private:
+  std::string partial_;
+};
+
 struct HttpBodySink {
   std::function<void(const HttpResponseHead&)> on_head;
   std::function<bool(std::string_view data)> on_data;

@@ -18,6 +18,7 @@
 
 #include <fmt/core.h>
 
+#include "core/json_text.hpp"
 #include "core/pin.hpp"
 
 namespace clusterpin::node {
@@ -86,15 +87,16 @@ Status write_document(std::FILE* file, const std::string& path, store::StateRead
                   json_string(cluster_id), applied->index));
   bool first = true;
   Status bad_pin;
-  std::string line;
+  TextBuffer line;
   Status listed = reader.for_each_pin([&](std::string_view, std::string_view bytes) {
-    line.assign(first ? "" : ",\n");
+    line.clear();
+    if (!first) line.append(",\n");
     if (Status s = append_stored_pin_json(line, bytes); !s) {
       bad_pin = make_error(fmt::format("state.db holds an unreadable pin: {}", s.error().message));
       return false;
     }
     first = false;
-    put(line);
+    put(line.view());
     return !write_failed;
   });
   if (!listed) return listed;

@@ -12,6 +12,7 @@
 #include <rapidjson/writer.h>
 
 #include "core/allocator.hpp"
+#include "core/json_text.hpp"
 #include "core/tracker.hpp"
 #include "core/multiaddr.hpp"
 #include "core/version.hpp"
@@ -317,28 +318,42 @@ static void next_page(const Responder& r, const std::shared_ptr<std::function<vo
 void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
   std::string filter(q.query_value("filter").value_or("all"));
   bool want_data = filter.find("all") != std::string::npos || filter.find("pin") != std::string::npos;
+  // clusterpin's extension: ?indent=N writes each pin as ipfs-cluster-ctl prints it (N spaces a
+  // level, a newline after each object), so a client prints the stream as it comes; the header
+  // X-Clusterpin-Indent says it was honoured (IPFS Cluster ignores the parameter).
+  int indent = 0;
+  if (auto v = q.query_value("indent")) {
+    if (v->size() != 1 || (*v)[0] < '0' || (*v)[0] - '0' > kMaxPinJsonIndent) {
+      return r->send_error(400, fmt::format("indent: \"{}\" is not an indent width; accepted: 0 to {} "
+                                            "(spaces a level; 0: one compact object a line)",
+                                            *v, kMaxPinJsonIndent));
+    }
+    indent = (*v)[0] - '0';
+  }
   auto reader = peer_.state().open_reader();
   if (!reader) return r->send_error(500, reader.error().message);
   auto shared_reader = std::make_shared<store::StateReader>(std::move(reader).value());
-  r->start_stream(200, {{"Content-Type", "application/json"}});
+  net::HttpHeaders headers{{"Content-Type", "application/json"}};
+  if (indent > 0) headers.add("X-Clusterpin-Indent", std::to_string(indent));
+  r->start_stream(200, std::move(headers));
   if (!want_data) return r->finish();
   // Pages of 1000 pins resumed after the last CID: memory stays flat for any pinset size.
   auto page = std::make_shared<std::function<void(std::string)>>();
   // Each page goes out as one chunk of NDJSON lines written in place, into one buffer kept for
   // the whole stream (a fresh ~400 KB buffer per page cost page faults on every page).
-  auto chunk = std::make_shared<std::string>();
-  *page = [r, shared_reader, page, chunk,
+  auto chunk = std::make_shared<TextBuffer>();
+  *page = [r, shared_reader, page, chunk, indent,
            listing = peer_.worker().listing_started()](std::string after) {
     std::string last;
     chunk->clear();
     int count = 0;
     Status s = shared_reader->for_each_pin([&](std::string_view cid, std::string_view bytes) {
-      if (append_stored_pin_json(*chunk, bytes)) *chunk += '\n';
+      if (append_stored_pin_json(*chunk, bytes, indent)) chunk->append("\n");
       if (++count < 1000) return true;
       last.assign(cid);  // where the next page starts
       return false;
     }, after);
-    const bool more = chunk->empty() || r->write_chunk(*chunk);  // nothing written: 204 stays possible
+    const bool more = chunk->empty() || r->write_chunk(chunk->view());  // nothing written: 204 stays possible
     if (!s) {
       r->finish({{"X-Stream-Error", s.error().message}});
       *page = nullptr;

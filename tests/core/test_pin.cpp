@@ -7,6 +7,7 @@
 
 #include <rapidjson/document.h>
 
+#include "core/json_text.hpp"
 #include "core/pin.hpp"
 #include "core/time_format.hpp"
 
@@ -203,6 +204,57 @@ TEST_CASE("a stored pin's JSON is appended after what the buffer holds, the same
   CHECK(pin_from_json(out.substr(7)).value().options.name == "photos");
 }
 
+TEST_CASE("a stored pin written indented is the compact line re-indented, byte for byte") {
+  // Empty and full lists and metadata, a pin_update, a reference, escapes in strings.
+  Pin plain(cid_of(kCidV1));
+  Pin full = full_pin();
+  full.options.name = "tab\there \"quoted\" \x01";
+  full.options.metadata.emplace("zone", "\xc3\xa9u");
+  Ed25519PublicKey key{};
+  key.fill(7);
+  full.allocations.push_back(PeerId::from_ed25519_public_key(key));
+  full.options.origins.push_back("/ip4/127.0.0.2/tcp/4001");
+  full.reference = cid_of(kCidV1);
+  for (const Pin& pin : {plain, full}) {
+    for (int width : {1, 2, 4, 8}) {
+      std::string out = "before\n";
+      REQUIRE(append_stored_pin_json(out, encode_pin(pin), width).ok());
+      CHECK(out == "before\n" + indent_json(pin_to_json(pin), width).value());
+    }
+  }
+  std::string compact;
+  REQUIRE(append_stored_pin_json(compact, encode_pin(full), 0).ok());
+  CHECK(compact == pin_to_json(full));
+}
+
+TEST_CASE("stored pins written into a TextBuffer one after another are the same text") {
+  // A listing writes page after page into one buffer that is cleared, never shrunk: what is
+  // left in its room from a longer page must not show through.
+  Pin full = full_pin();
+  full.options.name = std::string(300, 'n');
+  const std::string records[] = {encode_pin(full), encode_pin(Pin(cid_of(kCidV1)))};
+  TextBuffer buffer;
+  for (int indent : {0, 4}) {
+    for (int round = 0; round < 3; ++round) {
+      buffer.clear();
+      std::string expected;
+      for (int i = 0; i <= round; ++i) {
+        const std::string& record = records[(i + round) % 2];
+        REQUIRE(append_stored_pin_json(buffer, record, indent).ok());
+        buffer.append("\n");
+        REQUIRE(append_stored_pin_json(expected, record, indent).ok());
+        expected += '\n';
+      }
+      CHECK(buffer.view() == expected);
+    }
+  }
+  // A refused record leaves the text as it was.
+  const std::string before(buffer.view());
+  const std::string& bad = records[0];
+  CHECK_FALSE(append_stored_pin_json(buffer, bad.substr(0, bad.size() - 1), 4).ok());
+  CHECK(buffer.view() == before);
+}
+
 TEST_CASE("a refused stored record leaves the buffer as it was and says what decode_pin says") {
   const std::string bytes = encode_pin(full_pin());
   for (std::size_t n = 0; n < bytes.size(); ++n) {
@@ -210,6 +262,8 @@ TEST_CASE("a refused stored record leaves the buffer as it was and says what dec
     Status s = append_stored_pin_json(out, bytes.substr(0, n));
     REQUIRE_FALSE(s.ok());
     CHECK(s.error().message == decode_pin(bytes.substr(0, n)).error().message);
+    CHECK(out == "kept");
+    CHECK_FALSE(append_stored_pin_json(out, bytes.substr(0, n), 4).ok());
     CHECK(out == "kept");
   }
   std::string out = "kept";
@@ -227,12 +281,18 @@ TEST_CASE("every record decode_pin reads is written as the decoded pin's JSON") 
     auto pin = decode_pin(record);
     std::string out = "x";
     Status s = append_stored_pin_json(out, record);
+    std::string indented = "x";
+    Status si = append_stored_pin_json(indented, record, 4);
     if (pin) {
       ++accepted;
       REQUIRE(s.ok());
       CHECK(out == "x" + pin_to_json(*pin));
+      REQUIRE(si.ok());
+      CHECK(indented == "x" + indent_json(pin_to_json(*pin), 4).value());
     } else if (!s) {
       CHECK(out == "x");
+      CHECK_FALSE(si.ok());
+      CHECK(indented == "x");
     }
   };
   for (std::size_t i = 0; i < bytes.size(); ++i) {

@@ -111,6 +111,8 @@ def test_bad_query_values_are_answered_400_naming_the_parameter_and_what_is_acce
             (f"/pins/{cid}?user-allocations=nobody", "POST", "user-allocations", ["nobody"]),
             ("/pins?filter=nonsense", "GET", "filter", ["nonsense", "pinned", "error"]),
             (f"/pins?cids={cid},nope", "GET", "cids", ["nope"]),
+            ("/allocations?indent=9", "GET", "indent", ["9", "0 to 8"]),
+            ("/allocations?indent=four", "GET", "indent", ["four", "0 to 8"]),
         ]
         for path, method, param, words in cases:
             status, body = d.api(method, path)
@@ -120,6 +122,97 @@ def test_bad_query_values_are_answered_400_naming_the_parameter_and_what_is_acce
             for word in words:
                 expect(word.lower() in message.lower(), f"{method} {path}: the message lacks {word!r}: {message}")
         expect(d.pin_cids() == set(), "a refused request changed the pinset")
+
+
+# --- listings as ipfs-cluster-ctl prints them ----------------------------------------------------
+
+def go_indent(compact_lines, width=4):
+    """NDJSON objects as Go's json.MarshalIndent (ipfs-cluster-ctl --enc json) prints them."""
+    return "".join(json.dumps(json.loads(line), indent=width, ensure_ascii=False) + "\n"
+                   for line in compact_lines)
+
+
+def get_with_headers(d, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.api_port}{path}", timeout=30) as r:
+        return r.status, r.headers, r.read().decode()
+
+
+def test_pin_ls_enc_json_prints_what_the_peer_writes_indented_the_same_as_re_indenting(ctx):
+    with single_peer(ctx)[0] as c:
+        d = c.daemons[0]
+        cids = make_cids(3, seed=41)
+        queries = ["name=plain", "name=tab%09and%22quote%22&meta-owner=ana&meta-zone=%C3%A9u",
+                   "mode=direct&expire-in=1h"]
+        for cid, query in zip(cids, queries):
+            status, body = d.api("POST", f"/pins/{cid}?{query}")
+            expect(status == 200, f"{status} {body}")
+        status, headers, compact = get_with_headers(d, "/allocations")
+        lines = compact.splitlines()
+        expect(status == 200 and len(lines) == 3, f"{status} {compact}")
+        expect(headers.get("X-Clusterpin-Indent") is None, "a compact listing says it is indented")
+        for width in (4, 2):
+            status, headers, indented = get_with_headers(d, f"/allocations?indent={width}")
+            expect(status == 200 and headers.get("X-Clusterpin-Indent") == str(width), f"{status} {headers}")
+            expect(indented == go_indent(lines, width), f"indent={width}:\n{indented}")
+        status, headers, again = get_with_headers(d, "/allocations?indent=0")
+        expect(again == compact and headers.get("X-Clusterpin-Indent") is None, again)
+        r = d.cli("pin", "ls", "--enc", "json")
+        expect(r.returncode == 0, r.stderr)
+        expect(r.stdout == go_indent(lines), f"pin ls --enc json printed:\n{r.stdout}")
+        expect("\t" not in r.stdout and "tab\\tand\\\"quote\\\"" in r.stdout, r.stdout)
+
+
+class _OldPeer(threading.Thread):
+    """An API that ignores ?indent (as IPFS Cluster does): compact NDJSON, or an error."""
+
+    def __init__(self, body, status=200):
+        super().__init__(daemon=True)
+        self.body, self.status = body, status
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.targets = []
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    piece = conn.recv(4096)
+                    if not piece:
+                        break
+                    request += piece
+                self.targets.append(request.split(b" ")[1].decode())
+                payload = self.body.encode()
+                conn.sendall(f"HTTP/1.1 {self.status} X\r\nContent-Type: application/json\r\n"
+                             f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
+
+
+def test_pin_ls_enc_json_re_indents_a_peer_that_ignores_indent_and_prints_its_errors(ctx):
+    lines = ['{"cid":"bafyone","name":"a","allocations":[],"metadata":{"k":"v"},"n":1}',
+             '{"cid":"bafytwo","name":"b","allocations":["p1","p2"],"metadata":{},"n":-2}']
+    old = _OldPeer("\n".join(lines) + "\n")
+    old.start()
+    try:
+        r = ctx.run("pin", "ls", "--enc", "json", "--host", f"/ip4/127.0.0.1/tcp/{old.port}")
+        expect(r.returncode == 0, r.stderr)
+        expect(r.stdout == go_indent(lines), f"printed:\n{r.stdout}")
+        expect(old.targets and "indent=4" in old.targets[0], f"asked for {old.targets}")
+    finally:
+        old.sock.close()
+    failing = _OldPeer('{"code":500,"message":"the state is gone"}', status=500)
+    failing.start()
+    try:
+        r = ctx.run("pin", "ls", "--enc", "json", "--host", f"/ip4/127.0.0.1/tcp/{failing.port}")
+        expect(r.returncode == 2, f"exit {r.returncode}: {r.stdout} {r.stderr}")
+        expect("the state is gone" in r.stderr and r.stdout == "", f"{r.stdout!r} {r.stderr!r}")
+    finally:
+        failing.sock.close()
 
 
 # --- limits --------------------------------------------------------------------------------------
