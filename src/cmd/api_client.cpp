@@ -53,8 +53,14 @@ Result<net::HttpClientResponse> ApiClient::call(std::string method, std::string 
   return exchange(std::move(method), std::move(target), std::move(body), std::move(on_line), false);
 }
 
+// The indent ipfs-cluster-ctl prints with, as a listing asks for it and the peer confirms it.
+constexpr std::string_view kListingIndent = "4";
+
 Result<net::HttpClientResponse> ApiClient::list(std::string target, LineHandler print) {
-  if (json_) target += target.find('?') == std::string::npos ? "?indent=4" : "&indent=4";
+  if (json_) {
+    target += target.find('?') == std::string::npos ? "?indent=" : "&indent=";
+    target += kListingIndent;
+  }
   return exchange("GET", std::move(target), {}, std::move(print), json_);
 }
 
@@ -77,7 +83,8 @@ Result<net::HttpClientResponse> ApiClient::exchange(std::string method, std::str
   if (on_line) {
     sink.on_head = [&](const net::HttpResponseHead& head) {
       status = head.status;
-      copy = copy_indented && status / 100 == 2 && head.headers.get("X-Clusterpin-Indent") == "4";
+      copy = copy_indented && status / 100 == 2 &&
+             head.headers.get("X-Clusterpin-Indent") == kListingIndent;
     };
     sink.on_data = [&](std::string_view data) {
       if (status / 100 != 2) {

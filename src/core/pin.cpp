@@ -316,25 +316,30 @@ struct JsonAt {
     std::memcpy(p, "                ", 16);
     p += depth * width;
   }
-  // An object or list, opened; `close` ends it (`items`: how many it holds).
+  // An object or list, opened; `close` ends it. `empty` says whether the innermost open one
+  // has no item yet (its first item needs no comma, and an empty one closes as {} or []).
+  bool empty = true;
   [[gnu::always_inline]] void open(char c) {
     put(c);
     ++depth;
+    empty = true;
   }
-  [[gnu::always_inline]] void close(char c, std::uint64_t items) {
+  [[gnu::always_inline]] void close(char c) {
     --depth;
-    if (items > 0) newline();
+    if (!empty) newline();
     put(c);
+    empty = false;  // the list or object just closed is an item of the one around it
   }
-  // Before the item `i` of a list or object: its separator and line.
-  [[gnu::always_inline]] void item(std::uint64_t i) {
-    if (i > 0) put(',');
+  // Before an item of a list or object: its separator and line.
+  [[gnu::always_inline]] void item() {
+    if (!empty) put(',');
+    empty = false;
     newline();
   }
-  // A member's key (the object's member `i`) and the separator before its value.
+  // A member's key and the separator before its value.
   template <std::size_t N>
-  [[gnu::always_inline]] void key(std::uint64_t i, const char (&name)[N]) {
-    item(i);
+  [[gnu::always_inline]] void key(const char (&name)[N]) {
+    item();
     put('"');
     literal(name);
     put('"');
@@ -360,13 +365,13 @@ struct JsonAt {
     open('[');
     WireReader r(list.wire);
     for (std::uint64_t i = 0; i < list.count; ++i) {
-      item(i);
+      item();
       const std::string_view text = peer_text(r.bytes());
       put('"');
       p = std::copy(text.begin(), text.end(), p);
       put('"');
     }
-    close(']', list.count);
+    close(']');
   }
 };
 
@@ -387,55 +392,52 @@ char* write_stored_pin_json(char* at, std::string_view bytes, std::size_t width)
 
   JsonAt w{at, width};
   w.open('{');
-  w.key(0, "replication_factor_min"); w.number(r.i64());
-  w.key(1, "replication_factor_max"); w.number(r.i64());
-  w.key(2, "name"); w.string(r.bytes());
+  w.key("replication_factor_min"); w.number(r.i64());
+  w.key("replication_factor_max"); w.number(r.i64());
+  w.key("name"); w.string(r.bytes());
   const std::uint64_t mode = r.u64();
   if (mode > 1) return nullptr;
-  w.key(3, "mode"); w.string(pin_mode_name(static_cast<PinMode>(mode)));
-  w.key(4, "shard_size");
+  w.key("mode"); w.string(pin_mode_name(static_cast<PinMode>(mode)));
+  w.key("shard_size");
   w.p = std::to_chars(w.p, w.p + 24, r.u64()).ptr;
   StoredPeers user_allocations;
   if (!read_stored_peers(r, user_allocations)) return nullptr;
-  w.key(5, "user_allocations"); w.peers(user_allocations);
-  w.key(6, "expire_at"); w.time(r.i64());
-  w.key(7, "metadata");
+  w.key("user_allocations"); w.peers(user_allocations);
+  w.key("expire_at"); w.time(r.i64());
+  w.key("metadata");
   w.open('{');
   const std::uint64_t entries = r.u64();
-  std::uint64_t written = 0;
-  for (; r.ok() && written < entries; ++written) {
-    w.item(written);
+  for (std::uint64_t i = 0; r.ok() && i < entries; ++i) {
+    w.item();
     w.string(r.bytes());
     w.colon();
     w.string(r.bytes());
   }
-  w.close('}', written);
-  std::uint64_t member = 8;
+  w.close('}');
   if (const std::string_view update = r.bytes(); !update.empty()) {
-    w.key(member++, "pin_update"); w.cid(update);
+    w.key("pin_update"); w.cid(update);
   }
-  w.key(member++, "origins");
+  w.key("origins");
   w.open('[');
   const std::uint64_t origins = r.u64();
-  written = 0;
-  for (; r.ok() && written < origins; ++written) {
-    w.item(written);
+  for (std::uint64_t i = 0; r.ok() && i < origins; ++i) {
+    w.item();
     w.string(r.bytes());
   }
-  w.close(']', written);
+  w.close(']');
   if (!r.ok() || !r.at_end()) return nullptr;
-  w.key(member++, "cid"); w.cid(cid);
-  w.key(member++, "type"); w.string(pin_type_name(static_cast<PinType>(type)));
-  w.key(member++, "allocations"); w.peers(allocations);
-  w.key(member++, "max_depth"); w.number(max_depth);
-  w.key(member++, "reference");
+  w.key("cid"); w.cid(cid);
+  w.key("type"); w.string(pin_type_name(static_cast<PinType>(type)));
+  w.key("allocations"); w.peers(allocations);
+  w.key("max_depth"); w.number(max_depth);
+  w.key("reference");
   if (reference.empty()) {
     w.literal("null");
   } else {
     w.cid(reference);
   }
-  w.key(member++, "timestamp"); w.time(timestamp);
-  w.close('}', member);
+  w.key("timestamp"); w.time(timestamp);
+  w.close('}');
   assert(w.p <= at + pin_json_bound(bytes.size(), width) && "pin_json_bound bounds the text");
   return w.p;
 }
