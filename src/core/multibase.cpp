@@ -16,74 +16,131 @@ constexpr std::string_view kBase58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZa
 constexpr std::string_view kBase36Alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
 constexpr std::string_view kBase32Alphabet = "abcdefghijklmnopqrstuvwxyz234567";
 
-// Each byte's base32 value (either case), 0xFF for bytes outside the alphabet: one look-up per
-// character instead of a search of the alphabet (CIDs of an IPFS listing of millions are
-// decoded one after another).
-constexpr auto kBase32Values = [] {
-  std::array<std::uint8_t, 256> values{};
-  values.fill(0xFF);
-  for (std::size_t i = 0; i < kBase32Alphabet.size(); ++i) {
-    const auto c = static_cast<unsigned char>(kBase32Alphabet[i]);
-    values[c] = static_cast<std::uint8_t>(i);
-    if (c >= 'a' && c <= 'z') values[c - 'a' + 'A'] = static_cast<std::uint8_t>(i);
+// Big-number conversion between bytes and the digits of `Radix`, done in 32-bit limbs: a limb
+// of the digit side holds `kDigits` digits (Radix^kDigits < 2^32), a limb of the byte side four
+// bytes, so one 64-bit step moves a whole limb where a byte-by-digit loop moved one digit. The
+// radix is a constant, so the divisions compile to multiplications. Leading zero bytes map to
+// leading zero digits one for one (base-x style), the rest is the number.
+template <unsigned Radix>
+struct RadixLimbs {
+  static constexpr unsigned kDigits = [] {
+    unsigned n = 0;
+    std::uint64_t power = 1;
+    while (power * Radix < (std::uint64_t{1} << 32)) power *= Radix, ++n;
+    return n;
+  }();
+  static constexpr std::uint64_t power(unsigned n) {
+    std::uint64_t p = 1;
+    for (unsigned i = 0; i < n; ++i) p *= Radix;
+    return p;
   }
-  return values;
-}();
+  static constexpr std::uint64_t kBase = power(kDigits);
+};
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// Repeated division of the byte string by the radix, digits collected least significant first.
+template <unsigned Radix>
 std::string radix_encode(ByteView data, std::string_view alphabet) {
-  const unsigned radix = static_cast<unsigned>(alphabet.size());
+  using L = RadixLimbs<Radix>;
   std::size_t zeros = 0;
   while (zeros < data.size() && data[zeros] == 0) ++zeros;
-  std::vector<std::uint8_t> digits;  // little-endian digits of the number
-  digits.reserve(data.size() * 138 / 100 + 1);
-  for (std::size_t i = zeros; i < data.size(); ++i) {
-    unsigned carry = data[i];
-    for (std::uint8_t& digit : digits) {
-      carry += static_cast<unsigned>(digit) << 8;
-      digit = static_cast<std::uint8_t>(carry % radix);
-      carry /= radix;
+  std::vector<std::uint32_t> limbs;  // little-endian limbs of kBase
+  limbs.reserve((data.size() - zeros) * 138 / 100 / L::kDigits + 2);
+  std::size_t i = zeros;
+  while (i < data.size()) {
+    // The first chunk takes what is left over after whole 4-byte chunks.
+    const std::size_t take = (data.size() - i) % 4 == 0 ? 4 : (data.size() - i) % 4;
+    std::uint64_t carry = 0;
+    for (std::size_t k = 0; k < take; ++k) carry = carry << 8 | data[i + k];
+    i += take;
+    const unsigned shift = static_cast<unsigned>(take * 8);
+    for (std::uint32_t& limb : limbs) {
+      const std::uint64_t x = static_cast<std::uint64_t>(limb) << shift | carry;
+      limb = static_cast<std::uint32_t>(x % L::kBase);
+      carry = x / L::kBase;
     }
     while (carry > 0) {
-      digits.push_back(static_cast<std::uint8_t>(carry % radix));
-      carry /= radix;
+      limbs.push_back(static_cast<std::uint32_t>(carry % L::kBase));
+      carry /= L::kBase;
     }
   }
   std::string out(zeros, alphabet[0]);
-  for (auto it = digits.rbegin(); it != digits.rend(); ++it) out.push_back(alphabet[*it]);
+  out.reserve(zeros + limbs.size() * L::kDigits);
+  char digits[L::kDigits];
+  for (std::size_t n = limbs.size(); n-- > 0;) {
+    std::uint32_t limb = limbs[n];
+    for (unsigned d = L::kDigits; d-- > 0;) {
+      digits[d] = alphabet[limb % Radix];
+      limb /= Radix;
+    }
+    unsigned first = 0;
+    if (n + 1 == limbs.size()) {  // the top limb without its leading zero digits
+      while (first + 1 < L::kDigits && digits[first] == alphabet[0]) ++first;
+    }
+    out.append(digits + first, L::kDigits - first);
+  }
   return out;
 }
 
-Result<Bytes> radix_decode(std::string_view text, std::string_view alphabet, std::string_view name,
-                           bool case_insensitive) {
-  const unsigned radix = static_cast<unsigned>(alphabet.size());
+// Each byte's digit value in `alphabet` (upper case too when `fold_case`), 0xFF outside it.
+constexpr std::array<std::uint8_t, 256> digit_values(std::string_view alphabet, bool fold_case) {
+  std::array<std::uint8_t, 256> values{};
+  values.fill(0xFF);
+  for (std::size_t i = 0; i < alphabet.size(); ++i) {
+    const auto c = static_cast<unsigned char>(alphabet[i]);
+    values[c] = static_cast<std::uint8_t>(i);
+    if (fold_case && c >= 'a' && c <= 'z') values[c - 'a' + 'A'] = static_cast<std::uint8_t>(i);
+  }
+  return values;
+}
+
+template <unsigned Radix>
+Result<Bytes> radix_decode(std::string_view text, std::string_view alphabet,
+                           const std::array<std::uint8_t, 256>& values, std::string_view name) {
+  using L = RadixLimbs<Radix>;
   std::size_t zeros = 0;
   while (zeros < text.size() && text[zeros] == alphabet[0]) ++zeros;
-  Bytes bytes;  // little-endian bytes of the number
-  for (std::size_t i = zeros; i < text.size(); ++i) {
-    char c = case_insensitive ? lower(text[i]) : text[i];
-    std::size_t value = alphabet.find(c);
-    if (value == std::string_view::npos) {
-      return make_error(fmt::format("bad {} character '{}' at position {} (not in the {} alphabet)", name, text[i], i,
-                                    name));
+  std::vector<std::uint32_t> limbs;  // little-endian 32-bit limbs of the number
+  limbs.reserve((text.size() - zeros) * 6 / 32 + 2);
+  std::size_t i = zeros;
+  while (i < text.size()) {
+    // The first group takes what is left over after whole groups of kDigits.
+    const std::size_t rest = (text.size() - i) % L::kDigits;
+    const std::size_t take = rest == 0 ? L::kDigits : rest;
+    std::uint64_t carry = 0;
+    for (std::size_t k = i; k < i + take; ++k) {
+      const std::uint8_t value = values[static_cast<unsigned char>(text[k])];
+      if (value == 0xFF) {
+        return make_error(fmt::format("bad {} character '{}' at position {} (not in the {} alphabet)", name,
+                                      text[k], k, name));
+      }
+      carry = carry * Radix + value;
     }
-    unsigned carry = static_cast<unsigned>(value);
-    for (std::uint8_t& byte : bytes) {
-      carry += static_cast<unsigned>(byte) * radix;
-      byte = static_cast<std::uint8_t>(carry & 0xff);
-      carry >>= 8;
+    i += take;
+    const std::uint64_t multiplier = L::power(static_cast<unsigned>(take));
+    for (std::uint32_t& limb : limbs) {
+      const std::uint64_t x = limb * multiplier + carry;
+      limb = static_cast<std::uint32_t>(x);
+      carry = x >> 32;
     }
-    while (carry > 0) {
-      bytes.push_back(static_cast<std::uint8_t>(carry & 0xff));
-      carry >>= 8;
-    }
+    if (carry > 0) limbs.push_back(static_cast<std::uint32_t>(carry));
   }
   Bytes out(zeros, 0);
-  out.insert(out.end(), bytes.rbegin(), bytes.rend());
+  out.reserve(zeros + limbs.size() * 4);
+  for (std::size_t n = limbs.size(); n-- > 0;) {
+    const std::uint32_t limb = limbs[n];
+    unsigned first = 0;
+    if (n + 1 == limbs.size()) {  // the top limb without its leading zero bytes
+      while (first < 3 && (limb >> (8 * (3 - first))) == 0) ++first;
+    }
+    for (unsigned b = first; b < 4; ++b) out.push_back(static_cast<std::uint8_t>(limb >> (8 * (3 - b))));
+  }
   return out;
 }
+
+// Looked up once per character (CIDs of an IPFS listing of millions are decoded one after
+// another).
+constexpr auto kBase58Values = digit_values(kBase58Alphabet, false);
+constexpr auto kBase36Values = digit_values(kBase36Alphabet, true);
+constexpr auto kBase32Values = digit_values(kBase32Alphabet, true);
 
 }  // namespace
 
@@ -109,16 +166,16 @@ std::string_view multibase_name(Multibase base) {
   return "?";
 }
 
-std::string base58btc_encode(ByteView data) { return radix_encode(data, kBase58Alphabet); }
+std::string base58btc_encode(ByteView data) { return radix_encode<58>(data, kBase58Alphabet); }
 
 Result<Bytes> base58btc_decode(std::string_view text) {
-  return radix_decode(text, kBase58Alphabet, "base58btc", false);
+  return radix_decode<58>(text, kBase58Alphabet, kBase58Values, "base58btc");
 }
 
-std::string base36_encode(ByteView data) { return radix_encode(data, kBase36Alphabet); }
+std::string base36_encode(ByteView data) { return radix_encode<36>(data, kBase36Alphabet); }
 
 Result<Bytes> base36_decode(std::string_view text) {
-  return radix_decode(text, kBase36Alphabet, "base36", true);
+  return radix_decode<36>(text, kBase36Alphabet, kBase36Values, "base36");
 }
 
 void append_base32(std::string& out, ByteView data) {

@@ -4,7 +4,11 @@
 
 #include <random>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "core/multibase.hpp"
 
@@ -92,6 +96,103 @@ TEST_CASE("multibase round-trips arbitrary bytes in every supported base") {
     }
     data.push_back(static_cast<std::uint8_t>(i * 97 + 13));
   }
+}
+
+namespace {
+
+// The textbook conversion, one byte into every digit at a time: what the limb-wise codecs
+// must agree with.
+std::string reference_encode(const Bytes& data, std::string_view alphabet) {
+  const unsigned radix = static_cast<unsigned>(alphabet.size());
+  std::size_t zeros = 0;
+  while (zeros < data.size() && data[zeros] == 0) ++zeros;
+  std::vector<unsigned> digits;
+  for (std::size_t i = zeros; i < data.size(); ++i) {
+    unsigned carry = data[i];
+    for (unsigned& digit : digits) {
+      carry += digit << 8;
+      digit = carry % radix;
+      carry /= radix;
+    }
+    for (; carry > 0; carry /= radix) digits.push_back(carry % radix);
+  }
+  std::string out(zeros, alphabet[0]);
+  for (auto it = digits.rbegin(); it != digits.rend(); ++it) out.push_back(alphabet[*it]);
+  return out;
+}
+
+Bytes reference_decode(std::string_view text, std::string_view alphabet) {
+  const unsigned radix = static_cast<unsigned>(alphabet.size());
+  std::size_t zeros = 0;
+  while (zeros < text.size() && text[zeros] == alphabet[0]) ++zeros;
+  std::vector<unsigned> bytes;
+  for (std::size_t i = zeros; i < text.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z' && alphabet.find(c) == std::string_view::npos) c = static_cast<char>(c - 'A' + 'a');
+    unsigned carry = static_cast<unsigned>(alphabet.find(c));
+    for (unsigned& byte : bytes) {
+      carry += byte * radix;
+      byte = carry & 0xff;
+      carry >>= 8;
+    }
+    for (; carry > 0; carry >>= 8) bytes.push_back(carry & 0xff);
+  }
+  Bytes out(zeros, 0);
+  for (auto it = bytes.rbegin(); it != bytes.rend(); ++it) out.push_back(static_cast<std::uint8_t>(*it));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("base58btc and base36 agree with the digit-by-digit conversion for random bytes and text") {
+  constexpr std::string_view b58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+  constexpr std::string_view b36 = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::mt19937_64 rng(58);
+  for (int round = 0; round < 3000; ++round) {
+    // Lengths across every remainder of the 4-byte and 5/6-digit limbs, with and without
+    // leading zero bytes, and some all-zero or all-0xFF inputs.
+    Bytes data(rng() % 4, 0);
+    const std::size_t n = rng() % 90;
+    const int fill = static_cast<int>(rng() % 8);
+    for (std::size_t i = 0; i < n; ++i) {
+      data.push_back(fill == 0 ? 0 : fill == 1 ? 0xFF : static_cast<std::uint8_t>(rng()));
+    }
+    CAPTURE(data.size());
+    const std::string t58 = base58btc_encode(data);
+    CHECK(t58 == reference_encode(data, b58));
+    CHECK(base58btc_decode(t58).value() == data);
+    const std::string t36 = base36_encode(data);
+    CHECK(t36 == reference_encode(data, b36));
+    CHECK(base36_decode(t36).value() == data);
+
+    // Text that no encoder wrote: any digits, leading zero digits, base36 in either case.
+    std::string text58(rng() % 3, '1');
+    std::string text36(rng() % 3, '0');
+    const std::size_t digits = rng() % 120;
+    for (std::size_t i = 0; i < digits; ++i) {
+      text58.push_back(b58[rng() % b58.size()]);
+      char c = b36[rng() % b36.size()];
+      if (rng() % 2 && c >= 'a') c = static_cast<char>(c - 'a' + 'A');
+      text36.push_back(c);
+    }
+    CAPTURE(text58);
+    CAPTURE(text36);
+    CHECK(base58btc_decode(text58).value() == reference_decode(text58, b58));
+    CHECK(base36_decode(text36).value() == reference_decode(text36, b36));
+  }
+}
+
+TEST_CASE("base58btc is case-sensitive and names the first character outside its alphabet") {
+  for (std::string_view bad : {"0", "O", "I", "l", "+", " "}) {
+    const std::string text = "2NEpo" + std::string(bad) + "7TZR";
+    Result<Bytes> decoded = base58btc_decode(text);
+    REQUIRE_FALSE(decoded.ok());
+    CHECK(decoded.error().message ==
+          fmt::format("bad base58btc character '{}' at position 5 (not in the base58btc alphabet)", bad));
+  }
+  Result<Bytes> b36 = base36_decode("abc_");
+  REQUIRE_FALSE(b36.ok());
+  CHECK(b36.error().message == "bad base36 character '_' at position 3 (not in the base36 alphabet)");
 }
 
 TEST_CASE("append_base32 and append_multibase add the encoding after what the string holds") {
