@@ -18,6 +18,11 @@ inline ByteView as_bytes(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
+// The bytes as characters, e.g. to bind as an SQLite blob or write as a wire string.
+inline std::string_view as_chars(ByteView bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
 inline Bytes to_bytes(std::string_view text) {
   ByteView view = as_bytes(text);
   return {view.begin(), view.end()};

@@ -31,14 +31,6 @@ std::optional<Codec> codec_of(std::uint64_t code) {
   }
 }
 
-Bytes v1_bytes(Codec codec, const Multihash& hash) {
-  Bytes bytes;
-  append_varint(bytes, 1);
-  append_varint(bytes, static_cast<std::uint64_t>(codec));
-  bytes.insert(bytes.end(), hash.bytes().begin(), hash.bytes().end());
-  return bytes;
-}
-
 Result<Cid> parse_v1_bytes(ByteView bytes) {
   Result<Varint> version = read_varint(bytes);
   if (!version) return version.error();
@@ -111,10 +103,80 @@ Result<Cid> Cid::v0(const Multihash& hash) {
     return make_error(fmt::format("CIDv0 multihash must be sha2-256, not {}",
                                   hash_function_name(hash.function())));
   }
-  return Cid(0, Codec::dag_pb, hash, hash.bytes());
+  return Cid(0, Codec::dag_pb, {}, hash.bytes());
 }
 
-Cid Cid::v1(Codec codec, const Multihash& hash) { return Cid(1, codec, hash, v1_bytes(codec, hash)); }
+Cid Cid::v1(Codec codec, const Multihash& hash) {
+  // <varint 1><varint codec>, written here rather than into a heap buffer.
+  std::uint8_t head[1 + 10] = {1};
+  std::size_t n = 1;
+  std::uint64_t code = static_cast<std::uint64_t>(codec);
+  for (; code >= 0x80; code >>= 7) head[n++] = static_cast<std::uint8_t>(code | 0x80);
+  head[n++] = static_cast<std::uint8_t>(code);
+  return Cid(1, codec, ByteView(head, n), hash.bytes());
+}
+
+Cid::Cid(int version, Codec codec, ByteView head, ByteView hash)
+    : size_(static_cast<std::uint32_t>(head.size() + hash.size())),
+      version_(static_cast<std::uint8_t>(version)),
+      hash_offset_(static_cast<std::uint8_t>(head.size())),
+      codec_(codec) {
+  std::uint8_t* p = inline_;
+  if (on_heap()) {
+    heap_ = new std::uint8_t[size_];
+    p = heap_;
+  } else {
+    std::memset(inline_, 0, kInlineBytes);  // copies move the whole buffer
+  }
+  std::copy(head.begin(), head.end(), p);
+  std::copy(hash.begin(), hash.end(), p + head.size());
+}
+
+Cid::Cid(const Cid& other)
+    : size_(other.size_), version_(other.version_), hash_offset_(other.hash_offset_), codec_(other.codec_) {
+  if (on_heap()) {
+    heap_ = new std::uint8_t[size_];
+    std::memcpy(heap_, other.heap_, size_);
+  } else {
+    std::memcpy(inline_, other.inline_, kInlineBytes);
+  }
+}
+
+Cid::Cid(Cid&& other) noexcept
+    : size_(other.size_), version_(other.version_), hash_offset_(other.hash_offset_), codec_(other.codec_) {
+  std::memcpy(inline_, other.inline_, kInlineBytes);  // the inline bytes, or the heap pointer
+  other.size_ = 0;                                      // the moved-from Cid owns nothing
+}
+
+Cid& Cid::operator=(const Cid& other) {
+  if (this != &other) *this = Cid(other);
+  return *this;
+}
+
+Cid& Cid::operator=(Cid&& other) noexcept {
+  if (this != &other) {
+    release();
+    size_ = other.size_;
+    version_ = other.version_;
+    hash_offset_ = other.hash_offset_;
+    codec_ = other.codec_;
+    std::memcpy(inline_, other.inline_, kInlineBytes);
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+Cid::~Cid() { release(); }
+
+void Cid::release() noexcept {
+  if (on_heap()) delete[] heap_;
+  size_ = 0;
+}
+
+Multihash Cid::multihash() const {
+  // Checked when the Cid was made, so it parses.
+  return Multihash::from_bytes(bytes().subspan(hash_offset_)).value();
+}
 
 Cid Cid::from_content(Codec codec, ByteView content) {
   return v1(codec, Multihash::compute(HashFunction::sha2_256, content));
@@ -162,8 +224,8 @@ std::string Cid::to_string() const {
 
 void Cid::append_text(std::string& out) const {
   const std::size_t at = out.size();
-  out.resize(at + 2 * bytes_.size() + 2);
-  out.resize(static_cast<std::size_t>(write_cid_text(out.data() + at, bytes_) - out.data()));
+  out.resize(at + 2 * size_ + 2);
+  out.resize(static_cast<std::size_t>(write_cid_text(out.data() + at, bytes()) - out.data()));
 }
 
 char* write_cid_text(char* p, ByteView bytes) {
@@ -177,13 +239,13 @@ char* write_cid_text(char* p, ByteView bytes) {
 
 Result<std::string> Cid::to_string(Multibase base) const {
   if (version_ == 0) {
-    if (base == Multibase::base58btc) return base58btc_encode(bytes_);
+    if (base == Multibase::base58btc) return base58btc_encode(bytes());
     return make_error(fmt::format("CIDv0 {} has only the base58btc text form, not {} (convert it to CIDv1 first)",
                                   to_string(), multibase_name(base)));
   }
-  return multibase_encode(base, bytes_);
+  return multibase_encode(base, bytes());
 }
 
-Cid Cid::to_v1() const { return version_ == 1 ? *this : v1(codec_, hash_); }
+Cid Cid::to_v1() const { return version_ == 1 ? *this : v1(codec_, multihash()); }
 
 }  // namespace clusterpin

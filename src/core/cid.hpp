@@ -4,9 +4,11 @@
 // codec and a well-formed multihash of a supported function.
 #pragma once
 
+#include <algorithm>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -42,8 +44,8 @@ class Cid {
 
   int version() const { return version_; }
   Codec codec() const { return codec_; }
-  const Multihash& multihash() const { return hash_; }
-  const Bytes& bytes() const { return bytes_; }
+  Multihash multihash() const;  // read from the bytes
+  ByteView bytes() const { return {data(), size_}; }
 
   // CIDv0: base58btc without prefix; CIDv1: base32 lower-case like Kubo.
   std::string to_string() const;
@@ -53,17 +55,39 @@ class Cid {
   // The CIDv1 with the same codec and multihash (a CIDv1 returns itself).
   Cid to_v1() const;
 
-  friend bool operator==(const Cid& a, const Cid& b) { return a.bytes_ == b.bytes_; }
-  friend std::strong_ordering operator<=>(const Cid& a, const Cid& b) { return a.bytes_ <=> b.bytes_; }
+  // Byte order (memcmp, then length), as SQLite orders BLOB keys.
+  friend bool operator==(const Cid& a, const Cid& b) {
+    return a.size_ == b.size_ && std::memcmp(a.data(), b.data(), a.size_) == 0;
+  }
+  friend std::strong_ordering operator<=>(const Cid& a, const Cid& b) {
+    const int c = std::memcmp(a.data(), b.data(), std::min(a.size_, b.size_));
+    return c != 0 ? c <=> 0 : a.size_ <=> b.size_;
+  }
+
+  Cid(const Cid& other);
+  Cid(Cid&& other) noexcept;
+  Cid& operator=(const Cid& other);
+  Cid& operator=(Cid&& other) noexcept;
+  ~Cid();
 
  private:
-  Cid(int version, Codec codec, Multihash hash, Bytes bytes)
-      : version_(version), codec_(codec), hash_(std::move(hash)), bytes_(std::move(bytes)) {}
+  // The binary form is kept inline up to kInlineBytes (every CID of a sha2-256 or blake2b-256
+  // hash), on the heap beyond: copies of CIDs (queues, maps, pins) cost no allocation.
+  static constexpr std::size_t kInlineBytes = 40;
 
-  int version_;
-  Codec codec_;
-  Multihash hash_;
-  Bytes bytes_;
+  Cid(int version, Codec codec, ByteView head, ByteView hash);
+  bool on_heap() const { return size_ > kInlineBytes; }
+  const std::uint8_t* data() const { return on_heap() ? heap_ : inline_; }
+  void release() noexcept;
+
+  std::uint32_t size_ = 0;
+  std::uint8_t version_ = 0;
+  std::uint8_t hash_offset_ = 0;  // where the multihash starts in the bytes
+  Codec codec_ = Codec::dag_pb;
+  union {
+    std::uint8_t inline_[kInlineBytes];
+    std::uint8_t* heap_;
+  };
 };
 
 // A fast 64-bit hash of bytes for hash tables (not keyed: not for untrusted collision resistance).

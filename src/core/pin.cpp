@@ -24,10 +24,6 @@ namespace {
 constexpr std::uint8_t kPinFormat = 1;
 constexpr std::uint8_t kOpsFormat = 1;
 
-std::string_view as_view(const Bytes& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
 template <class T>
 Result<T> decode_error(std::string_view what) {
   return make_error(fmt::format("corrupt pin record: {}", what));
@@ -35,7 +31,7 @@ Result<T> decode_error(std::string_view what) {
 
 void write_peers(WireWriter& w, const std::vector<PeerId>& peers) {
   w.u64(peers.size());
-  for (const auto& p : peers) w.bytes(as_view(p.bytes()));
+  for (const auto& p : peers) w.bytes(as_chars(p.bytes()));
 }
 
 bool read_peers(WireReader& r, std::vector<PeerId>& out) {
@@ -62,11 +58,11 @@ std::optional<Cid> read_optional_cid(WireReader& r, bool& ok) {
 
 void encode_pin_into(WireWriter& w, const Pin& pin) {
   w.u64(kPinFormat);
-  w.bytes(as_view(pin.cid.bytes()));
+  w.bytes(as_chars(pin.cid.bytes()));
   w.u64(static_cast<std::uint8_t>(pin.type));
   write_peers(w, pin.allocations);
   w.i64(pin.max_depth);
-  w.bytes(pin.reference ? as_view(pin.reference->bytes()) : std::string_view());
+  w.bytes(pin.reference ? as_chars(pin.reference->bytes()) : std::string_view());
   w.i64(pin.timestamp);
   const PinOptions& o = pin.options;
   w.i64(o.replication_factor_min);
@@ -81,7 +77,7 @@ void encode_pin_into(WireWriter& w, const Pin& pin) {
     w.bytes(k);
     w.bytes(v);
   }
-  w.bytes(o.pin_update ? as_view(o.pin_update->bytes()) : std::string_view());
+  w.bytes(o.pin_update ? as_chars(o.pin_update->bytes()) : std::string_view());
   w.u64(o.origins.size());
   for (const auto& origin : o.origins) w.bytes(origin);
 }
@@ -570,7 +566,7 @@ std::string encode_ops(std::span<const PinsetOp> ops) {
     if (op.kind == PinsetOp::Kind::pin) {
       encode_pin_into(w, op.pin);
     } else {
-      w.bytes(as_view(op.pin.cid.bytes()));
+      w.bytes(as_chars(op.pin.cid.bytes()));
     }
   }
   return w.take();

@@ -19,7 +19,6 @@ constexpr std::size_t kRecoverBatch = 10000;
 // they drained to half of it.
 constexpr std::size_t kReconcileSlice = 2000;
 
-std::string as_string(const Bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 }  // namespace
 
@@ -175,7 +174,7 @@ void PinWorker::pump() {
 // On the io thread, like the applies: state.db's own connection reads the pins.
 PinsetLookup PinWorker::pinset_lookup() {
   auto pin_of = [this](const Cid& cid) {
-    return decode_stored_pin(state_.get_pin(as_string(cid.bytes())));
+    return decode_stored_pin(state_.get_pin(as_chars(cid.bytes())));
   };
   return {pin_of, self_};
 }
@@ -340,7 +339,7 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
   std::vector<PinsetOp> expired;
   SharedPinsetScanFrom scan = [&](const std::optional<Cid>& after,
                                   const std::function<bool(const Pin&)>& visit) {
-    std::string from = after ? as_string(after->bytes()) : std::string();
+    std::string from = after ? std::string(as_chars(after->bytes())) : std::string();
     return reader->for_each_pin(
         [&](std::string_view, std::string_view bytes) {
           auto pin = decode_pin(bytes);
@@ -359,7 +358,7 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
         from);
   };
   auto in_pinset = [&](const Cid& cid) {
-    auto found = reader->get_pin(as_string(cid.bytes()));
+    auto found = reader->get_pin(as_chars(cid.bytes()));
     return found && found->has_value();
   };
   Status s = tracker_->reconcile_shared_slice(p.cursor, scan, in_pinset, self_, at,

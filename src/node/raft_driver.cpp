@@ -17,7 +17,6 @@
 namespace clusterpin::node {
 namespace {
 
-std::string as_string(const Bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 // The command of a Normal entry (nullopt for Noop and ConfChange entries).
 Result<std::optional<Command>> command_of(const raft::Entry& entry) {
@@ -48,7 +47,7 @@ Result<std::vector<store::StateOp>> state_ops_of(const raft::Entry& entry,
     return ops;
   }
   for (const PinsetOp& op : std::get<std::vector<PinsetOp>>(*command)) {
-    std::string key = as_string(op.pin.cid.bytes());
+    std::string key(as_chars(op.pin.cid.bytes()));
     if (op.kind == PinsetOp::Kind::pin) {
       ops.push_back(store::StateOp::put_pin(std::move(key), encode_pin(op.pin)));
     } else {

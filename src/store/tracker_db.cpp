@@ -52,10 +52,6 @@ constexpr const char* kColumns =
 // 64 MiB of 4 KiB pages, as for state.db.
 constexpr int kCheckpointFrames = 16384;
 
-std::string_view as_text(const Bytes& bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
 // The status and operation columns of a row, checked against what the enums hold.
 Result<std::pair<TrackerStatus, TrackerOp>> status_and_op(const std::string& db_path,
                                                           const Cid& cid, std::int64_t status,
@@ -293,17 +289,17 @@ Status TrackerDb::write_batch() {
   auto tx = Transaction::begin(db_);
   if (!tx) return tx.error();
   for (const Cid& cid : committing_.waiting) {
-    q_.wait_push.bind_blob(1, as_text(cid.bytes()));
+    q_.wait_push.bind_blob(1, as_chars(cid.bytes()));
     if (Status s = q_.wait_push.run(); !s) return s;
   }
   for (const auto& [cid, change] : committing_.changes) {
     if (!change) {
-      q_.del.bind_blob(1, as_text(cid.bytes()));
+      q_.del.bind_blob(1, as_chars(cid.bytes()));
       if (Status s = q_.del.run(); !s) return s;
       continue;
     }
     const TrackerRecord& r = *change;
-    q_.put.bind_blob(1, as_text(cid.bytes()));
+    q_.put.bind_blob(1, as_chars(cid.bytes()));
     q_.put.bind_int(2, static_cast<std::int64_t>(r.status));
     q_.put.bind_int(3, static_cast<std::int64_t>(r.op));
     q_.put.bind_int(4, r.remote ? 1 : 0);
@@ -339,7 +335,7 @@ Result<TrackerRecord> TrackerDb::read_row(const Statement& row) const {
     return make_error(fmt::format("{}: the tracker row of CID bytes {} holds an unreadable pin: {}",
                                   db_.path(), hex(key), pin.error().message));
   TrackerRecord r(std::move(*pin));
-  if (as_text(r.cid().bytes()) != key)
+  if (as_chars(r.cid().bytes()) != key)
     return make_error(fmt::format("{}: the tracker row of CID bytes {} holds the pin of {}",
                                   db_.path(), hex(key), r.cid().to_string()));
   auto checked = status_and_op(db_.path(), r.cid(), row.column_int(1), row.column_int(2));
@@ -357,7 +353,7 @@ Result<TrackerRecord> TrackerDb::read_row(const Statement& row) const {
 template <typename T, typename Decode>
 Result<std::optional<T>> TrackerDb::point_read(Statement& q, const Cid& cid, Decode&& decode) {
   if (Status s = begin_read(); !s) return s.error();
-  q.bind_blob(1, as_text(cid.bytes()));
+  q.bind_blob(1, as_chars(cid.bytes()));
   auto row = q.step();
   std::optional<T> out;
   Status failed = row ? Status::ok_status() : Status(row.error());
@@ -425,7 +421,7 @@ Status TrackerDb::for_each(const std::function<bool(const TrackerRecord&)>& visi
                            const std::optional<Cid>& after) {
   if (Status s = flush_now(); !s) return s;
   Statement& stmt = after ? q_.all_after : q_.all;
-  if (after) stmt.bind_blob(1, as_text(after->bytes()));
+  if (after) stmt.bind_blob(1, as_chars(after->bytes()));
   Status result;
   while (true) {
     auto row = stmt.step();

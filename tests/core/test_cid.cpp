@@ -2,9 +2,15 @@
 // printing in each base, equality by bytes, hashing, and an explanation for each refusal.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <map>
+#include <ranges>
+#include <random>
 #include <set>
 #include <string>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "core/cid.hpp"
 #include "core/encoding.hpp"
@@ -126,7 +132,68 @@ TEST_CASE("Cids order and hash by bytes so they work as keys") {
   CHECK(set.size() == 2);
   Cid a = Cid::from_content(Codec::raw, to_bytes("a"));
   Cid b = Cid::from_content(Codec::raw, to_bytes("b"));
-  CHECK((a < b) == (a.bytes() < b.bytes()));
+  CHECK((a < b) == std::ranges::lexicographical_compare(a.bytes(), b.bytes()));
+}
+
+TEST_CASE("Cids kept inline and on the heap copy, move and assign to equal values") {
+  // Identity digests of 1..80 bytes give CIDs of 5..84 bytes: both sides of the inline limit.
+  std::vector<Cid> made;
+  for (std::size_t n = 1; n <= 80; ++n) {
+    Bytes digest(n);
+    for (std::size_t i = 0; i < n; ++i) digest[i] = static_cast<std::uint8_t>(n * 31 + i);
+    made.push_back(Cid::v1(Codec::raw, Multihash::compute(HashFunction::identity, digest)));
+  }
+  made.push_back(parse_ok(kV0));
+  made.push_back(parse_ok(kV1));
+  for (const Cid& original : made) {
+    const std::string text = original.to_string();
+    CAPTURE(text);
+    Cid copy = original;
+    CHECK(copy == original);
+    CHECK(copy.bytes().data() != original.bytes().data());
+    Cid moved = std::move(copy);
+    CHECK(moved == original);
+    CHECK(moved.to_string() == text);
+    CHECK(moved.version() == original.version());
+    CHECK(moved.codec() == original.codec());
+    CHECK(moved.multihash() == original.multihash());
+    Cid assigned = made.front();
+    assigned = original;
+    CHECK(assigned == original);
+    assigned = std::move(moved);
+    CHECK(assigned == original);
+    moved = assigned;  // a moved-from Cid takes a new value
+    CHECK(moved == original);
+    Cid& same = assigned;
+    assigned = same;
+    CHECK(assigned == original);
+    CHECK(Cid::from_bytes(original.bytes()).value() == original);
+  }
+  std::vector<Cid> grown;  // vector growth moves every element, inline or not
+  for (int round = 0; round < 3; ++round) grown.insert(grown.end(), made.begin(), made.end());
+  for (std::size_t i = 0; i < grown.size(); ++i) CHECK(grown[i] == made[i % made.size()]);
+}
+
+TEST_CASE("Cids order by their bytes, a prefix first, as SQLite orders the stored keys") {
+  std::vector<Cid> cids;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    Bytes digest(rng() % 50 + 1);
+    for (auto& b : digest) b = static_cast<std::uint8_t>(rng() % 3 * 127);  // many shared prefixes
+    cids.push_back(Cid::v1(i % 2 ? Codec::raw : Codec::dag_pb, Multihash::compute(HashFunction::identity, digest)));
+  }
+  for (const Cid& a : cids) {
+    for (const Cid& b : cids) {
+      const bool by_bytes = std::ranges::lexicographical_compare(a.bytes(), b.bytes());
+      REQUIRE((a < b) == by_bytes);
+      REQUIRE((a == b) == std::ranges::equal(a.bytes(), b.bytes()));
+    }
+  }
+  std::map<Cid, int> ordered;
+  for (const Cid& c : cids) ordered.emplace(c, 0);
+  CHECK(std::ranges::is_sorted(ordered | std::views::keys, [](const Cid& a, const Cid& b) {
+    return std::ranges::lexicographical_compare(a.bytes(), b.bytes());
+  }));
 }
 
 TEST_CASE("a CIDv0 refuses other bases instead of silently changing version") {
@@ -164,7 +231,8 @@ TEST_CASE("hash_bytes depends on every byte and on the length, and fills buckets
   Bytes zeros;
   for (int len = 0; len <= 40; ++len, zeros.push_back(0)) seen.insert(hash_bytes(zeros));
   CHECK(seen.size() == 41);
-  Bytes base = parse_ok(kV1).bytes();
+  const Cid v1 = parse_ok(kV1);
+  Bytes base(v1.bytes().begin(), v1.bytes().end());
   seen = {hash_bytes(base)};
   for (std::size_t i = 0; i < base.size(); ++i) {
     Bytes flipped = base;
