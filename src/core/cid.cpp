@@ -107,13 +107,10 @@ Result<Cid> Cid::v0(const Multihash& hash) {
 }
 
 Cid Cid::v1(Codec codec, const Multihash& hash) {
-  // <varint 1><varint codec>, written here rather than into a heap buffer.
-  std::uint8_t head[1 + 10] = {1};
-  std::size_t n = 1;
-  std::uint64_t code = static_cast<std::uint64_t>(codec);
-  for (; code >= 0x80; code >>= 7) head[n++] = static_cast<std::uint8_t>(code | 0x80);
-  head[n++] = static_cast<std::uint8_t>(code);
-  return Cid(1, codec, ByteView(head, n), hash.bytes());
+  // <varint 1><varint codec>, on the stack rather than in a heap buffer.
+  std::uint8_t head[2 * kMaxVarintBytes];
+  std::uint8_t* end = write_varint(write_varint(head, 1), static_cast<std::uint64_t>(codec));
+  return Cid(1, codec, ByteView(head, end), hash.bytes());
 }
 
 Cid::Cid(int version, Codec codec, ByteView head, ByteView hash)

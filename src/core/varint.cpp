@@ -5,18 +5,21 @@
 #include <fmt/format.h>
 
 namespace clusterpin {
-namespace {
-constexpr std::size_t kMaxVarintBytes = 9;
-}
 
-void append_varint(Bytes& out, std::uint64_t value) {
+std::uint8_t* write_varint(std::uint8_t* p, std::uint64_t value) {
   // Larger values would need a tenth byte, which multiformats forbids.
   assert(value <= kMaxVarint && "multiformats varints hold at most 63 bits");
   while (value >= 0x80) {
-    out.push_back(static_cast<std::uint8_t>(value | 0x80));
+    *p++ = static_cast<std::uint8_t>(value | 0x80);
     value >>= 7;
   }
-  out.push_back(static_cast<std::uint8_t>(value));
+  *p++ = static_cast<std::uint8_t>(value);
+  return p;
+}
+
+void append_varint(Bytes& out, std::uint64_t value) {
+  std::uint8_t buffer[kMaxVarintBytes];
+  out.insert(out.end(), buffer, write_varint(buffer, value));
 }
 
 Bytes encode_varint(std::uint64_t value) {
