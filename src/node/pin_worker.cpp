@@ -137,12 +137,14 @@ void PinWorker::pin_applied(const Pin& pin, bool new_to_pinset, const std::strin
   bool here = pin.allocated_to(self_);
   bool was_here = !here && !records_rebuilt_ && allocated_here(replaced).has_value();
   tracker_->track(pin, here, now(), new_to_pinset, was_here);
+  foreground_->last_change = steady_clock::now();
   pump_soon_.request();
 }
 
 void PinWorker::unpin_applied(const Cid& cid, const std::string* replaced) {
   std::optional<Pin> was_here = records_rebuilt_ ? std::nullopt : allocated_here(replaced);
   tracker_->untrack(cid, now(), was_here ? &*was_here : nullptr);
+  foreground_->last_change = steady_clock::now();
   pump_soon_.request();
 }
 
@@ -409,21 +411,23 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
 }
 
 std::shared_ptr<void> PinWorker::listing_started() {
-  ++*listings_;
+  ++foreground_->listings;
   // A token that points at nothing: its deleter runs when the last copy is dropped.
-  return std::shared_ptr<void>(nullptr, [listings = listings_](void*) { --*listings; });
+  return std::shared_ptr<void>(nullptr, [fg = foreground_](void*) { --fg->listings; });
 }
 
 void PinWorker::pace_reconcile_slice(steady_clock::duration last_slice) {
-  slice_timer_.expires_after((*listings_ > 0 ? kBackgroundPauseWhileListing : kBackgroundPause) * last_slice);
+  bool busy = foreground_->busy(steady_clock::now());
+  slice_timer_.expires_after((busy ? kBackgroundPauseWhileBusy : kBackgroundPause) * last_slice);
   slice_timer_.async_wait([this, pass = reconcile_->id, alive = alive_](const std::error_code& ec) {
     if (!ec && *alive) reconcile_slice(pass);
   });
 }
 
 net::ReadPace PinWorker::ipfs_listing_pace() const {
-  return [listings = listings_](steady_clock::duration took) {
-    return *listings > 0 ? kBackgroundPauseWhileListing * took : steady_clock::duration::zero();
+  return [fg = foreground_](steady_clock::duration took) {
+    return fg->busy(steady_clock::now()) ? kBackgroundPauseWhileBusy * took
+                                         : steady_clock::duration::zero();
   };
 }
 

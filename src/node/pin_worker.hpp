@@ -54,7 +54,8 @@ class PinWorker {
   // A listing of the pinset starts streaming from this peer (GET /allocations, GET /pins): until
   // the returned token is dropped, reconcile passes take a sixteenth of the io thread instead of
   // a quarter, and so does the reading of IPFS's pin listing for a pass or a sync, so the answer
-  // someone waits for goes first. Tokens may outlive the worker.
+  // someone waits for goes first (the same holds while pinset changes are applied, see
+  // Foreground). Tokens may outlive the worker.
   std::shared_ptr<void> listing_started();
 
   // This peer's record of a CID (nullopt: not tracked here, i.e. unpinned).
@@ -103,17 +104,28 @@ class PinWorker {
   void post_reconcile_slice();
   // The next slice after a pause three times as long as the last one took: a pass (background
   // work) keeps at most a quarter of the io thread, the rest stays for the API, Raft and the pin
-  // worker (at half, `pin ls` of 1M pins ran at half its speed while a pass ran). While a listing
-  // streams from this peer (see listing_started) the pause is fifteen times the slice: a
-  // sixteenth of the thread.
+  // worker (at half, `pin ls` of 1M pins ran at half its speed while a pass ran). While the
+  // foreground is busy (see Foreground) the pause is fifteen times the slice: a sixteenth of
+  // the thread.
   void pace_reconcile_slice(std::chrono::steady_clock::duration last_slice);
   // Background work pauses this many times as long as its last step took: a quarter of the io
-  // thread, a sixteenth while a listing streams from this peer.
+  // thread, a sixteenth while the foreground is busy.
   static constexpr int kBackgroundPause = 3;
-  static constexpr int kBackgroundPauseWhileListing = 15;
-  // The same rule for reading IPFS's pin listing (a pass's, a sync's): while a listing streams
-  // from this peer, each read of it is followed by a pause fifteen times as long as handling
-  // it took (IPFS waits meanwhile, held by TCP); otherwise it is read as fast as it comes.
+  static constexpr int kBackgroundPauseWhileBusy = 15;
+  // What background work yields to: a listing of the pinset streaming from this peer, or
+  // pinset changes applied within the last kBusyAfterChange (writes through the API, `pin add
+  // -`, on every peer of the cluster). A pass still moves on, at a sixteenth of the thread.
+  static constexpr std::chrono::seconds kBusyAfterChange{1};
+  struct Foreground {
+    std::size_t listings = 0;  // streaming now
+    std::chrono::steady_clock::time_point last_change{};
+    bool busy(std::chrono::steady_clock::time_point now) const {
+      return listings > 0 || now - last_change < kBusyAfterChange;
+    }
+  };
+  // The same rule for reading IPFS's pin listing (a pass's, a sync's): while the foreground is
+  // busy, each read of it is followed by a pause fifteen times as long as handling it took (IPFS
+  // waits meanwhile, held by TCP); otherwise it is read as fast as it comes.
   net::ReadPace ipfs_listing_pace() const;
   void reconcile_slice(std::uint64_t pass);
   // Lists IPFS's recursive pins for the pass (cursor.wants_ipfs_listing), then resumes it. A
@@ -174,7 +186,7 @@ class PinWorker {
   bool reconcile_again_ = false;   // a pass was asked for while one ran
   bool reconcile_paused_ = false;  // waiting for the queues to drain (resumed by pump)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  std::shared_ptr<std::size_t> listings_ = std::make_shared<std::size_t>(0);  // streaming now
+  std::shared_ptr<Foreground> foreground_ = std::make_shared<Foreground>();  // outlives listings' tokens
 };
 
 }  // namespace clusterpin::node
