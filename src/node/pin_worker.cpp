@@ -417,18 +417,14 @@ std::shared_ptr<void> PinWorker::listing_started() {
 }
 
 void PinWorker::pace_reconcile_slice(steady_clock::duration last_slice) {
-  bool busy = foreground_->busy(steady_clock::now());
-  slice_timer_.expires_after((busy ? kBackgroundPauseWhileBusy : kBackgroundPause) * last_slice);
+  slice_timer_.expires_after(foreground_->pause_after(last_slice, kBackgroundPause));
   slice_timer_.async_wait([this, pass = reconcile_->id, alive = alive_](const std::error_code& ec) {
     if (!ec && *alive) reconcile_slice(pass);
   });
 }
 
 net::ReadPace PinWorker::ipfs_listing_pace() const {
-  return [fg = foreground_](steady_clock::duration took) {
-    return fg->busy(steady_clock::now()) ? kBackgroundPauseWhileBusy * took
-                                         : steady_clock::duration::zero();
-  };
+  return [fg = foreground_](steady_clock::duration took) { return fg->pause_after(took, 0); };
 }
 
 void PinWorker::list_ipfs_for_reconcile() {

@@ -122,6 +122,13 @@ class PinWorker {
     bool busy(std::chrono::steady_clock::time_point now) const {
       return listings > 0 || now - last_change < kBusyAfterChange;
     }
+    // How long background work pauses after a step that took `took`: `idle_factor` times as
+    // long, or kBackgroundPauseWhileBusy times while the foreground is busy.
+    std::chrono::steady_clock::duration pause_after(std::chrono::steady_clock::duration took,
+                                                    int idle_factor) const {
+      return (busy(std::chrono::steady_clock::now()) ? kBackgroundPauseWhileBusy : idle_factor) *
+             took;
+    }
   };
   // The same rule for reading IPFS's pin listing (a pass's, a sync's): while the foreground is
   // busy, each read of it is followed by a pause fifteen times as long as handling it took (IPFS
