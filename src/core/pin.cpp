@@ -557,19 +557,27 @@ Result<PinOptions> pin_options_from_query(const QueryParams& query, UnixNanos no
   return o;
 }
 
-std::string encode_ops(std::span<const PinsetOp> ops) {
+void encode_op_into(WireWriter& w, const PinsetOp& op) {
+  w.u64(static_cast<std::uint8_t>(op.kind));
+  if (op.kind == PinsetOp::Kind::pin) {
+    encode_pin_into(w, op.pin);
+  } else {
+    w.bytes(as_chars(op.pin.cid.bytes()));
+  }
+}
+
+std::string encode_ops_entry(std::size_t count, std::string_view encoded_ops) {
   WireWriter w;
   w.u64(kOpsFormat);
-  w.u64(ops.size());
-  for (const auto& op : ops) {
-    w.u64(static_cast<std::uint8_t>(op.kind));
-    if (op.kind == PinsetOp::Kind::pin) {
-      encode_pin_into(w, op.pin);
-    } else {
-      w.bytes(as_chars(op.pin.cid.bytes()));
-    }
-  }
+  w.u64(count);
+  w.str().append(encoded_ops);
   return w.take();
+}
+
+std::string encode_ops(std::span<const PinsetOp> ops) {
+  WireWriter body;
+  for (const auto& op : ops) encode_op_into(body, op);
+  return encode_ops_entry(ops.size(), body.str());
 }
 
 Result<std::vector<PinsetOp>> decode_ops(std::string_view bytes) {

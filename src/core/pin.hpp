@@ -89,6 +89,11 @@ struct PinsetOp {
 };
 
 std::string encode_ops(std::span<const PinsetOp> ops);
+class WireWriter;
+// The same in two steps, for a caller that bounds an entry's size as it gathers ops: each op
+// appended to `w` by encode_op_into, then the entry of those `count` ops.
+void encode_op_into(WireWriter& w, const PinsetOp& op);
+std::string encode_ops_entry(std::size_t count, std::string_view encoded_ops);
 Result<std::vector<PinsetOp>> decode_ops(std::string_view bytes);
 
 }  // namespace clusterpin

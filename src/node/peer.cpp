@@ -322,6 +322,10 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
   cfg.election_ticks = std::max(cfg.heartbeat_ticks * 3, ticks(rc.election_timeout));
   cfg.lease_ticks = std::max(cfg.heartbeat_ticks * 2, ticks(rc.election_timeout));
   cfg.max_append_entries = static_cast<std::size_t>(rc.max_append_entries);
+  // An Append message holds at most this much entry data, or one entry, which commit_ops keeps
+  // to this size: with the message's own fields it fits in a peer link's frame.
+  static_assert(kMaxEntryBytes + 64 * 1024 <= net::FrameLimits{}.max_plaintext);
+  cfg.max_append_bytes = kMaxEntryBytes;
   cfg.trailing_logs = static_cast<raft::Index>(rc.trailing_logs);
   cfg.snapshot_threshold = static_cast<raft::Index>(rc.snapshot_threshold);
   cfg.snapshot_interval_ticks = ticks(rc.snapshot_interval);
@@ -679,18 +683,48 @@ void Peer::join(std::size_t next, Done ready) {
 
 void Peer::commit_ops(std::vector<PinsetOp> ops, Done done) {
   if (ops.empty()) return done({});
-  if (gathered_ops_.size() + ops.size() > kOpsPerEntry) commit_gathered();  // keeps their order
-  for (PinsetOp& op : ops) gathered_ops_.push_back(std::move(op));
-  gathered_done_.push_back(std::move(done));
-  if (gathered_ops_.size() >= kOpsPerEntry) return commit_gathered();  // a big request goes alone
+  // A request larger than what is gathered for one entry goes alone (it starts an entry of its
+  // own and flushes the ones it fills); its ops keep their order, and so do the requests.
+  if (gathered_count_ > 0 && gathered_count_ + ops.size() > kOpsPerEntry) commit_gathered();
+  // The asker is answered once every entry holding its ops is applied, with the first error.
+  struct Parts {
+    Done done;
+    std::size_t open = 0;
+    Status first_error;
+  };
+  auto parts = std::make_shared<Parts>(Parts{std::move(done), 0, {}});
+  auto part = [parts]() -> Done {
+    ++parts->open;
+    return [parts](Status s) {
+      if (!s && parts->first_error.ok()) parts->first_error = s;
+      if (--parts->open == 0) parts->done(parts->first_error);
+    };
+  };
+  bool in_entry = false;  // some of this asker's ops are in the entry being gathered
+  for (const PinsetOp& op : ops) {
+    op_scratch_.str().clear();
+    encode_op_into(op_scratch_, op);
+    if (gathered_count_ > 0 && (gathered_count_ >= kOpsPerEntry ||
+                                gathered_body_.str().size() + op_scratch_.str().size() > kMaxEntryBytes)) {
+      if (in_entry) gathered_done_.push_back(part());
+      commit_gathered();
+      in_entry = false;
+    }
+    gathered_body_.str().append(op_scratch_.str());
+    ++gathered_count_;
+    in_entry = true;
+  }
+  gathered_done_.push_back(part());  // the last op is in the entry being gathered
+  if (gathered_count_ >= kOpsPerEntry) return commit_gathered();  // a big request goes alone
   commit_gathered_soon_.request();
 }
 
 void Peer::commit_gathered() {
-  if (gathered_ops_.empty()) return;
+  if (gathered_count_ == 0) return;
   auto waiting = std::make_shared<std::vector<Done>>(std::move(gathered_done_));
-  std::string data = encode_ops(gathered_ops_);
-  gathered_ops_.clear();
+  std::string data = encode_ops_entry(gathered_count_, gathered_body_.str());
+  gathered_body_.str().clear();
+  gathered_count_ = 0;
   gathered_done_.clear();
   commit_data(std::move(data), static_cast<int>(options_.config.raft.commit_retries),
               [waiting](Status s) {

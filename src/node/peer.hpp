@@ -19,6 +19,7 @@
 #include "core/config.hpp"
 #include "core/identity.hpp"
 #include "core/pin.hpp"
+#include "core/wire.hpp"
 #include "core/allocator.hpp"
 #include "net/rpc.hpp"
 #include "node/monitor.hpp"
@@ -129,11 +130,14 @@ class Peer {
   void remove_attempt(const std::string& peer_id, int attempts_left, Done done);
   void commit_data(std::string data, int attempts_left, Done done);
   // Pinset changes asked of this peer within one turn of the io thread share one Raft entry (up
-  // to kOpsPerEntry ops, what `pin add -` sends per request), proposed here or forwarded to the
-  // leader as one: one log row, message and apply per turn instead of one per REST request.
-  // Each asker is answered when that entry is applied here (or gets its error).
+  // to kOpsPerEntry ops, what `pin add -` sends per request, and kMaxEntryBytes), proposed here
+  // or forwarded to the leader as one: one log row, message and apply per turn instead of one
+  // per REST request. Each asker is answered when the entries holding its ops are applied here
+  // (or gets the first error). An entry never outgrows a peer link's frame: a request of 10,000
+  // pins that each name an allocation encodes to over 1 MiB, which used to wedge replication.
   void commit_gathered();
   static constexpr std::size_t kOpsPerEntry = 10000;
+  static constexpr std::size_t kMaxEntryBytes = 512 * 1024;
   void commit_at_leader(std::string data, int attempts_left, Done done,
                         std::chrono::steady_clock::time_point waited_since);
   void wait_applied(raft::Index index, Done done);
@@ -175,8 +179,11 @@ class Peer {
   bool announced_ = false;
   bool stopped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  std::vector<PinsetOp> gathered_ops_;  // see commit_gathered
+  // See commit_gathered: the ops gathered for the next entry, encoded back to back.
+  WireWriter gathered_body_;
+  std::size_t gathered_count_ = 0;
   std::vector<Done> gathered_done_;
+  WireWriter op_scratch_;  // one op's encoding, before it joins gathered_body_
   OncePerTurn commit_gathered_soon_;
   OncePerTurn end_state_reads_soon_;  // the lookups of one turn share a read (StateDb::begin_reads)
 };

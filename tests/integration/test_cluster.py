@@ -231,6 +231,37 @@ def test_pin_add_from_standard_input_pins_many_cids(ctx):
         all_live_have(c, cids, timeout=60)
 
 
+def test_pin_add_of_pins_that_name_an_allocation_splits_entries_and_the_cluster_goes_on(ctx):
+    # With replication factor 1 every pin names its peer: 10,000 of them (one `pin add -`
+    # request) encode to over 1 MiB, more than a peer link's frame holds. Such a request used
+    # to become one Raft entry no follower could receive, and no later change committed.
+    with LocalCluster(ctx, 3) as c:
+        def one_copy(cfg):  # allocated by tag, which needs no IPFS to measure
+            cfg["cluster"].update(replication_factor_min=1, replication_factor_max=1, monitor_ping_interval="1s")
+            cfg["allocator"]["balanced"]["allocate_by"] = ["tag:group"]
+        for d in c.daemons:
+            c.edit(d, one_copy)
+        c.start_all()
+        leader = c.leader(20)
+        follower = next(d for d in c.daemons if d is not leader)
+
+        def peers_with_tags():  # what the allocator picks from
+            status, body = leader.api("GET", "/monitor/metrics/tag:group")
+            return len(json.loads(body)) if status == 200 else 0
+        wait_until(lambda: peers_with_tags() == 3, 20, "every peer's tag metric")
+        before = last_log_index(leader)
+        every = []
+        for i, d in enumerate((leader, follower)):  # proposed there, and forwarded to the leader
+            cids = make_cids(20000, seed=60 + i)
+            r = d.cli("pin", "add", "-", stdin="\n".join(cids) + "\n", timeout=120)
+            expect(r.returncode == 0 and "pinned 20000 CIDs" in r.stdout, f"peer {d.index}: {r.stdout}{r.stderr}")
+            every += cids
+        used = last_log_index(leader) - before
+        expect(used > 4, f"4 requests of 10,000 pins took {used} Raft entries: none was split")
+        one = pin(follower, make_cids(1, seed=62)[0])
+        all_live_have(c, every + [one], timeout=60)
+
+
 def last_log_index(daemon):
     """The last Raft log index in the peer's raft.db (read-only while the daemon runs)."""
     path = os.path.join(daemon.folder, "clusterpin-data", "raft.db")

@@ -52,5 +52,18 @@ TEST_CASE("log: slices respect the count limit") {
   CHECK(s.back().index == 6);
 }
 
+TEST_CASE("log: slices respect the byte limit and always hold one entry") {
+  std::vector<Entry> big;
+  for (Index i = 1; i <= 6; ++i) big.push_back(Entry{1, i, EntryType::Normal, std::string(100, 'x')});
+  Log log(0, 0, big);
+  auto s = log.slice(1, 6, 100, 250);  // 100 + 100 fit, a third would make 300
+  REQUIRE(s.size() == 2);
+  CHECK(s.back().index == 2);
+  auto one = log.slice(3, 6, 100, 10);  // the first entry goes whatever its size
+  REQUIRE(one.size() == 1);
+  CHECK(one.front().index == 3);
+  CHECK(log.slice(1, 6, 100).size() == 6);  // no byte limit by default
+}
+
 }  // namespace
 }  // namespace clusterpin::raft

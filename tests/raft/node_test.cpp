@@ -97,6 +97,49 @@ TEST_CASE("proposals: a follower refuses and names the leader") {
   CHECK(r.error().message.find("the leader is a") != std::string::npos);
 }
 
+TEST_CASE("proposals: an entry larger than an Append message may hold is refused, saying so") {
+  Cluster c(kThree, [](Config& cfg) { cfg.max_append_bytes = 1000; });
+  c.elect("a");
+  Index last = c.node("a").last_index();
+  auto r = c.node("a").propose(std::string(1001, 'x'));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("1001 bytes") != std::string::npos);
+  CHECK(r.error().message.find("1000 bytes") != std::string::npos);
+  CHECK(c.node("a").last_index() == last);  // nothing was appended
+  CHECK(c.node("a").propose(std::string(1000, 'x')).ok());
+}
+
+TEST_CASE("replication: Append messages carry at most max_append_bytes of entries") {
+  Cluster c(kThree, [](Config& cfg) { cfg.max_append_bytes = 250; });
+  elect_and_settle(c, "a");
+  c.cut("a", "c");  // c falls behind: catching it up sends many entries at once
+  for (int i = 0; i < 10; ++i) {  // 100 bytes each, distinct: two fit in a message
+    std::string command = "p" + std::to_string(i);
+    command.resize(100, '.');
+    REQUIRE(c.node("a").propose(command).ok());
+  }
+  c.deliver_all();
+  c.heal();
+  int batched = 0;
+  auto check = [&](Message& m) {
+    if (m.type != MessageType::Append || m.to != "c") return true;
+    std::size_t bytes = 0;
+    for (const Entry& e : m.entries) bytes += e.data.size();
+    CHECK((bytes <= 250 || m.entries.size() == 1));
+    if (m.entries.size() > 1) ++batched;
+    return true;
+  };
+  for (int round = 0; round < 10; ++round) {
+    c.tick_all(1);
+    c.deliver_all(check);
+  }
+  CHECK(batched > 0);  // entries did go out together, two at a time
+  for (const auto& id : kThree) {
+    CHECK(c.peer(id).state().commands.size() == 10);
+    CHECK(c.node(id).commit_index() == c.node("a").last_index());
+  }
+}
+
 TEST_CASE("replication: proposals commit and are applied once on every peer") {
   Cluster c(kThree, [](Config& cfg) { cfg.max_append_entries = 2; cfg.max_inflight = 2; });
   c.elect("a");

@@ -19,6 +19,8 @@ Status validate(const Config& c) {
     return out_of_range("election_ticks", c.election_ticks, "> heartbeat_ticks");
   if (c.lease_ticks < 1 || c.lease_ticks > c.election_ticks)
     return out_of_range("lease_ticks", c.lease_ticks, "1..election_ticks");
+  if (c.max_append_bytes < 1)
+    return out_of_range("max_append_bytes", static_cast<long long>(c.max_append_bytes), ">= 1");
   if (c.max_append_entries < 1)
     return out_of_range("max_append_entries", static_cast<long long>(c.max_append_entries), ">= 1");
   if (c.max_inflight < 1)

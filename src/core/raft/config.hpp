@@ -19,6 +19,9 @@ struct Config {
   int election_ticks = 10;         // follower timeout is drawn from [election, 2*election)
   int lease_ticks = 10;            // leader steps down without a quorum heard within this
   std::size_t max_append_entries = 64;  // entries per Append message
+  // Bytes of entry data per Append message (one entry always goes, whatever its size), and the
+  // largest entry propose() takes: a message must fit in a peer link's frame (1 MiB).
+  std::size_t max_append_bytes = 512 * 1024;
   std::size_t max_inflight = 8;         // Append messages in flight per follower
   Index trailing_logs = 64;        // entries kept before a snapshot when compacting
   Index snapshot_threshold = 1024;  // applied entries since the last snapshot that call for one

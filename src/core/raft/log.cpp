@@ -32,11 +32,18 @@ const Entry& Log::at(Index index) const {
   return entries_[index - base_index_ - 1];
 }
 
-std::vector<Entry> Log::slice(Index from, Index to, std::size_t max_count) const {
+std::vector<Entry> Log::slice(Index from, Index to, std::size_t max_count,
+                              std::size_t max_bytes) const {
   std::vector<Entry> out;
   from = std::max(from, first_index());
   to = std::min(to, last_index());
-  for (Index i = from; i <= to && out.size() < max_count; ++i) out.push_back(at(i));
+  std::size_t bytes = 0;
+  for (Index i = from; i <= to && out.size() < max_count; ++i) {
+    const Entry& e = at(i);
+    if (!out.empty() && bytes + e.data.size() > max_bytes) break;
+    bytes += e.data.size();
+    out.push_back(e);
+  }
   return out;
 }
 

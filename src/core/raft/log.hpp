@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <vector>
@@ -32,8 +33,10 @@ class Log {
   bool is_behind_or_equal(Index index, Term term) const;
 
   const Entry& at(Index index) const;  // first..last
-  // Entries [from, to] (clamped to the log), at most max_count of them.
-  std::vector<Entry> slice(Index from, Index to, std::size_t max_count) const;
+  // Entries [from, to] (clamped to the log), at most max_count of them and max_bytes of their
+  // data (the first one whatever its size).
+  std::vector<Entry> slice(Index from, Index to, std::size_t max_count,
+                           std::size_t max_bytes = SIZE_MAX) const;
 
   void append(Entry entry);           // entry.index must be last + 1
   void truncate_from(Index index);    // drop [index, last]; index > base

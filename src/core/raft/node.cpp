@@ -209,6 +209,11 @@ Result<Index> Node::propose(std::string data) {
   if (!transferee_.empty())
     return make_error(fmt::format("raft: leadership is being transferred to {}; retry at the new "
                                   "leader", transferee_));
+  if (data.size() > cfg_.max_append_bytes) {
+    // Its Append message would not fit in a peer link's frame: followers would never get it.
+    return make_error(fmt::format("raft: an entry of {} bytes is larger than the {} bytes one "
+                                  "can hold; split the change", data.size(), cfg_.max_append_bytes));
+  }
   Index index = append_local(EntryType::Normal, std::move(data));
   send_append_all(false);
   return index;

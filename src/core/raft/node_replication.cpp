@@ -46,7 +46,8 @@ bool Node::send_append(const NodeId& peer, bool allow_empty) {
   m.index = prev;
   m.log_term = *prev_term;
   m.commit = commit_;
-  m.entries = log_.slice(pr.next, log_.last_index(), cfg_.max_append_entries);
+  m.entries = log_.slice(pr.next, log_.last_index(), cfg_.max_append_entries,
+                         cfg_.max_append_bytes);
   if (m.entries.empty() && !allow_empty) return false;
   if (pr.state == ReplicationState::Replicate) {
     if (!m.entries.empty()) {
