@@ -218,10 +218,10 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool 
 
   // Not allocated here.
   if (!rec) {
+    if (!was_allocated_here) return;  // remote, which needs no record (see settle)
     TrackerRecord r(pin);
     r.remote = true;
-    if (was_allocated_here) return enqueue(std::move(r), TrackerOp::unpin, now, 0);
-    return settle(std::move(r), TrackerStatus::remote, now);
+    return enqueue(std::move(r), TrackerOp::unpin, now, 0);
   }
   TrackerRecord r = std::move(*rec);
   if (r.status == TrackerStatus::remote && encode_pin(r.pin) == encode_pin(pin))
@@ -529,9 +529,10 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
         return false;
       }
       const std::optional<TrackerStore::Brief>& r = *prev;
+      // Elsewhere, no record is right: remote pins have none (see settle).
       bool right =
           here ? (r && !r->remote && r->op != TrackerOp::unpin && r->status != TrackerStatus::remote)
-               : (r && r->remote);
+               : (!r || r->remote);
       if (!right) {
         if (here && !r) {
           if (cursor.held_by_ipfs) {
@@ -652,6 +653,12 @@ std::size_t PinTracker::window() const {
       std::max<std::int64_t>(std::min(limits_.fresh_pin_window, limits_.max_pin_queue_size), 1));
 }
 
+TrackerStatus reported_status(const TrackerRecord* record, const Pin* pin, const PeerId& self) {
+  if (record != nullptr) return record->status;
+  if (pin == nullptr) return TrackerStatus::unpinned;
+  return pin->allocated_to(self) ? TrackerStatus::pin_queued : TrackerStatus::remote;
+}
+
 // ---- bookkeeping -----------------------------------------------------------------------------
 
 PinTracker::Entry* PinTracker::find(const Cid& cid) {
@@ -744,19 +751,27 @@ void PinTracker::queue_or_park(TrackerRecord record, UnixNanos now, bool stored)
   check_invariants(*e);
 }
 
-// Records a settled status (pinned, remote): stored, and dropped from memory unless an older
-// operation of the CID is still in IPFS.
+// Records a settled status, and drops the CID from memory unless an older operation of it is
+// still in IPFS. `pinned` is stored; `remote` is not: a pin the pinset allocates elsewhere and
+// that has no record is reported remote (Peer::local_status_json), so its row, if any, is
+// erased. Peers that a pin is not allocated to thus write nothing for it.
 void PinTracker::settle(TrackerRecord record, TrackerStatus status, UnixNanos now) {
   assert(is_settled(status));
   record.status = status;
   record.timestamp = now;
   record.next_attempt_at = kZeroTime;
   record.priority = false;
-  store_->save(record);
   Cid cid = record.cid();
-  if (Entry* e = find(cid)) {
+  Entry* e = find(cid);
+  const bool stored = status != TrackerStatus::remote;
+  if (stored) {
+    store_->save(record);
+  } else if (e == nullptr || e->stored) {
+    store_->erase(cid);
+  }
+  if (e != nullptr) {
     dequeue(*e);
-    e->stored = true;
+    e->stored = stored;
     e->record = std::move(record);
     release_if_idle(cid);
   }

@@ -84,7 +84,8 @@ struct TrackerRecord {
   TrackerStatus status = TrackerStatus::undefined;
   TrackerOp op = TrackerOp::none;  // the pending or last operation
   // The pin is in the shared pinset but allocated to other peers: after an unpin succeeds the
-  // CID is reported `remote` instead of being forgotten.
+  // CID is reported `remote` instead of being forgotten. A settled `remote` is not stored (its
+  // record is erased): a CID the pinset allocates elsewhere and that has no record is remote.
   bool remote = false;
   bool priority = false;                  // fresh pin: runs before old pins and retries
   UnixNanos timestamp = kZeroTime;        // when the status last changed
@@ -92,6 +93,11 @@ struct TrackerRecord {
   std::int64_t attempt_count = 0;         // failed attempts of the current operation
   UnixNanos next_attempt_at = kZeroTime;  // queued/error: not started before this time
 };
+
+// The status a peer reports for a CID: its record's when the tracker has one; otherwise, when
+// the shared pinset holds the CID (`pin`), pin_queued if it is allocated to `self` (a new pin
+// that waits has no record yet) or remote (remote pins have none); otherwise unpinned.
+TrackerStatus reported_status(const TrackerRecord* record, const Pin* pin, const PeerId& self);
 
 // Where records persist. Writes may be buffered by the implementation (e.g. many per
 // transaction) but every read must see every save/erase made before it.
@@ -198,8 +204,9 @@ struct SharedReconcileCursor {
 
 // Memory: only CIDs waiting in a queue (queued, or errored and waiting for their retry) or with
 // an operation in IPFS are held in memory, so memory is bounded by the queue limits. Records are
-// written through to the store, which answers lookups; pinned, remote, unexpectedly_unpinned and
-// queue-full errors live only there (recover brings them back). One exception keeps a stream of
+// written through to the store, which answers lookups; pinned, unexpectedly_unpinned and
+// queue-full errors live only there (recover brings them back). Remote pins have no record at
+// all: the pinset says they are allocated elsewhere, which is all their status needs. One exception keeps a stream of
 // new pins cheap: a pin of a CID the tracker never saw is not written while it is only queued
 // (the shared pinset already says it must be pinned here; after a restart the reconcile with
 // the pinset queues it again; it is written once IPFS is asked), and when the queue is full only its
@@ -211,7 +218,7 @@ class PinTracker {
   static Result<PinTracker> open(TrackerStore& store, TrackerLimits limits, UnixNanos now);
 
   // An applied pin of the shared pinset. Allocated here: pin it unless already pinned with the
-  // same mode/depth. Not allocated here: `remote`; if this peer had pinned it (or was about to),
+  // same mode/depth. Not allocated here: `remote` (no record kept); if this peer had pinned it (or was about to),
   // an unpin is queued first so its disk is freed (unlike IPFS Cluster we never pin/rm a CID we
   // never pinned, which would also unpin a user's own IPFS pin of the same content).
   // `new_to_pinset`: the apply added the CID to the pinset (it was not there before), which
@@ -233,11 +240,12 @@ class PinTracker {
   // returned operation is in progress (pinning/unpinning) until operation_finished.
   std::vector<TrackerOperation> next_operations(UnixNanos now, std::size_t max = SIZE_MAX);
   // The end of an operation. A result for an operation that has been superseded is ignored.
-  // Success: pinned, or unpinned (record erased) / remote. Failure: pin_error/unpin_error with
+  // Success: pinned, or unpinned / remote (record erased either way). Failure: pin_error/unpin_error with
   // the message, one more attempt, and a retry after an exponential backoff.
   void operation_finished(const Cid& cid, std::uint64_t id, const Status& result, UnixNanos now);
 
-  // The record of one CID (from memory or the store); nullopt when untracked (unpinned).
+  // The record of one CID (from memory or the store); nullopt when untracked: unpinned, or
+  // pin_queued / remote when the pinset has the CID (see reported_status).
   Result<std::optional<TrackerRecord>> status(const Cid& cid);
 
   // Makes an errored or unexpectedly_unpinned CID due now. Returns the record when touched.

@@ -854,25 +854,21 @@ void Peer::gather_peer_infos(std::function<void(std::vector<PeerInfo>)> done) {
 }
 
 std::string Peer::local_status_json(const Cid& cid, const std::optional<Pin>& pin) {
-  TrackerStatus status = TrackerStatus::unpinned;
+  TrackerStatus status = TrackerStatus::cluster_error;
   std::string error;
   UnixNanos timestamp = now();
   std::int64_t attempts = 0;
   bool priority = false;
   auto record = worker_ ? worker_->status(cid) : Result<std::optional<TrackerRecord>>(std::nullopt);
   if (record && *record) {
-    status = (*record)->status;
     error = (*record)->error;
     timestamp = (*record)->timestamp;
     attempts = (*record)->attempt_count;
     priority = (*record)->priority;
   } else if (!record) {
-    status = TrackerStatus::cluster_error;
     error = record.error().message;
-  } else if (pin) {
-    // In the pinset but not tracked yet: it is about to be queued, or lives elsewhere.
-    status = pin->allocated_to(peer_id_) ? TrackerStatus::pin_queued : TrackerStatus::remote;
   }
+  if (record) status = reported_status(*record ? &**record : nullptr, pin ? &*pin : nullptr, peer_id_);
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();

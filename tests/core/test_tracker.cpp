@@ -103,6 +103,16 @@ TrackerStatus status_of(PinTracker& t, int n) {
   return *r ? (*r)->status : TrackerStatus::unpinned;
 }
 
+// What the peer reports for CID n while the pinset allocates it elsewhere: the record's status,
+// or remote when there is none (remote pins have no record).
+TrackerStatus status_elsewhere(PinTracker& t, int n) {
+  auto r = t.status(cid_n(n));
+  REQUIRE(r.ok());
+  Pin elsewhere = pin_n(n);
+  elsewhere.allocations = {peer_n(2)};
+  return reported_status(*r ? &**r : nullptr, &elsewhere, peer_n(1));
+}
+
 TrackerRecord record_of(PinTracker& t, int n) {
   auto r = t.status(cid_n(n));
   REQUIRE(r.ok());
@@ -273,7 +283,9 @@ TEST_CASE("a pin allocated elsewhere is remote without any IPFS call") {
   MemoryStore store;
   PinTracker t = open_tracker(store);
   t.track(pin_n(1), false, kT0);
-  CHECK(status_of(t, 1) == TrackerStatus::remote);
+  CHECK(status_elsewhere(t, 1) == TrackerStatus::remote);
+  CHECK(store.rows.empty());  // remote pins have no record: nothing written
+  CHECK(store.writes == 0);
   CHECK(t.next_operations(kT0).empty());
   // An unpin of a remote pin just forgets it.
   t.untrack(cid_n(1), kT0);
@@ -293,7 +305,8 @@ TEST_CASE("a pinned CID re-allocated elsewhere is unpinned here and then reporte
   REQUIRE(ops.size() == 1);
   CHECK(ops[0].op == TrackerOp::unpin);
   t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0 + kSecond);
-  CHECK(status_of(t, 1) == TrackerStatus::remote);
+  CHECK(status_elsewhere(t, 1) == TrackerStatus::remote);
+  CHECK(store.rows.empty());  // the record of the pin it held is erased
 }
 
 TEST_CASE("a pin moved away from this peer is unpinned even when a crash lost its record") {
@@ -307,10 +320,10 @@ TEST_CASE("a pin moved away from this peer is unpinned even when a crash lost it
   REQUIRE(ops.size() == 1);
   CHECK(ops[0].op == TrackerOp::unpin);
   t.operation_finished(cid_n(1), ops[0].id, Status::ok_status(), kT0);
-  CHECK(status_of(t, 1) == TrackerStatus::remote);
+  CHECK(status_elsewhere(t, 1) == TrackerStatus::remote);
   // The same without the previous allocation here: nothing to undo.
   t.track(pin_n(2), false, kT0, false, false);
-  CHECK(status_of(t, 2) == TrackerStatus::remote);
+  CHECK(status_elsewhere(t, 2) == TrackerStatus::remote);
   CHECK(t.next_operations(kT0).empty());
 }
 
@@ -592,9 +605,10 @@ TEST_CASE("sync with the shared pinset tracks what is missing and unpins what le
   auto changes = t.reconcile_shared(
       scan, [&](const Cid& c) { return pinset.count(c) > 0; }, self, kT0);
   REQUIRE(changes.ok());
-  CHECK(*changes == 3);
+  CHECK(*changes == 2);  // 1 queued, 3 unpinned; 2 is remote, which needs no record
   CHECK(status_of(t, 1) == TrackerStatus::pin_queued);
-  CHECK(status_of(t, 2) == TrackerStatus::remote);
+  CHECK(status_elsewhere(t, 2) == TrackerStatus::remote);
+  CHECK(store.rows.count(cid_n(2)) == 0);
   CHECK(status_of(t, 3) == TrackerStatus::unpin_queued);
 
   // Once in line, a second pass changes nothing.
@@ -647,10 +661,11 @@ TEST_CASE("a pinset of several slices is fully reconciled, a few pins per slice"
     REQUIRE(++slices < 100);
   }
   CHECK(slices >= 10);  // 40 pins and 45 records, 4 per slice
-  CHECK(cursor.changes == 45);
+  CHECK(cursor.changes == 35);  // 30 queued here, 5 unpins; the 10 remote pins need no record
   for (int n = 0; n < 40; ++n) {
     CAPTURE(n);
-    CHECK(status_of(t, n) == (n % 4 == 0 ? TrackerStatus::remote : TrackerStatus::pin_queued));
+    CHECK((n % 4 == 0 ? status_elsewhere(t, n) : status_of(t, n)) ==
+          (n % 4 == 0 ? TrackerStatus::remote : TrackerStatus::pin_queued));
   }
   for (int n = 100; n < 105; ++n) CHECK(status_of(t, n) == TrackerStatus::unpin_queued);
 
@@ -702,13 +717,17 @@ TEST_CASE("pins and unpins applied between slices are not lost by the pass") {
 
   CHECK(status_of(t, behind[0]) == TrackerStatus::unpinned);
   CHECK(status_of(t, ahead[0]) == TrackerStatus::unpinned);
-  CHECK(status_of(t, ahead[1]) == TrackerStatus::remote);
+  CHECK(status_elsewhere(t, ahead[1]) == TrackerStatus::remote);
   CHECK(status_of(t, 50) == TrackerStatus::unpinned);
   for (const auto& [cid, pin] : pinset.pins) {
     auto r = t.status(cid);
     REQUIRE(r.ok());
-    REQUIRE(r->has_value());
-    CHECK((*r)->status == (pin.allocations.empty() ? TrackerStatus::pinned : TrackerStatus::remote));
+    if (pin.allocations.empty()) {
+      REQUIRE(r->has_value());
+      CHECK((*r)->status == TrackerStatus::pinned);
+    } else {
+      CHECK_FALSE(r->has_value());  // remote: reported from the pinset, no record
+    }
   }
   CHECK(t.in_memory() == 0);
 }
@@ -821,7 +840,8 @@ TEST_CASE("past list_ipfs_after untracked pins a pass asks for one IPFS listing 
   CHECK(calls == 35 - held_after);
   for (int n = 0; n < 40; ++n) {
     CAPTURE(n);
-    CHECK(status_of(t, n) == (n % 10 == 0 ? TrackerStatus::remote : TrackerStatus::pinned));
+    CHECK((n % 10 == 0 ? status_elsewhere(t, n) : status_of(t, n)) ==
+          (n % 10 == 0 ? TrackerStatus::remote : TrackerStatus::pinned));
   }
   CHECK(t.in_memory() == 0);
 }
@@ -944,7 +964,7 @@ TEST_CASE("new pins past the window wait in the store's list and refill queues t
   CHECK(asked.size() == 4);
   CHECK_FALSE(t.may_have_waiting());
   CHECK(status_of(t, 4) == TrackerStatus::unpinned);
-  CHECK(status_of(t, 5) == TrackerStatus::remote);
+  CHECK(status_elsewhere(t, 5) == TrackerStatus::remote);
   for (int i = 0; i < 4; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
   CHECK(store.waiting.empty());
 }
@@ -1047,7 +1067,7 @@ TEST_CASE("a restart keeps statuses, errors and attempts; the reconcile queues a
   CHECK(two.error == "no space left");
   CHECK(two.attempt_count == 1);
   CHECK(status_of(t, 3) == TrackerStatus::pin_queued);
-  CHECK(status_of(t, 4) == TrackerStatus::remote);
+  CHECK(status_elsewhere(t, 4) == TrackerStatus::remote);
   CHECK(status_of(t, 5) == TrackerStatus::pin_queued);
   CHECK(status_of(t, 6) == TrackerStatus::unpin_queued);  // its outcome is unknown: again
   CHECK(t.in_memory() == 4);  // only 2 (retry), 3, 5 and 6 (queued)
@@ -1237,7 +1257,7 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
         CHECK(s == TrackerStatus::pinned);
         CHECK(ipfs.count(c) == 1);
       } else {
-        CHECK(s == TrackerStatus::remote);
+        CHECK(status_elsewhere(*t, n) == TrackerStatus::remote);
         CHECK(ipfs.count(c) == 0);
       }
     }
