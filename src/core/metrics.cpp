@@ -122,6 +122,7 @@ void MetricStore::add(Metric m) {
   if (!m.expired(m.received_at)) alerted_.erase({m.name, m.peer});
   std::string peer = m.peer;
   peers.insert_or_assign(std::move(peer), std::move(m));
+  ++version_;
 }
 
 std::vector<std::string> MetricStore::names() const {
@@ -154,6 +155,7 @@ std::optional<Metric> MetricStore::current(std::string_view name, std::string_vi
 }
 
 void MetricStore::retain(const std::set<std::string>& members) {
+  ++version_;
   for (auto& [name, peers] : by_name_) {
     std::erase_if(peers, [&](const auto& kv) { return members.count(kv.first) == 0; });
   }

@@ -60,6 +60,8 @@ class MetricStore {
   std::optional<Metric> current(std::string_view name, std::string_view peer, UnixNanos now) const;
   // Drops every metric of peers not in `members`.
   void retain(const std::set<std::string>& members);
+  // Changes whenever add or retain may have changed what is held (for caches of derived views).
+  std::uint64_t version() const { return version_; }
 
   // Alerts for members whose latest metric (of any name) expired since the last check that saw
   // it valid: one per outage. Returned newest first.
@@ -68,6 +70,7 @@ class MetricStore {
  private:
   std::map<std::string, std::map<std::string, Metric, std::less<>>, std::less<>> by_name_;
   std::set<std::pair<std::string, std::string>> alerted_;  // (name, peer) in an outage
+  std::uint64_t version_ = 0;
 };
 
 // A bounded list of alerts, newest first (the oldest go past `capacity`).

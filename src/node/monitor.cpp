@@ -2,6 +2,7 @@
 #include "node/monitor.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <fmt/core.h>
 
@@ -189,13 +190,24 @@ std::set<std::string> Monitor::down_past(nanoseconds grace) const {
   return out;
 }
 
-std::vector<CandidateMetrics> Monitor::candidates() const {
-  std::vector<CandidateMetrics> out;
+const std::vector<CandidateMetrics>& Monitor::candidates() const {
   UnixNanos t = now();
-  for (const auto& peer : hooks_.members()) {
+  std::vector<std::string> members = hooks_.members();
+  CandidateCache& cache = candidates_;
+  if (cache.filled && cache.version == store_.version() && t < cache.valid_until &&
+      cache.members == members) {
+    return cache.value;
+  }
+  // A peer left out (no current ping or metric) comes in only with a new metric: a new version.
+  cache.value.clear();
+  cache.valid_until = std::numeric_limits<UnixNanos>::max();
+  for (const auto& peer : members) {
     auto id = PeerId::parse(peer);
-    if (!id || !store_.current("ping", peer, t)) continue;  // this peer's own ping is stored too
+    if (!id) continue;
+    auto ping = store_.current("ping", peer, t);  // this peer's own ping is stored too
+    if (!ping) continue;
     CandidateMetrics c{*id, {}};
+    UnixNanos until = ping->expire;
     bool complete = true;
     for (const auto& name : config_.allocator.allocate_by) {
       auto m = store_.current(name, peer, t);
@@ -203,11 +215,17 @@ std::vector<CandidateMetrics> Monitor::candidates() const {
         complete = false;
         break;
       }
+      until = std::min(until, m->expire);
       c.metrics.push_back(std::move(*m));
     }
-    if (complete) out.push_back(std::move(c));
+    if (!complete) continue;
+    cache.valid_until = std::min(cache.valid_until, until);
+    cache.value.push_back(std::move(c));
   }
-  return out;
+  cache.filled = true;
+  cache.version = store_.version();
+  cache.members = std::move(members);
+  return cache.value;
 }
 
 }  // namespace clusterpin::node

@@ -52,7 +52,10 @@ class Monitor {
   // Members whose ping expired at least `grace` ago (or never arrived that long after start).
   std::set<std::string> down_past(std::chrono::nanoseconds grace) const;
   // Members that have a valid, unexpired metric for every allocate_by name, with those metrics.
-  std::vector<CandidateMetrics> candidates() const;
+  // Kept until a metric arrives, the members change or one of its metrics expires: the
+  // allocation of every new pin asks for it (rebuilding it each time, peer ids parsed from
+  // text, was 6.6% of the leader at 64 API clients with replication factor 1).
+  const std::vector<CandidateMetrics>& candidates() const;
   UnixNanos now() const;
 
  private:
@@ -71,6 +74,14 @@ class Monitor {
   AlertLog alerts_;
   asio::steady_timer publish_timer_;
   asio::steady_timer check_timer_;
+  struct CandidateCache {
+    bool filled = false;
+    std::uint64_t version = 0;         // of store_ when it was built
+    std::vector<std::string> members;  // when it was built
+    UnixNanos valid_until = 0;         // the first expiry among the metrics it holds
+    std::vector<CandidateMetrics> value;
+  };
+  mutable CandidateCache candidates_;
   UnixNanos next_disk_ = 0;
   UnixNanos next_tags_ = 0;
   bool running_ = false;
