@@ -692,13 +692,16 @@ void Peer::commit_ops(std::vector<PinsetOp> ops, Done done) {
     std::size_t open = 0;
     Status first_error;
   };
-  auto parts = std::make_shared<Parts>(Parts{std::move(done), 0, {}});
-  auto part = [parts]() -> Done {
+  // `open` starts at one for this call itself, released below once every part was handed
+  // out: a part that fails at once (the peer stopping) cannot answer before the others exist.
+  auto parts = std::make_shared<Parts>(Parts{std::move(done), 1, {}});
+  auto finish_one = [parts](const Status& s) {
+    if (!s && parts->first_error.ok()) parts->first_error = s;
+    if (--parts->open == 0) parts->done(parts->first_error);
+  };
+  auto part = [parts, finish_one]() -> Done {
     ++parts->open;
-    return [parts](Status s) {
-      if (!s && parts->first_error.ok()) parts->first_error = s;
-      if (--parts->open == 0) parts->done(parts->first_error);
-    };
+    return finish_one;
   };
   bool in_entry = false;  // some of this asker's ops are in the entry being gathered
   for (const PinsetOp& op : ops) {
@@ -715,8 +718,12 @@ void Peer::commit_ops(std::vector<PinsetOp> ops, Done done) {
     in_entry = true;
   }
   gathered_done_.push_back(part());  // the last op is in the entry being gathered
-  if (gathered_count_ >= kOpsPerEntry) return commit_gathered();  // a big request goes alone
-  commit_gathered_soon_.request();
+  if (gathered_count_ >= kOpsPerEntry) {
+    commit_gathered();  // a big request goes alone
+  } else {
+    commit_gathered_soon_.request();
+  }
+  finish_one({});
 }
 
 void Peer::commit_gathered() {
