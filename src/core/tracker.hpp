@@ -202,14 +202,14 @@ struct SharedReconcileCursor {
   std::size_t found_in_ipfs = 0;    // of those, held by IPFS: recorded pinned without a call
 };
 
-// Memory: only CIDs waiting in a queue (queued, or errored and waiting for their retry) or with
-// an operation in IPFS are held in memory, so memory is bounded by the queue limits. Records are
-// written through to the store, which answers lookups; pinned, unexpectedly_unpinned and
-// queue-full errors live only there (recover brings them back). Remote pins have no record at
-// all: the pinset says they are allocated elsewhere, which is all their status needs. One exception keeps a stream of
-// new pins cheap: a pin of a CID the tracker never saw is not written while it is only queued
-// (the shared pinset already says it must be pinned here; after a restart the reconcile with
-// the pinset queues it again; it is written once IPFS is asked), and when the queue is full only its
+// Memory: only CIDs waiting in a queue (queued, or errored and waiting for their retry) or with an
+// operation in IPFS are held in memory, so memory is bounded by the queue limits. Records are
+// written through to the store, which answers lookups; pinned, unexpectedly_unpinned and queue-full
+// errors live only there (recover brings them back). Remote pins have no record at all: the pinset
+// says they are allocated elsewhere, which is all their status needs. One exception keeps a stream
+// of new pins cheap: a pin of a CID the tracker never saw is not written while it is only queued
+// (the shared pinset already says it must be pinned here; after a restart the reconcile with the
+// pinset queues it again; it is written once IPFS is asked), and when the queue is full only its
 // CID is appended to the store's waiting list (refill() brings it back once there is room).
 class PinTracker {
  public:
@@ -218,9 +218,10 @@ class PinTracker {
   static Result<PinTracker> open(TrackerStore& store, TrackerLimits limits, UnixNanos now);
 
   // An applied pin of the shared pinset. Allocated here: pin it unless already pinned with the
-  // same mode/depth. Not allocated here: `remote` (no record kept); if this peer had pinned it (or was about to),
-  // an unpin is queued first so its disk is freed (unlike IPFS Cluster we never pin/rm a CID we
-  // never pinned, which would also unpin a user's own IPFS pin of the same content).
+  // same mode/depth. Not allocated here: `remote` (no record kept); if this peer had pinned it
+  // (or was about to), an unpin is queued first so its disk is freed (unlike IPFS Cluster we
+  // never pin/rm a CID we never pinned, which would also unpin a user's own IPFS pin of the same
+  // content).
   // `new_to_pinset`: the apply added the CID to the pinset (it was not there before), which
   // spares a store read for a pin allocated here; false when unknown.
   // `was_allocated_here`: the pin the apply replaced was allocated to this peer. A pin moved
@@ -240,8 +241,9 @@ class PinTracker {
   // returned operation is in progress (pinning/unpinning) until operation_finished.
   std::vector<TrackerOperation> next_operations(UnixNanos now, std::size_t max = SIZE_MAX);
   // The end of an operation. A result for an operation that has been superseded is ignored.
-  // Success: pinned, or unpinned / remote (record erased either way). Failure: pin_error/unpin_error with
-  // the message, one more attempt, and a retry after an exponential backoff.
+  // Success: pinned, or unpinned / remote (record erased either way). Failure:
+  // pin_error/unpin_error with the message, one more attempt, and a retry after an exponential
+  // backoff.
   void operation_finished(const Cid& cid, std::uint64_t id, const Status& result, UnixNanos now);
 
   // The record of one CID (from memory or the store); nullopt when untracked: unpinned, or

@@ -194,8 +194,7 @@ const std::vector<CandidateMetrics>& Monitor::candidates() const {
   UnixNanos t = now();
   std::vector<std::string> members = hooks_.members();
   CandidateCache& cache = candidates_;
-  if (cache.filled && cache.version == store_.version() && t < cache.valid_until &&
-      cache.members == members) {
+  if (t < cache.valid_until && cache.version == store_.version() && cache.members == members) {
     return cache.value;
   }
   // A peer left out (no current ping or metric) comes in only with a new metric: a new version.
@@ -222,7 +221,6 @@ const std::vector<CandidateMetrics>& Monitor::candidates() const {
     cache.valid_until = std::min(cache.valid_until, until);
     cache.value.push_back(std::move(c));
   }
-  cache.filled = true;
   cache.version = store_.version();
   cache.members = std::move(members);
   return cache.value;

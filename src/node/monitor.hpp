@@ -75,10 +75,9 @@ class Monitor {
   asio::steady_timer publish_timer_;
   asio::steady_timer check_timer_;
   struct CandidateCache {
-    bool filled = false;
     std::uint64_t version = 0;         // of store_ when it was built
     std::vector<std::string> members;  // when it was built
-    UnixNanos valid_until = 0;         // the first expiry among the metrics it holds
+    UnixNanos valid_until = 0;         // the first expiry among its metrics (0: never built)
     std::vector<CandidateMetrics> value;
   };
   mutable CandidateCache candidates_;
