@@ -176,6 +176,15 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     if (!peer) return;  // removed since it asked
     Bytes message;
     encode_rpc(ok ? RpcKind::response : RpcKind::failure, request, {}, payload, message);
+    if (message.size() > options_.frame_limits.max_plaintext) {
+      // Dropped, the caller would only learn of it when its deadline passes: it learns why now.
+      const std::string why = fmt::format(
+          "rpc: the answer of {} bytes exceeds the frame maximum of {} bytes", message.size(),
+          options_.frame_limits.max_plaintext);
+      options_.log(fmt::format("{} (to {}); sent as a failure", why, id.to_string()));
+      message.clear();
+      encode_rpc(RpcKind::failure, request, {}, as_bytes(why), message);
+    }
     if (Status st = enqueue(*peer, std::move(message), 0); !st) {
       options_.log(
           fmt::format("rpc: dropped an answer to {}: {}", id.to_string(), st.error().message));

@@ -6,7 +6,12 @@
 //   "id"      request: this peer's PeerInfo as JSON
 //   "metrics" one-way: metrics the sender publishes (see monitor.hpp)
 //   "graph"   request: the peers this one is connected to and its IPFS daemon's links (JSON)
+//   "status"  request: CIDs; answers the statuses (JSON) of as many of the first as fit in
+//             kMaxPinListBytes, and is asked again for the rest (see pin_lists.hpp)
+//   "recover_all", "sync"  request: run here; answer the CIDs touched that fit in
+//             kMaxPinListBytes and the count of the others
 #include "node/peer.hpp"
+#include "node/pin_lists.hpp"
 
 #include <sodium.h>
 
@@ -534,27 +539,34 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
     const std::string request = as_string(payload);
     WireReader reader(request);
     std::uint64_t n = reader.u64();
-    WireWriter answer;
-    answer.u64(n);
+    // The answer holds the statuses of the first CIDs asked, as many as fit in
+    // kMaxPinListBytes (at least one); the asker asks again for the rest. Each status
+    // carries this peer's IPFS addresses and may carry an error of up to 64 KB, so 500 of them
+    // could outgrow a peer link's frame.
+    std::vector<std::string> statuses;
+    std::size_t bytes = 0;
     for (std::uint64_t i = 0; reader.ok() && i < n; ++i) {
       auto cid = Cid::from_bytes(as_bytes(reader.bytes()));
       if (!cid) return shared->fail("malformed status request");
       auto pin = get_pin(*cid);
-      answer.bytes(local_status_json(*cid, pin && *pin ? std::optional<Pin>(**pin) : std::nullopt));
+      std::string json = local_status_json(*cid, pin && *pin ? std::optional<Pin>(**pin) : std::nullopt);
+      if (!statuses.empty() && bytes + json.size() > kMaxPinListBytes) break;
+      bytes += json.size();
+      statuses.push_back(std::move(json));
     }
     if (!reader.ok()) return shared->fail("malformed status request");
-    std::string bytes = answer.take();
-    return shared->reply(as_view(bytes));
+    WireWriter answer;
+    answer.u64(statuses.size());
+    for (const auto& json : statuses) answer.bytes(json);
+    std::string encoded = answer.take();
+    return shared->reply(as_view(encoded));
   }
   if (method == "recover_all" || method == "sync") {
     if (!worker_) return shared->fail("this peer is still starting");
     run_local(std::string(method), [shared](std::vector<Cid> touched, std::string error) {
       if (!error.empty()) return shared->fail(error);
-      WireWriter w;
-      w.u64(touched.size());
-      for (const auto& c : touched) w.bytes(c.bytes());
-      std::string bytes = w.take();
-      shared->reply(as_view(bytes));
+      std::string encoded = encode_touched(touched, kMaxPinListBytes);
+      shared->reply(as_view(encoded));
     });
     return;
   }
@@ -922,32 +934,41 @@ void Peer::gather_status(std::vector<Cid> cids, bool local_only, std::function<v
     }
   }
   if (others.empty()) return done(std::move(*result));
-  WireWriter w;
-  w.u64(cids.size());
-  for (const auto& c : cids) w.bytes(c.bytes());
-  std::string request = w.take();
+  // Each peer is asked for the CIDs from `first` on and answers a prefix of them (see
+  // handle_request): asked again from where its answer ended until all are answered.
+  auto shared_cids = std::make_shared<std::vector<Cid>>(std::move(cids));
   auto remaining = std::make_shared<std::size_t>(others.size());
   for (const auto& id : others) {
-    auto finish = [this, result, remaining, done, id, n = cids.size()](Result<Bytes> r) {
-      std::string answer = r ? as_string(*r) : std::string();
-      WireReader reader(answer);
-      std::uint64_t count = r ? reader.u64() : 0;
-      bool ok = r && reader.ok() && count == n;
-      for (std::size_t i = 0; i < n; ++i) {
-        std::string json = ok ? std::string(reader.bytes()) : std::string();
-        if (!ok || !reader.ok()) {
-          json = cluster_error_json(id, r ? "malformed status answer" : r.error().message, now());
+    auto ask = std::make_shared<std::function<void(std::size_t)>>();
+    *ask = [this, result, remaining, done, id, ask, shared_cids](std::size_t first) {
+      const std::vector<Cid>& all = *shared_cids;
+      const std::size_t asked = cids_that_fit(all, first, kMaxPinListBytes);
+      auto finish = [this, result, remaining, done, id, ask, shared_cids, first, asked](Result<Bytes> r) {
+        const std::size_t n = shared_cids->size();
+        std::string answer = r ? as_string(*r) : std::string();
+        WireReader reader(answer);
+        std::uint64_t count = r ? reader.u64() : 0;
+        bool ok = r && reader.ok() && count >= 1 && count <= asked;
+        std::size_t end = ok ? first + count : n;  // a failure stands for every CID left
+        for (std::size_t i = first; i < end; ++i) {
+          std::string json = ok ? std::string(reader.bytes()) : std::string();
+          if (!ok || !reader.ok()) {
+            json = cluster_error_json(id, r ? "malformed status answer" : r.error().message, now());
+          }
+          (*result)[i][id] = json;
         }
-        (*result)[i][id] = json;
-      }
-      if (--*remaining == 0) done(std::move(*result));
+        if (end < n) return (*ask)(end);
+        *ask = nullptr;  // it holds itself
+        if (--*remaining == 0) done(std::move(*result));
+      };
+      auto to = PeerId::parse(id);
+      if (!to) return finish(make_error("bad peer id"));
+      WireWriter w;
+      write_cids(w, all, first, first + asked);
+      std::string request = w.take();
+      rpc_->call(*to, "status", as_view(request), finish, milliseconds(15000));
     };
-    auto to = PeerId::parse(id);
-    if (!to) {
-      finish(make_error("bad peer id"));
-      continue;
-    }
-    rpc_->call(*to, "status", as_view(request), finish, milliseconds(15000));
+    (*ask)(0);
   }
 }
 
@@ -995,11 +1016,16 @@ void Peer::run_everywhere(std::string method, bool local_only,
       if (!r) {
         g->errors.push_back(id + ": " + r.error().message);
       } else {
-        const std::string answer = as_string(*r);
-        WireReader reader(answer);
-        std::uint64_t n = reader.u64();
-        for (std::uint64_t i = 0; reader.ok() && i < n; ++i) {
-          if (auto c = Cid::from_bytes(as_bytes(reader.bytes()))) g->touched.push_back(*c);
+        auto answer = decode_touched(as_string(*r));
+        if (!answer) {
+          g->errors.push_back(id + ": malformed answer");
+        } else {
+          g->touched.insert(g->touched.end(), answer->listed.begin(), answer->listed.end());
+          if (answer->unlisted > 0) {
+            g->errors.push_back(fmt::format(
+                "{}: touched {} pins; the statuses of the first {} are listed (`status --filter` "
+                "shows the others)", id, answer->listed.size() + answer->unlisted, answer->listed.size()));
+          }
         }
       }
       one_done();

@@ -138,6 +138,11 @@ class Peer {
   void commit_gathered();
   static constexpr std::size_t kOpsPerEntry = 10000;
   static constexpr std::size_t kMaxEntryBytes = 512 * 1024;
+  // Peer-link messages that list pins stay under this size (a frame holds 1 MiB): a "status"
+  // request names CIDs up to it, its answer holds statuses up to it (or one status) and the
+  // asker asks again for the CIDs not answered; a "recover_all" answer lists touched CIDs up to
+  // it and counts the others.
+  static constexpr std::size_t kMaxPinListBytes = 512 * 1024;
   void commit_at_leader(std::string data, int attempts_left, Done done,
                         std::chrono::steady_clock::time_point waited_since);
   void wait_applied(raft::Index index, Done done);

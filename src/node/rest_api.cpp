@@ -45,19 +45,21 @@ bool is_loopback(const net::HttpEndpoint& e) {
   return e.kind == net::HttpEndpoint::Kind::unix_socket || e.address.is_loopback();
 }
 
-// Streams a list of JSON texts as NDJSON (one object a line), with backpressure.
-void stream_lines(const Responder& r, std::shared_ptr<std::vector<std::string>> lines, std::size_t next) {
+// Streams a list of JSON texts as NDJSON (one object a line), with backpressure; a non-empty
+// `error` ends the stream with it as the X-Stream-Error trailer.
+void stream_lines(const Responder& r, std::shared_ptr<std::vector<std::string>> lines, std::size_t next,
+                  std::string error = {}) {
   while (next < lines->size()) {
     bool more = r->write_chunk((*lines)[next] + "\n");
     ++next;
     if (!more) {
-      r->on_drained([r, lines, next] {
-        if (r->connected()) stream_lines(r, lines, next);
+      r->on_drained([r, lines, next, error] {
+        if (r->connected()) stream_lines(r, lines, next, error);
       });
       return;
     }
   }
-  r->finish();
+  r->finish(error.empty() ? net::HttpHeaders{} : net::HttpHeaders{{"X-Stream-Error", error}});
 }
 
 }  // namespace
@@ -450,15 +452,25 @@ void RestApi::run_everywhere(const std::string& method, bool local, const Respon
     }
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    // What a peer could not do (or list) is said after the statuses, never dropped; a trailer
+    // stays well inside what clients read of one (4 KiB for clusterpin's).
+    std::string error;
+    for (std::size_t i = 0; i < errors.size(); ++i) {
+      if (!error.empty() && error.size() + errors[i].size() > 2048) {
+        error += fmt::format("; and {} more", errors.size() - i);
+        break;
+      }
+      error += (error.empty() ? "" : "; ") + errors[i];
+    }
     if (touched.empty()) {
       r->start_stream(200, {{"Content-Type", "application/json"}});
-      return r->finish(errors.empty() ? net::HttpHeaders{} : net::HttpHeaders{{"X-Stream-Error", errors.front()}});
+      return stream_lines(r, std::make_shared<std::vector<std::string>>(), 0, error);
     }
-    peer_.gather_status(touched, local, [this, touched, r](Peer::StatusMap statuses) {
+    peer_.gather_status(touched, local, [this, touched, r, error](Peer::StatusMap statuses) {
       auto lines = std::make_shared<std::vector<std::string>>();
       for (std::size_t i = 0; i < touched.size(); ++i) lines->push_back(global_info_json(touched[i], statuses[i]));
       r->start_stream(200, {{"Content-Type", "application/json"}});
-      stream_lines(r, lines, 0);
+      stream_lines(r, lines, 0, error);
     });
   });
 }

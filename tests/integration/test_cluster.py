@@ -4,12 +4,13 @@ every live peer."""
 import json
 import os
 import http.client
+import re
 import sqlite3
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from cluster import LocalCluster, make_cids, wait_until  # noqa: E402
+from cluster import LocalCluster, free_port, make_cids, wait_until  # noqa: E402
 from harness import expect, run  # noqa: E402
 
 
@@ -261,6 +262,31 @@ def test_pin_add_of_pins_that_name_an_allocation_splits_entries_and_the_cluster_
         one = pin(follower, make_cids(1, seed=62)[0])
         all_live_have(c, every + [one], timeout=60)
 
+
+def test_recover_with_a_peer_down_lists_what_was_recovered_and_names_the_peer_that_was_not(ctx):
+    # Pins in error (IPFS is a closed port); one follower is killed. The answer lists the pins
+    # the live peers recovered and ends with the dead peer's failure (it used to drop failures
+    # whenever some peer had recovered something, and exit 0).
+    with LocalCluster(ctx, 3) as c:
+        closed = f"/ip4/127.0.0.1/tcp/{free_port()}"
+        for d in c.daemons:
+            c.edit(d, lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(node_multiaddress=closed))
+        c.start_all()
+        leader = c.leader(20)
+        cids = make_cids(3, seed=80)
+        for cid in cids:
+            pin(leader, cid)
+
+        def in_error():
+            status, body = leader.api("GET", "/pins?local=true&filter=pin_error")
+            return {json.loads(line)["cid"] for line in body.splitlines() if line} if status == 200 else set()
+        wait_until(lambda: in_error() == set(cids), 60, "the 3 pins in error on the leader")
+        dead = next(d for d in c.daemons if d is not leader)
+        dead.kill()
+        r = leader.cli("recover", timeout=60)
+        expect(r.returncode != 0, f"a recovery that missed a peer exits 0: {r.stdout}")
+        expect(dead.id in r.stderr, f"the peer that was not reached is not named: {r.stderr}")
+        expect(set(re.findall(r"bafk[a-z2-7]+", r.stdout)) == set(cids), r.stdout)
 
 def last_log_index(daemon):
     """The last Raft log index in the peer's raft.db (read-only while the daemon runs)."""

@@ -6,13 +6,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from cluster import LocalCluster, wait_until  # noqa: E402
+from cluster import LocalCluster, make_cids, wait_until  # noqa: E402
 from harness import expect, run  # noqa: E402
 from ipfs import RecordingProxy, start_nodes  # noqa: E402
 
 
-def cluster_with_ipfs(ctx, n):
-    nodes = start_nodes(ctx, n)
+def cluster_with_ipfs(ctx, n, announce=None):
+    nodes = start_nodes(ctx, n, announce=announce)
     c = LocalCluster(ctx, n)
     for d, node in zip(c.daemons, nodes):
         c.edit(d, lambda cfg, node=node: cfg["ipfs_connector"]["ipfshttp"].update(node_multiaddress=node.maddr))
@@ -216,6 +216,38 @@ def test_imported_pins_ipfs_already_holds_are_recorded_from_one_listing(ctx):
                 return [json.loads(line)["peer_map"][d.id]["status"] for line in body.splitlines() if line]
             # The pin/adds made while IPFS was down are retried after their backoff.
             wait_until(lambda: statuses() == ["pinned"] * 1_105, 120, "every status to say pinned")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+
+def test_status_of_every_pin_has_each_peers_answer_when_ipfs_reports_many_addresses(ctx):
+    # Every status a peer sends carries its IPFS addresses. With 40 long ones (as a host with
+    # several interfaces, QUIC and WebTransport reports) 300 statuses are over 2 MB, more than a
+    # peer link's frame: a peer answers as many as fit and is asked again for the rest. (Before,
+    # the follower's answer was dropped, and its part of the page became cluster_error.)
+    announce = [f"/dns4/host-{i:02d}.interface-with-a-long-name.cluster.example.org/udp/4001/quic-v1"
+                for i in range(40)]
+    c, nodes = cluster_with_ipfs(ctx, 2, announce=announce)
+    try:
+        with c:
+            c.start_all()
+            leader = c.leader(20)
+            cids = make_cids(300, seed=70)
+            r = leader.cli("pin", "add", "-", stdin="\n".join(cids) + "\n")
+            expect(r.returncode == 0, r.stderr)
+            status, body = leader.api("GET", "/pins", timeout=60)
+            expect(status == 200, body[:500])
+            infos = [json.loads(line) for line in body.splitlines() if line]
+            expect(sorted(i["cid"] for i in infos) == sorted(cids), f"{len(infos)} statuses for 300 pins")
+            for info in infos:
+                peers = info["peer_map"]
+                expect(set(peers) == {d.id for d in c.daemons}, f"{info['cid']}: answers from {sorted(peers)}")
+                for peer, answer in peers.items():
+                    expect(answer["status"] != "cluster_error", f"{info['cid']} on {peer}: {answer}")
+                    expect(len(answer["ipfs_peer_addresses"]) == 41,  # and the listen address
+                           f"{info['cid']} on {peer}: {len(answer['ipfs_peer_addresses'])} addresses")
     finally:
         for node in nodes:
             node.stop()

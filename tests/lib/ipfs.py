@@ -21,11 +21,12 @@ def require_ipfs(source_root):
                                 "(scripts/test does)")
 
 
-def start_nodes(ctx, n, connect=True):
+def start_nodes(ctx, n, connect=True, announce=None):
     """n running IPFS daemons (all stopped again if one fails), connected to each other unless
-    connect is False. The caller stops them."""
+    connect is False, each announcing the multiaddrs `announce` (a list) if given. The caller
+    stops them."""
     require_ipfs(ctx.source_root)
-    nodes = [Ipfs(ctx.source_root, ctx.folder(f"ipfs{i}")) for i in range(n)]
+    nodes = [Ipfs(ctx.source_root, ctx.folder(f"ipfs{i}"), announce) for i in range(n)]
     try:
         for node in nodes:
             node.start()
@@ -42,15 +43,17 @@ def start_nodes(ctx, n, connect=True):
 class Ipfs:
     """One js-ipfs daemon in its own folder."""
 
-    def __init__(self, source_root, folder):
+    def __init__(self, source_root, folder, announce=None):
         self.dir = folder
+        self.announce = announce
         self.api_port, self.swarm_port = free_port(), free_port()
         self.script = os.path.join(source_root, "scripts", "ipfs-node")
         self.running = False
 
     def start(self):
+        env = dict(os.environ, IPFS_NODE_ANNOUNCE=json.dumps(self.announce or []))
         r = subprocess.run([self.script, "start", self.dir, str(self.api_port), str(self.swarm_port)],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, env=env)
         expect(r.returncode == 0, f"IPFS daemon did not start: {r.stderr}")
         self.running = True
         return self

@@ -62,6 +62,7 @@ struct Node {
         [](const PeerId&, std::string_view method, ByteView payload, RpcEndpoint::Responder r) {
           if (method == "echo") r.reply(payload);
           if (method == "fail") r.fail("refused on purpose");
+          if (method == "big") r.reply(Bytes(FrameLimits{}.max_plaintext));  // plus the header
           // "ignore": never answered
         });
   }
@@ -304,6 +305,25 @@ TEST_CASE("a call larger than the frame maximum is refused at once") {
       io, [&] { return r.value.has_value(); }, 1s));
   REQUIRE_FALSE(r.value->ok());
   CHECK(r.value->error().message.find("exceeds the frame maximum") != std::string::npos);
+}
+
+TEST_CASE("an answer larger than the frame maximum reaches the caller as a failure at once") {
+  asio::io_context io;
+  Node a(io, 1), b(io, 1);
+  REQUIRE(b.rpc->add_peer(a.address()).ok());
+  CallResult big, after;
+  b.rpc->call(a.identity.peer_id(), "big", {}, big.handler(), 10s);
+  REQUIRE(run_until(
+      io, [&] { return big.value.has_value(); }, 5s));
+  REQUIRE_FALSE(big.value->ok());
+  CHECK(big.value->error().message.find("the answer of") != std::string::npos);
+  CHECK(big.value->error().message.find("exceeds the frame maximum") != std::string::npos);
+  CHECK(contains(a.log, "sent as a failure"));
+  // The link stays usable.
+  b.rpc->call(a.identity.peer_id(), "echo", as_bytes("still here"), after.handler());
+  REQUIRE(run_until(io, [&] { return after.value.has_value(); }));
+  REQUIRE(after.value->ok());
+  CHECK(**after.value == to_bytes("still here"));
 }
 
 TEST_CASE("a connected peer that stops reading cannot make the backlog exceed its bound") {
