@@ -355,13 +355,16 @@ void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
       last.assign(cid);  // where the next page starts
       return false;
     }, after);
-    const bool more = chunk->empty() || r->write_chunk(chunk->view());  // nothing written: 204 stays possible
+    if (!chunk->empty()) r->write_chunk(chunk->view());  // nothing written: 204 stays possible
     if (!s) {
       r->finish({{"X-Stream-Error", s.error().message}});
       *page = nullptr;
       return;
     }
-    if (count < 1000 && more) {
+    // A page of fewer than 1000 pins is the last one, whether or not its chunk filled the send
+    // buffer: waiting for the buffer to drain there went on from an empty `last`, the first pin,
+    // and streamed the pinset again and again (`pin ls` of 900 pins never ended).
+    if (count < 1000) {
       r->finish();
       *page = nullptr;
       return;

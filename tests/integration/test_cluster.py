@@ -38,6 +38,25 @@ def test_single_peer_cluster_pins_and_lists(ctx):
         expect(r.returncode == 0 and d.id in r.stdout and "Sees 0 other peers" in r.stdout, r.stdout)
 
 
+def test_pin_ls_whose_last_page_fills_the_send_buffer_ends_and_lists_each_pin_once(ctx):
+    # Pins are listed in pages of 1,000; here the last page holds 900 pins, more JSON than the
+    # 256 KiB send buffer. Such a page used to wait for the buffer to drain and go on from the
+    # first pin: `pin ls` streamed the pinset again and again and never ended.
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0].start()
+        d.wait_ready()
+        cids = make_cids(1900, seed=90)
+        r = d.cli("pin", "add", "-", stdin="\n".join(cids) + "\n")
+        expect(r.returncode == 0, r.stderr)
+        r = d.cli("pin", "ls", timeout=60)
+        listed = re.findall(r"bafk[a-z2-7]+", r.stdout)
+        expect(r.returncode == 0 and sorted(listed) == sorted(cids),
+               f"exit {r.returncode}, {len(listed)} CIDs listed ({len(set(listed))} distinct) for 1,900 pins")
+        status, body = d.api("GET", "/allocations", timeout=60)
+        listed = [json.loads(line)["cid"] for line in body.splitlines() if line]
+        expect(status == 200 and sorted(listed) == sorted(cids), f"{status}: {len(listed)} pins in the stream")
+
+
 def test_pin_update_gives_the_new_cid_the_old_pins_options(ctx):
     with LocalCluster(ctx, 1, peers=False) as c:
         d = c.daemons[0].start()
