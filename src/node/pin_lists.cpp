@@ -21,7 +21,7 @@ void write_cids(WireWriter& w, const std::vector<Cid>& cids, std::size_t first, 
 }
 
 std::string encode_touched(const std::vector<Cid>& touched, std::size_t max_bytes) {
-  const std::size_t listed = touched.empty() ? 0 : cids_that_fit(touched, 0, max_bytes - 10);
+  const std::size_t listed = cids_that_fit(touched, 0, max_bytes - 10);  // 10: the count after
   WireWriter w;
   write_cids(w, touched, 0, listed);
   w.u64(touched.size() - listed);
