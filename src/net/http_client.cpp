@@ -131,24 +131,27 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       self->socket_->set_no_delay();
       self->send();
     };
+    // The socket moves into HttpSocket after the connect; until then it is a member, so that a
+    // timer firing first can close it (see fail()).
     if (endpoint_.kind == HttpEndpoint::Kind::tcp) {
-      auto tcp = std::make_unique<asio::ip::tcp::socket>(*shared_->io);
-      auto* raw = tcp.get();
-      // The socket object moves into HttpSocket after the connect: keep it alive meanwhile.
-      raw->async_connect(endpoint_.tcp_endpoint(), [self = shared_from_this(), tcp = std::move(tcp),
-                                                    on_connected](asio::error_code ec) mutable {
-        self->socket_ = std::make_unique<HttpSocket>(std::move(*tcp));
-        on_connected(ec);
-      });
+      connecting_tcp_ = std::make_unique<asio::ip::tcp::socket>(*shared_->io);
+      connecting_tcp_->async_connect(
+          endpoint_.tcp_endpoint(), [self = shared_from_this(), on_connected](asio::error_code ec) {
+            if (self->finished_) return;  // fail() closed the socket: nothing to hand over
+            self->socket_ = std::make_unique<HttpSocket>(std::move(*self->connecting_tcp_));
+            self->connecting_tcp_.reset();
+            on_connected(ec);
+          });
     } else {
-      auto local = std::make_unique<asio::local::stream_protocol::socket>(*shared_->io);
-      auto* raw = local.get();
-      raw->async_connect(asio::local::stream_protocol::endpoint(endpoint_.path),
-                         [self = shared_from_this(), local = std::move(local),
-                          on_connected](asio::error_code ec) mutable {
-                           self->socket_ = std::make_unique<HttpSocket>(std::move(*local));
-                           on_connected(ec);
-                         });
+      connecting_local_ = std::make_unique<asio::local::stream_protocol::socket>(*shared_->io);
+      connecting_local_->async_connect(
+          asio::local::stream_protocol::endpoint(endpoint_.path),
+          [self = shared_from_this(), on_connected](asio::error_code ec) {
+            if (self->finished_) return;
+            self->socket_ = std::make_unique<HttpSocket>(std::move(*self->connecting_local_));
+            self->connecting_local_.reset();
+            on_connected(ec);
+          });
     }
   }
 
@@ -268,7 +271,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     }
     auto step = parser_.finish_eof();
     if (step.event == HttpParser::Event::done) {
+      // The close ends the body: a last line without a newline is whole now, as in consume().
       keep_alive_ = false;
+      if (!flush_last_line()) {
+        fail(fmt::format("reading the response from {} was stopped by its consumer", key_));
+        return;
+      }
       complete();
       return;
     }
@@ -347,6 +355,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (finished_) return;
     stop_timers();
     if (socket_) socket_->close();
+    // A connect still pending (a timer fired first) would otherwise keep the io_context busy
+    // until the kernel gives up on the SYN, about two minutes, long after `done` ran.
+    asio::error_code ignored;
+    if (connecting_tcp_) connecting_tcp_->close(ignored);
+    if (connecting_local_) connecting_local_->close(ignored);
     auto done = std::move(done_);
     done(make_error(std::move(message)));
   }
@@ -367,6 +380,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool pausing_ = false;
   Clock::time_point handled_from_ = Clock::now();  // when the last read's bytes arrived
   std::unique_ptr<HttpSocket> socket_;
+  // The socket of a connect in progress (one of the two, by endpoint kind).
+  std::unique_ptr<asio::ip::tcp::socket> connecting_tcp_;
+  std::unique_ptr<asio::local::stream_protocol::socket> connecting_local_;
   std::string wire_;
   std::string piece_;  // the chunk of a streamed body being written
   bool body_done_ = false;

@@ -55,6 +55,12 @@ class HttpSocket {
     std::visit([&](auto& s) { asio::async_write(s, buffers, std::forward<Handler>(handler)); },
                socket_);
   }
+  // As much of `buffers` as the socket takes now (at least one byte, or an error).
+  template <class Buffers, class Handler>
+  void async_write_some(const Buffers& buffers, Handler&& handler) {
+    std::visit([&](auto& s) { s.async_write_some(buffers, std::forward<Handler>(handler)); },
+               socket_);
+  }
   // Disables small-write coalescing on TCP: responses are written whole already.
   void set_no_delay() {
     if (auto* tcp = std::get_if<Tcp>(&socket_)) {

@@ -5,6 +5,7 @@
 // out together in the next one, which keeps many small NDJSON chunks cheap.
 #include "net/http_server.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <filesystem>
@@ -15,6 +16,30 @@
 namespace clusterpin::net {
 
 using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string format_duration(milliseconds d) {
+  if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
+  return fmt::format("{}ms", d.count());
+}
+
+// Appends "name: value\r\n". A CR or LF in the value would end the field there and let the rest
+// pass for fields of its own (or, after an empty line, end the head or the trailers), so they and
+// the other control characters but tab go out as spaces. Values are not always ours: an error text
+// from Kubo or another peer can span lines.
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  for (char c : value) {
+    auto byte = static_cast<unsigned char>(c);
+    out.push_back((byte < 0x20 && c != '\t') || byte == 0x7f ? ' ' : c);
+  }
+  out.append("\r\n");
+}
+
+}  // namespace
 
 struct HttpServer::Shared {
   asio::io_context* io = nullptr;
@@ -60,10 +85,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     headers.remove("Connection");
     std::string head = fmt::format("HTTP/1.1 {} {}\r\n", status, status_reason(status));
     for (const auto& [name, value] : shared_->options.default_headers.fields()) {
-      if (!headers.has(name)) head += fmt::format("{}: {}\r\n", name, value);
+      if (!headers.has(name)) append_field(head, name, value);
     }
-    for (const auto& [name, value] : headers.fields())
-      head += fmt::format("{}: {}\r\n", name, value);
+    for (const auto& [name, value] : headers.fields()) append_field(head, name, value);
     if (!keep_alive_) {
       head += "Connection: close\r\n";
     } else if (request_minor_ == 0) {
@@ -150,14 +174,28 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     process();
   }
 
-  void arm_read_timer(milliseconds timeout) {
+  // Bounds the current phase by `timeout`. With `no_progress` it bounds silence instead: every
+  // read pushes the expiry back (checked when the timer fires, so a read costs no re-arm).
+  void arm_read_timer(milliseconds timeout, bool no_progress = false) {
     ++read_timer_generation_;
     read_timer_.cancel();
+    read_silence_limit_ = no_progress ? timeout : milliseconds(0);
     if (timeout.count() == 0) return;
-    read_timer_.expires_after(timeout);
+    last_read_ = Clock::now();
+    wait_read_timer(timeout);
+  }
+
+  void wait_read_timer(Clock::duration after) {
+    read_timer_.expires_after(after);
     read_timer_.async_wait(
         [self = shared_from_this(), generation = read_timer_generation_](asio::error_code ec) {
           if (ec || self->closed_ || generation != self->read_timer_generation_) return;
+          milliseconds limit = self->read_silence_limit_;
+          auto quiet = Clock::now() - self->last_read_;
+          if (limit.count() > 0 && quiet < limit) {
+            self->wait_read_timer(limit - quiet);
+            return;
+          }
           self->on_read_timeout();
         });
   }
@@ -169,6 +207,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         // Nothing received yet: a silent close, as for an idle connection.
         if (!parser_.in_message()) {
           close();
+        } else if (read_silence_limit_.count() > 0) {
+          answer_error(408, fmt::format("timed out reading the request: no bytes of the request "
+                                        "body for {} (idle timeout)",
+                                        format_duration(read_silence_limit_)));
         } else {
           answer_error(408, "timed out reading the request");
         }
@@ -206,6 +248,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       close();  // the client went away (between requests or in the middle of one)
       return;
     }
+    last_read_ = Clock::now();
     buffer_.append(read_buffer_.data(), n);
     process();
   }
@@ -227,7 +270,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
           request_ = std::move(parser_.request());
           request_.remote = remote_;
           phase_ = Phase::body;
-          arm_read_timer(shared_->options.read_timeout);
+          // Without read_timeout the body must still keep coming: a client gone silent mid-body
+          // would otherwise hold its connection, one of max_connections, for good.
+          if (shared_->options.read_timeout.count() > 0) {
+            arm_read_timer(shared_->options.read_timeout);
+          } else {
+            arm_read_timer(shared_->options.idle_timeout, true);
+          }
           if (request_.version_minor >= 1 && request_.headers.has_token("Expect", "100-continue")) {
             queue("HTTP/1.1 100 Continue\r\n\r\n");
           }
@@ -305,18 +354,49 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     writing_ = true;
     std::swap(out_, inflight_);
     out_.clear();
+    inflight_sent_ = 0;
     milliseconds stall = shared_->options.write_stall_timeout;
     ++write_timer_generation_;
     if (stall.count() > 0) {
-      write_timer_.expires_after(stall);
-      write_timer_.async_wait(
-          [self = shared_from_this(), generation = write_timer_generation_](asio::error_code ec) {
-            if (!ec && generation == self->write_timer_generation_) self->close();
-          });
+      last_written_ = Clock::now();
+      wait_write_timer(stall);
     }
-    socket_.async_write(
-        asio::buffer(inflight_),
-        [self = shared_from_this()](asio::error_code ec, size_t) { self->on_written(ec); });
+    write_some();
+  }
+
+  // The stall timer fires at last progress + write_stall_timeout and re-arms itself while writes
+  // keep completing: a large answer to a slow reader is not cut as long as it moves.
+  void wait_write_timer(Clock::duration after) {
+    write_timer_.expires_after(after);
+    write_timer_.async_wait(
+        [self = shared_from_this(), generation = write_timer_generation_](asio::error_code ec) {
+          if (ec || generation != self->write_timer_generation_) return;
+          milliseconds stall = self->shared_->options.write_stall_timeout;
+          auto quiet = Clock::now() - self->last_written_;
+          if (quiet < stall) {
+            self->wait_write_timer(stall - quiet);
+            return;
+          }
+          self->close();
+        });
+  }
+
+  // Writes `inflight_` as the socket takes it: each write that took some bytes is progress for
+  // the stall timer. One write_some per completion, not fixed slices: a listing's 1 MB chunk
+  // still goes in as few send calls as the socket buffer allows.
+  void write_some() {
+    socket_.async_write_some(asio::buffer(inflight_.data() + inflight_sent_, inflight_.size() - inflight_sent_),
+                             [self = shared_from_this()](asio::error_code ec, size_t written) {
+                               if (!ec && !self->closed_) {
+                                 self->inflight_sent_ += written;
+                                 self->last_written_ = Clock::now();
+                                 if (self->inflight_sent_ < self->inflight_.size()) {
+                                   self->write_some();
+                                   return;
+                                 }
+                               }
+                               self->on_written(ec);
+                             });
   }
 
   void on_written(asio::error_code ec) {
@@ -346,6 +426,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   asio::steady_timer write_timer_;
   uint64_t read_timer_generation_ = 0;
   uint64_t write_timer_generation_ = 0;
+  milliseconds read_silence_limit_{0};  // > 0: the read timer bounds silence (see arm_read_timer)
+  Clock::time_point last_read_ = Clock::now();
+  Clock::time_point last_written_ = Clock::now();
   std::array<char, 16 * 1024> read_buffer_{};
   std::string buffer_;  // received, not yet parsed
   HttpRequest request_;
@@ -358,8 +441,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   int request_minor_ = 1;
   bool close_after_write_ = false;
   bool resume_after_write_ = false;
-  std::string out_;       // queued, not yet handed to the socket
-  std::string inflight_;  // handed to the socket by the current write
+  std::string out_;           // queued, not yet handed to the socket
+  std::string inflight_;      // handed to the socket by the current write
+  size_t inflight_sent_ = 0;  // how much of inflight_ the socket took so far
   std::function<void()> drained_;
 };
 
@@ -498,10 +582,9 @@ void HttpResponder::finish(HttpHeaders trailers) {
   if (!c || !c->open()) return;
   if (!raw_stream_ && !head_request_) {
     std::string tail = "0\r\n";
-    tail += fmt::format("X-Stream-Error: {}\r\n", trailers.get("X-Stream-Error").value_or(""));
+    append_field(tail, "X-Stream-Error", trailers.get("X-Stream-Error").value_or(""));
     for (const auto& [name, value] : trailers.fields()) {
-      if (!equals_ignore_case(name, "X-Stream-Error"))
-        tail += fmt::format("{}: {}\r\n", name, value);
+      if (!equals_ignore_case(name, "X-Stream-Error")) append_field(tail, name, value);
     }
     tail += "\r\n";
     c->queue(tail);

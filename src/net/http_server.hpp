@@ -27,12 +27,16 @@ struct HttpServerOptions {
   // From the first byte of a request (or the accept) until its header is complete: the
   // slowloris guard (ipfs-cluster restapi read_header_timeout, 5s). Expiry answers 408.
   std::chrono::milliseconds read_header_timeout{5000};
-  // From the end of the header until the whole body is read; 0 = no limit (ipfs-cluster
-  // read_timeout). Expiry answers 408.
+  // From the end of the header until the whole body is read (ipfs-cluster read_timeout). Expiry
+  // answers 408. 0 = no limit on the whole body, but it must keep coming: when no byte of it
+  // arrives for idle_timeout, the answer is 408 and the connection closes (a client gone silent
+  // mid-body would otherwise hold one of max_connections for good). Both 0: no limit at all.
   std::chrono::milliseconds read_timeout{0};
-  // How long a keep-alive connection may wait for its next request (ipfs-cluster: 2m0s).
+  // How long a keep-alive connection may wait for its next request (ipfs-cluster: 2m0s); also
+  // the longest silence within a request body when read_timeout is 0.
   std::chrono::milliseconds idle_timeout{120000};
-  // A write that makes no progress for this long closes the connection; 0 = no limit.
+  // A write that makes no progress for this long closes the connection; 0 = no limit. Progress is
+  // counted per 16 KiB written, so a slow reader of a large answer is not cut while it reads.
   std::chrono::milliseconds write_stall_timeout{60000};
   // Connections beyond this many are answered 503 and closed.
   size_t max_connections = 1024;

@@ -11,9 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -31,6 +33,13 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// `size` bytes of a sequence that does not repeat every power of two.
+std::string pattern(size_t size) {
+  std::string out(size, '\0');
+  for (size_t i = 0; i < size; ++i) out[i] = static_cast<char>('a' + i % 23);
+  return out;
+}
 
 // Streams `count` NDJSON lines, waiting for the socket to drain whenever the responder asks.
 struct LineStream : std::enable_shared_from_this<LineStream> {
@@ -158,6 +167,16 @@ class TestServer {
       w->start_stream(200);
       auto drip = std::make_shared<Drip>(io_, w);
       drip->tick();
+    } else if (r.path == "/big") {
+      // One whole body of `bytes` bytes in a pattern that shows a lost or repeated piece.
+      size_t bytes = std::stoul(std::string(r.query_value("bytes").value_or("0")));
+      w->send(200, {{"Content-Type", "application/octet-stream"}}, pattern(bytes));
+    } else if (r.path == "/line-breaks") {
+      // Field values with line breaks, as an error text taken from elsewhere may have.
+      w->start_stream(200, {{"X-Note", "first\r\nX-Injected: yes"}});
+      w->write_chunk("{}\n");
+      w->finish(
+          {{"X-Stream-Error", "line one\r\n\r\nline two"}, {"X-Other", "a\nb\rc\001d\te\177"}});
     } else if (r.path == "/drop") {
       // The handler forgets to answer: the responder's destructor answers 500.
     } else if (r.path == "/stream-throw") {
@@ -182,8 +201,11 @@ class TestServer {
 // A plain POSIX socket for sending exactly the bytes a test wants.
 class RawClient {
  public:
-  explicit RawClient(uint16_t port) {
+  // `receive_buffer` > 0 sets SO_RCVBUF before the connect, so that the window stays small.
+  explicit RawClient(uint16_t port, int receive_buffer = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0)
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -196,8 +218,10 @@ class RawClient {
     return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
   }
   // Reads until `done(received)` holds, the peer closes, or `timeout` passes.
-  std::string read_until(const std::function<bool(const std::string&)>& done,
-                         milliseconds timeout) {
+  // With `piece` and `pause` set, reads at most `piece` bytes at a time and sleeps `pause`
+  // after each read: a slow but steady reader.
+  std::string read_until(const std::function<bool(const std::string&)>& done, milliseconds timeout,
+                         size_t piece = 65536, milliseconds pause = 0ms) {
     auto end = Clock::now() + timeout;
     while (!done(received_) && !eof_) {
       auto left = std::chrono::duration_cast<milliseconds>(end - Clock::now());
@@ -205,12 +229,13 @@ class RawClient {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
       char buf[65536];
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      ssize_t n = ::recv(fd_, buf, std::min(piece, sizeof buf), 0);
       if (n <= 0) {
         eof_ = true;
         break;
       }
       received_.append(buf, static_cast<size_t>(n));
+      if (pause.count() > 0) std::this_thread::sleep_for(pause);
     }
     return received_;
   }
@@ -223,6 +248,89 @@ class RawClient {
   int fd_ = -1;
   std::string received_;
   bool eof_ = false;
+};
+
+// A TCP port on 127.0.0.1 where connects are never answered, like a host that drops packets:
+// its listener (backlog 0) never accepts and its queue is filled first, so Linux drops every
+// further SYN. close() makes the port refuse instead, which ends any connect still trying.
+class Blackhole {
+ public:
+  Blackhole() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener_, 0) == 0);
+    socklen_t length = sizeof addr;
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
+    port_ = ntohs(addr.sin_port);
+    for (int i = 0; i < 2; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // in progress
+      fillers_.push_back(fd);
+    }
+    // The first filler takes the queue's only place; once it is connected the queue is full.
+    pollfd p{fillers_[0], POLLOUT, 0};
+    REQUIRE(::poll(&p, 1, 2000) == 1);
+  }
+  ~Blackhole() {
+    close();
+    for (int fd : fillers_) ::close(fd);
+  }
+  void close() {
+    if (listener_ >= 0) ::close(listener_);
+    listener_ = -1;
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
+// Answers one connection with fixed bytes once the request head is in, then closes it: for
+// answers our server never gives (an HTTP/1.0 body delimited by the close).
+class CannedServer {
+ public:
+  explicit CannedServer(std::string answer) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener_, 8) == 0);
+    socklen_t length = sizeof addr;
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this, answer = std::move(answer)] {
+      int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;  // the destructor shut the listener down
+      std::string request;
+      char buf[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+      ::close(fd);
+    });
+  }
+  ~CannedServer() {
+    ::shutdown(listener_, SHUT_RDWR);  // wakes an accept that never got a connection
+    thread_.join();
+    ::close(listener_);
+  }
+  HttpEndpoint endpoint() const {
+    return HttpEndpoint::tcp(asio::ip::address_v4::loopback(), port_);
+  }
+
+ private:
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
 };
 
 size_t count_of(const std::string& text, std::string_view needle) {
@@ -386,6 +494,28 @@ TEST_CASE("a stream that fails midway reports the error in the X-Stream-Error tr
   CHECK(answer->stream_error() == "boom");
 }
 
+TEST_CASE("line breaks in header and trailer values are sent as spaces: one field, one value") {
+  HttpServerOptions options;
+  options.default_headers.add("X-Default", "a\r\nX-Injected-Default: yes");
+  TestServer server(options);
+  BlockingHttpClient client;
+  auto answer = client.request(server.endpoint(), get("/line-breaks"));
+  REQUIRE(answer.ok());
+  CHECK(answer->status == 200);
+  CHECK(answer->headers.get_all("X-Note").size() == 1);
+  CHECK(answer->headers.get("X-Note") == "first  X-Injected: yes");
+  CHECK(answer->headers.get("X-Default") == "a  X-Injected-Default: yes");
+  CHECK_FALSE(answer->headers.has("X-Injected"));
+  CHECK_FALSE(answer->headers.has("X-Injected-Default"));
+  CHECK(answer->body == "{}\n");
+  CHECK(answer->stream_error() == "line one    line two");
+  CHECK(answer->trailers.get("X-Other") == "a b c d\te");  // a tab is allowed, DEL is not
+  // Nothing was left over after the trailers: the connection is clean and reused.
+  CHECK(client.idle_connections() == 1);
+  CHECK(client.request(server.endpoint(), get("/hello"))->body == "hello");
+  CHECK(server.remotes().front() == server.remotes().back());
+}
+
 TEST_CASE(
     "an empty stream answers 204 and a stream failing before its first item answers 500 JSON") {
   TestServer server;
@@ -514,6 +644,36 @@ TEST_CASE("read_header_timeout covers only the header: a slow body is still acce
   CHECK(got.find("abcd") != std::string::npos);
 }
 
+TEST_CASE("read_timeout 0: a body that stops coming is cut after idle_timeout, a slow one is not") {
+  HttpServerOptions options;
+  options.idle_timeout = 300ms;  // read_timeout stays 0, the default
+  TestServer server(options);
+  {
+    RawClient raw(server.port());
+    raw.send("POST /echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\nabc");
+    auto start = Clock::now();
+    std::string got = raw.read_to_eof(5s);
+    CHECK(raw.eof());
+    CHECK(Clock::now() - start < 3s);
+    CHECK(got.rfind("HTTP/1.1 408 Request Timeout\r\n", 0) == 0);
+    CHECK(got.find("no bytes of the request body for 300ms") != std::string::npos);
+  }
+  {
+    // One byte every 100ms: over a second in all, but never 300ms without progress.
+    RawClient raw(server.port());
+    raw.send("POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\n");
+    for (char c : std::string_view("0123456789")) {
+      std::this_thread::sleep_for(100ms);
+      REQUIRE(raw.send(std::string(1, c)));
+    }
+    std::string got = raw.read_until(
+        [](const std::string& s) { return s.find("0123456789") != std::string::npos; }, 2s);
+    CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(got.find("\r\n\r\n0123456789") != std::string::npos);
+    CHECK_FALSE(raw.eof());
+  }
+}
+
 TEST_CASE("Expect: 100-continue gets an interim 100 before the body is sent") {
   TestServer server;
   RawClient raw(server.port());
@@ -628,6 +788,28 @@ TEST_CASE("a streaming client that stops reading is dropped after write_stall_ti
   CHECK(server.max_buffered.load() < options.stream_high_water_bytes + 1024);
 }
 
+TEST_CASE("write_stall_timeout spares a large answer that a slow reader takes in steadily") {
+  HttpServerOptions options;
+  options.write_stall_timeout = 250ms;
+  TestServer server(options);
+  const size_t size = 12u << 20;  // more than the socket buffers hold
+  RawClient raw(server.port(), 64 * 1024);
+  raw.send(fmt::format("GET /big?bytes={} HTTP/1.1\r\n\r\n", size));
+  auto start = Clock::now();
+  auto complete = [&](const std::string& s) {
+    size_t head_end = s.find("\r\n\r\n");
+    return head_end != std::string::npos && s.size() >= head_end + 4 + size;
+  };
+  std::string got = raw.read_until(complete, 30s, 32 * 1024, 2ms);
+  auto took = Clock::now() - start;
+  REQUIRE(complete(got));
+  CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(got.substr(got.find("\r\n\r\n") + 4) == pattern(size));
+  CHECK_FALSE(raw.eof());
+  // The reader was slow: the answer took longer than the stall timeout, more than once over.
+  CHECK(took > 2 * options.write_stall_timeout);
+}
+
 TEST_CASE("HTTP/1.0 clients get their answer and the connection closes") {
   TestServer server;
   RawClient raw(server.port());
@@ -686,6 +868,38 @@ TEST_CASE("a refused connection names the address") {
   CHECK(missing.error().message == "no unix socket at unix:no-such-dir/api.sock");
 }
 
+TEST_CASE("a connect that is never answered ends at the connect, stall or request timeout") {
+  Blackhole hole;
+  auto endpoint = HttpEndpoint::tcp(asio::ip::address_v4::loopback(), hole.port());
+  // On its own thread, so that a connect left to the kernel (it gives up after about two minutes)
+  // fails the test instead of holding it: closing the port makes it refuse the next SYN.
+  auto attempt = [&](HttpClientOptions options) {
+    auto pending = std::async(std::launch::async, [&endpoint, options] {
+      BlockingHttpClient client(options);
+      auto answer = client.request(endpoint, get("/hello"));
+      return answer.ok() ? std::string("an answer") : answer.error().message;
+    });
+    if (pending.wait_for(5s) != std::future_status::ready) {
+      FAIL_CHECK("the request outlived its timeout by seconds");
+      hole.close();
+    }
+    return pending.get();
+  };
+  std::string address = fmt::format("127.0.0.1:{}", hole.port());
+  HttpClientOptions connect;
+  connect.connect_timeout = 300ms;
+  CHECK(attempt(connect) == fmt::format("timed out after 300ms connecting to {}", address));
+  HttpClientOptions stall;  // no connect timeout of its own: the stall timeout bounds it
+  stall.connect_timeout = 0ms;
+  stall.stall_timeout = 300ms;
+  CHECK(attempt(stall) == fmt::format("timed out after 300ms connecting to {}", address));
+  HttpClientOptions overall;
+  overall.connect_timeout = 0ms;
+  overall.timeout = 300ms;
+  CHECK(attempt(overall) ==
+        fmt::format("timed out after 300ms waiting for {} (request timeout)", address));
+}
+
 TEST_CASE("a line consumer can stop a long stream early") {
   TestServer server;
   BlockingHttpClient client;
@@ -697,6 +911,40 @@ TEST_CASE("a line consumer can stop a long stream early") {
   CHECK(answer.error().message.find("stopped by its consumer") != std::string::npos);
   CHECK(lines == 5);
   CHECK(client.request(server.endpoint(), get("/hello"))->body == "hello");
+}
+
+TEST_CASE("a body ended by the close hands over its last line even without a final newline") {
+  const std::string answer =
+      "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"n\":0}\n{\"n\":1}";
+  {
+    CannedServer server(answer);
+    BlockingHttpClient client;
+    std::vector<std::string> lines;
+    HttpBodySink sink;
+    sink.on_line = [&](std::string_view line) {
+      lines.emplace_back(line);
+      return true;
+    };
+    auto got = client.request(server.endpoint(), get("/pins"), sink);
+    REQUIRE(got.ok());
+    CHECK(got->status == 200);
+    CHECK(lines == std::vector<std::string>{"{\"n\":0}", "{\"n\":1}"});
+    CHECK(client.idle_connections() == 0);
+  }
+  {
+    // A consumer that stops at that last line stops the request, as it would mid-stream.
+    CannedServer server(answer);
+    BlockingHttpClient client;
+    size_t lines = 0;
+    HttpBodySink sink;
+    sink.on_line = [&](std::string_view) { return ++lines < 2; };
+    auto got = client.request(server.endpoint(), get("/pins"), sink);
+    REQUIRE(!got.ok());
+    CHECK(got.error().message ==
+          fmt::format("reading the response from 127.0.0.1:{} was stopped by its consumer",
+                      server.endpoint().port));
+    CHECK(lines == 2);
+  }
 }
 
 TEST_CASE("server and client work over a unix socket") {
