@@ -323,8 +323,8 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
   if (!running_ || !tracker_) return end_reconcile();
   auto started = steady_clock::now();
   ReconcilePass& p = *reconcile_;
-  // A reader per slice, closed before the io thread turns: a snapshot restore refuses to run
-  // while readers are open. Each slice so reads the pinset as it is now.
+  // A reader per slice, closed before the io thread turns: a snapshot restore ends the readers
+  // open at that moment. Each slice so reads the pinset as it is now.
   auto opened = state_.open_reader();
   Status began = opened ? opened->begin_snapshot() : Status(opened.error());
   if (!began) {

@@ -170,6 +170,9 @@ void RaftDriver::pump() {
   store::LogBatch batch;
   if (auto s = receive_snapshot_chunks(ready); !s) fail_stop(s.error().message);
   if (ready.snapshot) {
+    // The node has installed the snapshot in memory already, so state.db must follow it: a
+    // failed restore (I/O, a snapshot of another cluster) stops the peer. Open readers (a
+    // listing in progress) do not fail it: the restore ends them and their listings report it.
     if (auto s = install_received_snapshot(*ready.snapshot, batch); !s) {
       fail_stop(s.error().message);
     }

@@ -19,6 +19,8 @@
 
 #include <cassert>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "store/fail_stop.hpp"
 #include "store/snapshot_file.hpp"
@@ -282,36 +284,69 @@ Result<StateSnapshot> write_snapshot_file(Connection& db, const std::filesystem:
 
 // ---- StateReader ----
 
+// The StateDb that opened a reader keeps a weak reference to this, through which a snapshot
+// restore closes the reader's connection before the new file replaces state.db: an open read
+// transaction would keep the old WAL from being folded in, and a listing would go on streaming
+// rows of a state the node no longer has. `m` serialises that with the reader's own calls, which
+// may run on another thread.
 struct StateReader::Impl {
-  Connection db;
-  Queries q;
-  std::shared_ptr<std::atomic<int>> open_readers;
-  ~Impl() { open_readers->fetch_sub(1); }
+  struct Open {
+    Connection db;
+    Queries q;  // declared after db: its statements are finalized before db closes
+  };
+  std::mutex m;
+  std::optional<Open> open;  // nullopt once a restore ended the reader
+  std::string file;          // state.db, for the error that follows
+  // The thread inside one of this reader's calls, if any: a restore from inside one (from a
+  // for_each_pin visitor) would wait for `m` forever, so it is refused instead.
+  std::atomic<std::thread::id> caller{};
+
+  Impl(Connection db, Queries q, std::string file)
+      : open(Open{std::move(db), std::move(q)}), file(std::move(file)) {}
+
+  // Runs `read` on the connection, or fails with why there is none.
+  template <typename Read>
+  auto call(Read&& read) -> decltype(read(std::declval<Open&>())) {
+    std::lock_guard lock(m);
+    if (!open)
+      return make_error(fmt::format(
+          "{}: the pinset was replaced by a snapshot from the leader while this listing was "
+          "streaming; list again",
+          file));
+    caller = std::this_thread::get_id();
+    struct Left {
+      std::atomic<std::thread::id>& caller;
+      ~Left() { caller = std::thread::id(); }
+    } left{caller};
+    return read(*open);
+  }
 };
 
-StateReader::StateReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StateReader::StateReader(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 StateReader::StateReader(StateReader&&) noexcept = default;
 StateReader& StateReader::operator=(StateReader&&) noexcept = default;
 StateReader::~StateReader() = default;
 
 Result<std::optional<std::string>> StateReader::get_pin(std::string_view cid) {
-  return impl_->q.read_pin(cid);
+  return impl_->call([&](Impl::Open& o) { return o.q.read_pin(cid); });
 }
-Status StateReader::begin_snapshot() { return impl_->db.exec("BEGIN"); }
+Status StateReader::begin_snapshot() {
+  return impl_->call([](Impl::Open& o) { return o.db.exec("BEGIN"); });
+}
 Status StateReader::for_each_pin(const PinVisitor& visit, std::string_view after) {
-  return impl_->q.visit_pins(visit, after);
+  return impl_->call([&](Impl::Open& o) { return o.q.visit_pins(visit, after); });
 }
 Result<std::uint64_t> StateReader::count_pins() {
-  return impl_->q.pin_count();
+  return impl_->call([](Impl::Open& o) { return o.q.pin_count(); });
 }
 Result<std::vector<PeerRecord>> StateReader::peers() {
-  return impl_->q.all_peers();
+  return impl_->call([](Impl::Open& o) { return o.q.all_peers(); });
 }
 Result<AppliedPosition> StateReader::applied() {
-  return impl_->q.applied_position();
+  return impl_->call([](Impl::Open& o) { return o.q.applied_position(); });
 }
 Result<StateSnapshot> StateReader::write_snapshot(const std::filesystem::path& dest) {
-  return write_snapshot_file(impl_->db, dest);
+  return impl_->call([&](Impl::Open& o) { return write_snapshot_file(o.db, dest); });
 }
 
 // ---- StateDb ----
@@ -320,7 +355,8 @@ struct StateDb::Impl {
   std::filesystem::path file;
   StateOpenOptions options;
   std::unique_ptr<Writer> w;  // null only after a restore failed to reopen the new file
-  std::shared_ptr<std::atomic<int>> open_readers = std::make_shared<std::atomic<int>>(0);
+  // The readers opened here; expired entries are readers already gone.
+  std::vector<std::weak_ptr<StateReader::Impl>> readers;
 
   Result<Writer*> writer() {
     if (!w)
@@ -334,6 +370,26 @@ struct StateDb::Impl {
     if (!wr) return wr;
     if (Status s = (*wr)->commit_open(); !s) return s.error();
     return wr;
+  }
+
+  // Whether this thread is inside a call of one of the open readers (see restore_snapshot).
+  bool reader_call_on_this_thread() const {
+    const std::thread::id self = std::this_thread::get_id();
+    for (const auto& weak : readers) {
+      if (auto r = weak.lock(); r && r->caller.load() == self) return true;
+    }
+    return false;
+  }
+  // Closes every open reader's connection, each after its call in progress (on another thread)
+  // returns; their later calls fail (see StateReader::Impl::call).
+  void end_readers() {
+    for (const auto& weak : readers) {
+      if (auto r = weak.lock()) {
+        std::lock_guard lock(r->m);
+        r->open.reset();
+      }
+    }
+    readers.clear();
   }
 };
 
@@ -461,9 +517,11 @@ Result<StateReader> StateDb::open_reader() {
   if (!db) return db.error();
   auto q = Queries::prepare(*db);
   if (!q) return q.error();
-  impl_->open_readers->fetch_add(1);
-  return StateReader(std::unique_ptr<StateReader::Impl>(
-      new StateReader::Impl{std::move(*db), std::move(*q), impl_->open_readers}));
+  std::erase_if(impl_->readers, [](const auto& weak) { return weak.expired(); });
+  auto reader =
+      std::make_shared<StateReader::Impl>(std::move(*db), std::move(*q), impl_->file.string());
+  impl_->readers.push_back(reader);
+  return StateReader(std::move(reader));
 }
 
 Result<std::string> StateDb::cluster_id() {
@@ -542,9 +600,12 @@ Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& s
   auto w = impl_->writer_committed();
   if (!w) return w.error();
   const std::string file = impl_->file.string();
-  if (int n = impl_->open_readers->load(); n > 0)
-    return make_error(fmt::format(
-        "{}: cannot restore a snapshot while {} reader(s) are open; close them first", file, n));
+  if (impl_->reader_call_on_this_thread())
+    return make_error(
+        fmt::format("{}: cannot restore a snapshot from inside a call of one of its readers on the "
+                    "same thread (the restore would wait for that call to end); restore after it "
+                    "returns",
+                    file));
   auto info = inspect_snapshot(src);
   if (!info) return info.error();
   auto ours = read_cluster_id((*w)->db);
@@ -563,8 +624,12 @@ Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& s
   if (Status s = sync_file(tmp); !s) return s.error();
 
   // 2. Fold the WAL into state.db and close it. The old -wal must not survive next to the new
-  //    file: SQLite would replay its frames onto the restored database. The background
-  //    checkpointer stops first: a checkpoint in progress would make this one return busy.
+  //    file: SQLite would replay its frames onto the restored database. The readers end first:
+  //    the Raft node has already installed the snapshot, so the restore cannot wait for a
+  //    listing that holds one for minutes, and a read transaction of theirs would make the
+  //    checkpoint below return busy. So does a checkpoint in progress: the background
+  //    checkpointer stops too.
+  impl_->end_readers();
   (*w)->checkpointer.reset();
   {
     auto ckpt = (*w)->db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -66,6 +66,10 @@ using PinVisitor = std::function<bool(std::string_view cid, std::string_view pin
 // Read-only view of state.db on its own connection. WAL gives each read statement a consistent
 // snapshot of the last committed state, so a reader on another thread never sees half an entry
 // and never blocks apply(). One thread at a time may use a reader; open one per thread.
+// StateDb::restore_snapshot ends every open reader (a listing may hold one for minutes, and a
+// snapshot from the leader cannot wait for it): from then on each read fails with an error that
+// says the pinset was replaced, and a new reader sees the new state. A call in progress on
+// another thread finishes first (the restore waits for it), so a read never sees the swap.
 class StateReader {
  public:
   StateReader(StateReader&&) noexcept;
@@ -93,8 +97,9 @@ class StateReader {
  private:
   friend class StateDb;
   struct Impl;
-  explicit StateReader(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit StateReader(std::shared_ptr<Impl> impl);
+  // Shared with the opening StateDb's list of weak references, through which a restore ends it.
+  std::shared_ptr<Impl> impl_;
 };
 
 struct StateOpenOptions {
@@ -161,8 +166,8 @@ class StateDb {
   Status begin_reads();
   void end_reads();
 
-  // A reader for another thread; commits applied entries first, so it sees all of them. All
-  // readers must be gone before restore_snapshot().
+  // A reader for another thread; commits applied entries first, so it sees all of them.
+  // restore_snapshot() ends the readers open then (see StateReader).
   Result<StateReader> open_reader();
 
   Result<std::string> cluster_id();
@@ -181,8 +186,11 @@ class StateDb {
   static Result<StateSnapshot> inspect_snapshot(const std::filesystem::path& file);
 
   // Replaces the whole state with the snapshot at `src` (left in place), atomically: after a crash
-  // state.db is either the old state or the snapshot's. Refused when the snapshot belongs to
-  // another cluster or readers are open. Returns the new applied position.
+  // state.db is either the old state or the snapshot's. Refused, changing nothing, when the
+  // snapshot belongs to another cluster, or when called from inside a call of one of this
+  // StateDb's readers on the same thread (e.g. a for_each_pin visitor: it would wait for itself).
+  // Open readers do not hold it up: once the snapshot is copied next to state.db, each is ended
+  // (see StateReader). Returns the new applied position.
   Result<AppliedPosition> restore_snapshot(const std::filesystem::path& src);
 
   const std::filesystem::path& file() const;

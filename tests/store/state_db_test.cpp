@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <thread>
@@ -408,24 +410,156 @@ TEST_CASE("restore refuses a snapshot of another cluster and keeps the current s
   auto b = open_state(dir.path() / "b");
   REQUIRE(b.set_cluster_id("cluster-2").ok());
   apply(b, 4, 1, {StateOp::put_pin(cid(2), "b")});
+  auto r = reader(b);
   auto pos = b.restore_snapshot(dir.path() / "s.db");
   REQUIRE(!pos.ok());
   CHECK(pos.error().message.find("belongs to cluster cluster-1") != std::string::npos);
   CHECK(*b.applied() == store::AppliedPosition{4, 1});
   CHECK(b.get_pin(cid(2))->has_value());
+  // A refused restore leaves the open readers reading.
+  CHECK(*r.count_pins() == 1);
 }
 
-TEST_CASE("restore is refused while a reader is open, and allowed once it is closed") {
+// A listing streams its pages from one reader across io turns (REST `pin ls`), so a snapshot
+// from the leader can arrive between two pages; the node has installed it by then, so the
+// restore must go ahead, and the listing must end with an error instead of stale rows.
+TEST_CASE("a restore ends the readers open between pages: their next read names the replacement") {
   TempDir dir;
   auto a = open_state(dir.path() / "a");
-  apply(a, 1, 1, {StateOp::put_pin(cid(1), "a")});
+  std::vector<StateOp> ops;
+  for (int i = 1000; i < 1050; ++i) ops.push_back(StateOp::put_pin(cid(i), "from-snapshot"));
+  ops.push_back(StateOp::put_peer("p1", "/ip4/10.0.0.1/tcp/9096"));
+  apply(a, 11, 2, ops);
+  REQUIRE(a.create_snapshot(dir.path() / "s.db").ok());
+
+  auto b = open_state(dir.path() / "b");
+  ops.clear();
+  for (int i = 0; i < 300; ++i) ops.push_back(StateOp::put_pin(cid(i), "old"));
+  apply(b, 5, 1, ops);
+  auto listing = reader(b);
+  // A reader holding a read transaction (begin_snapshot) would also keep the WAL from being
+  // folded into state.db before the swap.
+  auto held = reader(b);
+  REQUIRE(held.begin_snapshot().ok());
+  REQUIRE(held.get_pin(cid(1))->has_value());
+  std::string last;
+  int first_page = 0;
+  REQUIRE(listing
+              .for_each_pin([&](std::string_view c, std::string_view) {
+                last.assign(c);
+                return ++first_page < 100;
+              })
+              .ok());
+  REQUIRE(first_page == 100);
+
+  auto pos = b.restore_snapshot(dir.path() / "s.db");
+  REQUIRE_MESSAGE(pos.ok(), (pos.ok() ? "" : pos.error().message));
+  CHECK(*pos == store::AppliedPosition{11, 2});
+  CHECK(*b.applied() == store::AppliedPosition{11, 2});
+  CHECK(!b.get_pin(cid(1))->has_value());
+  CHECK(*b.get_pin(cid(1000)) == std::optional<std::string>("from-snapshot"));
+
+  // The next page: an error naming the replacement, and no row of either state.
+  int second_page = 0;
+  Status s = listing.for_each_pin(
+      [&](std::string_view, std::string_view) { return ++second_page > 0; }, last);
+  REQUIRE(!s.ok());
+  CHECK(s.error().message.find("replaced by a snapshot from the leader") != std::string::npos);
+  CHECK(s.error().message.find("list again") != std::string::npos);
+  CHECK(second_page == 0);
+  // Every read of an ended reader says the same, as often as it is asked.
+  CHECK(!listing.for_each_pin([&](std::string_view, std::string_view) { return true; }).ok());
+  CHECK(second_page == 0);
+  auto pin = held.get_pin(cid(1));
+  REQUIRE(!pin.ok());
+  CHECK(pin.error().message.find("replaced by a snapshot") != std::string::npos);
+  CHECK(!held.count_pins().ok());
+  CHECK(!held.peers().ok());
+  CHECK(!held.applied().ok());
+  CHECK(!held.begin_snapshot().ok());
+  CHECK(!held.write_snapshot(dir.path() / "copy.db").ok());
+
+  // A reader opened after the restore reads the snapshot's state.
+  auto fresh = reader(b);
+  auto pins = all_pins(fresh);
+  CHECK(pins.size() == 50);
+  CHECK(pins.begin()->first == cid(1000));
+  CHECK(*fresh.applied() == store::AppliedPosition{11, 2});
+  CHECK(*fresh.peers() == std::vector<store::PeerRecord>{{"p1", "/ip4/10.0.0.1/tcp/9096"}});
+  // The writer goes on from the snapshot, and the new reader sees what it applies.
+  CHECK(apply(b, 12, 2, {StateOp::put_pin(cid(1), "after")}));
+  CHECK(*fresh.count_pins() == 51);
+  // A second restore ends the second generation of readers the same way.
+  REQUIRE(b.restore_snapshot(dir.path() / "s.db").ok());
+  CHECK(!fresh.count_pins().ok());
+  CHECK(*reader(b).count_pins() == 50);
+}
+
+TEST_CASE("a restore waits for a reader's call in progress on another thread, then ends it") {
+  TempDir dir;
+  auto a = open_state(dir.path() / "a");
+  apply(a, 11, 2, {StateOp::put_pin(cid(1000), "from-snapshot")});
   REQUIRE(a.create_snapshot(dir.path() / "s.db").ok());
   auto b = open_state(dir.path() / "b");
-  {
-    auto r = reader(b);
-    CHECK(!b.restore_snapshot(dir.path() / "s.db").ok());
-  }
-  CHECK(b.restore_snapshot(dir.path() / "s.db").ok());
+  std::vector<StateOp> ops;
+  for (int i = 0; i < 300; ++i) ops.push_back(StateOp::put_pin(cid(i), "old"));
+  apply(b, 5, 1, ops);
+  auto r = reader(b);
+
+  std::atomic<bool> inside{false};
+  std::atomic<bool> last_visit{false};
+  std::map<std::string, std::string> page;
+  Status first = make_error("not run");
+  std::thread t([&] {
+    first = r.for_each_pin([&](std::string_view c, std::string_view p) {
+      page.emplace(c, p);
+      if (!inside.exchange(true)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (page.size() < 150) return true;
+      last_visit = true;
+      return false;
+    });
+  });
+  while (!inside) std::this_thread::yield();
+  auto pos = b.restore_snapshot(dir.path() / "s.db");
+  // The page in progress ran to its end before the restore closed the reader's connection.
+  CHECK(last_visit);
+  t.join();
+  REQUIRE_MESSAGE(pos.ok(), (pos.ok() ? "" : pos.error().message));
+  CHECK(*pos == store::AppliedPosition{11, 2});
+  REQUIRE(first.ok());
+  CHECK(page.size() == 150);  // all old rows: the state the page started on
+  for (const auto& [c, p] : page) CHECK(p == "old");
+  int next_page = 0;
+  Status s = r.for_each_pin([&](std::string_view, std::string_view) { return ++next_page > 0; },
+                            page.rbegin()->first);
+  REQUIRE(!s.ok());
+  CHECK(s.error().message.find("replaced by a snapshot") != std::string::npos);
+  CHECK(next_page == 0);
+  CHECK(*reader(b).count_pins() == 1);
+}
+
+TEST_CASE("a restore from inside a reader's own visitor is refused instead of waiting for itself") {
+  TempDir dir;
+  auto a = open_state(dir.path() / "a");
+  apply(a, 11, 2, {StateOp::put_pin(cid(1000), "from-snapshot")});
+  REQUIRE(a.create_snapshot(dir.path() / "s.db").ok());
+  auto b = open_state(dir.path() / "b");
+  apply(b, 5, 1, {StateOp::put_pin(cid(1), "old"), StateOp::put_pin(cid(2), "old")});
+  auto r = reader(b);
+  Result<store::AppliedPosition> pos = make_error("not run");
+  int visited = 0;
+  REQUIRE(r.for_each_pin([&](std::string_view, std::string_view) {
+             if (visited++ == 0) pos = b.restore_snapshot(dir.path() / "s.db");
+             return true;
+           }).ok());
+  CHECK(visited == 2);  // the walk went on undisturbed
+  REQUIRE(!pos.ok());
+  CHECK(pos.error().message.find("from inside") != std::string::npos);
+  CHECK(*b.applied() == store::AppliedPosition{5, 1});
+  CHECK(*r.count_pins() == 2);
+  // Out of the visitor the same restore goes ahead.
+  REQUIRE(b.restore_snapshot(dir.path() / "s.db").ok());
+  CHECK(*reader(b).count_pins() == 1);
 }
 
 TEST_CASE("inspect_snapshot refuses a file that is not a state snapshot") {
