@@ -154,6 +154,15 @@ void Cluster::restart(const NodeId& id) {
   check();
 }
 
+void Cluster::wipe(const NodeId& id) {
+  crash(id);
+  Config c = peers_.at(id)->config();
+  peers_.at(id) = std::make_unique<SimPeer>(c, DurableStore{});
+  REQUIRE(peers_.at(id)->start().ok());
+  checker_.on_wipe(id);
+  check();
+}
+
 NodeId Cluster::elect(const NodeId& id, const MessageFilter& keep) {
   int quiet = 2 * peers_.at(id)->config().election_ticks;
   for (auto& [other, p] : peers_)

@@ -49,6 +49,9 @@ class Cluster {
 
   void crash(const NodeId& id);
   void restart(const NodeId& id);
+  // Replaces `id` with a fresh peer of the same identity and an empty store, started: a
+  // reprovisioned machine (disk wiped) that joins again under its old peer id.
+  void wipe(const NodeId& id);
 
   // Makes `id` win an election: everyone else's lease is let to expire silently, then `id`
   // campaigns and the votes are delivered. Returns the leader afterwards ("" if none).

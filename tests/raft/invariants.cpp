@@ -17,6 +17,11 @@ std::optional<Term> InvariantChecker::committed_term(Index index) const {
 
 void InvariantChecker::on_start(const NodeId& id) { lives_[id] = Lifetime{}; }
 
+void InvariantChecker::on_wipe(const NodeId& id) {
+  on_start(id);
+  durable_applied_.erase(id);
+}
+
 void InvariantChecker::on_ready(const SimPeer& peer, const Ready& ready) {
   const Node& node = peer.node();
   for (const Entry& e : ready.entries) {

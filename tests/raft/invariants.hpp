@@ -20,6 +20,9 @@ namespace clusterpin::raft::test {
 class InvariantChecker {
  public:
   void on_start(const NodeId& id);                       // a new lifetime of a peer
+  // A new lifetime that starts from an empty store (the peer was wiped): its applied index may
+  // start over. What it applies again is still compared with what every other peer applied.
+  void on_wipe(const NodeId& id);
   void on_ready(const SimPeer& peer, const Ready& ready);  // right after the Ready is taken
   void on_sync(const SimPeer& peer, const SimPeer::SyncResult& result);
   void check(const std::vector<const SimPeer*>& peers);  // after every event

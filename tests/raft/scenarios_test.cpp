@@ -1,7 +1,8 @@
 // Scenario tests for the hard cases of the Raft paper, each driven message by message on a
 // hand-driven Cluster with the invariant checker running after every event: the Figure-8 case,
 // a stale leader's uncommitted tail, votes denied to shorter logs, a partitioned peer rejoining
-// (with and without pre-vote), and a lagging peer caught up through a chunked snapshot.
+// (with and without pre-vote), a lagging peer caught up through a chunked snapshot, and a
+// removed peer that comes back wiped under its old id.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -208,6 +209,55 @@ TEST_CASE("snapshot: a lagging peer is caught up by a chunked snapshot after com
   REQUIRE(c.node("a").propose("after").ok());
   settle(c);
   CHECK(c.peer("c").state().has("after"));
+}
+
+TEST_CASE("membership: a removed peer re-added wiped under its old id is caught up and promoted") {
+  // The leader keeps a removed peer's progress until the peer learns of its removal or a
+  // bounded number of heartbeats passed. A peer reprovisioned with the same identity and added
+  // back within that window must not inherit it: its log is empty, so an old match would have
+  // every probe rejected at match + 1, forever.
+  Cluster c({"a", "b", "c"});
+  REQUIRE(elect_until(c, "a") == "a");
+  settle(c);
+  for (int i = 0; i < 10; ++i) REQUIRE(c.node("a").propose("before" + std::to_string(i)).ok());
+  settle(c);
+  const Index old_match = c.node("a").status().peers.at("c").match;
+  REQUIRE(old_match == c.node("a").last_index());
+
+  // c is stopped to be reprovisioned and removed meanwhile: it never acknowledges its removal.
+  c.crash("c");
+  auto removal = c.node("a").propose_conf_change({ConfChangeType::RemoveNode, "c", ""});
+  REQUIRE(removal.ok());
+  c.tick("a");
+  c.tick("b");
+  c.deliver_all();
+  REQUIRE(c.node("a").commit_index() >= *removal);
+  REQUIRE(c.node("a").status().peers.count("c") == 1);  // within the retention window
+
+  // It comes back with an empty store and joins again as a learner, as a new peer would.
+  c.wipe("c");
+  REQUIRE(c.node("c").last_index() == 0);
+  auto added = c.node("a").propose_conf_change({ConfChangeType::AddLearner, "c", "/ip4/1.2.3.4"});
+  REQUIRE(added.ok());
+  PeerStatus fresh = c.node("a").status().peers.at("c");
+  CHECK(fresh.match == 0);
+  CHECK(fresh.state == ReplicationState::Probe);
+  REQUIRE(c.node("a").propose("after").ok());
+
+  // Like any new peer: caught up and promoted within a few heartbeats.
+  for (int i = 0; i < 10 && !c.node("a").is_voter("c"); ++i) {
+    c.tick("a");
+    c.tick("b");
+    c.tick("c");
+    c.deliver_all();
+  }
+  CHECK(c.node("a").is_voter("c"));
+  CHECK(c.node("c").commit_index() == c.node("a").commit_index());
+  settle(c);  // the promotion's commit reaches c
+  CHECK(c.node("c").conf() == c.node("a").conf());
+  CHECK(c.peer("c").state().commands == c.peer("a").state().commands);
+  CHECK(c.peer("c").state().has("after"));
+  CHECK(c.checker().ok());
 }
 
 }  // namespace

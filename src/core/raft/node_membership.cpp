@@ -109,8 +109,20 @@ void Node::on_conf_changed() {
     return;
   }
   const ConfState& c = conf();
+  // The configuration this change was made from: a leader comes here from append_local, right
+  // after noting the new entry.
+  const ConfState& prev = confs_.size() >= 2 ? confs_[confs_.size() - 2].second : conf_base_;
   auto add = [&](const NodeId& id) {
-    if (id == cfg_.id || progress_.count(id)) return;
+    if (id == cfg_.id) return;
+    auto it = progress_.find(id);
+    if (it != progress_.end()) {
+      if (contains(prev.voters, id) || contains(prev.learners, id)) return;
+      // Kept since this id's removal (see prune_removed_peers), and now a member again: it may
+      // be a wiped peer under its old identity, with an empty log. Its old match, pending
+      // Appends, snapshot transfer and farewell count describe a log it may not hold; since
+      // rejections never take next below match, it would be probed at match + 1 forever.
+      progress_.erase(it);
+    }
     Progress pr;
     pr.next = log_.last_index() + 1;
     pr.recent_active = true;
@@ -127,6 +139,7 @@ void Node::prune_removed_peers() {
   // carried the commit of its removal to it, so it can learn it was removed: the heartbeat just
   // sent carries min(match, commit), which reaches the removal once the peer holds it. A peer
   // that never catches up (stopped, cut off) is dropped after a bounded number of heartbeats.
+  // An id added back meanwhile gets a fresh record instead (on_conf_changed).
   const Index removal = confs_.empty() ? conf_base_index_ : confs_.back().first;
   if (removal > commit_) return;
   const int patience = 10 * std::max(1, cfg_.election_ticks / std::max(1, cfg_.heartbeat_ticks));
