@@ -125,10 +125,10 @@ int run_alerts(const cxxopts::ParseResult& args) {
   return for_each_item("health alerts", args, "/health/alerts", [](const rapidjson::Value& item) {
     auto m = metric_of(item);
     if (!m) return;
-    std::int64_t triggered = item.HasMember("triggered_at") && item["triggered_at"].IsInt64()
-                                 ? item["triggered_at"].GetInt64() : 0;
+    std::string triggered = item.HasMember("triggered_at") && item["triggered_at"].IsString()
+                                ? item["triggered_at"].GetString() : format_rfc3339(kZeroTime);
     fmt::print("{}: {} expired at {}, alert triggered at {}\n", m->peer, m->name,
-               format_rfc3339(m->expire), format_rfc3339(triggered));
+               format_rfc3339(m->expire), triggered);
   });
 }
 

@@ -83,7 +83,7 @@ void declare_update(cxxopts::Options& o) {
 void declare_ls(cxxopts::Options& o) {
   add_client_options(o);
   o.add_options()
-      ("filter", "Pin types to list: all, pin, meta-pin, clusterdag-pin, shard-pin",
+      ("filter", "Pin types to list, comma-separated: all, pin, meta-pin, clusterdag-pin, shard-pin",
        cxxopts::value<std::string>()->default_value("pin"), "TYPES")
       ("cids", "Only these CIDs", cxxopts::value<std::vector<std::string>>());
   o.parse_positional({"cids"});
@@ -227,7 +227,11 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
     batch.clear();
     if (!response || response->status / 100 != 2) progress.clear();  // errors start on a clean line
     if (!response) return transport_error("pin add", response.error());
-    if (int code = check_response(*response); code != kExitOk) return code;
+    if (int code = check_response(*response); code != kExitOk) {
+      // The line the peer names counts from the start of its batch of 10,000; the CID is named.
+      fmt::print(stderr, "pin add: that batch was refused whole; {} CIDs before it were pinned\n", pinned);
+      return code;
+    }
     pinned += in_batch;
     in_batch = 0;
     progress.show(fmt::format("pinned {} CIDs", pinned));

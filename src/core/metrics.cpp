@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/time_format.hpp"
 #include "core/wire.hpp"
 
 namespace clusterpin {
@@ -46,7 +47,11 @@ std::string alert_to_json(const Alert& a) {
   JsonOut w(buffer);
   w.StartObject();
   write_metric_fields(w, a.metric);
-  w.Key("triggered_at"); w.Int64(a.triggered_at);
+  // A time, as IPFS Cluster's Alert.TriggeredAt (time.Time) is written: RFC 3339 (its
+  // clients decode no number there); the metric's own "expire" stays Unix nanoseconds.
+  w.Key("triggered_at");
+  const std::string triggered = format_rfc3339(a.triggered_at);
+  w.String(triggered.c_str(), static_cast<rapidjson::SizeType>(triggered.size()));
   w.EndObject();
   return {buffer.GetString(), buffer.GetSize()};
 }

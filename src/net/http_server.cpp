@@ -485,6 +485,7 @@ void HttpResponder::write_head(int status, HttpHeaders headers, bool chunked,
                                std::string_view body) {
   auto* c = connection_.get();
   if (!c || !c->open()) return;
+  for (const auto& [name, value] : extra_headers_.fields()) headers.add(name, value);
   bool no_body = status == 204 || status == 304 || status / 100 == 1;
   if (no_body) {
     headers.remove("Content-Length");

@@ -60,6 +60,11 @@ class HttpResponder {
   HttpResponder& operator=(const HttpResponder&) = delete;
 
   // A whole response. Content-Length is set here; a HEAD request gets the head only.
+  // Headers added to whatever answer this responder sends (e.g. CORS headers, decided from the
+  // request before it is routed).
+  void add_headers(const HttpHeaders& headers) {
+    for (const auto& [name, value] : headers.fields()) extra_headers_.add(name, value);
+  }
   void send(int status, HttpHeaders headers = {}, std::string body = {});
   // A JSON body with Content-Type: application/json.
   void send_json(int status, std::string json, HttpHeaders headers = {});
@@ -96,6 +101,7 @@ class HttpResponder {
   // pending operation of its own that would keep it alive.
   std::shared_ptr<HttpConnection> connection_;
   bool head_request_;
+  HttpHeaders extra_headers_;
   int version_minor_;
   State state_ = State::idle;
   int stream_status_ = 200;

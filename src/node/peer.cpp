@@ -82,7 +82,7 @@ std::string peer_info_to_json(const PeerInfo& info) {
   w.Key("addresses"); json_strings(w, info.addresses);
   w.Key("cluster_peers"); json_strings(w, info.cluster_peers);
   w.Key("cluster_peers_addresses"); json_strings(w, info.cluster_peers_addresses);
-  w.Key("version"); w.String(std::string(version()).c_str());
+  w.Key("version"); w.String(info.version.c_str());
   w.Key("commit"); w.String("");
   w.Key("rpc_protocol_version"); w.String("/clusterpin/0.1/rpc");
   w.Key("error"); w.String(info.error.c_str());
@@ -116,7 +116,14 @@ static PeerInfo peer_info_from_json(std::string_view json, const std::string& id
     }
     return out;
   };
-  if (doc.HasMember("peername") && doc["peername"].IsString()) info.peername = doc["peername"].GetString();
+  // Each member's own answer, not this peer's: versions differ during a rolling upgrade.
+  auto text = [&](const char* key, std::string& out) {
+    if (doc.HasMember(key) && doc[key].IsString()) out = doc[key].GetString();
+  };
+  text("peername", info.peername);
+  text("version", info.version);
+  text("raft_leader", info.leader);
+  text("error", info.error);
   if (doc.HasMember("ipfs") && doc["ipfs"].IsObject()) {
     const auto& ipfs = doc["ipfs"];
     if (ipfs.HasMember("id") && ipfs["id"].IsString()) info.ipfs_id = ipfs["id"].GetString();
@@ -640,10 +647,19 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
       std::string bytes = w.take();
       shared->reply(as_view(bytes));
     };
+    // Only a peer without Raft state joins (a started peer restarts without --bootstrap). A
+    // learner asking again is a retried join. A voter asking has lost its log and its vote
+    // (a wiped or reprovisioned folder): let back in as a voter it could elect a leader that
+    // lacks committed entries, so it must be removed first and join as a new learner.
+    if (driver_->node().is_voter(joiner.peer)) {
+      return shared->fail(fmt::format(
+          "peer {} is a voting member of this cluster already, and a voter that lost its state cannot "
+          "rejoin as one: remove it first (`clusterpin peers rm {}` on a member), then start it "
+          "with --bootstrap again", joiner.peer, joiner.peer));
+    }
     if (driver_->node().conf().learners.end() !=
-            std::find(driver_->node().conf().learners.begin(), driver_->node().conf().learners.end(), joiner.peer) ||
-        driver_->node().is_voter(joiner.peer)) {
-      return reply_members();  // already a member (a retried join)
+        std::find(driver_->node().conf().learners.begin(), driver_->node().conf().learners.end(), joiner.peer)) {
+      return reply_members();  // already a learner: a retried join
     }
     raft::ConfChange change{raft::ConfChangeType::AddLearner, joiner.peer, peer_record_text(joiner)};
     add_peer_addresses(joiner.peer, peer_record_text(joiner));
@@ -824,6 +840,7 @@ PeerInfo Peer::info() const {
   info.addresses = own_addresses();
   info.cluster_peers = member_ids();
   if (driver_) info.leader = driver_->node().leader();
+  info.version = std::string(version());
   if (worker_) {
     info.ipfs_id = worker_->ipfs_id().id;
     info.ipfs_addresses = worker_->ipfs_id().addresses;
@@ -919,7 +936,58 @@ static std::string cluster_error_json(const std::string& peername, const std::st
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-void Peer::gather_status(std::vector<Cid> cids, bool local_only, std::function<void(StatusMap)> done) {
+// A member that is not asked for a CID (see gather_status): IPFS Cluster's entry for it.
+static std::string remote_status_json(const std::string& id, UnixNanos now) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("peername"); w.String(id.c_str());
+  w.Key("status"); w.String("remote");
+  w.Key("timestamp"); w.String(format_rfc3339(now).c_str());
+  w.Key("error"); w.String("");
+  w.Key("attempt_count"); w.Int64(0);
+  w.Key("priority_pin"); w.Bool(false);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+void Peer::recover_one(const Cid& cid, bool local_only,
+                       std::function<void(std::map<std::string, std::string> errors)> done) {
+  std::map<std::string, std::string> errors;
+  if (auto here = recover_local(cid); !here) errors[self_] = here.error().message;
+  auto pin = get_pin(cid);
+  std::optional<Pin> p = pin && *pin ? std::optional<Pin>(**pin) : std::nullopt;
+  std::vector<PeerId> others;
+  if (!local_only) {
+    for (const auto& id : member_ids()) {
+      auto member = PeerId::parse(id);
+      // The members gather_status asks about this CID (StatusScope::allocated).
+      if (id != self_ && member && (!p || p->everywhere() || p->allocated_to(*member))) others.push_back(*member);
+    }
+  }
+  struct Gathered {
+    std::map<std::string, std::string> errors;
+    std::size_t remaining = 1;
+  };
+  auto g = std::make_shared<Gathered>(Gathered{std::move(errors), 1 + others.size()});
+  auto finish = [g, done] {
+    if (--g->remaining == 0) done(std::move(g->errors));
+  };
+  const std::string request(cid.bytes().begin(), cid.bytes().end());
+  for (const PeerId& member : others) {
+    rpc_->call(member, "recover", as_view(request), [g, finish, id = member.to_string()](Result<Bytes> r) {
+      if (!r) g->errors[id] = r.error().message;
+      finish();
+    }, milliseconds(15000));
+  }
+  finish();
+}
+
+std::string Peer::status_error_json(const std::string& id, const std::string& error) {
+  return cluster_error_json(id, error, now());
+}
+
+void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function<void(StatusMap)> done) {
   auto result = std::make_shared<StatusMap>(cids.size());
   std::vector<std::optional<Pin>> pins;
   for (std::size_t i = 0; i < cids.size(); ++i) {
@@ -927,24 +995,47 @@ void Peer::gather_status(std::vector<Cid> cids, bool local_only, std::function<v
     pins.push_back(pin && *pin ? std::optional<Pin>(**pin) : std::nullopt);
     (*result)[i][self_] = local_status_json(cids[i], pins.back());
   }
-  std::vector<std::string> others;
-  if (!local_only) {
+  // What each other member is asked: every CID, or (StatusScope::allocated) the CIDs allocated
+  // to it, a pin everywhere and a CID not in the pinset (a peer may still be unpinning it); it
+  // is `remote` for the rest without a call, so a member that is down or slow does not turn
+  // the status of a pin it does not hold into cluster_error.
+  struct Asked {
+    std::string id;
+    std::vector<Cid> cids;
+    std::vector<std::size_t> at;  // where each of `cids` is in the result
+  };
+  std::vector<Asked> others;
+  if (scope != StatusScope::local) {
     for (const auto& id : member_ids()) {
-      if (id != self_) others.push_back(id);
+      if (id == self_) continue;
+      Asked a{id, {}, {}};
+      auto member = PeerId::parse(id);
+      for (std::size_t i = 0; i < cids.size(); ++i) {
+        bool ask = scope == StatusScope::every_member || !pins[i] || pins[i]->everywhere() ||
+                   (member && pins[i]->allocated_to(*member));
+        if (!ask) {
+          (*result)[i][id] = remote_status_json(id, now());
+          continue;
+        }
+        a.cids.push_back(cids[i]);
+        a.at.push_back(i);
+      }
+      if (!a.cids.empty()) others.push_back(std::move(a));
     }
   }
   if (others.empty()) return done(std::move(*result));
-  // Each peer is asked for the CIDs from `first` on and answers a prefix of them (see
+  // Each peer is asked for its CIDs from `first` on and answers a prefix of them (see
   // handle_request): asked again from where its answer ended until all are answered.
-  auto shared_cids = std::make_shared<std::vector<Cid>>(std::move(cids));
   auto remaining = std::make_shared<std::size_t>(others.size());
-  for (const auto& id : others) {
+  for (auto& other : others) {
+    auto asked_of = std::make_shared<Asked>(std::move(other));
     auto ask = std::make_shared<std::function<void(std::size_t)>>();
-    *ask = [this, result, remaining, done, id, ask, shared_cids](std::size_t first) {
-      const std::vector<Cid>& all = *shared_cids;
+    *ask = [this, result, remaining, done, ask, asked_of](std::size_t first) {
+      const std::vector<Cid>& all = asked_of->cids;
       const std::size_t asked = cids_that_fit(all, first, kMaxPinListBytes);
-      auto finish = [this, result, remaining, done, id, ask, shared_cids, first, asked](Result<Bytes> r) {
-        const std::size_t n = shared_cids->size();
+      auto finish = [this, result, remaining, done, ask, asked_of, first, asked](Result<Bytes> r) {
+        const std::string& id = asked_of->id;
+        const std::size_t n = asked_of->cids.size();
         std::string answer = r ? as_string(*r) : std::string();
         WireReader reader(answer);
         std::uint64_t count = r ? reader.u64() : 0;
@@ -955,13 +1046,13 @@ void Peer::gather_status(std::vector<Cid> cids, bool local_only, std::function<v
           if (!ok || !reader.ok()) {
             json = cluster_error_json(id, r ? "malformed status answer" : r.error().message, now());
           }
-          (*result)[i][id] = json;
+          (*result)[asked_of->at[i]][id] = json;
         }
         if (end < n) return (*ask)(end);
         *ask = nullptr;  // it holds itself
         if (--*remaining == 0) done(std::move(*result));
       };
-      auto to = PeerId::parse(id);
+      auto to = PeerId::parse(asked_of->id);
       if (!to) return finish(make_error("bad peer id"));
       WireWriter w;
       write_cids(w, all, first, first + asked);

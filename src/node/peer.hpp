@@ -52,6 +52,7 @@ struct PeerInfo {
   std::vector<std::string> ipfs_addresses;
   std::string ipfs_error;
   std::string leader;  // clusterpin extension: the Raft leader as this peer sees it
+  std::string version;  // of the clusterpin that answered (empty when it could not be asked)
   std::string error;
 };
 std::string peer_info_to_json(const PeerInfo& info);
@@ -97,14 +98,23 @@ class Peer {
   // shared state, if there).
   std::string local_status_json(const Cid& cid, const std::optional<Pin>& pin);
   // Every member's PinInfoShort for each CID: result[i] maps peer id -> JSON. A member that
-  // cannot be reached is reported as cluster_error with the reason.
+  // cannot be reached is reported as cluster_error with the reason. `scope`: every member is
+  // asked (GET /pins), or only the CID's allocations and the rest are `remote` (the status of
+  // one CID, as IPFS Cluster answers it), or only this peer (local=true).
   using StatusMap = std::vector<std::map<std::string, std::string>>;
-  void gather_status(std::vector<Cid> cids, bool local_only, std::function<void(StatusMap)> done);
+  enum class StatusScope { every_member, allocated, local };
+  void gather_status(std::vector<Cid> cids, StatusScope scope, std::function<void(StatusMap)> done);
   // Runs `method` ("recover_all", "sync") on every member (or only here) and collects the CIDs
   // they touched, or their errors.
   void run_everywhere(std::string method, bool local_only,
                       std::function<void(std::vector<Cid> touched, std::vector<std::string> errors)> done);
   Result<std::optional<TrackerRecord>> recover_local(const Cid& cid) { return worker_->recover(cid); }
+  // Recovers `cid` here and (unless local_only) on the other members gather_status asks about it
+  // (StatusScope::allocated); `errors` maps each member whose recover failed to why.
+  void recover_one(const Cid& cid, bool local_only,
+                   std::function<void(std::map<std::string, std::string> errors)> done);
+  // The cluster_error entry gather_status gives a member, for an error found elsewhere.
+  std::string status_error_json(const std::string& id, const std::string& error);
   PinWorker& worker() { return *worker_; }
   // Metrics and alerts (null until the peer is ready).
   const Monitor* monitor() const { return monitor_.get(); }

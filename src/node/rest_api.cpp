@@ -5,6 +5,8 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 
 #include <fmt/ranges.h>
 #include <rapidjson/document.h>
@@ -18,6 +20,7 @@
 #include "core/version.hpp"
 #include "net/http_auth.hpp"
 #include "net/http_endpoint.hpp"
+#include "net/http_url.hpp"
 #include "net/ipfs_connector.hpp"
 
 namespace clusterpin::node {
@@ -62,6 +65,81 @@ void stream_lines(const Responder& r, std::shared_ptr<std::vector<std::string>> 
   r->finish(error.empty() ? net::HttpHeaders{} : net::HttpHeaders{{"X-Stream-Error", error}});
 }
 
+// An origin against a cors_allowed_origins entry: "*" is any origin, one '*' inside an entry
+// stands for any text there ("https://*.example.org"), anything else matches ignoring case.
+bool origin_matches(std::string_view pattern, std::string_view origin) {
+  auto star = pattern.find('*');
+  if (star == std::string_view::npos) return net::equals_ignore_case(pattern, origin);
+  std::string_view head = pattern.substr(0, star), tail = pattern.substr(star + 1);
+  return origin.size() >= head.size() + tail.size() &&
+         net::equals_ignore_case(origin.substr(0, head.size()), head) &&
+         net::equals_ignore_case(origin.substr(origin.size() - tail.size()), tail);
+}
+
+bool listed(const std::vector<std::string>& names, std::string_view name) {
+  return std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+    return n == "*" || net::equals_ignore_case(n, name);
+  });
+}
+
+std::string trimmed(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return std::string(text);
+}
+
+// CORS, as IPFS Cluster's REST API answers it with the same api.restapi.cors_* settings (the
+// rs/cors rules): a request from an allowed origin with an allowed method gets
+// Access-Control-Allow-Origin ("*" when every origin is allowed, else its origin), the exposed
+// headers and the credentials flag; a preflight (OPTIONS with Access-Control-Request-Method)
+// is answered 204 here, with the method and headers it asked for when all are allowed, and
+// without any Access-Control-Allow-* header (the browser then refuses) when not.
+struct Cors {
+  bool preflight = false;
+  net::HttpHeaders headers;
+};
+
+Cors cors_for(const RestApiConfig& c, const net::HttpRequest& q) {
+  Cors out;
+  auto origin = q.headers.get("Origin");
+  auto asked_method = q.headers.get("Access-Control-Request-Method");
+  out.preflight = q.method == "OPTIONS" && asked_method.has_value();
+  if (!origin) return out;
+  out.headers.add("Vary", out.preflight ? "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+                                        : "Origin");
+  bool any_origin = std::find(c.cors_allowed_origins.begin(), c.cors_allowed_origins.end(), "*") !=
+                    c.cors_allowed_origins.end();
+  bool allowed = std::any_of(c.cors_allowed_origins.begin(), c.cors_allowed_origins.end(),
+                             [&](const std::string& o) { return origin_matches(o, *origin); });
+  if (!allowed) return out;
+  std::string method = out.preflight ? std::string(*asked_method) : q.method;
+  std::transform(method.begin(), method.end(), method.begin(), [](unsigned char ch) { return std::toupper(ch); });
+  if (method != "OPTIONS" && !listed(c.cors_allowed_methods, method)) return out;
+  std::string asked_headers;
+  if (out.preflight) {
+    std::string_view list = q.headers.get("Access-Control-Request-Headers").value_or("");
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      std::string name = trimmed(list.substr(0, comma));
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      if (name.empty()) continue;
+      if (!net::equals_ignore_case(name, "Origin") && !listed(c.cors_allowed_headers, name)) return out;
+      asked_headers += (asked_headers.empty() ? "" : ", ") + name;
+    }
+  }
+  out.headers.add("Access-Control-Allow-Origin", any_origin ? "*" : std::string(*origin));
+  if (out.preflight) {
+    out.headers.add("Access-Control-Allow-Methods", method);
+    if (!asked_headers.empty()) out.headers.add("Access-Control-Allow-Headers", asked_headers);
+    auto max_age = std::chrono::duration_cast<std::chrono::seconds>(c.cors_max_age).count();
+    if (max_age > 0) out.headers.add("Access-Control-Max-Age", std::to_string(max_age));
+  } else if (!c.cors_exposed_headers.empty()) {
+    out.headers.add("Access-Control-Expose-Headers", fmt::format("{}", fmt::join(c.cors_exposed_headers, ", ")));
+  }
+  if (c.cors_allow_credentials) out.headers.add("Access-Control-Allow-Credentials", "true");
+  return out;
+}
+
 }  // namespace
 
 RestApi::RestApi(asio::io_context& io, Peer& peer) : io_(io), peer_(peer) {}
@@ -99,6 +177,9 @@ void RestApi::stop() {
 }
 
 void RestApi::handle(net::HttpRequest request, Responder r) {
+  Cors cors = cors_for(peer_.config().restapi, request);
+  r->add_headers(cors.headers);
+  if (cors.preflight) return r->send(204);  // a browser sends no credentials with a preflight
   const auto& creds = peer_.config().restapi.basic_auth_credentials;
   bool open_route = request.method == "OPTIONS" || (request.method == "GET" && request.path == "/health");
   if (creds && !creds->empty() && !open_route && !net::basic_auth_matches(request.headers, *creds)) {
@@ -111,7 +192,9 @@ void RestApi::route(const net::HttpRequest& q, const Responder& r) {
   auto parts = split_path(q.path);
   const std::string& m = q.method;
   if (q.path.size() > 1 && q.path.back() == '/') {
-    std::string target = q.path.substr(0, q.path.size() - 1);
+    // The path is held decoded: encoded again, so an escaped '?', '#' or line break stays part
+    // of the path instead of ending it (or the header).
+    std::string target = net::percent_encode(std::string_view(q.path).substr(0, q.path.size() - 1), true);
     if (!q.raw_query.empty()) target += "?" + q.raw_query;
     return r->send(307, {{"Location", target}});
   }
@@ -205,19 +288,17 @@ void RestApi::pin_path(const net::HttpRequest& q, const Responder& r) {
   });
 }
 
-void RestApi::post_pin(const Cid& cid, const net::HttpRequest& q, const Responder& r) {
-  auto options = pin_options_from_query(q.query, peer_.now());
-  if (!options) return r->send_error(400, options.error().message);
+std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOptions options, UnixNanos now) {
   const ClusterConfig& cc = peer_.config().cluster;
   Pin pin(cid);
-  pin.options = std::move(options).value();
+  pin.options = std::move(options);
   if (pin.options.pin_update && *pin.options.pin_update != cid) {
     // pin update: the new CID takes the old pin's options; name and expiry may be replaced.
     auto old = peer_.get_pin(*pin.options.pin_update);
-    if (!old) return r->send_error(500, old.error().message);
+    if (!old) return Refusal{500, old.error().message};
     if (!*old) {
-      return r->send_error(404, fmt::format("pin-update: {} is not part of the pinset",
-                                            pin.options.pin_update->to_string()));
+      return Refusal{404, fmt::format("pin-update: {} is not part of the pinset",
+                                      pin.options.pin_update->to_string())};
     }
     PinOptions updated = (*old)->options;
     updated.pin_update = pin.options.pin_update;
@@ -228,26 +309,37 @@ void RestApi::post_pin(const Cid& cid, const net::HttpRequest& q, const Responde
   }
   if (pin.options.replication_factor_min == 0) pin.options.replication_factor_min = cc.replication_factor_min;
   if (pin.options.replication_factor_max == 0) pin.options.replication_factor_max = cc.replication_factor_max;
-  if (pin.options.expire_at != kZeroTime && pin.options.expire_at <= peer_.now()) {
-    return r->send_error(400, "expire-at is in the past");
+  if (pin.options.expire_at != kZeroTime && pin.options.expire_at <= now) {
+    return Refusal{400, "expire-at is in the past"};
   }
   pin.max_depth = pin.options.mode == PinMode::direct ? 0 : -1;
-  pin.timestamp = peer_.now();
+  pin.timestamp = now;
   AllocationRequest request;
   request.rmin = pin.options.replication_factor_min;
   request.rmax = pin.options.replication_factor_max;
   request.user_allocations = pin.options.user_allocations;
+  // A pin again keeps the allocations that are still valid, as IPFS Cluster does.
   auto existing = peer_.get_pin(cid);
-  if (existing && *existing) {
+  if (!existing) return Refusal{500, existing.error().message};
+  if (*existing) {
     request.current = (*existing)->allocations;
     if ((*existing)->max_depth == -1 && pin.max_depth == 0) {
-      return r->send_error(400, "cannot change a recursive pin into a direct pin; unpin it first");
+      return Refusal{400, "cannot change a recursive pin into a direct pin; unpin it first"};
     }
   }
   if (request.current.empty()) request.current = pin.allocations;
   auto allocations = peer_.allocate_pin(cid, request);
-  if (!allocations) return r->send_error(400, allocations.error().message);
+  if (!allocations) return Refusal{400, allocations.error().message};
   pin.allocations = std::move(allocations).value();
+  return pin;
+}
+
+void RestApi::post_pin(const Cid& cid, const net::HttpRequest& q, const Responder& r) {
+  auto options = pin_options_from_query(q.query, peer_.now());
+  if (!options) return r->send_error(400, options.error().message);
+  auto prepared = prepare_pin(cid, std::move(options).value(), peer_.now());
+  if (auto* refused = std::get_if<Refusal>(&prepared)) return r->send_error(refused->status, refused->message);
+  Pin& pin = std::get<Pin>(prepared);
   std::string json = pin_to_json(pin);
   peer_.commit_ops({PinsetOp{PinsetOp::Kind::pin, std::move(pin)}}, [r, json](Status s) {
     if (!s) return r->send_error(500, s.error().message);
@@ -255,10 +347,16 @@ void RestApi::post_pin(const Cid& cid, const net::HttpRequest& q, const Responde
   });
 }
 
+// POST /pins with a body of CIDs, one a line (`pin add -`): each is pinned as POST /pins/{cid}
+// would pin it with the same query (a pin again keeps its allocations, no recursive pin turns
+// direct, no expiry in the past), and the first line refused refuses the whole request.
 void RestApi::post_pins_batch(const net::HttpRequest& q, const Responder& r) {
   auto options = pin_options_from_query(q.query, peer_.now());
   if (!options) return r->send_error(400, options.error().message);
-  const ClusterConfig& cc = peer_.config().cluster;
+  if (options->pin_update) {
+    return r->send_error(400, "pin-update: not accepted with a list of CIDs; update one pin a request "
+                              "(POST /pins/{cid}?pin-update=<old cid>)");
+  }
   std::vector<PinsetOp> ops;
   std::string_view body = q.body;
   std::size_t line_number = 0;
@@ -272,18 +370,11 @@ void RestApi::post_pins_batch(const net::HttpRequest& q, const Responder& r) {
     if (line.empty()) continue;
     auto cid = Cid::parse(line);
     if (!cid) return r->send_error(400, fmt::format("line {}: {}", line_number, cid.error().message));
-    Pin pin(std::move(cid).value());
-    pin.options = *options;
-    if (pin.options.replication_factor_min == 0) pin.options.replication_factor_min = cc.replication_factor_min;
-    if (pin.options.replication_factor_max == 0) pin.options.replication_factor_max = cc.replication_factor_max;
-    pin.max_depth = pin.options.mode == PinMode::direct ? 0 : -1;
-    pin.timestamp = now;
-    AllocationRequest request{pin.options.replication_factor_min, pin.options.replication_factor_max,
-                              {}, pin.options.user_allocations, {}};
-    auto allocations = peer_.allocate_pin(pin.cid, request);
-    if (!allocations) return r->send_error(400, allocations.error().message);
-    pin.allocations = std::move(allocations).value();
-    ops.push_back({PinsetOp::Kind::pin, std::move(pin)});
+    auto prepared = prepare_pin(*cid, *options, now);
+    if (auto* refused = std::get_if<Refusal>(&prepared)) {
+      return r->send_error(refused->status, fmt::format("line {} ({}): {}", line_number, line, refused->message));
+    }
+    ops.push_back({PinsetOp::Kind::pin, std::move(std::get<Pin>(prepared))});
   }
   std::size_t count = ops.size();
   if (count == 0) return r->send_json(200, "{\"count\":0}");
@@ -318,8 +409,27 @@ static void next_page(const Responder& r, const std::shared_ptr<std::function<vo
 }
 
 void RestApi::get_allocations(const net::HttpRequest& q, const Responder& r) {
-  std::string filter(q.query_value("filter").value_or("all"));
-  bool want_data = filter.find("all") != std::string::npos || filter.find("pin") != std::string::npos;
+  // A comma list of pin types OR-ed, as IPFS Cluster reads it: "" and "all" are every type,
+  // an unknown name adds nothing, and a filter of unknown names alone is refused. This cluster
+  // holds data pins only ("pin"); "meta-pin", "clusterdag-pin" and "shard-pin" (sharding) match
+  // none of them.
+  bool want_data = false;
+  bool known = false;
+  std::string_view filter = q.query_value("filter").value_or("");
+  while (true) {
+    auto comma = filter.find(',');
+    std::string_view type = filter.substr(0, comma);
+    bool data = type.empty() || type == "all" || type == "pin";
+    want_data |= data;
+    known |= data || type == "meta-pin" || type == "clusterdag-pin" || type == "shard-pin";
+    if (comma == std::string_view::npos) break;
+    filter.remove_prefix(comma + 1);
+  }
+  if (!known) {
+    return r->send_error(400, fmt::format("filter: \"{}\" names no pin type; accepted: a comma list of "
+                                          "all, pin, meta-pin, clusterdag-pin, shard-pin",
+                                          q.query_value("filter").value_or("")));
+  }
   // clusterpin's extension: ?indent=N writes each pin as ipfs-cluster-ctl prints it (N spaces a
   // level, a newline after each object), so a client prints the stream as it comes; the header
   // X-Clusterpin-Indent says it was honoured (IPFS Cluster ignores the parameter).
@@ -416,8 +526,12 @@ std::string RestApi::global_info_json(const Cid& cid, const std::map<std::string
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-void RestApi::get_status(const Cid& cid, bool local, const Responder& r) {
-  peer_.gather_status({cid}, local, [this, cid, r](Peer::StatusMap statuses) {
+void RestApi::get_status(const Cid& cid, bool local, const Responder& r,
+                         std::map<std::string, std::string> errors) {
+  auto scope = local ? Peer::StatusScope::local : Peer::StatusScope::allocated;
+  peer_.gather_status({cid}, scope, [this, cid, r, errors](Peer::StatusMap statuses) {
+    // A member whose recover failed shows it as cluster_error, as IPFS Cluster's RecoverCID does.
+    for (const auto& [id, error] : errors) statuses[0][id] = peer_.status_error_json(id, error);
     r->send_json(200, global_info_json(cid, statuses[0]));
   });
 }
@@ -426,25 +540,15 @@ void RestApi::recover_or_sync_one(const Cid& cid, bool recover, bool local, cons
   if (!recover) {
     // Sync is per peer and cheap only as a whole listing: sync everything, answer for this CID.
     peer_.run_everywhere("sync", local, [this, cid, local, r](std::vector<Cid>, std::vector<std::string> errors) {
-      if (!errors.empty() && local) return r->send_error(500, errors.front());
+      if (!errors.empty()) return r->send_error(500, fmt::format("sync failed on {}", fmt::join(errors, "; ")));
       get_status(cid, local, r);
     });
     return;
   }
-  auto here = peer_.recover_local(cid);
-  if (!here) return r->send_error(500, here.error().message);
-  if (local) return get_status(cid, true, r);
-  auto remaining = std::make_shared<std::size_t>(1);
-  auto finish = [this, cid, r, remaining] {
-    if (--*remaining == 0) get_status(cid, false, r);
-  };
-  for (const auto& id : peer_.member_ids()) {
-    if (id == peer_.id_text()) continue;
-    ++*remaining;
-    peer_.call_peer(id, "recover", std::string(cid.bytes().begin(), cid.bytes().end()),
-                    [finish](Result<Bytes>) { finish(); });
-  }
-  finish();
+  peer_.recover_one(cid, local, [this, cid, local, r](std::map<std::string, std::string> errors) {
+    if (auto here = errors.find(peer_.id_text()); here != errors.end()) return r->send_error(500, here->second);
+    get_status(cid, local, r, std::move(errors));
+  });
 }
 
 void RestApi::run_everywhere(const std::string& method, bool local, const Responder& r) {
@@ -469,7 +573,7 @@ void RestApi::run_everywhere(const std::string& method, bool local, const Respon
       r->start_stream(200, {{"Content-Type", "application/json"}});
       return stream_lines(r, std::make_shared<std::vector<std::string>>(), 0, error);
     }
-    peer_.gather_status(touched, local, [this, touched, r, error](Peer::StatusMap statuses) {
+    peer_.gather_status(touched, local ? Peer::StatusScope::local : Peer::StatusScope::every_member, [this, touched, r, error](Peer::StatusMap statuses) {
       auto lines = std::make_shared<std::vector<std::string>>();
       for (std::size_t i = 0; i < touched.size(); ++i) lines->push_back(global_info_json(touched[i], statuses[i]));
       r->start_stream(200, {{"Content-Type", "application/json"}});
@@ -531,19 +635,26 @@ void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
       *page = nullptr;
       return;
     }
-    peer_.gather_status(cids, local, [this, r, page, cids, f, last, final_page](Peer::StatusMap statuses) {
+    peer_.gather_status(cids, local ? Peer::StatusScope::local : Peer::StatusScope::every_member, [this, r, page, cids, f, last, final_page](Peer::StatusMap statuses) {
       if (!r->connected()) *page = nullptr;  // the client went away: end the stream's cycle
       if (!*page) return;
+      // As IPFS Cluster filters: each member's entries that match, and a CID only where some
+      // member's does; a member that could not be asked (cluster_error) is added to the CIDs
+      // listed, so a filter never hides that its answer is missing.
       for (std::size_t i = 0; i < cids.size(); ++i) {
-        bool match = false;
-        for (const auto& [id, json] : statuses[i]) {
+        std::map<std::string, std::string> matching;
+        std::vector<const std::pair<const std::string, std::string>*> unreachable;
+        for (const auto& entry : statuses[i]) {
           rapidjson::Document d;
-          d.Parse(json.c_str());
-          if (!d.IsObject() || !d.HasMember("status")) continue;
+          d.Parse(entry.second.c_str());
+          if (!d.IsObject() || !d.HasMember("status") || !d["status"].IsString()) continue;
           auto st = parse_status(d["status"].GetString());
-          match |= st && f.matches(*st);
+          if (st && f.matches(*st)) matching.insert(entry);
+          else if (st && *st == TrackerStatus::cluster_error) unreachable.push_back(&entry);
         }
-        if (match) r->write_chunk(global_info_json(cids[i], statuses[i]) + "\n");
+        if (matching.empty()) continue;
+        for (const auto* entry : unreachable) matching.insert(*entry);
+        r->write_chunk(global_info_json(cids[i], matching) + "\n");
       }
       if (final_page) {
         r->finish();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <variant>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,6 +30,14 @@ class RestApi {
  private:
   void handle(net::HttpRequest request, std::shared_ptr<net::HttpResponder> responder);
   void route(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
+  // Why a pin is refused: the HTTP status and the message.
+  struct Refusal {
+    int status;
+    std::string message;
+  };
+  // The pin that POST /pins/{cid} with these options commits (a pin update takes the old pin's
+  // options, a pin again keeps its valid allocations), or why it is refused.
+  std::variant<Pin, Refusal> prepare_pin(const Cid& cid, PinOptions options, UnixNanos now);
   void post_pin(const Cid& cid, const net::HttpRequest& request,
                 const std::shared_ptr<net::HttpResponder>& r);
   void pin_path(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
@@ -36,7 +45,10 @@ class RestApi {
   void delete_pin(const Cid& cid, const std::shared_ptr<net::HttpResponder>& r);
   void get_allocations(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   void get_peers(const std::shared_ptr<net::HttpResponder>& r);
-  void get_status(const Cid& cid, bool local, const std::shared_ptr<net::HttpResponder>& r);
+  // The status of one CID: its allocations are asked, the other members are `remote`; `errors`
+  // (a recover's failures by member) replace those members' entries with cluster_error.
+  void get_status(const Cid& cid, bool local, const std::shared_ptr<net::HttpResponder>& r,
+                  std::map<std::string, std::string> errors = {});
   void get_statuses(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   void recover_or_sync_one(const Cid& cid, bool recover, bool local,
                            const std::shared_ptr<net::HttpResponder>& r);

@@ -10,6 +10,7 @@
 
 #include "core/allocator.hpp"
 #include "core/metrics.hpp"
+#include "core/time_format.hpp"
 
 using namespace clusterpin;
 
@@ -62,7 +63,8 @@ TEST_CASE("a metric keeps IPFS Cluster's JSON keys and survives the wire form") 
   REQUIRE(back);
   CHECK(*back == m);
   Alert a{m, kT0 + 9};
-  CHECK(alert_to_json(a).find("\"triggered_at\":" + std::to_string(kT0 + 9)) != std::string::npos);
+  // An RFC 3339 time as IPFS Cluster's Alert.TriggeredAt, not a number.
+  CHECK(alert_to_json(a).find("\"triggered_at\":\"" + format_rfc3339(kT0 + 9) + "\"") != std::string::npos);
 
   auto decoded = decode_metrics(encode_metrics({m, metric("tag:group", "x", "a", kT0, 0, true)}));
   REQUIRE(decoded);

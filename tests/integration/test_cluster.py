@@ -218,6 +218,28 @@ def test_bootstrap_into_a_folder_holding_state_is_refused_with_the_reset_command
         expect(r.returncode != 0 and "state cleanup" in r.stderr, r.stderr)
 
 
+def test_a_voter_that_lost_its_state_is_refused_until_removed_and_then_rejoins(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        cids = [pin(c.daemons[0], cid) for cid in make_cids(3, seed=45)]
+        all_live_have(c, cids)
+        wiped = c.daemons[2]
+        wiped.kill()
+        r = ctx.run("state", "cleanup", "--config", wiped.folder, "--force")
+        expect(r.returncode == 0, r.stderr)
+        # Let back in as a voter with an empty log, it could elect a leader without the pins.
+        r = ctx.run("daemon", "--config", wiped.folder, "--bootstrap", c.daemons[0].address, timeout=60)
+        expect(r.returncode != 0 and "peers rm" in r.stderr and wiped.id in r.stderr, r.stderr)
+        status, body = c.daemons[0].api("GET", "/id")
+        expect(len(json.loads(body)["cluster_peers"]) == 3, body)
+        r = c.daemons[0].cli("peers", "rm", wiped.id)
+        expect(r.returncode == 0, r.stderr)
+        wiped.start("--bootstrap", c.daemons[0].address)
+        wiped.wait_ready(timeout=60)
+        more = [pin(c.daemons[1], cid) for cid in make_cids(2, seed=46)]
+        all_live_have(c, cids + more)
+
+
 def test_a_peer_with_another_secret_never_joins(ctx):
     with LocalCluster(ctx, 2) as c:
         c.start_all()

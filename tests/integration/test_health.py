@@ -3,6 +3,7 @@
 The cluster-only tests allocate by the `tag:group` metric alone (no IPFS daemon is needed for
 it); the last test runs 4 peers beside 4 real IPFS daemons and allocates by tag and free space,
 as the default configuration does."""
+import calendar
 import json
 import os
 import re
@@ -121,7 +122,13 @@ def test_a_killed_peer_raises_one_alert_and_shows_in_status_and_graph(ctx):
         time.sleep(1.5)  # more checks of the same outage: still one ping alert for that peer
         pings = [a for a in alerts(c.daemons[0]) if a["peer"] == dead.id and a["name"] == "ping"]
         expect(len(pings) == 1, f"{len(pings)} ping alerts for one outage: {pings}")
-        expect(pings[0]["triggered_at"] >= pings[0]["expire"], str(pings[0]))
+        # triggered_at is an RFC 3339 time (IPFS Cluster's time.Time), expire Unix nanoseconds
+        triggered = pings[0]["triggered_at"]
+        expect(isinstance(triggered, str) and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", triggered),
+               str(pings[0]))
+        whole, _, frac = triggered[:-1].partition(".")
+        seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+        expect(seconds * 1_000_000_000 + int((frac + "0" * 9)[:9]) >= pings[0]["expire"], str(pings[0]))
         r = c.daemons[1].cli("health", "alerts")
         expect(r.returncode == 0 and f"{dead.id}: ping expired at" in r.stdout, r.stdout + r.stderr)
         r = c.daemons[1].cli("health", "metrics", "ping")
@@ -132,6 +139,84 @@ def test_a_killed_peer_raises_one_alert_and_shows_in_status_and_graph(ctx):
         expect(re.search(rf"(peer2|{dead.id})\s*: CLUSTER_ERROR", r.stdout), r.stdout)
         r = c.daemons[0].cli("health", "graph")
         expect(r.returncode == 0 and "unreachable" in r.stdout, r.stdout + r.stderr)
+
+
+def test_the_status_of_one_pin_asks_its_allocations_and_shows_the_other_members_remote(ctx):
+    with cluster(ctx, 3) as c:
+        c.start_all()
+        leader = leader_of(c.daemons[0])
+        wait_until(lambda: len(metrics(c.daemons[0], "tag:group")) == 3, 15, "every peer's tag")
+        cid = make_cids(1, seed=44)[0]
+        pin_all(c.daemons[0], [cid], 1, 1)
+        [holder] = allocations(c.daemons[0], cid)
+        down = next(d for d in c.daemons if d.id not in (holder, leader))
+        other = next(d for d in c.daemons if d.id not in (holder, down.id))
+        asker = next(d for d in c.daemons if d is not down)
+        down.kill()
+
+        # A member that does not hold the pin is not asked: down or not, it is `remote`, and the
+        # status has no cluster_error that would stop `pin add --wait` (IPFS Cluster's answer).
+        for method, path in (("GET", f"/pins/{cid}"), ("POST", f"/pins/{cid}/recover")):
+            status, body = asker.api(method, path)
+            expect(status == 200, f"{method} {path}: {status} {body}")
+            peer_map = json.loads(body)["peer_map"]
+            expect(set(peer_map) == {d.id for d in c.daemons}, f"{method} {path}: {body}")
+            expect(peer_map[down.id]["status"] == "remote" and peer_map[other.id]["status"] == "remote",
+                   f"{method} {path}: {body}")
+            expect(peer_map[holder]["status"] not in ("remote", "cluster_error"), f"{method} {path}: {body}")
+        r = asker.cli("status", cid)
+        expect(r.returncode == 0 and "CLUSTER_ERROR" not in r.stdout, r.stdout + r.stderr)
+
+        # The whole pinset is asked of every member: there the dead one is cluster_error.
+        status, body = asker.api("GET", "/pins")
+        [info] = [json.loads(line) for line in body.splitlines() if line.strip()]
+        expect(info["peer_map"][down.id]["status"] == "cluster_error", body)
+        # A filter keeps each member's matching entries only, and the members that did not answer.
+        status, body = asker.api("GET", "/pins?filter=remote")
+        [info] = [json.loads(line) for line in body.splitlines() if line.strip()]
+        expect(set(info["peer_map"]) == {other.id, down.id}, body)
+        expect(info["peer_map"][other.id]["status"] == "remote", body)
+        expect(info["peer_map"][down.id]["status"] == "cluster_error", body)
+
+        # GET /peers gives each member's own answer: its version and leader, or its error.
+        version = json.loads(asker.api("GET", "/version")[1])["version"]
+        status, body = asker.api("GET", "/peers")
+        infos = {i["id"]: i for i in (json.loads(line) for line in body.splitlines() if line.strip())}
+        expect(infos[down.id]["error"] and infos[down.id]["version"] == "", str(infos[down.id]))
+        for d in c.daemons:
+            if d is not down:
+                expect(infos[d.id]["version"] == version and infos[d.id]["raft_leader"] == leader, str(infos[d.id]))
+
+
+def test_a_list_of_cids_is_pinned_by_the_same_rules_as_one_cid(ctx):
+    # POST /pins with a body (`pin add -`) once skipped the checks of POST /pins/{cid}: a
+    # recursive pin silently turned direct, an expiry in the past was committed, and a pin
+    # again was allocated anew instead of keeping its allocations.
+    with cluster(ctx, 3) as c:
+        c.start_all()
+        d = c.daemons[0]
+        wait_until(lambda: len(metrics(d, "tag:group")) == 3, 15, "every peer's tag")
+        cids = make_cids(30, seed=47)
+        body = ("\n".join(cids) + "\n").encode()
+        status, text = d.api("POST", "/pins?replication-min=1&replication-max=1", body=body)
+        expect(status == 200 and json.loads(text)["count"] == 30, f"{status} {text}")
+        before = {cid: json.loads(d.api("GET", f"/allocations/{cid}")[1])["allocations"] for cid in cids}
+        expect(all(len(a) == 1 for a in before.values()), str(before))
+        status, text = d.api("POST", "/pins?replication-min=1&replication-max=2", body=body)
+        expect(status == 200, f"{status} {text}")
+        for cid in cids:
+            after = json.loads(d.api("GET", f"/allocations/{cid}")[1])["allocations"]
+            expect(before[cid][0] in after, f"{cid}: allocated to {before[cid]}, then to {after}")
+
+        refusals = [("?mode=direct", "line 1 ", "direct"), ("?expire-at=2001-01-01T00:00:00Z", "line 1 ", "past"),
+                    (f"?pin-update={cids[0]}", "pin-update", "one pin a request")]
+        for query, *words in refusals:
+            status, text = d.api("POST", "/pins" + query, body=body)
+            message = json.loads(text)["message"] if status != 200 else text
+            expect(status == 400 and all(w in message for w in words), f"{query}: {status} {text}")
+        pins = [json.loads(line) for line in d.api("GET", "/allocations")[1].splitlines() if line]
+        expect(all(p["max_depth"] == -1 and p["expire_at"].startswith("0001") for p in pins),
+               "a refused list changed the pins")
 
 
 def test_graph_renders_with_graphviz_and_says_how_to_get_it(ctx):
@@ -290,8 +375,10 @@ def test_four_peers_real_ipfs_rereplicate_after_a_peer_dies(ctx):
             for cid in cids:
                 wait_until(lambda cid=cid: count_pinned(nodes, c.daemons, cid) >= 2, 60,
                            f"{cid} pinned on two live peers")
+            # The pin moved away from the dead peer: its status no longer asks it (remote).
             r = live[0].cli("status", held[0])
-            expect(r.returncode == 0 and "CLUSTER_ERROR" in r.stdout, r.stdout + r.stderr)
+            expect(r.returncode == 0 and re.search(rf"{dead.id}\s*: REMOTE", r.stdout)
+                   and "CLUSTER_ERROR" not in r.stdout, r.stdout + r.stderr)
             r = live[1].cli("health", "alerts")
             expect(dead.id in r.stdout, r.stdout + r.stderr)
             # From now on, every pin keeps at least rmin live pinned copies.

@@ -113,6 +113,7 @@ def test_bad_query_values_are_answered_400_naming_the_parameter_and_what_is_acce
             (f"/pins?cids={cid},nope", "GET", "cids", ["nope"]),
             ("/allocations?indent=9", "GET", "indent", ["9", "0 to 8"]),
             ("/allocations?indent=four", "GET", "indent", ["four", "0 to 8"]),
+            ("/allocations?filter=bogus", "GET", "filter", ["bogus", "pin", "meta-pin", "shard-pin"]),
         ]
         for path, method, param, words in cases:
             status, body = d.api(method, path)
@@ -122,6 +123,93 @@ def test_bad_query_values_are_answered_400_naming_the_parameter_and_what_is_acce
             for word in words:
                 expect(word.lower() in message.lower(), f"{method} {path}: the message lacks {word!r}: {message}")
         expect(d.pin_cids() == set(), "a refused request changed the pinset")
+
+
+def cors_exchange(d, method, path, headers):
+    req = urllib.request.Request(f"http://127.0.0.1:{d.api_port}{path}", method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers
+
+
+def test_cors_defaults_answer_every_origin_for_get(ctx):
+    # Defaults (IPFS Cluster's): every origin, GET only, credentials allowed, no max age.
+    with single_peer(ctx)[0] as c:
+        d = c.daemons[0]
+        status, h = cors_exchange(d, "GET", "/id", {"Origin": "https://app.example"})
+        expect(status == 200 and h["Access-Control-Allow-Origin"] == "*", str(dict(h)))
+        expect("X-Stream-Output" in h["Access-Control-Expose-Headers"], str(dict(h)))
+        expect(h["Access-Control-Allow-Credentials"] == "true" and "Origin" in h["Vary"], str(dict(h)))
+        status, h = cors_exchange(d, "GET", "/id", {})
+        expect(status == 200 and "Access-Control-Allow-Origin" not in h, "CORS headers without an Origin")
+        status, h = cors_exchange(d, "OPTIONS", "/pins", {"Origin": "https://app.example",
+                                                          "Access-Control-Request-Method": "GET"})
+        expect(status == 204 and h["Access-Control-Allow-Origin"] == "*", f"{status} {dict(h)}")
+        expect(h["Access-Control-Allow-Methods"] == "GET", str(dict(h)))
+        # A method or a header not allowed: no Access-Control-Allow-* (the browser refuses).
+        for asked in ({"Access-Control-Request-Method": "DELETE"},
+                      {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "X-Secret"}):
+            status, h = cors_exchange(d, "OPTIONS", "/pins", {"Origin": "https://app.example", **asked})
+            expect(status == 204 and "Access-Control-Allow-Origin" not in h, f"{asked}: {status} {dict(h)}")
+        status, h = cors_exchange(d, "POST", f"/pins/{make_cids(1, seed=48)[0]}", {"Origin": "https://app.example"})
+        expect(status == 200 and "Access-Control-Allow-Origin" not in h, f"POST is not a CORS method here: {dict(h)}")
+
+
+def test_cors_settings_restrict_origins_methods_and_headers_and_the_preflight_needs_no_credentials(ctx):
+    def restricted(cfg):
+        cfg["api"]["restapi"].update(cors_allowed_origins=["https://*.example.org"],
+                                     cors_allowed_methods=["GET", "POST"], cors_allowed_headers=["Authorization"],
+                                     cors_allow_credentials=False, cors_max_age="10m0s",
+                                     basic_auth_credentials={"ana": "s3cret"})
+    with single_peer(ctx, edit=restricted)[0] as c:
+        d = c.daemons[0]
+        # The preflight goes without credentials; the answer it allows does not.
+        status, h = cors_exchange(d, "OPTIONS", "/pins", {"Origin": "https://ui.example.org",
+                                                          "Access-Control-Request-Method": "post",
+                                                          "Access-Control-Request-Headers": "authorization"})
+        expect(status == 204 and h["Access-Control-Allow-Origin"] == "https://ui.example.org", f"{status} {dict(h)}")
+        expect(h["Access-Control-Allow-Methods"] == "POST" and h["Access-Control-Allow-Headers"] == "authorization",
+               str(dict(h)))
+        expect(h["Access-Control-Max-Age"] == "600" and "Access-Control-Allow-Credentials" not in h, str(dict(h)))
+        status, h = cors_exchange(d, "GET", "/id", {"Origin": "https://ui.example.org"})
+        expect(status == 401 and h["Access-Control-Allow-Origin"] == "https://ui.example.org", f"{status} {dict(h)}")
+        status, h = cors_exchange(d, "GET", "/id", {"Origin": "https://evil.example.com"})
+        expect(status == 401 and "Access-Control-Allow-Origin" not in h, f"{status} {dict(h)}")
+
+
+def test_the_trailing_slash_redirect_keeps_escapes_in_the_path_and_injects_no_header(ctx):
+    with single_peer(ctx)[0] as c:
+        d = c.daemons[0]
+        raw, _ = raw_exchange(d, b"GET /pins%3Fx%0D%0AX-Evil:%201/?local=true HTTP/1.1\r\nHost: x\r\n"
+                                 b"Connection: close\r\n\r\n")
+        expect(status_line(raw) == 307, raw[:300])
+        head = raw.split(b"\r\n\r\n", 1)[0].decode()
+        expect(not any(line.lower().startswith("x-evil") for line in head.split("\r\n")), head)
+        expect("\r\nLocation: /pins%3Fx%0D%0AX-Evil%3A%201?local=true\r\n" in head, head)
+
+
+def test_allocations_filter_is_a_list_of_pin_types_as_ipfs_cluster_reads_it(ctx):
+    with single_peer(ctx)[0] as c:
+        d = c.daemons[0]
+        cids = make_cids(3, seed=43)
+        for cid in cids:
+            status, body = d.api("POST", f"/pins/{cid}")
+            expect(status == 200, body)
+
+        def listed(query):
+            status, body = api(d, "GET", "/allocations" + query)
+            expect(status in (200, 204), f"{query}: {status} {body}")
+            return sorted(json.loads(line)["cid"] for line in body.splitlines() if line.strip())
+        for query in ("", "?filter=", "?filter=all", "?filter=pin", "?filter=pin,bogus", "?filter=meta-pin,all"):
+            expect(listed(query) == sorted(cids), f"{query}: {listed(query)}")
+        # the sharding types hold none of this cluster's data pins (they once matched as "...pin")
+        for query in ("?filter=meta-pin", "?filter=shard-pin,clusterdag-pin"):
+            status, body = api(d, "GET", "/allocations" + query)
+            expect(status == 204 and body == "", f"{query}: {status} {body[:200]}")
+        r = d.cli("pin", "ls", "--filter", "nonsense")
+        expect(r.returncode == 2 and "nonsense" in r.stderr and "meta-pin" in r.stderr, r.stdout + r.stderr)
 
 
 # --- listings as ipfs-cluster-ctl prints them ----------------------------------------------------

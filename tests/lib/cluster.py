@@ -100,9 +100,9 @@ class Daemon:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def api(self, method, path, timeout=30):
-        """Returns (status, body text)."""
-        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}", method=method)
+    def api(self, method, path, timeout=30, body=None):
+        """Returns (status, body text); `body` (bytes) is sent as the request body."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}", method=method, data=body)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, r.read().decode()
