@@ -299,6 +299,33 @@ void Peer::start(Done ready) {
   }
   auto applied = state_->applied();
   if (!applied) return ready(applied.error());
+  if (!fresh && applied->index > durable.snapshot.index) {
+    // state.db is swapped to a received snapshot before raft.db records it: after a crash in
+    // between, state.db stands at a position the log does not hold (or holds with another
+    // term), which the core refuses. Record the snapshot it was marked with, as the install
+    // would have (a log without the snapshot's entry is superseded).
+    auto term = log->term_at(applied->index);
+    if (!term) return ready(term.error());
+    if (!*term || **term != applied->term) {
+      auto mark = state_->installed_snapshot();
+      if (!mark) return ready(mark.error());
+      if (*mark) {
+        store::LogBatch record;
+        record.snapshot = **mark;
+        if (auto s = log->apply(record); !s) return ready(s.error());
+        auto reloaded = log->load();
+        if (!reloaded) return ready(reloaded.error());
+        durable = std::move(reloaded).value();
+        std::error_code ec;
+        auto kept = RaftDriver::snapshot_file(data_dir_, applied->index);
+        if (!std::filesystem::exists(kept, ec)) {
+          std::filesystem::rename(data_dir_ / "snapshots" / "incoming.db", kept, ec);
+        }
+        options_.log(fmt::format("raft.db lacked the snapshot at index {} that state.db was restored from "
+                                 "(a stop during its install): recorded it", applied->index));
+      }
+    }
+  }
   durable.applied = applied->index;  // raft::Node::create raises the commit index to it
   load_known_addresses();
 

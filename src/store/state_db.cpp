@@ -22,6 +22,7 @@
 #include <mutex>
 #include <thread>
 
+#include "store/conf_state_codec.hpp"
 #include "store/fail_stop.hpp"
 #include "store/snapshot_file.hpp"
 #include "store/sqlite_connection.hpp"
@@ -594,6 +595,43 @@ Result<StateSnapshot> StateDb::inspect_snapshot(const std::filesystem::path& fil
   if (!pos) return pos.error();
   out.applied = *pos;
   return out;
+}
+
+Status StateDb::mark_snapshot(const std::filesystem::path& file, const raft::SnapshotMeta& meta) {
+  auto db = Connection::open(file.string(), OpenMode::ReadWrite);
+  if (!db) return db.error();
+  // The file is a standalone copy (VACUUM INTO, no WAL): a FULL commit makes the mark durable.
+  if (Status s = db->exec("PRAGMA synchronous=FULL"); !s) return s;
+  auto put = db->prepare("INSERT INTO meta(key, value) VALUES('snapshot_index', ?1), ('snapshot_term', ?2), "
+                         "('snapshot_conf', ?3) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (!put) return put.error();
+  put->bind_int(1, static_cast<std::int64_t>(meta.index));
+  put->bind_int(2, static_cast<std::int64_t>(meta.term));
+  const std::string conf = encode_conf_state(meta.conf);
+  put->bind_blob(3, conf);
+  return put->run();
+}
+
+Result<std::optional<raft::SnapshotMeta>> StateDb::installed_snapshot() {
+  auto pos = applied();
+  if (!pos) return pos.error();
+  auto db = Connection::open(file().string(), OpenMode::ReadOnly);
+  if (!db) return db.error();
+  auto get = db->prepare("SELECT (SELECT value FROM meta WHERE key = 'snapshot_index'), "
+                         "(SELECT value FROM meta WHERE key = 'snapshot_term'), "
+                         "(SELECT value FROM meta WHERE key = 'snapshot_conf')");
+  if (!get) return get.error();
+  auto row = get->step();
+  if (!row) return row.error();
+  if (!*row || get->column_blob(2).empty()) return std::optional<raft::SnapshotMeta>();
+  raft::SnapshotMeta meta;
+  meta.index = static_cast<raft::Index>(get->column_int(0));
+  meta.term = static_cast<raft::Term>(get->column_int(1));
+  if (meta.index != pos->index || meta.term != pos->term) return std::optional<raft::SnapshotMeta>();
+  auto conf = decode_conf_state(get->column_blob(2));
+  if (!conf) return make_error(fmt::format("{}: the mark of its snapshot: {}", file().string(), conf.error().message));
+  meta.conf = std::move(*conf);
+  return std::optional<raft::SnapshotMeta>(std::move(meta));
 }
 
 Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& src) {

@@ -192,6 +192,14 @@ class StateDb {
   // Open readers do not hold it up: once the snapshot is copied next to state.db, each is ended
   // (see StateReader). Returns the new applied position.
   Result<AppliedPosition> restore_snapshot(const std::filesystem::path& src);
+  // A snapshot received from the leader carries the Raft snapshot it stands for (index, term,
+  // configuration), written into the file before it is restored. state.db is swapped first and
+  // raft.db records the snapshot after; a crash between the two left a state.db ahead of
+  // raft.db that the core refused at every start. The mark lets the start record it instead.
+  static Status mark_snapshot(const std::filesystem::path& file, const raft::SnapshotMeta& meta);
+  // The mark of the snapshot state.db was restored from, when state.db is still at that
+  // position (nothing applied since); nullopt otherwise.
+  Result<std::optional<raft::SnapshotMeta>> installed_snapshot();
 
   const std::filesystem::path& file() const;
 

@@ -207,6 +207,30 @@ def test_new_peer_bootstraps_and_catches_up_through_a_snapshot(ctx):
         expect(len(json.loads(body)["cluster_peers"]) == 4, body)
 
 
+def test_a_stop_between_a_snapshots_swap_and_its_record_in_raft_db_restarts_and_loses_nothing(ctx):
+    # A follower behind the leader's log receives its snapshot: state.db is swapped first and
+    # raft.db records the snapshot after. A stop in between (here forced by a fault hook that
+    # ends the process as kill -9 would) left a follower that refused every start ("applied
+    # index ... is beyond commit index").
+    with LocalCluster(ctx, 3) as c:
+        for d in c.daemons:
+            c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(snapshot_threshold=20, trailing_logs=5))
+        c.start_all()
+        lagging = c.daemons[2]
+        lagging.stop()
+        cids = [pin(c.daemons[i % 2], cid) for i, cid in enumerate(make_cids(60, seed=49))]
+        snapshots = os.path.join(c.daemons[0].folder, "clusterpin-data", "snapshots")
+        wait_until(lambda: os.path.isdir(snapshots) and os.listdir(snapshots), 20, "a snapshot")
+        lagging.start(env={"CLUSTERPIN_FAULT": "after-snapshot-restore"})
+        wait_until(lambda: lagging.proc.poll() is not None, 30, "the fault hook to end the follower")
+        expect(lagging.proc.returncode == 86, f"exit {lagging.proc.returncode}:\n{lagging.log()[-1500:]}")
+        lagging.start()
+        lagging.wait_ready()
+        expect("recorded it" in lagging.log()[lagging.log_offset:], lagging.log()[-1500:])
+        more = [pin(c.daemons[2], cid) for cid in make_cids(3, seed=50)]
+        all_live_have(c, cids + more)
+
+
 def test_bootstrap_into_a_folder_holding_state_is_refused_with_the_reset_command(ctx):
     with LocalCluster(ctx, 2) as c:
         c.start_all()

@@ -49,12 +49,14 @@ class Daemon:
     def address(self):
         return f"/ip4/127.0.0.1/tcp/{self.p2p_port}/p2p/{self.id}"
 
-    def start(self, *extra):
+    def start(self, *extra, env=None):
+        """`env`: variables added to the daemon's environment (e.g. CLUSTERPIN_FAULT)."""
         # wait_ready looks only at what this run logs, after the earlier runs' lines.
         self.log_offset = len(self.log())
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen([self.cluster.ctx.binary, "daemon", "--config", self.folder, *extra],
-                                     stdout=log, stderr=subprocess.STDOUT)
+                                     stdout=log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **env} if env else None)
         return self
 
     def wait_ready(self, timeout=30):
