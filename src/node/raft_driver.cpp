@@ -225,9 +225,16 @@ void RaftDriver::after_persist(raft::Ready ready) {
   if (auto s = apply_entries(ready.committed); !s) fail_stop(s.error().message);
   node_->advance();
   for (const raft::Entry& e : ready.committed) complete(e.index, e.term);
-  if (ready.snapshot_due) {
+  if (ready.snapshot_due && std::chrono::steady_clock::now() >= snapshot_retry_at_) {
     if (auto s = take_snapshot(); !s) {
-      fmt::print(stderr, "clusterpin daemon: snapshot failed: {}\n", s.error().message);
+      // Due stays true at every Ready until one succeeds: without a pause a lasting failure
+      // (a full disk, a read-only folder) meant a whole copy of state.db per Ready.
+      snapshot_backoff_ = std::clamp(2 * snapshot_backoff_, kSnapshotBackoffMin, kSnapshotBackoffMax);
+      snapshot_retry_at_ = std::chrono::steady_clock::now() + snapshot_backoff_;
+      fmt::print(stderr, "clusterpin daemon: snapshot failed: {}; trying again in {} s\n", s.error().message,
+                 std::chrono::duration_cast<std::chrono::seconds>(snapshot_backoff_).count());
+    } else {
+      snapshot_backoff_ = {};
     }
   }
   // Proposals whose index was overwritten by another leader's entry can no longer commit.

@@ -100,6 +100,11 @@ class RaftDriver : public raft::SnapshotSource {
   void fail_all_pending(const std::string& why);
   Done add_pending(raft::Index index, std::chrono::milliseconds timeout, Done done);
   std::filesystem::path snapshot_path(raft::Index index) const { return snapshot_file(data_dir_, index); }
+  // A failed snapshot is tried again after a pause that doubles from 1 s to 5 min.
+  static constexpr std::chrono::steady_clock::duration kSnapshotBackoffMin = std::chrono::seconds(1);
+  static constexpr std::chrono::steady_clock::duration kSnapshotBackoffMax = std::chrono::minutes(5);
+  std::chrono::steady_clock::duration snapshot_backoff_{};
+  std::chrono::steady_clock::time_point snapshot_retry_at_{};
 
   asio::io_context& io_;
   std::unique_ptr<raft::Node> node_;

@@ -268,15 +268,21 @@ Result<StateSnapshot> write_snapshot_file(Connection& db, const std::filesystem:
   tmp += ".tmp";
   std::error_code ec;
   std::filesystem::remove(tmp, ec);  // VACUUM INTO refuses an existing non-empty file
+  // A failed copy is removed at once: left behind (a disk filled by VACUUM INTO) it would keep
+  // the disk full for the writes that follow.
+  auto failed = [&](Error e) -> Error {
+    std::filesystem::remove(tmp, ec);
+    return e;
+  };
   auto vacuum = db.prepare("VACUUM INTO ?1");
   if (!vacuum) return vacuum.error();
   vacuum->bind_text(1, tmp.string());
-  if (Status s = vacuum->run(); !s) return s.error();
-  if (Status s = sync_file(tmp); !s) return s.error();
+  if (Status s = vacuum->run(); !s) return failed(s.error());
+  if (Status s = sync_file(tmp); !s) return failed(s.error());
   std::filesystem::rename(tmp, dest, ec);
   if (ec)
-    return make_error(
-        fmt::format("{}: cannot rename to {}: {}", tmp.string(), dest.string(), ec.message()));
+    return failed(make_error(
+        fmt::format("{}: cannot rename to {}: {}", tmp.string(), dest.string(), ec.message())));
   if (Status s = sync_parent_directory(dest); !s) return s.error();
   return StateDb::inspect_snapshot(dest);
 }

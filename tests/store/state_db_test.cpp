@@ -607,3 +607,46 @@ TEST_CASE("a reader writes a consistent snapshot on another thread while the wri
   auto rb = reader(b);
   CHECK(*rb.count_pins() == pos->index);
 }
+
+TEST_CASE("a snapshot that fails after its copy was written leaves no partial file behind") {
+  TempDir dir;
+  StateDb db = open_state(dir.path());
+  CHECK(apply(db, 1, 1, {StateOp::put_pin(cid(1), "pin")}));
+  // The destination is a folder that holds a file: the copy is written, its rename fails.
+  auto dest = dir.path() / "snap.db";
+  std::filesystem::create_directories(dest / "in-the-way");
+  auto snap = db.create_snapshot(dest);
+  REQUIRE_FALSE(snap.ok());
+  CHECK(snap.error().message.find("cannot rename") != std::string::npos);
+  auto tmp = dest;
+  tmp += ".tmp";
+  CHECK_FALSE(std::filesystem::exists(tmp));  // a full disk would have stayed full
+  std::filesystem::remove_all(dest);
+  CHECK(db.create_snapshot(dest).ok());
+}
+
+TEST_CASE("a received snapshot's mark is read back while state.db stands at it, and not after") {
+  TempDir dir;
+  StateDb leader = open_state(dir.path() / "a");
+  CHECK(apply(leader, 7, 3, {StateOp::put_pin(cid(7), "pin")}));
+  auto file = dir.path() / "incoming.db";
+  REQUIRE(leader.create_snapshot(file).ok());
+  raft::SnapshotMeta meta;
+  meta.index = 7;
+  meta.term = 3;
+  meta.conf.voters = {"a", "b", "c"};
+  meta.conf.learners = {"d"};
+  REQUIRE(StateDb::mark_snapshot(file, meta).ok());
+
+  StateDb follower = open_state(dir.path() / "b");
+  CHECK_FALSE(follower.installed_snapshot().value().has_value());  // never restored: no mark
+  REQUIRE(follower.restore_snapshot(file).ok());
+  auto mark = follower.installed_snapshot();
+  REQUIRE_MESSAGE(mark.ok(), (mark.ok() ? "" : mark.error().message));
+  REQUIRE(mark->has_value());
+  CHECK(**mark == meta);
+  // Once an entry is applied after it, the mark no longer describes state.db.
+  CHECK(apply(follower, 8, 3, {StateOp::put_pin(cid(8), "pin")}));
+  REQUIRE(follower.commit().ok());
+  CHECK_FALSE(follower.installed_snapshot().value().has_value());
+}
