@@ -140,6 +140,8 @@ Cors cors_for(const RestApiConfig& c, const net::HttpRequest& q) {
   return out;
 }
 
+const std::string kGet = "GET";
+
 }  // namespace
 
 RestApi::RestApi(asio::io_context& io, Peer& peer) : io_(io), peer_(peer) {}
@@ -190,7 +192,9 @@ void RestApi::handle(net::HttpRequest request, Responder r) {
 
 void RestApi::route(const net::HttpRequest& q, const Responder& r) {
   auto parts = split_path(q.path);
-  const std::string& m = q.method;
+  // HEAD is answered as GET without the body (the server drops it): `curl -I` and monitors
+  // that probe with HEAD get the status and headers GET would.
+  const std::string& m = q.method == "HEAD" ? kGet : q.method;
   if (q.path.size() > 1 && q.path.back() == '/') {
     // The path is held decoded: encoded again, so an escaped '?', '#' or line break stays part
     // of the path instead of ending it (or the header).

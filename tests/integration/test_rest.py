@@ -179,6 +179,20 @@ def test_cors_settings_restrict_origins_methods_and_headers_and_the_preflight_ne
         expect(status == 401 and "Access-Control-Allow-Origin" not in h, f"{status} {dict(h)}")
 
 
+def test_head_is_answered_as_get_without_a_body(ctx):
+    with single_peer(ctx)[0] as c:
+        d = c.daemons[0]
+        for path, status in (("/id", 200), ("/version", 200), ("/health", 204), ("/no-such-route", 404)):
+            raw, _ = raw_exchange(d, f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            expect(status_line(raw) == status, f"HEAD {path}: {raw[:200]!r}")
+            head, _, body = raw.partition(b"\r\n\r\n")
+            expect(body == b"", f"HEAD {path} sent a body: {body[:100]!r}")
+        status, body = d.api("POST", f"/pins/{make_cids(1, seed=51)[0]}")
+        expect(status == 200, body)
+        raw, _ = raw_exchange(d, b"HEAD /allocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        expect(status_line(raw) == 200 and raw.endswith(b"\r\n\r\n"), raw[:300])
+
+
 def test_the_trailing_slash_redirect_keeps_escapes_in_the_path_and_injects_no_header(ctx):
     with single_peer(ctx)[0] as c:
         d = c.daemons[0]
