@@ -949,12 +949,15 @@ std::string Peer::local_status_json(const Cid& cid, const std::optional<Pin>& pi
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-static std::string cluster_error_json(const std::string& peername, const std::string& error, UnixNanos now) {
+// The entry of a member whose status comes from here rather than from its own answer: one it
+// could not be asked (cluster_error, with why) or one not asked (remote, IPFS Cluster's entry).
+static std::string status_entry_json(const std::string& peername, std::string_view status,
+                                     const std::string& error, UnixNanos now) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();
   w.Key("peername"); w.String(peername.c_str());
-  w.Key("status"); w.String("cluster_error");
+  w.Key("status"); w.String(status.data(), static_cast<rapidjson::SizeType>(status.size()));
   w.Key("timestamp"); w.String(format_rfc3339(now).c_str());
   w.Key("error"); w.String(error.c_str());
   w.Key("attempt_count"); w.Int64(0);
@@ -963,19 +966,12 @@ static std::string cluster_error_json(const std::string& peername, const std::st
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-// A member that is not asked for a CID (see gather_status): IPFS Cluster's entry for it.
+static std::string cluster_error_json(const std::string& peername, const std::string& error, UnixNanos now) {
+  return status_entry_json(peername, "cluster_error", error, now);
+}
+
 static std::string remote_status_json(const std::string& id, UnixNanos now) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-  w.StartObject();
-  w.Key("peername"); w.String(id.c_str());
-  w.Key("status"); w.String("remote");
-  w.Key("timestamp"); w.String(format_rfc3339(now).c_str());
-  w.Key("error"); w.String("");
-  w.Key("attempt_count"); w.Int64(0);
-  w.Key("priority_pin"); w.Bool(false);
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return status_entry_json(id, "remote", "", now);
 }
 
 void Peer::recover_one(const Cid& cid, bool local_only,

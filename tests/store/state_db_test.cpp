@@ -71,6 +71,13 @@ int exit_code_of(pid_t pid) {
   return WEXITSTATUS(status);
 }
 
+// <root>/s.db: a snapshot of a state at index 11, term 2 holding one pin (kept in <root>/a).
+void snapshot_at_11(const std::filesystem::path& root) {
+  auto a = open_state(root / "a");
+  apply(a, 11, 2, {StateOp::put_pin(cid(1000), "from-snapshot")});
+  REQUIRE(a.create_snapshot(root / "s.db").ok());
+}
+
 store::StateReader reader(StateDb& db) {
   auto r = db.open_reader();
   REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
@@ -497,9 +504,7 @@ TEST_CASE("a restore ends the readers open between pages: their next read names 
 
 TEST_CASE("a restore waits for a reader's call in progress on another thread, then ends it") {
   TempDir dir;
-  auto a = open_state(dir.path() / "a");
-  apply(a, 11, 2, {StateOp::put_pin(cid(1000), "from-snapshot")});
-  REQUIRE(a.create_snapshot(dir.path() / "s.db").ok());
+  snapshot_at_11(dir.path());
   auto b = open_state(dir.path() / "b");
   std::vector<StateOp> ops;
   for (int i = 0; i < 300; ++i) ops.push_back(StateOp::put_pin(cid(i), "old"));
@@ -540,9 +545,7 @@ TEST_CASE("a restore waits for a reader's call in progress on another thread, th
 
 TEST_CASE("a restore from inside a reader's own visitor is refused instead of waiting for itself") {
   TempDir dir;
-  auto a = open_state(dir.path() / "a");
-  apply(a, 11, 2, {StateOp::put_pin(cid(1000), "from-snapshot")});
-  REQUIRE(a.create_snapshot(dir.path() / "s.db").ok());
+  snapshot_at_11(dir.path());
   auto b = open_state(dir.path() / "b");
   apply(b, 5, 1, {StateOp::put_pin(cid(1), "old"), StateOp::put_pin(cid(2), "old")});
   auto r = reader(b);
