@@ -166,7 +166,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     for (const auto& [name, value] : request_.headers.fields()) {
       if (!equals_ignore_case(name, "Content-Length") &&
           !equals_ignore_case(name, "Transfer-Encoding"))
-        out += fmt::format("{}: {}\r\n", name, value);
+        append_header_field(out, name, value);
     }
     bool needs_length = !request_.body.empty() || request_.method == "POST" ||
                         request_.method == "PUT" || request_.method == "PATCH";

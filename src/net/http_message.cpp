@@ -20,6 +20,16 @@ std::string_view trim(std::string_view s) {
 }
 }  // namespace
 
+void append_header_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  for (char c : value) {
+    auto byte = static_cast<unsigned char>(c);
+    out.push_back((byte < 0x20 && c != '\t') || byte == 0x7f ? ' ' : c);
+  }
+  out.append("\r\n");
+}
+
 bool equals_ignore_case(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

@@ -12,6 +12,13 @@
 
 namespace clusterpin::net {
 
+// Appends "name: value\r\n". A CR or LF in the value would end the field there and let the rest
+// pass for fields of its own (or, after an empty line, end the head or the trailers), so they and
+// the other control characters but tab go out as spaces. Values are not always ours: an error
+// text from Kubo or another peer can span lines. Every header and trailer the server and the
+// client write goes through it.
+void append_header_field(std::string& out, std::string_view name, std::string_view value);
+
 // True when a and b are equal ignoring ASCII case (header names, tokens).
 bool equals_ignore_case(std::string_view a, std::string_view b);
 

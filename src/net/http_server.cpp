@@ -25,20 +25,6 @@ std::string format_duration(milliseconds d) {
   return fmt::format("{}ms", d.count());
 }
 
-// Appends "name: value\r\n". A CR or LF in the value would end the field there and let the rest
-// pass for fields of its own (or, after an empty line, end the head or the trailers), so they and
-// the other control characters but tab go out as spaces. Values are not always ours: an error text
-// from Kubo or another peer can span lines.
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  for (char c : value) {
-    auto byte = static_cast<unsigned char>(c);
-    out.push_back((byte < 0x20 && c != '\t') || byte == 0x7f ? ' ' : c);
-  }
-  out.append("\r\n");
-}
-
 }  // namespace
 
 struct HttpServer::Shared {
@@ -85,9 +71,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     headers.remove("Connection");
     std::string head = fmt::format("HTTP/1.1 {} {}\r\n", status, status_reason(status));
     for (const auto& [name, value] : shared_->options.default_headers.fields()) {
-      if (!headers.has(name)) append_field(head, name, value);
+      if (!headers.has(name)) append_header_field(head, name, value);
     }
-    for (const auto& [name, value] : headers.fields()) append_field(head, name, value);
+    for (const auto& [name, value] : headers.fields()) append_header_field(head, name, value);
     if (!keep_alive_) {
       head += "Connection: close\r\n";
     } else if (request_minor_ == 0) {
@@ -583,9 +569,9 @@ void HttpResponder::finish(HttpHeaders trailers) {
   if (!c || !c->open()) return;
   if (!raw_stream_ && !head_request_) {
     std::string tail = "0\r\n";
-    append_field(tail, "X-Stream-Error", trailers.get("X-Stream-Error").value_or(""));
+    append_header_field(tail, "X-Stream-Error", trailers.get("X-Stream-Error").value_or(""));
     for (const auto& [name, value] : trailers.fields()) {
-      if (!equals_ignore_case(name, "X-Stream-Error")) append_field(tail, name, value);
+      if (!equals_ignore_case(name, "X-Stream-Error")) append_header_field(tail, name, value);
     }
     tail += "\r\n";
     c->queue(tail);

@@ -445,3 +445,18 @@ TEST_CASE("random bytes end in need_more or an error status, never a crash") {
     if (out.error != HttpParseError::none) CHECK(status_for(out.error) >= 400);
   }
 }
+
+TEST_CASE("a header field written with a line break in its value parses as one field") {
+  // What the server and the client write (append_header_field), read back by the parser.
+  std::string head = "GET /x HTTP/1.1\r\n";
+  append_header_field(head, "Host", "a");
+  append_header_field(head, "X-Note", "one\r\nX-Evil: 1\r\n\r\nGET /y HTTP/1.1\tend\x7f");
+  head += "\r\n";
+  auto out = feed_request(head);
+  REQUIRE(out.error == HttpParseError::none);
+  REQUIRE(out.messages.size() == 1);
+  const auto& r = out.messages[0].request;
+  CHECK(r.path == "/x");
+  CHECK_FALSE(r.headers.has("X-Evil"));
+  CHECK(r.headers.get("X-Note") == "one  X-Evil: 1    GET /y HTTP/1.1\tend");
+}
