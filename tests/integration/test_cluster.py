@@ -216,10 +216,12 @@ def test_a_stop_between_a_snapshots_swap_and_its_record_in_raft_db_restarts_and_
         for d in c.daemons:
             c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(snapshot_threshold=20, trailing_logs=5))
         c.start_all()
-        lagging = c.daemons[2]
+        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+        lagging = next(d for d in c.daemons if d.id != leader)  # the others keep their leader
+        live = [d for d in c.daemons if d is not lagging]
         lagging.stop()
-        cids = [pin(c.daemons[i % 2], cid) for i, cid in enumerate(make_cids(60, seed=49))]
-        snapshots = os.path.join(c.daemons[0].folder, "clusterpin-data", "snapshots")
+        cids = [pin(live[i % 2], cid) for i, cid in enumerate(make_cids(60, seed=49))]
+        snapshots = os.path.join(live[0].folder, "clusterpin-data", "snapshots")
         wait_until(lambda: os.path.isdir(snapshots) and os.listdir(snapshots), 20, "a snapshot")
         lagging.start(env={"CLUSTERPIN_FAULT": "after-snapshot-restore"})
         wait_until(lambda: lagging.proc.poll() is not None, 30, "the fault hook to end the follower")
@@ -227,7 +229,7 @@ def test_a_stop_between_a_snapshots_swap_and_its_record_in_raft_db_restarts_and_
         lagging.start()
         lagging.wait_ready()
         expect("recorded it" in lagging.log()[lagging.log_offset:], lagging.log()[-1500:])
-        more = [pin(c.daemons[2], cid) for cid in make_cids(3, seed=50)]
+        more = [pin(lagging, cid) for cid in make_cids(3, seed=50)]
         all_live_have(c, cids + more)
 
 
@@ -247,20 +249,23 @@ def test_a_voter_that_lost_its_state_is_refused_until_removed_and_then_rejoins(c
         c.start_all()
         cids = [pin(c.daemons[0], cid) for cid in make_cids(3, seed=45)]
         all_live_have(c, cids)
-        wiped = c.daemons[2]
+        # A follower: with the leader gone the join would reach no leader until an election.
+        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+        wiped = next(d for d in c.daemons if d.id != leader)
+        via = next(d for d in c.daemons if d is not wiped)
         wiped.kill()
         r = ctx.run("state", "cleanup", "--config", wiped.folder, "--force")
         expect(r.returncode == 0, r.stderr)
         # Let back in as a voter with an empty log, it could elect a leader without the pins.
-        r = ctx.run("daemon", "--config", wiped.folder, "--bootstrap", c.daemons[0].address, timeout=60)
+        r = ctx.run("daemon", "--config", wiped.folder, "--bootstrap", via.address, timeout=60)
         expect(r.returncode != 0 and "peers rm" in r.stderr and wiped.id in r.stderr, r.stderr)
-        status, body = c.daemons[0].api("GET", "/id")
+        status, body = via.api("GET", "/id")
         expect(len(json.loads(body)["cluster_peers"]) == 3, body)
-        r = c.daemons[0].cli("peers", "rm", wiped.id)
+        r = via.cli("peers", "rm", wiped.id)
         expect(r.returncode == 0, r.stderr)
-        wiped.start("--bootstrap", c.daemons[0].address)
+        wiped.start("--bootstrap", via.address)
         wiped.wait_ready(timeout=60)
-        more = [pin(c.daemons[1], cid) for cid in make_cids(2, seed=46)]
+        more = [pin(via, cid) for cid in make_cids(2, seed=46)]
         all_live_have(c, cids + more)
 
 
