@@ -53,17 +53,23 @@ std::vector<std::string_view> HttpHeaders::get_all(std::string_view name) const 
   return out;
 }
 
-bool HttpHeaders::has_token(std::string_view name, std::string_view token) const {
+std::vector<std::string_view> HttpHeaders::tokens(std::string_view name) const {
+  std::vector<std::string_view> out;
   for (std::string_view value : get_all(name)) {
     while (!value.empty()) {
       size_t comma = value.find(',');
       std::string_view item = trim(value.substr(0, comma));
-      if (equals_ignore_case(item, token)) return true;
+      if (!item.empty()) out.push_back(item);
       if (comma == std::string_view::npos) break;
       value.remove_prefix(comma + 1);
     }
   }
-  return false;
+  return out;
+}
+
+bool HttpHeaders::has_token(std::string_view name, std::string_view token) const {
+  auto items = tokens(name);
+  return std::any_of(items.begin(), items.end(), [&](std::string_view item) { return equals_ignore_case(item, token); });
 }
 
 void HttpHeaders::add(std::string name, std::string value) {

@@ -37,6 +37,8 @@ class HttpHeaders {
   bool has(std::string_view name) const { return get(name).has_value(); }
   // True when a comma-separated field (Connection, Transfer-Encoding) lists `token`.
   bool has_token(std::string_view name, std::string_view token) const;
+  // The items of a comma-separated field, trimmed, empty ones skipped (every occurrence of it).
+  std::vector<std::string_view> tokens(std::string_view name) const;
 
   void add(std::string name, std::string value);
   // Replaces every field called `name` by one field with `value`.

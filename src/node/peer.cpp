@@ -974,6 +974,12 @@ static std::string remote_status_json(const std::string& id, UnixNanos now) {
   return status_entry_json(id, "remote", "", now);
 }
 
+// Whether gather_status (StatusScope::allocated) and recover_one ask `member` about a CID whose
+// pin is `pin`: its allocations, every member for a pin everywhere or a CID not in the pinset.
+static bool asked_about(const std::optional<Pin>& pin, const Result<PeerId>& member) {
+  return !pin || pin->everywhere() || (member && pin->allocated_to(*member));
+}
+
 void Peer::recover_one(const Cid& cid, bool local_only,
                        std::function<void(std::map<std::string, std::string> errors)> done) {
   std::map<std::string, std::string> errors;
@@ -984,8 +990,7 @@ void Peer::recover_one(const Cid& cid, bool local_only,
   if (!local_only) {
     for (const auto& id : member_ids()) {
       auto member = PeerId::parse(id);
-      // The members gather_status asks about this CID (StatusScope::allocated).
-      if (id != self_ && member && (!p || p->everywhere() || p->allocated_to(*member))) others.push_back(*member);
+      if (id != self_ && member && asked_about(p, member)) others.push_back(*member);
     }
   }
   struct Gathered {
@@ -1034,9 +1039,7 @@ void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function
       Asked a{id, {}, {}};
       auto member = PeerId::parse(id);
       for (std::size_t i = 0; i < cids.size(); ++i) {
-        bool ask = scope == StatusScope::every_member || !pins[i] || pins[i]->everywhere() ||
-                   (member && pins[i]->allocated_to(*member));
-        if (!ask) {
+        if (scope == StatusScope::allocated && !asked_about(pins[i], member)) {
           (*result)[i][id] = remote_status_json(id, now());
           continue;
         }

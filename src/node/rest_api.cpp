@@ -82,12 +82,6 @@ bool listed(const std::vector<std::string>& names, std::string_view name) {
   });
 }
 
-std::string trimmed(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return std::string(text);
-}
-
 // CORS, as IPFS Cluster's REST API answers it with the same api.restapi.cors_* settings (the
 // rs/cors rules): a request from an allowed origin with an allowed method gets
 // Access-Control-Allow-Origin ("*" when every origin is allowed, else its origin), the exposed
@@ -117,14 +111,9 @@ Cors cors_for(const RestApiConfig& c, const net::HttpRequest& q) {
   if (method != "OPTIONS" && !listed(c.cors_allowed_methods, method)) return out;
   std::string asked_headers;
   if (out.preflight) {
-    std::string_view list = q.headers.get("Access-Control-Request-Headers").value_or("");
-    while (!list.empty()) {
-      auto comma = list.find(',');
-      std::string name = trimmed(list.substr(0, comma));
-      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      if (name.empty()) continue;
+    for (std::string_view name : q.headers.tokens("Access-Control-Request-Headers")) {
       if (!net::equals_ignore_case(name, "Origin") && !listed(c.cors_allowed_headers, name)) return out;
-      asked_headers += (asked_headers.empty() ? "" : ", ") + name;
+      asked_headers += fmt::format("{}{}", asked_headers.empty() ? "" : ", ", name);
     }
   }
   out.headers.add("Access-Control-Allow-Origin", any_origin ? "*" : std::string(*origin));
