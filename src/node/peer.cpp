@@ -1,5 +1,7 @@
 // Peer (see peer.hpp). RPC methods between peers:
 //   "raft"    one-way: an encoded raft::Message
+//   "removed" one-way: u64 commit index; the sender's committed configuration at it lacks the
+//             receiver, which leaves if that index is past the one it joined at
 //   "commit"  request: entry data; the leader proposes it and answers the index once applied
 //   "join"    request: PeerAddresses of a new peer; the leader adds it as a learner and answers
 //             the cluster id and every member's address record
@@ -29,9 +31,11 @@
 #include "core/encoding.hpp"
 #include "core/multiaddr.hpp"
 #include "core/raft/codec.hpp"
+#include "core/raft/conf_state.hpp"
 #include "core/version.hpp"
 #include "core/wire.hpp"
 #include "node/backup.hpp"
+#include "node/fault.hpp"
 
 namespace clusterpin::node {
 namespace {
@@ -329,19 +333,29 @@ void Peer::start(Done ready) {
   durable.applied = applied->index;  // raft::Node::create raises the commit index to it
   load_known_addresses();
 
-  auto writer = std::make_unique<store::LogWriter>(std::move(log).value());
   if (joining_) {
-    // Join first: the cluster id comes from the cluster. The writer waits in a holder.
-    auto holder = std::make_shared<std::unique_ptr<store::LogWriter>>(std::move(writer));
+    // Join first: the cluster id comes from the cluster, and the index this peer joined at is
+    // recorded before its log holds anything. The log waits in a holder.
+    auto holder = std::make_shared<store::RaftLog>(std::move(log).value());
     auto since = steady_clock::now();
-    join(0, [this, holder, ready, since](Status s) {
-      if (!s) return ready(s);
-      if (auto st = start_raft_with(std::move(*holder), raft::DurableState{}); !st) return ready(st);
+    join(0, [this, holder, ready, since](Result<raft::Index> joined) {
+      if (!joined) return ready(joined.error());
+      if (auto s = holder->set_member_since(*joined); !s) return ready(s);
+      member_since_ = *joined;
+      auto writer = std::make_unique<store::LogWriter>(std::move(*holder));
+      if (auto st = start_raft_with(std::move(writer), raft::DurableState{}); !st) return ready(st);
       check_ready(ready, since);
     });
     return;
   }
+  auto since = log->member_since();
+  if (!since) return ready(since.error());
+  member_since_ = *since;
+  auto writer = std::make_unique<store::LogWriter>(std::move(log).value());
   if (auto s = start_raft_with(std::move(writer), std::move(durable)); !s) return ready(s);
+  // A peer stopped between applying its removal and leaving (or one that a snapshot told) leaves now.
+  check_membership(driver_->node().applied_index());
+  if (removed_) return;
   check_ready(ready, steady_clock::now());
 }
 
@@ -382,7 +396,10 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
                              const store::StateDb::Applied& effects) {
     on_applied(e, command, effects);
   };
-  callbacks.state_replaced = [this] { worker_->state_replaced(); };
+  callbacks.state_replaced = [this](raft::Index index) {
+    worker_->state_replaced();
+    check_membership(index);
+  };
   auto driver = RaftDriver::create(io_, std::move(cfg), std::move(durable), std::move(writer),
                                    *state_, data_dir_, kTick, std::move(callbacks));
   if (!driver) return driver.error();
@@ -494,12 +511,7 @@ void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& co
       }
       if (c.type == raft::ConfChangeType::RemoveNode) {
         if (c.node == self_) {
-          // Only if the latest configuration still lacks this peer: a peer that left and joined
-          // again replays its old removal while catching up.
-          const raft::ConfState& conf = driver_->node().conf();
-          bool member = std::count(conf.voters.begin(), conf.voters.end(), self_) +
-                            std::count(conf.learners.begin(), conf.learners.end(), self_) > 0;
-          if (!member && on_removed_) asio::post(io_, on_removed_);
+          check_membership(entry.index);
         } else if (auto p = PeerId::parse(c.node)) {
           rpc_->remove_peer(*p);
         }
@@ -540,6 +552,7 @@ void Peer::handle_message(const PeerId& from, std::string_view method, ByteView 
     if (monitor_) monitor_->receive(from.to_string(), as_string(payload));
     return;
   }
+  if (method == "removed") return removal_reported(from, payload);
   if (method != "raft" || !driver_) return;
   auto m = raft::decode(as_string(payload));
   if (!m) {
@@ -554,7 +567,47 @@ void Peer::handle_message(const PeerId& from, std::string_view method, ByteView 
         from.to_string(), m->cluster_id, cluster_id_));
     return;
   }
+  tell_if_removed(from);
   driver_->step(*m);
+}
+
+// A peer removed while it was stopped holds a log in which it is still a member: it campaigns
+// or answers a leader that no longer contacts it. Its members tell it (at most once a second)
+// once their committed and their latest configuration both lack it.
+void Peer::tell_if_removed(const PeerId& from) {
+  const raft::Node& n = driver_->node();
+  std::string id = from.to_string();
+  auto member = [&id](const raft::ConfState& c) {
+    return raft::contains(c.voters, id) || raft::contains(c.learners, id);
+  };
+  if (member(n.conf()) || member(n.conf_at(n.commit_index()))) return;
+  auto now = steady_clock::now();
+  auto [it, fresh] = removal_told_.try_emplace(id, now);
+  if (!fresh && now - it->second < std::chrono::seconds(1)) return;
+  it->second = now;
+  WireWriter w;
+  w.u64(n.commit_index());
+  std::string bytes = w.take();
+  (void)rpc_->send(from, "removed", as_view(bytes));
+}
+
+// The teller's committed configuration at `index` lacks this peer. If `index` is past the one
+// this peer joined at, the removal is of its current membership: a configuration that has it
+// as of member_since_ lacks it later only after a removal. (A teller behind this peer's join
+// holds an older index and is ignored.) Only members are heard.
+void Peer::removal_reported(const PeerId& from, ByteView payload) {
+  if (!driver_ || removed_) return;
+  const std::string text = as_string(payload);
+  WireReader reader(text);
+  raft::Index index = reader.u64();
+  if (!reader.ok() || index <= member_since_) return;
+  const raft::ConfState& conf = driver_->node().conf();
+  std::string teller = from.to_string();
+  if (!raft::contains(conf.voters, teller) && !raft::contains(conf.learners, teller)) return;
+  options_.log(fmt::format("peer {} reports that this peer is not in the cluster's configuration "
+                           "as of index {}", teller, index));
+  removed_ = true;
+  if (on_removed_) asio::post(io_, on_removed_);
 }
 
 void Peer::handle_request(const PeerId& from, std::string_view method, ByteView payload,
@@ -653,7 +706,7 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
       });
       return;
     }
-    auto reply_members = [this, shared] {
+    auto reply_members = [this, shared, id = joiner.peer] {
       WireWriter w;
       w.bytes(cluster_id_);
       auto reader = state_->open_reader();
@@ -671,6 +724,9 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
         w.bytes(p.id);
         w.bytes(p.addrs);
       }
+      // Where its membership begins: older removals of this id that the joiner replays from
+      // the log are not its own. (Absent from the answers of older versions.)
+      w.u64(driver_->node().member_since(id));
       std::string bytes = w.take();
       shared->reply(as_view(bytes));
     };
@@ -700,7 +756,7 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
   shared->fail(fmt::format("unknown method \"{}\"", method));
 }
 
-void Peer::join(std::size_t next, Done ready) {
+void Peer::join(std::size_t next, std::function<void(Result<raft::Index>)> ready) {
   const auto& addrs = options_.bootstrap;
   if (next >= addrs.size()) {
     return ready(make_error(fmt::format(
@@ -730,10 +786,24 @@ void Peer::join(std::size_t next, Done ready) {
       std::string text(reader.bytes());
       add_peer_addresses(id, text);
     }
+    raft::Index since = reader.at_end() ? 0 : reader.u64();
     if (!reader.ok() || cluster_id_.empty()) return ready(make_error("malformed answer to join"));
     if (auto s = state_->set_cluster_id(cluster_id_); !s) return ready(s.error());
-    ready({});
+    ready(since);
   });
+}
+
+// A removal takes effect for this peer once applied: the configuration at `index` lacks it.
+// Removals at or before member_since_ are from an earlier membership under the same id, which a
+// peer that left and joined again replays from the log while it catches up (in Appends of
+// max_append_entries, so the entry that added it back may not have arrived yet).
+void Peer::check_membership(raft::Index index) {
+  if (removed_ || index <= member_since_) return;
+  raft::ConfState conf = driver_->node().conf_at(index);
+  if (raft::contains(conf.voters, self_) || raft::contains(conf.learners, self_)) return;
+  removed_ = true;
+  fault_point("after-removal-applied");  // the crash test of a stop before leaving
+  if (on_removed_) asio::post(io_, on_removed_);
 }
 
 void Peer::commit_ops(std::vector<PinsetOp> ops, Done done) {

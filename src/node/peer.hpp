@@ -156,7 +156,13 @@ class Peer {
   void commit_at_leader(std::string data, int attempts_left, Done done,
                         std::chrono::steady_clock::time_point waited_since);
   void wait_applied(raft::Index index, Done done);
-  void join(std::size_t next, Done ready);
+  // Asks the bootstrap addresses in turn to add this peer; answers the index it joined at.
+  void join(std::size_t next, std::function<void(Result<raft::Index>)> joined);
+  // Calls on_removed_ (once) when the configuration at the applied `index` lacks this peer and
+  // `index` is past member_since_.
+  void check_membership(raft::Index index);
+  void tell_if_removed(const PeerId& from);
+  void removal_reported(const PeerId& from, ByteView payload);
   // Waits for a leader and for this peer to catch up; `since` is the last progress (or start).
   void check_ready(Done ready, std::chrono::steady_clock::time_point since);
   std::chrono::steady_clock::duration ready_wait_limit() const;
@@ -189,7 +195,11 @@ class Peer {
   std::unique_ptr<Rereplicator> rereplicator_;
   std::multimap<raft::Index, Done> applied_waiters_;
   std::function<void()> on_removed_;
+  bool removed_ = false;
+  std::map<std::string, std::chrono::steady_clock::time_point> removal_told_;  // by tell_if_removed
   bool joining_ = false;
+  // The log index this peer joined at (raft.db's member_since; 0 for a founding peer).
+  raft::Index member_since_ = 0;
   std::uint64_t last_ready_progress_ = 0;  // applied index + snapshot bytes, last seen by check_ready
   bool announced_ = false;
   bool stopped_ = false;

@@ -14,6 +14,7 @@
 
 #include "core/command.hpp"
 #include "core/raft/codec.hpp"
+#include "node/fault.hpp"
 #include "store/snapshot_file.hpp"
 
 namespace clusterpin::node {
@@ -348,17 +349,6 @@ Status RaftDriver::receive_snapshot_chunks(const raft::Ready& ready) {
   return {};
 }
 
-// Fault injection for the crash test of a snapshot install: with CLUSTERPIN_FAULT set to
-// "after-snapshot-restore" the process ends at once (no cleanup, as a kill -9) right after a
-// received snapshot replaced state.db and before raft.db records it. Read once at first use.
-static bool fault_after_restore() {
-  static const bool on = [] {
-    const char* v = std::getenv("CLUSTERPIN_FAULT");
-    return v != nullptr && std::string_view(v) == "after-snapshot-restore";
-  }();
-  return on;
-}
-constexpr int kFaultExitCode = 86;
 
 Status RaftDriver::install_received_snapshot(const raft::SnapshotMeta& meta,
                                              store::LogBatch& batch) {
@@ -367,7 +357,8 @@ Status RaftDriver::install_received_snapshot(const raft::SnapshotMeta& meta,
   if (auto s = store::StateDb::mark_snapshot(staging, meta); !s) return s;
   if (auto s = store::sync_file(staging); !s) return s;
   auto restored = state_.restore_snapshot(staging);
-  if (restored && fault_after_restore()) std::_Exit(kFaultExitCode);
+  // The crash test of a stop between this swap and raft.db's record of the snapshot.
+  if (restored) fault_point("after-snapshot-restore");
   if (!restored) return restored.error();
   std::error_code ec;
   std::filesystem::rename(staging, snapshot_path(meta.index), ec);
@@ -375,7 +366,7 @@ Status RaftDriver::install_received_snapshot(const raft::SnapshotMeta& meta,
   latest_snapshot_ = meta;
   batch.snapshot = meta;
   fail_all_pending("the state was replaced by a snapshot from the leader; retry");
-  if (callbacks_.state_replaced) callbacks_.state_replaced();
+  if (callbacks_.state_replaced) callbacks_.state_replaced(meta.index);
   return {};
 }
 

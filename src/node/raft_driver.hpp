@@ -36,8 +36,8 @@ class RaftDriver : public raft::SnapshotSource {
     std::function<void(const raft::Entry&, const std::optional<Command>& command,
                        const store::StateDb::Applied& effects)>
         applied;
-    // After a snapshot from the leader replaced the whole state.
-    std::function<void()> state_replaced;
+    // After a snapshot from the leader replaced the whole state; the snapshot's index.
+    std::function<void(raft::Index)> state_replaced;
   };
   using Done = std::function<void(Status)>;
 

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <limits>
 
 #include "store/conf_state_codec.hpp"
@@ -352,6 +353,22 @@ Result<raft::Index> RaftLog::last_index() {
 
 Result<std::string> RaftLog::cluster_id() {
   return read_cluster_id(impl_->db);
+}
+
+Result<raft::Index> RaftLog::member_since() {
+  auto v = read_meta(impl_->db, "member_since");
+  if (!v) return v.error();
+  if (!*v) return raft::Index{0};
+  raft::Index index = 0;
+  auto [end, ec] = std::from_chars(v->value().data(), v->value().data() + v->value().size(), index);
+  if (ec != std::errc() || end != v->value().data() + v->value().size()) {
+    return make_error(fmt::format("{}: meta member_since \"{}\" is not an index", file().string(), **v));
+  }
+  return index;
+}
+
+Status RaftLog::set_member_since(raft::Index index) {
+  return write_meta(impl_->db, "member_since", std::to_string(index));
 }
 
 Status RaftLog::set_cluster_id(const std::string& cluster_id) {

@@ -2,7 +2,8 @@
 // in one SQLite database, `raft.db` in the data folder, in WAL mode with synchronous=FULL. A
 // LogBatch (what one Raft Ready asks to persist) is applied in one transaction, so after any crash
 // either all of a batch is on disk or none of it. apply() returning OK means it is durable.
-// The cluster id is fixed once in the meta table; opening for another cluster is refused.
+// The cluster id is fixed once in the meta table; opening for another cluster is refused. The
+// meta table also holds the index this peer joined at (member_since).
 #pragma once
 
 #include <filesystem>
@@ -79,6 +80,12 @@ class RaftLog {
   Result<std::string> cluster_id();
   // Fixes the cluster id (at bootstrap); the same id again is fine, a different one is refused.
   Status set_cluster_id(const std::string& cluster_id);
+
+  // The log index this peer joined the cluster at (the leader's AddLearner entry), recorded by a
+  // joining peer before its log holds anything; 0 when none was recorded (a founding peer).
+  // Removals of this peer at or before it are from an earlier membership, replayed.
+  Result<raft::Index> member_since();
+  Status set_member_since(raft::Index index);
 
   const std::filesystem::path& file() const;
 

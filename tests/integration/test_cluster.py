@@ -189,6 +189,117 @@ def test_leave_on_shutdown_and_a_restart_rejoins_through_cluster_bootstrap(ctx):
                    20, "the leaver to be a member again")
 
 
+def test_a_peer_that_left_rejoins_though_the_log_replays_its_old_removal_in_small_appends(ctx):
+    # The rejoining peer catches up from the start of the leader's log, max_append_entries per
+    # Append and 8 Appends in flight: with more entries than that after its removal, it applies
+    # its own old removal before the entry that added it back arrives. That removal is from its
+    # earlier membership and must not send it away again.
+    with LocalCluster(ctx, 3) as c:
+        for d in c.daemons:
+            c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(max_append_entries=1))
+        c.daemons[0].start()
+        c.daemons[1].start()
+        leaver = c.daemons[2].start("--leave")
+        for d in c.daemons:
+            d.wait_ready()
+        cids = [pin(c.daemons[0], cid) for cid in make_cids(2, seed=51)]
+        expect(leaver.stop() == 0, "the leaving peer did not stop cleanly")
+        more = [pin(c.daemons[i % 2], cid) for i, cid in enumerate(make_cids(24, seed=52))]
+        leaver.start()
+        leaver.wait_ready(timeout=60)
+        time.sleep(2)  # the replayed removal, when taken for a new one, ends the peer within this
+        expect(leaver.running(), f"the rejoined peer stopped:\n{leaver.log()[-1500:]}")
+        expect("was removed" not in leaver.log()[leaver.log_offset:], leaver.log()[-1500:])
+        all_live_have(c, cids + more)
+        status, body = c.daemons[0].api("GET", "/id")
+        expect(leaver.id in json.loads(body)["cluster_peers"], body)
+
+
+def test_a_peer_stopped_between_applying_its_removal_and_leaving_leaves_at_its_next_start(ctx):
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+        victim = next(d for d in c.daemons if d.id != leader)
+        via = next(d for d in c.daemons if d is not victim)
+        victim.stop()
+        victim.start(env={"CLUSTERPIN_FAULT": "after-removal-applied"})
+        victim.wait_ready()
+        r = via.cli("peers", "rm", victim.id)
+        expect(r.returncode == 0, r.stderr)
+        wait_until(lambda: victim.proc.poll() is not None, 20, "the fault hook to end the removed peer")
+        expect(victim.proc.returncode == 86, f"exit {victim.proc.returncode}:\n{victim.log()[-1500:]}")
+        expect(os.path.isdir(os.path.join(victim.folder, "clusterpin-data")), "state moved aside before the stop")
+        # Its log holds its applied removal: the start finishes leaving instead of waiting for
+        # a leader that no longer talks to it.
+        victim.start()
+        wait_until(lambda: victim.proc.poll() is not None, 20, "the removed peer to leave at its start")
+        expect(victim.proc.returncode == 0, f"exit {victim.proc.returncode}:\n{victim.log()[-1500:]}")
+        expect("was removed" in victim.log()[victim.log_offset:], victim.log()[-1500:])
+        expect(os.path.isdir(os.path.join(victim.folder, "clusterpin-data.old.0")), "state not moved aside")
+        cfg = json.load(open(os.path.join(victim.folder, "service.json")))
+        expect(cfg["cluster"]["bootstrap"], "cluster.bootstrap not filled")
+        cid = pin(via, make_cids(1, seed=53)[0])
+        all_live_have(c, [cid])
+
+
+def test_a_peer_removed_while_stopped_and_caught_up_by_a_later_snapshot_leaves(ctx):
+    # The leader keeps replicating to a removed peer for a while (so it can learn of its
+    # removal). Behind the leader's compacted log, it receives a snapshot taken after its
+    # removal and never applies the removal entry itself: the snapshot's configuration tells it.
+    with LocalCluster(ctx, 3) as c:
+        for d in c.daemons:
+            # A longer election timeout widens the window (a number of heartbeats) in which the
+            # leader still replicates to a removed peer.
+            c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(
+                snapshot_threshold=20, trailing_logs=5, election_timeout="1500ms"))
+        c.start_all()
+        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+        victim = next(d for d in c.daemons if d.id != leader)
+        live = [d for d in c.daemons if d is not victim]
+        victim.stop()
+        r = live[0].cli("peers", "rm", victim.id)
+        expect(r.returncode == 0, r.stderr)
+        cids = [pin(live[i % 2], cid) for i, cid in enumerate(make_cids(25, seed=54))]
+        snapshots = os.path.join(live[0].folder, "clusterpin-data", "snapshots")
+        wait_until(lambda: os.path.isdir(snapshots) and os.listdir(snapshots), 20, "a snapshot")
+        victim.start()
+        wait_until(lambda: victim.proc.poll() is not None, 30, "the removed peer to leave after the snapshot")
+        log = victim.log()[victim.log_offset:]
+        expect(victim.proc.returncode == 0 and "was removed" in log, f"exit {victim.proc.returncode}:\n{log[-1500:]}")
+        expect(os.path.isdir(os.path.join(victim.folder, "clusterpin-data.old.0")), "state not moved aside")
+        all_live_have(c, cids)
+
+
+def test_a_peer_removed_while_stopped_leaves_when_it_starts_and_the_members_tell_it(ctx):
+    # Its log still makes it a voter and no leader contacts it any more (the members restarted
+    # after the removal, so none replicates to it): it campaigns, and the members answer that
+    # their configuration lacks it. Before, it waited for a leader and exited with an error.
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+        victim = next(d for d in c.daemons if d.id != leader)
+        live = [d for d in c.daemons if d is not victim]
+        victim.stop()
+        r = live[0].cli("peers", "rm", victim.id)
+        expect(r.returncode == 0, r.stderr)
+        cid = pin(live[1], make_cids(1, seed=55)[0])
+        for d in live:
+            d.stop()
+        for d in live:
+            d.start()
+        for d in live:
+            d.wait_ready()
+        victim.start()
+        wait_until(lambda: victim.proc.poll() is not None, 20, "the removed peer to leave at its start")
+        log = victim.log()[victim.log_offset:]
+        expect(victim.proc.returncode == 0 and "reports that this peer is not in" in log,
+               f"exit {victim.proc.returncode}:\n{log[-1500:]}")
+        expect(os.path.isdir(os.path.join(victim.folder, "clusterpin-data.old.0")), "state not moved aside")
+        cfg = json.load(open(os.path.join(victim.folder, "service.json")))
+        expect(cfg["cluster"]["bootstrap"], "cluster.bootstrap not filled")
+        all_live_have(c, [cid])
+
+
 def test_new_peer_bootstraps_and_catches_up_through_a_snapshot(ctx):
     with LocalCluster(ctx, 3) as c:
         for d in c.daemons:

@@ -239,6 +239,11 @@ TEST_CASE("membership: a removed peer re-added wiped under its old id is caught 
   REQUIRE(c.node("c").last_index() == 0);
   auto added = c.node("a").propose_conf_change({ConfChangeType::AddLearner, "c", "/ip4/1.2.3.4"});
   REQUIRE(added.ok());
+  // What the leader answers a join with: c's membership begins at this entry, so the removal
+  // c replays from the log while it catches up is not its own.
+  CHECK(c.node("a").member_since("c") == *added);
+  CHECK(c.node("a").member_since("b") == 1);  // the founding configuration's entry
+  CHECK(c.node("b").member_since("c") == 0);  // b has not received the addition yet
   PeerStatus fresh = c.node("a").status().peers.at("c");
   CHECK(fresh.match == 0);
   CHECK(fresh.state == ReplicationState::Probe);

@@ -200,6 +200,25 @@ TEST_CASE(
   CHECK(msg.find("clusterpin state cleanup") != std::string::npos);
 }
 
+TEST_CASE("the index a peer joined at is 0 until recorded and survives a reopen, a fresh load stays empty") {
+  TempDir dir;
+  {
+    auto log = open_log(dir);
+    auto none = log.member_since();
+    REQUIRE(none.ok());
+    CHECK(*none == 0);
+    REQUIRE(log.set_member_since(412).ok());
+  }
+  auto log = open_log(dir);
+  auto since = log.member_since();
+  REQUIRE(since.ok());
+  CHECK(*since == 412);
+  // The record alone is not Raft state: a peer that stopped right after joining joins again.
+  auto s = load(log);
+  CHECK(s.entries.empty());
+  CHECK(s.hard == raft::HardState{});
+}
+
 TEST_CASE("a read-only log on another connection sees what the writer committed") {
   TempDir dir;
   auto log = open_log(dir);

@@ -112,7 +112,12 @@ class Node {
   // Entries [from, to] still in memory (for inspection and tests).
   std::vector<Entry> entries(Index from, Index to) const;
   const ConfState& conf() const;
+  // The configuration in effect at `index`: that of the latest ConfChange entry at or before it.
+  ConfState conf_at(Index index) const;
   bool is_voter(const NodeId& id) const;
+  // The index of the configuration that last made `id` a member (voter or learner), or 0 when
+  // it is none now; the base configuration's index when that entry was compacted into it.
+  Index member_since(const NodeId& id) const;
   NodeStatus status() const;
 
  private:
@@ -158,7 +163,6 @@ class Node {
   void on_conf_changed();
   void prune_removed_peers();
   void install_snapshot(const SnapshotMeta& meta);
-  ConfState conf_at(Index index) const;
 
   void send(Message m);
   Error not_leader() const;  // names the leader when one is known

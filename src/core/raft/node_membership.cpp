@@ -55,6 +55,19 @@ ConfState Node::conf_at(Index index) const {
 
 bool Node::is_voter(const NodeId& id) const { return contains(conf().voters, id); }
 
+Index Node::member_since(const NodeId& id) const {
+  auto has = [&id](const ConfState& c) { return contains(c.voters, id) || contains(c.learners, id); };
+  Index since = has(conf_base_) ? conf_base_index_ : 0;
+  for (const auto& [index, c] : confs_) {
+    if (!has(c)) {
+      since = 0;
+    } else if (since == 0) {
+      since = index;
+    }
+  }
+  return since;
+}
+
 void Node::note_conf_entry(const Entry& entry) {
   auto decoded = decode_conf_entry(entry.data);
   // Conf entries are written by leaders through encode_conf_entry; a bad one is a corrupt log.
