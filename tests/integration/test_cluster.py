@@ -26,6 +26,39 @@ def all_live_have(cluster, cids, timeout=20):
             wait_until(lambda d=d: set(cids) <= d.pin_cids(), timeout, f"peer {d.index} to list every acknowledged pin")
 
 
+def start_with_a_leaver(c):
+    """Starts the cluster with its last peer run with --leave; returns that peer."""
+    for d in c.daemons[:-1]:
+        d.start()
+    leaver = c.daemons[-1].start("--leave")
+    for d in c.daemons:
+        d.wait_ready()
+    return leaver
+
+
+def remove_a_stopped_follower(c):
+    """Stops a follower (the others keep their leader) and removes it through another peer;
+    returns it and the peers left."""
+    leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+    victim = next(d for d in c.daemons if d.id != leader)
+    live = [d for d in c.daemons if d is not victim]
+    victim.stop()
+    r = live[0].cli("peers", "rm", victim.id)
+    expect(r.returncode == 0, r.stderr)
+    return victim, live
+
+
+def expect_left_by_itself(victim, what, said):
+    """The started peer exits 0 on its own within 30 s, saying `said`, with its state moved
+    aside and cluster.bootstrap filled for a rejoin."""
+    wait_until(lambda: victim.proc.poll() is not None, 30, what)
+    log = victim.log()[victim.log_offset:]
+    expect(victim.proc.returncode == 0 and said in log, f"exit {victim.proc.returncode}:\n{log[-1500:]}")
+    expect(os.path.isdir(os.path.join(victim.folder, "clusterpin-data.old.0")), "state not moved aside")
+    cfg = json.load(open(os.path.join(victim.folder, "service.json")))
+    expect(cfg["cluster"]["bootstrap"], "cluster.bootstrap not filled")
+
+
 def test_single_peer_cluster_pins_and_lists(ctx):
     with LocalCluster(ctx, 1, peers=False) as c:
         d = c.daemons[0].start()
@@ -168,11 +201,7 @@ def test_peers_rm_shrinks_the_cluster_and_the_removed_peer_shuts_down(ctx):
 
 def test_leave_on_shutdown_and_a_restart_rejoins_through_cluster_bootstrap(ctx):
     with LocalCluster(ctx, 3) as c:
-        c.daemons[0].start()
-        c.daemons[1].start()
-        leaver = c.daemons[2].start("--leave")
-        for d in c.daemons:
-            d.wait_ready()
+        leaver = start_with_a_leaver(c)
         cids = [pin(c.daemons[0], cid) for cid in make_cids(3, seed=11)]
         all_live_have(c, cids)
         expect(leaver.stop() == 0, "the leaving peer did not stop cleanly")
@@ -197,11 +226,7 @@ def test_a_peer_that_left_rejoins_though_the_log_replays_its_old_removal_in_smal
     with LocalCluster(ctx, 3) as c:
         for d in c.daemons:
             c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(max_append_entries=1))
-        c.daemons[0].start()
-        c.daemons[1].start()
-        leaver = c.daemons[2].start("--leave")
-        for d in c.daemons:
-            d.wait_ready()
+        leaver = start_with_a_leaver(c)
         cids = [pin(c.daemons[0], cid) for cid in make_cids(2, seed=51)]
         expect(leaver.stop() == 0, "the leaving peer did not stop cleanly")
         more = [pin(c.daemons[i % 2], cid) for i, cid in enumerate(make_cids(24, seed=52))]
@@ -232,12 +257,7 @@ def test_a_peer_stopped_between_applying_its_removal_and_leaving_leaves_at_its_n
         # Its log holds its applied removal: the start finishes leaving instead of waiting for
         # a leader that no longer talks to it.
         victim.start()
-        wait_until(lambda: victim.proc.poll() is not None, 20, "the removed peer to leave at its start")
-        expect(victim.proc.returncode == 0, f"exit {victim.proc.returncode}:\n{victim.log()[-1500:]}")
-        expect("was removed" in victim.log()[victim.log_offset:], victim.log()[-1500:])
-        expect(os.path.isdir(os.path.join(victim.folder, "clusterpin-data.old.0")), "state not moved aside")
-        cfg = json.load(open(os.path.join(victim.folder, "service.json")))
-        expect(cfg["cluster"]["bootstrap"], "cluster.bootstrap not filled")
+        expect_left_by_itself(victim, "the removed peer to leave at its start", "was removed")
         cid = pin(via, make_cids(1, seed=53)[0])
         all_live_have(c, [cid])
 
@@ -253,20 +273,12 @@ def test_a_peer_removed_while_stopped_and_caught_up_by_a_later_snapshot_leaves(c
             c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(
                 snapshot_threshold=20, trailing_logs=5, election_timeout="1500ms"))
         c.start_all()
-        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
-        victim = next(d for d in c.daemons if d.id != leader)
-        live = [d for d in c.daemons if d is not victim]
-        victim.stop()
-        r = live[0].cli("peers", "rm", victim.id)
-        expect(r.returncode == 0, r.stderr)
+        victim, live = remove_a_stopped_follower(c)
         cids = [pin(live[i % 2], cid) for i, cid in enumerate(make_cids(25, seed=54))]
         snapshots = os.path.join(live[0].folder, "clusterpin-data", "snapshots")
         wait_until(lambda: os.path.isdir(snapshots) and os.listdir(snapshots), 20, "a snapshot")
         victim.start()
-        wait_until(lambda: victim.proc.poll() is not None, 30, "the removed peer to leave after the snapshot")
-        log = victim.log()[victim.log_offset:]
-        expect(victim.proc.returncode == 0 and "was removed" in log, f"exit {victim.proc.returncode}:\n{log[-1500:]}")
-        expect(os.path.isdir(os.path.join(victim.folder, "clusterpin-data.old.0")), "state not moved aside")
+        expect_left_by_itself(victim, "the removed peer to leave after the snapshot", "was removed")
         all_live_have(c, cids)
 
 
@@ -276,12 +288,7 @@ def test_a_peer_removed_while_stopped_leaves_when_it_starts_and_the_members_tell
     # their configuration lacks it. Before, it waited for a leader and exited with an error.
     with LocalCluster(ctx, 3) as c:
         c.start_all()
-        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
-        victim = next(d for d in c.daemons if d.id != leader)
-        live = [d for d in c.daemons if d is not victim]
-        victim.stop()
-        r = live[0].cli("peers", "rm", victim.id)
-        expect(r.returncode == 0, r.stderr)
+        victim, live = remove_a_stopped_follower(c)
         cid = pin(live[1], make_cids(1, seed=55)[0])
         for d in live:
             d.stop()
@@ -290,13 +297,7 @@ def test_a_peer_removed_while_stopped_leaves_when_it_starts_and_the_members_tell
         for d in live:
             d.wait_ready()
         victim.start()
-        wait_until(lambda: victim.proc.poll() is not None, 20, "the removed peer to leave at its start")
-        log = victim.log()[victim.log_offset:]
-        expect(victim.proc.returncode == 0 and "reports that this peer is not in" in log,
-               f"exit {victim.proc.returncode}:\n{log[-1500:]}")
-        expect(os.path.isdir(os.path.join(victim.folder, "clusterpin-data.old.0")), "state not moved aside")
-        cfg = json.load(open(os.path.join(victim.folder, "service.json")))
-        expect(cfg["cluster"]["bootstrap"], "cluster.bootstrap not filled")
+        expect_left_by_itself(victim, "the removed peer to leave at its start", "reports that this peer is not in")
         all_live_have(c, [cid])
 
 
