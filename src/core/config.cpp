@@ -491,6 +491,28 @@ std::string config_to_json(const ServiceConfig& config) {
   return writer.text();
 }
 
+namespace {
+
+// Keys that `init` writes in IPFS Cluster's shape but that tune machinery clusterpin does not
+// have: a value other than the default is warned about, naming what governs that here.
+void warn_compatibility_only(const ServiceConfig& c, std::string_view origin,
+                             std::vector<std::string>& warnings) {
+  const ServiceConfig d;
+  auto warn = [&](bool differs, const char* path, const char* instead) {
+    if (differs) warnings.push_back(fmt::format("{}: {}: has no effect in clusterpin (ignored): {}", origin, path, instead));
+  };
+  warn(c.cluster.peer_watch_interval != d.cluster.peer_watch_interval, "cluster.peer_watch_interval",
+       "a peer learns of its removal when it applies it, or from the members when it starts");
+  warn(c.raft.commit_timeout != d.raft.commit_timeout, "consensus.raft.commit_timeout",
+       "the leader sends new entries at once and heartbeats every heartbeat_timeout / 4");
+  warn(c.raft.leader_lease_timeout != d.raft.leader_lease_timeout, "consensus.raft.leader_lease_timeout",
+       "the leader's lease is election_timeout");
+  warn(c.restapi.write_timeout != d.restapi.write_timeout, "api.restapi.write_timeout",
+       "an answer is cut when the client takes none of it for 60s, however long it streams");
+}
+
+}  // namespace
+
 Result<LoadedConfig> parse_config(std::string_view json, std::string_view origin,
                                   const ConfigLoadOptions& options) {
   rapidjson::Document doc;
@@ -507,6 +529,7 @@ Result<LoadedConfig> parse_config(std::string_view json, std::string_view origin
   JsonReader reader(doc, origin);
   visit_fields(loaded.config, reader);
   reader.collect_unknown(loaded.warnings);
+  warn_compatibility_only(loaded.config, origin, loaded.warnings);
   check_values(loaded.config, options, reader);
   if (!reader.errors().empty()) {
     std::string message;

@@ -228,8 +228,10 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool 
     return;  // nothing new
   r.pin = pin;
   r.remote = true;
-  if (r.status == TrackerStatus::remote || r.status == TrackerStatus::unexpectedly_unpinned) {
-    // Nothing of it is pinned here.
+  if (r.status == TrackerStatus::remote || r.status == TrackerStatus::unexpectedly_unpinned ||
+      (e != nullptr && !e->stored)) {
+    // Nothing of it is pinned here (or a new pin that never reached IPFS, see start()): a
+    // pin/rm would remove what someone else pinned in this IPFS.
     return settle(std::move(r), TrackerStatus::remote, now);
   }
   if (r.op == TrackerOp::unpin && e != nullptr) {

@@ -29,7 +29,7 @@ using std::chrono::milliseconds;
 namespace {
 
 // Which time limit an exchange runs under (see IpfsConnectorOptions).
-enum class Budget { request, stream, pin, unpin };
+enum class Budget { request, stream, pin, unpin, repogc };
 
 // An error answer is quoted, so only its beginning is kept.
 constexpr size_t kMaxErrorBody = 64 * 1024;
@@ -269,6 +269,10 @@ HttpClientOptions client_options(Budget budget, const IpfsConnectorOptions& o) {
     case Budget::unpin:
       options.timeout = o.unpin_timeout;
       break;
+    case Budget::repogc:
+      // The whole collection; Kubo may be silent for long while it walks the pinset.
+      options.timeout = o.repogc_timeout;
+      break;
   }
   return options;
 }
@@ -316,6 +320,8 @@ struct IpfsConnector::State : std::enable_shared_from_this<IpfsConnector::State>
         return pin_client;
       case Budget::unpin:
         return unpin_client;
+      case Budget::repogc:
+        return stream_client;
     }
     return request_client;
   }
@@ -477,7 +483,7 @@ void find_pin(const std::shared_ptr<State>& state, const Cid& cid, std::string t
 
 // What a pin/add answer has said so far.
 struct PinAddProgress {
-  std::uint64_t progress = 0;
+  std::uint64_t progress = 0;  // Progress (nodes fetched) + Bytes, as last grown
   Clock::time_point last_growth = Clock::now();
   bool stalled = false;
   bool saw_pins = false;
@@ -486,9 +492,10 @@ struct PinAddProgress {
 };
 
 // pin/add with progress of one or more CIDs (IPFS pins them one after another): Kubo streams
-// {"Progress":N} lines, then {"Pins":[...]}; js-ipfs answers {"Pins":[...]} alone. No byte for
-// pin_timeout (the HTTP client's stall timer) or a Progress that has not grown for pin_timeout
-// (checked on each line) cancels it. Success needs every asked CID in Pins.
+// {"Progress":N,"Bytes":B} lines (zero fields omitted: {} before the first block), then
+// {"Pins":[...]}; js-ipfs answers {"Pins":[...]} alone. No byte for pin_timeout (the HTTP
+// client's stall timer) or progress lines that have not grown for pin_timeout (checked on each
+// line) cancel it. Success needs every asked CID in Pins.
 void add_pins(const std::shared_ptr<State>& state, std::vector<Cid> cids, PinMode mode,
               std::function<void(Status)> done) {
   QueryPairs query;
@@ -516,17 +523,25 @@ void add_pins(const std::shared_ptr<State>& state, std::vector<Cid> cids, PinMod
                               shorten(line, 120));
       return false;
     }
-    if (auto progress = count_of(member(doc, "Progress"))) {
+    if (std::string_view message = string_of(member(doc, "Message")); !message.empty()) {
+      seen->bad = ipfs_error("pin/add", message);
+      return false;
+    }
+    const auto* pins = member(doc, "Pins");
+    if (pins == nullptr || !pins->IsArray()) {
+      // A progress line, every 500 ms. Kubo omits zero fields, so while no block of the DAG has
+      // arrived (content nobody provides) the line is {}: that is no growth as well.
       auto now = Clock::now();
-      if (*progress > seen->progress) {
-        seen->progress = *progress;
+      std::uint64_t progress = count_of(member(doc, "Progress")).value_or(0) +
+                               count_of(member(doc, "Bytes")).value_or(0);
+      if (progress > seen->progress) {
+        seen->progress = progress;
         seen->last_growth = now;
       } else if (pin_timeout.count() > 0 && now - seen->last_growth >= pin_timeout) {
         seen->stalled = true;
         return false;
       }
-    }
-    if (const auto* pins = member(doc, "Pins"); pins != nullptr && pins->IsArray()) {
+    } else {
       seen->saw_pins = true;
       for (const auto& pin : pins->GetArray()) {
         auto pinned = cid_of("pin/add", &pin);
@@ -539,10 +554,6 @@ void add_pins(const std::shared_ptr<State>& state, std::vector<Cid> cids, PinMod
           if ((*wanted)[i] == v1) seen->answered[i] = true;
         }
       }
-    }
-    if (std::string_view message = string_of(member(doc, "Message")); !message.empty()) {
-      seen->bad = ipfs_error("pin/add", message);
-      return false;
     }
     return true;
   };
@@ -809,6 +820,12 @@ void IpfsConnector::pin_update(const Cid& from, const Cid& to, std::function<voi
 }
 
 void IpfsConnector::pin_rm(const Cid& cid, std::function<void(Status)> done) {
+  if (state_->options.unpin_disable) {
+    return asio::post(state_->io, [done = std::move(done)] {
+      done(make_error("ipfs unpinning is disallowed by configuration on this peer "
+                      "(ipfs_connector.ipfshttp.unpin_disable)"));
+    });
+  }
   std::string text = cid.to_string();
   Call call = make_call("pin/rm", {{"arg", text}}, Budget::unpin, text);
   Call sent = call;
@@ -926,7 +943,7 @@ void IpfsConnector::resolve(std::string_view text, std::function<void(Result<Cid
 }
 
 void IpfsConnector::repo_gc(std::function<void(Result<std::vector<Cid>>)> done) {
-  Call call = make_call("repo/gc", {{"stream-errors", "true"}}, Budget::stream);
+  Call call = make_call("repo/gc", {{"stream-errors", "true"}}, Budget::repogc);
   struct Removed {
     std::vector<Cid> cids;
     std::string error;  // the first error line, quoted

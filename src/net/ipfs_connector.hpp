@@ -28,14 +28,19 @@ struct IpfsConnectorOptions {
   // ipfs_connector.ipfshttp.node_multiaddress: /ip4|ip6/<addr>/tcp/<port> or /unix/<path>.
   std::string node_multiaddress = "/ip4/127.0.0.1/tcp/5001";
   // ipfs_request_timeout: the whole answer of a short call (id, repo/stat, pin/ls of one CID,
-  // swarm/connect); for long streams (pin/ls of everything, repo/gc) the longest silence.
+  // swarm/connect); for long streams (pin/ls of everything) the longest silence.
   std::chrono::milliseconds request_timeout{std::chrono::minutes(5)};
   // pin_timeout: pin/add and pin/update are cancelled when they make no progress for this long
   // (no byte at all, or Kubo's {"Progress":N} not growing). 0 = no limit.
   std::chrono::milliseconds pin_timeout{std::chrono::minutes(2)};
   // unpin_timeout: the whole answer of pin/rm.
   std::chrono::milliseconds unpin_timeout{std::chrono::hours(3)};
+  // repogc_timeout: the whole answer of repo/gc.
+  std::chrono::milliseconds repogc_timeout{std::chrono::hours(24)};
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
+  // unpin_disable: pin_rm fails without calling IPFS (as IPFS Cluster's connector does), so
+  // nothing this peer's IPFS holds is unpinned, e.g. during an upgrade.
+  bool unpin_disable = false;
   // Rate limiter (as IPFS Cluster's): after more than `failures_before_limit` consecutive
   // failures to reach the daemon, requests start at most once per `limited_interval` until one
   // gets an answer.
@@ -109,6 +114,7 @@ class IpfsConnector {
   void pin_update(const Cid& from, const Cid& to, std::function<void(Status)> done);
 
   // Unpins `cid`; a CID that IPFS reports "not pinned" counts as unpinned, so it succeeds.
+  // With unpin_disable it fails at once, naming the setting.
   void pin_rm(const Cid& cid, std::function<void(Status)> done);
 
   // Streams the pins of `type` ("recursive", "direct", or "all" = recursive then direct; the

@@ -52,6 +52,8 @@ Status PinWorker::open(const std::filesystem::path& data_dir) {
   options.request_timeout = duration_cast<milliseconds>(config_.ipfshttp.ipfs_request_timeout);
   options.pin_timeout = duration_cast<milliseconds>(config_.ipfshttp.pin_timeout);
   options.unpin_timeout = duration_cast<milliseconds>(config_.ipfshttp.unpin_timeout);
+  options.unpin_disable = config_.ipfshttp.unpin_disable;
+  options.repogc_timeout = duration_cast<milliseconds>(config_.ipfshttp.repogc_timeout);
   connector_ = std::make_unique<net::IpfsConnector>(io_, options);
   return {};
 }

@@ -165,6 +165,24 @@ TEST_CASE("IPFS Cluster keys without meaning here load with a warning that says 
   CHECK(loaded->warnings[0].find("cluster.mdns_interval: has no effect") != std::string::npos);
 }
 
+TEST_CASE("Raft and HTTP tunables clusterpin has no use for warn only when set to something else") {
+  auto as_written = parse_config(config_to_json(sample()), "service.json");
+  REQUIRE(as_written.ok());
+  CHECK(as_written->warnings.empty());
+  std::string json = edited("\"commit_timeout\": \"50ms\"", "\"commit_timeout\": \"200ms\"");
+  auto loaded = parse_config(json, "service.json");
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->warnings.size() == 1);
+  CHECK(loaded->warnings[0].find("consensus.raft.commit_timeout: has no effect in clusterpin") != std::string::npos);
+  ServiceConfig c = sample();
+  c.restapi.write_timeout = std::chrono::seconds(30);
+  c.cluster.peer_watch_interval = std::chrono::seconds(1);
+  c.raft.leader_lease_timeout = std::chrono::seconds(2);
+  auto three = parse_config(config_to_json(c), "service.json");
+  REQUIRE(three.ok());
+  CHECK(three->warnings.size() == 3);
+}
+
 TEST_CASE("missing keys keep their defaults") {
   auto loaded = parse_config("{\"cluster\": {\"secret\": \"" + kSecret + "\"}}", "service.json");
   REQUIRE(loaded.ok());

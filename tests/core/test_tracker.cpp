@@ -327,6 +327,25 @@ TEST_CASE("a pin moved away from this peer is unpinned even when a crash lost it
   CHECK(t.next_operations(kT0).empty());
 }
 
+TEST_CASE("a new pin moved away before it reached IPFS is remote without a pin/rm") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  t.track(pin_n(1), true, kT0, true);
+  CHECK(status_of(t, 1) == TrackerStatus::pin_queued);
+  t.track(pin_n(1), false, kT0 + kSecond, false, true);
+  CHECK(status_elsewhere(t, 1) == TrackerStatus::remote);
+  CHECK(t.next_operations(kT0 + kSecond).empty());
+  // Once its pin/add was asked for, IPFS may hold it: moved away, it is unpinned.
+  t.track(pin_n(2), true, kT0, true);
+  auto started = t.next_operations(kT0);
+  REQUIRE(started.size() == 1);
+  t.track(pin_n(2), false, kT0 + kSecond, false, true);
+  t.operation_finished(cid_n(2), started[0].id, Status::ok_status(), kT0 + kSecond);
+  auto ops = t.next_operations(kT0 + kSecond);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].op == TrackerOp::unpin);
+}
+
 TEST_CASE("an applied unpin of a pin allocated here is run even when a crash lost its record") {
   MemoryStore store;
   PinTracker t = open_tracker(store);

@@ -58,6 +58,30 @@ def test_pins_land_on_the_allocated_peers_ipfs_and_unpin_removes_them(ctx):
             node.stop()
 
 
+def test_unpin_disable_keeps_what_ipfs_holds_and_reports_unpin_error(ctx):
+    # ipfs_connector.ipfshttp.unpin_disable (IPFS Cluster's): the cluster forgets the pin, but
+    # this peer never asks its IPFS to unpin, and says so in the CID's status.
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    c.edit(c.daemons[0], lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(unpin_disable=True))
+    try:
+        with c:
+            c.start_all()
+            d = c.daemons[0]
+            cid = nodes[0].add(os.urandom(50_000))
+            r = d.cli("pin", "add", "--wait", cid)
+            expect(r.returncode == 0, r.stderr)
+            expect(nodes[0].pinned(cid), "not pinned in IPFS")
+            r = d.cli("pin", "rm", cid)
+            expect(r.returncode == 0, r.stderr)
+            wait_until(lambda: status_of(d, cid)[d.id] == "unpin_error", 30, "unpin_error")
+            error = json.loads(d.api("GET", f"/pins/{cid}")[1])["peer_map"][d.id]["error"]
+            expect("unpin_disable" in error, error)
+            expect(nodes[0].pinned(cid), "IPFS unpinned it although unpin_disable is set")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_unpinned_behind_the_clusters_back_is_reported_and_recovered(ctx):
     c, nodes = cluster_with_ipfs(ctx, 2)
     try:
