@@ -198,9 +198,12 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool 
     r.pin = pin;
     r.remote = false;
     if (r.op == TrackerOp::pin) {
-      if (e != nullptr &&
-          (r.status == TrackerStatus::pin_queued || r.status == TrackerStatus::pinning)) {
-        // The same operation is already coming: only its options change.
+      if (e != nullptr && (r.status == TrackerStatus::pin_queued ||
+                           (r.status == TrackerStatus::pinning && same))) {
+        // The same operation is already coming (a queued one starts with the pin as it is
+        // then): only its options change. A pin/add under way in another mode or depth (direct
+        // while recursive is now asked) would settle as pinned without what is asked: a new
+        // operation supersedes it (below).
         e->record.pin = pin;
         e->record.remote = false;
         if (e->stored) store_->save(e->record);
@@ -386,12 +389,15 @@ Result<std::vector<TrackerRecord>> PinTracker::recover_all(UnixNanos now, std::s
   std::vector<Cid> chosen;
   Status scanned = store_->load_active([&](TrackerRecord&& r) {
     if (chosen.size() >= limit) return false;
+    if (recover_after_ && !(*recover_after_ < r.cid())) return true;
     if (r.status == TrackerStatus::pin_error || r.status == TrackerStatus::unpin_error ||
         r.status == TrackerStatus::unexpectedly_unpinned)
       chosen.push_back(r.cid());
     return chosen.size() < limit;
   });
   if (!scanned) return scanned.error();
+  // A full batch may have stopped short of the last record: the next call goes on after it.
+  recover_after_ = chosen.size() >= limit && limit > 0 ? std::optional<Cid>(chosen.back()) : std::nullopt;
   std::vector<TrackerRecord> touched;
   for (const Cid& cid : chosen) {
     auto r = recover(cid, now, pinset);

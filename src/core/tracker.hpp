@@ -256,9 +256,11 @@ class PinTracker {
   // queued without reading the record, see track).
   Result<std::optional<TrackerRecord>> recover(const Cid& cid, UnixNanos now,
                                                const PinsetLookup* pinset = nullptr);
-  // Recovers at most `limit` CIDs, scanning the unsettled records from the lowest CID; call it
-  // every pin_recover_interval (and again while it returns `limit` items) to bound the load on
-  // IPFS. Errors parked because a queue is full stay errors until there is room.
+  // Recovers at most `limit` CIDs of the unsettled records, in CID order from where the last call
+  // stopped (from the lowest again once a call reached the last): called every
+  // pin_recover_interval, it bounds the load on IPFS and still reaches every error, however
+  // many fail for good ahead of it. Errors parked because a queue is full stay errors until
+  // there is room.
   Result<std::vector<TrackerRecord>> recover_all(UnixNanos now, std::size_t limit,
                                                  const PinsetLookup* pinset = nullptr);
 
@@ -320,6 +322,8 @@ class PinTracker {
   };
 
   PinTracker(TrackerStore& store, TrackerLimits limits) : store_(&store), limits_(limits) {}
+
+  std::optional<Cid> recover_after_;  // where recover_all goes on (nullopt: from the lowest)
 
   // Streams every record; the CIDs `pick` chooses are passed to `apply` in chunks of
   // kScanChunk once each listing stops, so memory stays bounded however much drifted.

@@ -346,6 +346,26 @@ TEST_CASE("a new pin moved away before it reached IPFS is remote without a pin/r
   CHECK(ops[0].op == TrackerOp::unpin);
 }
 
+TEST_CASE("a direct pin made recursive while its pin/add runs is pinned again recursively") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  Pin direct = pin_n(1);
+  direct.options.mode = PinMode::direct;
+  t.track(direct, true, kT0, true);
+  auto first = t.next_operations(kT0);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].pin.options.mode == PinMode::direct);
+  t.track(pin_n(1), true, kT0 + kSecond);  // recursive now, while the direct pin/add runs
+  t.operation_finished(cid_n(1), first[0].id, Status::ok_status(), kT0 + kSecond);
+  CHECK(status_of(t, 1) != TrackerStatus::pinned);
+  auto again = t.next_operations(kT0 + kSecond);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].op == TrackerOp::pin);
+  CHECK(again[0].pin.options.mode == PinMode::recursive);
+  t.operation_finished(cid_n(1), again[0].id, Status::ok_status(), kT0 + kSecond);
+  CHECK(status_of(t, 1) == TrackerStatus::pinned);
+}
+
 TEST_CASE("an applied unpin of a pin allocated here is run even when a crash lost its record") {
   MemoryStore store;
   PinTracker t = open_tracker(store);
@@ -548,6 +568,34 @@ TEST_CASE(
   auto one = t.recover(cid_n(9), now);  // pinned: nothing to recover
   REQUIRE(one.ok());
   CHECK_FALSE(one->has_value());
+
+}
+
+TEST_CASE("recover_all goes on where its last call stopped, so errors that fail for good cannot "
+          "hold back the ones after them") {
+  MemoryStore store;
+  std::vector<Cid> cids;
+  for (int i = 0; i < 3; ++i) {
+    TrackerRecord r(pin_n(i));
+    r.status = TrackerStatus::pin_error;
+    r.op = TrackerOp::pin;
+    r.attempt_count = 7;
+    r.error = "boom";
+    store.rows.insert_or_assign(r.cid(), r);
+    cids.push_back(r.cid());
+  }
+  std::sort(cids.begin(), cids.end());
+  PinTracker t = open_tracker(store);
+  UnixNanos now = kT0 + kSecond;
+  auto first = t.recover_all(now, 2);
+  REQUIRE(first.ok());
+  REQUIRE(first->size() == 2);
+  CHECK((*first)[0].cid() == cids[0]);
+  CHECK((*first)[1].cid() == cids[1]);
+  auto second = t.recover_all(now, 2);
+  REQUIRE(second.ok());
+  REQUIRE(second->size() == 1);
+  CHECK((*second)[0].cid() == cids[2]);
 }
 
 TEST_CASE("sync with IPFS marks missing pins unexpectedly_unpinned and present errors pinned") {
