@@ -808,10 +808,11 @@ void IpfsConnector::pin_update(const Cid& from, const Cid& to, std::function<voi
                  "pin/update", {{"arg", from.to_string()}, {"arg", to_text}, {"unpin", "false"}},
                  Budget::pin, to_text);
              send(self, std::move(call), {}, [weak, to, done = std::move(done)](Answer a) mutable {
-               if (!a) return done(a.error());
-               if (is_success(a->status) && a->stream_error().empty()) return done({});
-               // No pin/update (js-ipfs answers 404), or IPFS refused it (`from` is not
-               // pinned recursively): pin the new CID on its own.
+               if (a && is_success(a->status) && a->stream_error().empty()) return done({});
+               // No pin/update (js-ipfs answers 404), IPFS refused it (`from` is not pinned
+               // recursively), or it outlasted pin_timeout: Kubo's pin/update says nothing
+               // until it is done, so a large new DAG looks stalled. Pin the new CID on its
+               // own, with progress; the blocks the update fetched are there already.
                auto self = weak.lock();
                if (!self) return;
                add_pin(self, to, PinMode::recursive, std::move(done));

@@ -109,8 +109,9 @@ class IpfsConnector {
   void pin_add_many(std::vector<Cid> cids, std::function<void(Status)> done);
 
   // Pins `to` recursively with pin/update from `from` (which stays pinned: unpin=false), reusing
-  // what both DAGs share. When the daemon refuses pin/update (js-ipfs has none, or `from` is not
-  // pinned) it falls back to pin_add(to, recursive).
+  // what both DAGs share. When pin/update fails in any way (js-ipfs has none, `from` is not
+  // pinned, no answer within pin_timeout: Kubo answers only when done) it falls back to
+  // pin_add(to, recursive), whose progress lines keep it going as long as blocks arrive.
   void pin_update(const Cid& from, const Cid& to, std::function<void(Status)> done);
 
   // Unpins `cid`; a CID that IPFS reports "not pinned" counts as unpinned, so it succeeds.

@@ -205,7 +205,10 @@ void PinWorker::run(TrackerOperation op) {
   auto finished = finisher(cid, op.id);
   if (op.op == TrackerOp::unpin) return connector_->pin_rm(cid, finished);
   const auto& update = op.pin.options.pin_update;
-  if (update && *update != cid) return connector_->pin_update(*update, cid, finished);
+  // pin/update pins recursively: a direct pin of the new CID is a pin/add of that CID alone.
+  if (update && *update != cid && op.pin.options.mode == PinMode::recursive) {
+    return connector_->pin_update(*update, cid, finished);
+  }
   connector_->pin_add(cid, op.pin.options.mode, finished, op.known);
 }
 

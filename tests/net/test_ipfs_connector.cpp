@@ -417,6 +417,28 @@ TEST_CASE("pin_update falls back to pin/add of the new CID when IPFS has no pin/
   CHECK(kubo.requests().back().find("arg=" + to.to_string()) != std::string::npos);
 }
 
+TEST_CASE("pin_update that says nothing for pin_timeout goes on as a pin/add with progress") {
+  // Kubo's pin/update answers only when done: a large new DAG is silent for longer than
+  // pin_timeout. The update is given up and the new CID pinned with pin/add, whose progress
+  // lines keep it going.
+  FakeKubo kubo;
+  Cid from = content_cid("big v1"), to = content_cid("big v2");
+  kubo.route("pin/ls", json(500, kNotPinned));
+  kubo.route("pin/update",
+             [](const HttpRequest&, std::shared_ptr<HttpResponder> w, asio::io_context& io) {
+               auto timer = std::make_shared<asio::steady_timer>(io, 10s);
+               timer->async_wait([timer, w](asio::error_code) { w->send_json(200, "{}"); });
+             });
+  kubo.route("pin/add", json(200, fmt::format(R"({{"Pins":["{}"]}})", to.to_string())));
+  auto o = options_for(kubo.maddr());
+  o.pin_timeout = 300ms;
+  Harness h(o);
+  Status s = h.pin_update(from, to);
+  CHECK_MESSAGE(s.ok(), message_of(s));
+  CHECK(kubo.count("pin/update") == 1);
+  CHECK(kubo.count("pin/add") == 1);
+}
+
 TEST_CASE("pin_rm counts IPFS's \"not pinned\" as success and quotes any other error") {
   FakeKubo kubo;
   Cid cid = content_cid("to remove");
