@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -121,7 +122,23 @@ std::vector<std::filesystem::path> list_backups(const std::filesystem::path& con
       out.push_back(entry.path());
     }
   }
-  std::sort(out.begin(), out.end());
+  // Oldest first: by stamp, then by the number a backup made within the same millisecond got
+  // (pinset-<stamp>-1.json is newer than pinset-<stamp>.json, though it sorts first as text).
+  auto key = [](const std::filesystem::path& p) {
+    std::string name = p.filename().string();
+    std::string_view stem(name);
+    stem.remove_prefix(kPrefix.size());
+    stem.remove_suffix(kSuffix.size());
+    std::size_t dash = stem.find('-');
+    int n = 0;
+    if (dash != std::string_view::npos) {
+      std::string_view digits = stem.substr(dash + 1);
+      std::from_chars(digits.data(), digits.data() + digits.size(), n);
+      stem = stem.substr(0, dash);
+    }
+    return std::pair<std::string, int>(std::string(stem), n);
+  };
+  std::sort(out.begin(), out.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
   return out;
 }
 

@@ -1267,9 +1267,14 @@ void Peer::remove_attempt(const std::string& peer_id, int left, Done done) {
 
 void Peer::write_shutdown_backup() {
   if (!state_) return;
-  auto reader = state_->open_reader();
+  // A peer that never joined or applied anything (a failed join, a start that found no leader
+  // in a fresh folder) has no pinset to back up: an empty backup would only rotate out a real
+  // one (`state cleanup` writes one before it empties the folder).
   auto cluster = state_->cluster_id();
-  if (!reader || !cluster) return;
+  auto applied = state_->applied();
+  if (!cluster || cluster->empty() || !applied || applied->index == 0) return;
+  auto reader = state_->open_reader();
+  if (!reader) return;
   auto written = write_backup(options_.config_dir, *reader, *cluster,
                               static_cast<int>(options_.config.raft.backups_rotate));
   options_.log(written ? "pinset backup written to " + written->string()

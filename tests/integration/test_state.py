@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from cluster import LocalCluster, make_cids, wait_until  # noqa: E402
+from cluster import LocalCluster, free_port, make_cids, wait_until  # noqa: E402
 from harness import expect, run  # noqa: E402
 
 
@@ -198,6 +198,24 @@ def test_cleanup_keeps_a_backup_and_the_next_daemon_starts_empty(ctx):
         r = ctx.run("state", "cleanup", "--config", d.folder, "--force")
         expect(r.returncode != 0 and "daemon is running" in r.stderr, r.stderr)
         expect(d.stop() == 0, d.log()[-1000:])
+
+
+def test_failed_starts_of_an_empty_folder_do_not_rotate_out_the_backup_cleanup_wrote(ctx):
+    cids = make_cids(3, seed=56)
+    c, d = started_with_pins(ctx, "peer", cids)
+    with c:
+        c.edit(d, lambda cfg: cfg["consensus"]["raft"].__setitem__("backups_rotate", 2))
+        r = ctx.run("state", "cleanup", "--config", d.folder, "--force")
+        expect(r.returncode == 0, r.stderr)
+        before = sorted(glob.glob(os.path.join(d.folder, "backups", "pinset-*.json")))
+        nowhere = f"/ip4/127.0.0.1/tcp/{free_port()}/p2p/{d.id}"
+        for _ in range(2):
+            r = ctx.run("daemon", "--config", d.folder, "--bootstrap", nowhere, timeout=60)
+            expect(r.returncode != 0, r.stderr)
+        after = sorted(glob.glob(os.path.join(d.folder, "backups", "pinset-*.json")))
+        expect(after == before, f"backups before {before}, after {after}")
+        doc = json.load(open(after[-1]))
+        expect(sorted(p["cid"] for p in doc["pins"]) == sorted(cids), json.dumps(doc)[:300])
 
 
 def test_rotation_keeps_at_most_backups_rotate(ctx):
