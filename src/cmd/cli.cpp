@@ -20,16 +20,44 @@ std::string plain_quotes(std::string text) {
   return text;
 }
 
+// What the usage line of options.help() shows after "[OPTION...]": the positional arguments the
+// command takes ("<peer-id>", "[cid]..."), or "" when it takes none.
+std::string positional_usage(const cxxopts::Options& options) {
+  std::string help = options.help();
+  std::string marker = options.program() + " [OPTION...]";
+  auto pos = help.find(marker);
+  if (pos == std::string::npos) return {};
+  pos += marker.size();
+  auto end = help.find('\n', pos);
+  std::string rest = help.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+  auto first = rest.find_first_not_of(' ');
+  return first == std::string::npos ? std::string() : rest.substr(first);
+}
+
 }  // namespace
 
 std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int argc, char** argv) {
+  std::optional<cxxopts::ParseResult> result;
   try {
-    return options.parse(argc, argv);
+    result = options.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
     fmt::print(stderr, "{}: {} (see '{} --help'; applets: {})\n", options.program(),
                plain_quotes(e.what()), options.program(), applet_names());
     return std::nullopt;
   }
+  // Arguments that no option or positional took would otherwise be dropped without a word
+  // (`state export backup.ndjson` writing to standard output). --help still wins.
+  const auto& unmatched = result->unmatched();
+  if (!unmatched.empty() && result->count("help") == 0) {
+    std::string accepted = positional_usage(options);
+    fmt::print(stderr, "{}: unexpected argument '{}' ({}; see '{} --help')\n", options.program(),
+               unmatched.front(),
+               accepted.empty() ? "it takes no arguments, only options"
+                                : fmt::format("it accepts: [options] {}", accepted),
+               options.program());
+    return std::nullopt;
+  }
+  return result;
 }
 
 void add_help_option(cxxopts::Options& options) {

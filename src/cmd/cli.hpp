@@ -14,7 +14,9 @@
 namespace clusterpin::cmd {
 
 // Parses argv. On a bad option prints one line naming it (plus the applet list) to stderr and
-// returns nullopt; the caller exits with kExitUsage.
+// returns nullopt; the caller exits with kExitUsage. An argument that neither an option nor a
+// declared positional takes is refused the same way (one line naming it and what the command
+// accepts), unless --help was given.
 std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int argc, char** argv);
 
 // Prints the applet's help to stdout when --help was given; returns true if it did.

@@ -33,6 +33,10 @@ int run_help(int argc, char** argv) {
                "  -h, --help  Print this help and exit\n");
     return kExitOk;
   }
+  if (argc > 2) {
+    fmt::print(stderr, "clusterpin help: unexpected argument '{}' (it accepts: [applet])\n", argv[2]);
+    return kExitUsage;
+  }
   const Applet* applet = find_applet(argv[1]);
   if (applet == nullptr) {
     fmt::print(stderr, "clusterpin help: unknown applet '{}' (applets: {})\n", argv[1],

@@ -1,6 +1,10 @@
 // `clusterpin init`: write <config dir>/service.json with a fresh Ed25519 identity, the cluster
 // secret (given, from $CLUSTER_SECRET, or 32 random bytes) and every default; print the peer id
-// and the multiaddr other peers use to reach this one.
+// and the multiaddr other peers use to reach this one. It takes the config folder's lock as the
+// daemon and the state tools do, so it never rewrites the file under a running daemon. With
+// --force over an existing service.json it keeps that file's identity (cluster.private_key and
+// its cluster.id): the data folder holds the Raft state of that peer id, and a new identity
+// could never rejoin it.
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -8,10 +12,15 @@
 #include <arpa/inet.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <fmt/core.h>
+#include <rapidjson/document.h>
 #include <sodium.h>
 
 #include "cmd/applet.hpp"
@@ -20,6 +29,8 @@
 #include "core/encoding.hpp"
 #include "core/identity.hpp"
 #include "core/multiaddr.hpp"
+#include "store/raft_log.hpp"
+#include "store/state_db.hpp"
 
 namespace clusterpin::cmd {
 namespace {
@@ -27,7 +38,7 @@ namespace {
 void declare_init(cxxopts::Options& o) {
   add_config_option(o);
   o.add_options()
-      ("f,force", "Overwrite an existing service.json")
+      ("f,force", "Overwrite an existing service.json (its peer identity is kept)")
       ("secret", "Cluster secret as 64 hex chars (default: $CLUSTER_SECRET, else random)",
        cxxopts::value<std::string>(), "HEX")
       ("peers", "Comma-separated multiaddrs of the other peers (fills cluster.peers)",
@@ -105,20 +116,92 @@ Status check_multiaddr(std::string_view flag, const std::string& text) {
   return {};
 }
 
+// What an existing service.json says about the peer, read leniently (only the keys init needs,
+// so a file that no longer loads still gives up its identity).
+struct OldConfig {
+  std::optional<Identity> identity;  // from cluster.private_key, when it decodes
+  std::string why_no_identity;       // otherwise, the reason
+  std::filesystem::path data_dir;    // consensus.raft.data_folder, else <config>/clusterpin-data
+};
+
+OldConfig read_old_config(const std::string& dir, const std::string& path) {
+  OldConfig old;
+  old.data_dir = std::filesystem::path(dir) / "clusterpin-data";
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  rapidjson::Document doc;
+  doc.Parse(text.str().c_str());
+  if (!in || doc.HasParseError() || !doc.IsObject()) {
+    old.why_no_identity = fmt::format("{} cannot be read as JSON", path);
+    return old;
+  }
+  if (doc.HasMember("consensus") && doc["consensus"].IsObject() &&
+      doc["consensus"].HasMember("raft") && doc["consensus"]["raft"].IsObject() &&
+      doc["consensus"]["raft"].HasMember("data_folder") &&
+      doc["consensus"]["raft"]["data_folder"].IsString() &&
+      doc["consensus"]["raft"]["data_folder"].GetStringLength() > 0) {
+    old.data_dir = doc["consensus"]["raft"]["data_folder"].GetString();
+  }
+  if (!doc.HasMember("cluster") || !doc["cluster"].IsObject() ||
+      !doc["cluster"].HasMember("private_key") || !doc["cluster"]["private_key"].IsString()) {
+    old.why_no_identity = fmt::format("{} has no cluster.private_key", path);
+    return old;
+  }
+  auto identity = Identity::from_private_key_base64(doc["cluster"]["private_key"].GetString());
+  if (!identity) {
+    old.why_no_identity = fmt::format("{}: cluster.private_key: {}", path, identity.error().message);
+    return old;
+  }
+  old.identity = std::move(identity).value();
+  return old;
+}
+
+bool holds_state(const std::filesystem::path& data_dir) {
+  std::error_code ec;
+  return std::filesystem::exists(data_dir / store::StateDb::kFileName, ec) ||
+         std::filesystem::exists(data_dir / store::RaftLog::kFileName, ec);
+}
+
 int init_main(const cxxopts::ParseResult& args) {
   std::string dir = config_dir(args);
   std::string path = service_json_path(dir);
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && args.count("force") == 0) {
+  bool exists = ::stat(path.c_str(), &st) == 0;
+  if (exists && args.count("force") == 0) {
     return usage_error("init", fmt::format("{} already exists; use --force to overwrite it "
-                                           "(the old identity and secret would be lost)",
+                                           "(the peer identity is kept; the secret and every "
+                                           "other setting are written anew)",
                                            path));
   }
   auto secret = choose_secret(args);
   if (!secret) return usage_error("init", secret.error().message);
 
+  // A daemon or a state tool on this folder holds the lock: never rewrite its file under it.
+  // (A folder that does not exist yet has no daemon.)
+  std::optional<int> lock;
+  if (::stat(dir.c_str(), &st) == 0) {
+    auto fd = lock_config_dir(dir);
+    if (!fd) return usage_error("init", fd.error().message + "; stop it first: init rewrites its service.json");
+    lock = *fd;
+  }
+
+  std::optional<Identity> kept;
+  if (exists) {
+    OldConfig old = read_old_config(dir, path);
+    if (old.identity) {
+      kept = std::move(old.identity);
+    } else if (holds_state(old.data_dir)) {
+      return usage_error(
+          "init", fmt::format("cannot keep this peer's identity ({}), and {} holds the Raft state "
+                              "of that identity, which a new one could never rejoin; move that "
+                              "folder away (or delete it) first",
+                              old.why_no_identity, old.data_dir.string()));
+    }
+  }
+
   ServiceConfig config;
-  Identity identity = Identity::generate();
+  Identity identity = kept ? *kept : Identity::generate();
   config.cluster.id = identity.peer_id().to_string();
   config.cluster.private_key = identity.private_key_base64();
   config.cluster.secret = *secret;
@@ -148,7 +231,8 @@ int init_main(const cxxopts::ParseResult& args) {
   if (auto s = write_config_file(path, config); !s) return usage_error("init", s.error().message);
 
   fmt::print("wrote {}\n", path);
-  fmt::print("peer id: {}\n", config.cluster.id);
+  fmt::print("peer id: {}{}\n", config.cluster.id,
+             kept ? " (kept from the previous service.json)" : "");
   for (const auto& listen : config.cluster.listen_multiaddress) {
     fmt::print("other peers reach this peer at: {}\n",
                reachable_address(listen, identity.peer_id()));

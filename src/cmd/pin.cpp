@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <rapidjson/document.h>
@@ -32,8 +33,8 @@ namespace {
 void declare_wait(cxxopts::Options& o) {
   o.add_options()
       ("no-status", "Print the pin as committed instead of its status")
-      ("w,wait", "Wait until the pin reaches its target status on its allocations")
-      ("wait-timeout", "Stop waiting after this Go duration (e.g. 5m0s; 0s: no limit)",
+      ("w,wait", "Wait until the pin reaches its target status on its allocations (not with '-')")
+      ("wait-timeout", "Stop waiting after this Go duration, 0s or more (e.g. 5m0s; 0s: no limit)",
        cxxopts::value<std::string>()->default_value("0s"), "DURATION");
 }
 
@@ -127,6 +128,35 @@ bool check_cids(std::string_view sub, const cxxopts::ParseResult& args, bool req
   return true;
 }
 
+// --wait-timeout (and --expire-in where the applet has it), checked before anything is
+// contacted: a bad value must not fail only after the pin was committed. Returns the wait limit,
+// or nullopt after printing the usage error.
+std::optional<std::chrono::nanoseconds> check_durations(std::string_view sub,
+                                                        const cxxopts::ParseResult& args) {
+  std::string applet = fmt::format("pin {}", sub);
+  std::string text = args["wait-timeout"].as<std::string>();
+  auto limit = parse_go_duration(text);
+  if (!limit || limit->count() < 0) {
+    usage_error(applet, fmt::format("--wait-timeout: {}; accepted: a Go duration of 0s or more "
+                                    "(e.g. 90s, 5m0s; 0s: no limit)",
+                                    limit ? fmt::format("\"{}\" is negative", text)
+                                          : limit.error().message));
+    return std::nullopt;
+  }
+  if (args.count("expire-in") != 0) {
+    std::string expire = args["expire-in"].as<std::string>();
+    auto d = parse_go_duration(expire);
+    if (!d || d->count() <= 0) {
+      usage_error(applet, fmt::format("--expire-in: {}; accepted: a positive Go duration "
+                                      "(e.g. 90s, 24h0m0s)",
+                                      d ? fmt::format("\"{}\" is not positive", expire)
+                                        : d.error().message));
+      return std::nullopt;
+    }
+  }
+  return *limit;
+}
+
 // The REST path of a pin argument: /pins/<cid>, or /pins/<ns>/<root>/<rest> for an IPFS path
 // (checked by check_cids already).
 std::string pins_target(const std::string& text) {
@@ -190,12 +220,13 @@ void print_pin(const ApiClient& client, std::string_view json) {
 }
 
 int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
-             const cxxopts::ParseResult& args);
+             std::chrono::nanoseconds limit);
 
 // Whole-response calls: prints the pin the API answered with, then waits when asked (for the
 // CID in the answer: a path's CID is known once the peer resolved it).
 int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const std::string& method,
-             const std::string& target, std::string_view wait_target) {
+             const std::string& target, std::string_view wait_target,
+             std::chrono::nanoseconds wait_limit) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error(applet, client.error().message);
   auto response = client->call(method, target);
@@ -209,7 +240,7 @@ int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const st
     fmt::print(stderr, "clusterpin {}: cannot wait: the API answered a pin without a cid\n", applet);
     return kExitApiError;
   }
-  return wait_for(*client, pin["cid"].GetString(), wait_target, args);
+  return wait_for(*client, pin["cid"].GetString(), wait_target, wait_limit);
 }
 
 // `pin add -`: CIDs from standard input, checked locally and sent in batches of 10,000 (one
@@ -261,12 +292,11 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
 }
 
 // --wait: polls GET /pins/<cid> every second until every peer that is not `remote` reports
-// `target` (pinned or unpinned); an error status or --wait-timeout ends the wait with an error.
+// `target` (pinned or unpinned); an error status or --wait-timeout (`limit`, checked by
+// check_durations; 0: none) ends the wait with an error.
 int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
-             const cxxopts::ParseResult& args) {
-  auto limit = parse_go_duration(args["wait-timeout"].as<std::string>());
-  if (!limit) return usage_error("pin", "--wait-timeout: " + limit.error().message);
-  auto deadline = std::chrono::steady_clock::now() + *limit;
+             std::chrono::nanoseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
   Progress progress;
   while (true) {
     auto response = client.call("GET", "/pins/" + cid);
@@ -299,10 +329,10 @@ int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
       progress.keep();
       return kExitOk;
     }
-    if (limit->count() > 0 && std::chrono::steady_clock::now() >= deadline) {
+    if (limit.count() > 0 && std::chrono::steady_clock::now() >= deadline) {
       progress.clear();
       fmt::print(stderr, "clusterpin pin: {}: still not {} on every peer after {}\n", cid, target,
-                 format_go_duration(*limit));
+                 format_go_duration(limit));
       return kExitApiError;
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -311,13 +341,22 @@ int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
 
 int run_add(const cxxopts::ParseResult& args) {
   if (!check_cids("add", args, true, true)) return kExitUsage;
+  auto wait_limit = check_durations("add", args);
+  if (!wait_limit) return kExitUsage;
   auto cids = args["cids"].as<std::vector<std::string>>();
-  if (cids.size() == 1 && cids[0] == "-") return add_from_stdin(args);
   if (std::find(cids.begin(), cids.end(), "-") != cids.end()) {
-    return usage_error("pin add", "'-' (CIDs from standard input) cannot be mixed with other CIDs");
+    if (cids.size() != 1) {
+      return usage_error("pin add", "'-' (CIDs from standard input) cannot be mixed with other CIDs");
+    }
+    if (args.count("wait") != 0) {
+      return usage_error("pin add", "--wait cannot be used with '-' (CIDs from standard input); "
+                                    "check the pins afterwards with 'clusterpin status'");
+    }
+    return add_from_stdin(args);
   }
   for (const auto& cid : cids) {
-    if (int code = pin_call("pin add", args, "POST", pins_target(cid) + query_of(args), "pinned");
+    if (int code = pin_call("pin add", args, "POST", pins_target(cid) + query_of(args), "pinned",
+                            *wait_limit);
         code != kExitOk) {
       return code;
     }
@@ -327,9 +366,15 @@ int run_add(const cxxopts::ParseResult& args) {
 
 int run_rm(const cxxopts::ParseResult& args) {
   if (!check_cids("rm", args, true, true)) return kExitUsage;
-  for (const auto& cid : args["cids"].as<std::vector<std::string>>()) {
-    if (cid == "-") return usage_error("pin rm", "'-' is not a CID: pin rm takes CIDs or IPFS paths as arguments");
-    if (int code = pin_call("pin rm", args, "DELETE", pins_target(cid), "unpinned"); code != kExitOk) {
+  auto wait_limit = check_durations("rm", args);
+  if (!wait_limit) return kExitUsage;
+  const auto& cids = args["cids"].as<std::vector<std::string>>();
+  if (std::find(cids.begin(), cids.end(), "-") != cids.end()) {
+    return usage_error("pin rm", "'-' is not a CID: pin rm takes CIDs or IPFS paths as arguments");
+  }
+  for (const auto& cid : cids) {
+    if (int code = pin_call("pin rm", args, "DELETE", pins_target(cid), "unpinned", *wait_limit);
+        code != kExitOk) {
       return code;
     }
   }
@@ -345,10 +390,13 @@ int run_update(const cxxopts::ParseResult& args) {
   if (Status ok = check_arg(cids[0], false); !ok) {
     return usage_error("pin update", fmt::format("the existing pin must be a CID: {}", ok.error().message));
   }
+  auto wait_limit = check_durations("update", args);
+  if (!wait_limit) return kExitUsage;
   net::QueryPairs q{{"pin-update", cids[0]}};
   if (args.count("name") != 0) q.emplace_back("name", args["name"].as<std::string>());
   if (args.count("expire-in") != 0) q.emplace_back("expire-in", args["expire-in"].as<std::string>());
-  return pin_call("pin update", args, "POST", net::make_target(pins_target(cids[1]), q), "pinned");
+  return pin_call("pin update", args, "POST", net::make_target(pins_target(cids[1]), q), "pinned",
+                  *wait_limit);
 }
 
 int run_ls(const cxxopts::ParseResult& args) {

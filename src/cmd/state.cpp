@@ -53,10 +53,12 @@ void declare_import(cxxopts::Options& o) {
   // clang-format off
   o.add_options()
       ("force", "Replace existing state without asking")
-      ("file", "NDJSON file of pins ('-' or none: standard input)", cxxopts::value<std::string>());
+      ("f,file", "NDJSON file of pins, or give it as the argument ('-' or none: standard input)",
+       cxxopts::value<std::string>(), "FILE");
   // clang-format on
   o.parse_positional({"file"});
   o.positional_help("[file]");
+  o.show_positional_help();  // list -f, --file too: it is also an option
 }
 
 void declare_cleanup(cxxopts::Options& o) {

@@ -93,7 +93,11 @@ int status_main(const cxxopts::ParseResult& args) {
     q.emplace_back("filter", filter);
   }
   auto cids = cids_of(args);
-  if (cids.size() == 1) return print_infos("status", *client, "GET", net::make_target("/pins/" + cids[0], q));
+  // GET /pins/<cid> ignores filter: a filtered status of one CID goes through the listing
+  // route, as several CIDs do.
+  if (cids.size() == 1 && args.count("filter") == 0) {
+    return print_infos("status", *client, "GET", net::make_target("/pins/" + cids[0], q));
+  }
   if (!cids.empty()) {
     std::string joined;
     for (const auto& c : cids) joined += (joined.empty() ? "" : ",") + c;

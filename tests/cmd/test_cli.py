@@ -1,4 +1,5 @@
 """The binary's shape (busybox dispatch, help, errors) and `clusterpin init`, run as a user would."""
+import fcntl
 import json
 import os
 import re
@@ -6,11 +7,22 @@ import stat
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from cluster import LocalCluster, free_port, make_cids  # noqa: E402
 from harness import expect, run  # noqa: E402
 
 APPLETS = ["init", "daemon", "id", "peers", "pin", "status", "sync", "recover", "health",
            "state", "version", "help"]
 SECRET = "2588b80d5cb05374fa142aed6cbb047d1f4ef8ef15e37eba68c65b9d30df67ed"
+DEAD_HOST = "/ip4/127.0.0.1/tcp/1"  # nothing listens: reaching it is a transport error
+PEER_ID = "12D3KooWKy1QdKcmjXrUbqsvHdNkQqvBLtXSQHxa2JZMqz39ZKzn"
+
+
+def one_daemon(ctx, name="peer"):
+    """One running daemon (no IPFS behind it: its pins never get pinned). The caller kills it."""
+    cluster = LocalCluster(ctx, 1, name=name)
+    cluster.edit(cluster.daemons[0], lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(
+        node_multiaddress=f"/ip4/127.0.0.1/tcp/{free_port()}"))
+    return cluster
 
 
 def test_help_lists_every_applet(ctx):
@@ -157,6 +169,166 @@ def test_pin_add_of_a_bad_cid_fails_with_the_reason_before_contacting_anything(c
     r = ctx.run("pin", "add", "--host", "/ip4/127.0.0.1/tcp/1",
                 "QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1")
     expect(r.returncode == 1 and "bad CID" in r.stderr, r.stderr)
+
+
+def test_extra_arguments_are_refused_naming_them_and_what_is_accepted(ctx):
+    folder = ctx.folder("cfg")
+    expect(ctx.run("init", "--config", folder).returncode == 0, "init")
+    existed = os.path.exists("backup.ndjson")
+    r = ctx.run("state", "export", "backup.ndjson", "--config", folder)
+    expect(r.returncode == 1 and r.stdout == "", f"exit {r.returncode}: {r.stdout}")
+    expect("'backup.ndjson'" in r.stderr and "takes no arguments" in r.stderr, r.stderr)
+    expect(len(r.stderr.strip().splitlines()) == 1, r.stderr)
+    expect(existed or not os.path.exists("backup.ndjson"), "file created")
+    r = ctx.run("version", "extra")
+    expect(r.returncode == 1 and r.stdout == "" and "'extra'" in r.stderr, r.stdout + r.stderr)
+    r = ctx.run("peers", "rm", PEER_ID, "extra", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "'extra'" in r.stderr and "<peer-id>" in r.stderr, r.stderr)
+    r = ctx.run("state", "import", "a.ndjson", "b.ndjson", "--config", folder)
+    expect(r.returncode == 1 and "'b.ndjson'" in r.stderr and "[file]" in r.stderr, r.stderr)
+    r = ctx.run("health", "metrics", "freespace", "ping", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "'ping'" in r.stderr, r.stderr)
+    r = ctx.run("help", "pin", "extra")
+    expect(r.returncode == 1 and "'extra'" in r.stderr and r.stdout == "", r.stdout + r.stderr)
+    # Commands that take several arguments still take them all (and then fail on the dead host).
+    cids = make_cids(2)
+    for args in (["pin", "add", *cids], ["pin", "rm", *cids], ["status", *cids], ["sync", *cids],
+                 ["recover", *cids], ["peers", "rm", PEER_ID]):
+        r = ctx.run(*args, "--host", DEAD_HOST)
+        expect(r.returncode == 1 and "unexpected argument" not in r.stderr, f"{args}: {r.stderr}")
+    expect(ctx.run("version", "--help").returncode == 0, "version --help")
+
+
+def test_state_import_takes_the_file_with_short_f_as_the_man_page_says(ctx):
+    folder = ctx.folder("cfg")
+    expect(ctx.run("init", "--config", folder).returncode == 0, "init")
+    cids = make_cids(2, seed=7)
+    pins = os.path.join(ctx.scratch, "pins.ndjson")
+    with open(pins, "w") as f:
+        for cid in cids:
+            f.write(json.dumps({"cid": cid, "name": "n", "replication_factor_min": -1,
+                                "replication_factor_max": -1}) + "\n")
+    r = ctx.run("state", "import", "-f", pins, "--force", "--config", folder)
+    expect(r.returncode == 0 and "imported 2 pins" in r.stderr, r.stderr)
+    out = os.path.join(ctx.scratch, "out.ndjson")
+    r = ctx.run("state", "export", "-f", out, "--config", folder)
+    expect(r.returncode == 0, r.stderr)
+    expect(sorted(json.loads(l)["cid"] for l in open(out)) == sorted(cids), open(out).read())
+    # Without --force it still asks (and, with no terminal, refuses): -f is not --force.
+    r = ctx.run("state", "import", "-f", pins, "--config", folder, stdin="")
+    expect(r.returncode == 1 and "--force" in r.stderr, r.stderr)
+    # The file once: -f and an argument together name the argument.
+    r = ctx.run("state", "import", "-f", pins, pins + ".2", "--force", "--config", folder)
+    expect(r.returncode == 1 and f"'{pins}.2'" in r.stderr, r.stderr)
+
+
+def test_pin_wait_timeout_and_expire_in_are_checked_before_contacting_the_api(ctx):
+    cid, new = make_cids(2)
+    for value, why in (("bogus", "--wait-timeout"), ("-5s", "negative")):
+        for args in (["pin", "add", cid], ["pin", "rm", cid], ["pin", "update", cid, new]):
+            r = ctx.run(*args, "--wait", "--wait-timeout", value, "--host", DEAD_HOST)
+            expect(r.returncode == 1, f"{args} {value}: exit {r.returncode}")
+            # A transport error would mean the pin was sent before the flag was checked.
+            expect(why in r.stderr and "0s or more" in r.stderr and "127.0.0.1" not in r.stderr,
+                   f"{args} {value}: {r.stderr}")
+    for args in (["pin", "add", cid], ["pin", "update", cid, new]):
+        for value in ("soon", "-1h", "0s"):
+            r = ctx.run(*args, "--expire-in", value, "--host", DEAD_HOST)
+            expect(r.returncode == 1 and "--expire-in" in r.stderr and "127.0.0.1" not in r.stderr,
+                   f"{args} {value}: {r.stderr}")
+    # A good value gets as far as the (dead) API.
+    r = ctx.run("pin", "add", cid, "--wait", "--wait-timeout", "1m30s", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "--wait-timeout" not in r.stderr, r.stderr)
+
+
+def test_pin_add_from_stdin_refuses_wait_before_reading_or_sending(ctx):
+    cid = make_cids(1)[0]
+    for extra in (["--wait"], ["--wait", "--wait-timeout", "1m"], ["-w"]):
+        r = ctx.run("pin", "add", "-", *extra, "--host", DEAD_HOST, stdin=cid + "\n")
+        expect(r.returncode == 1 and "--wait cannot be used with '-'" in r.stderr, f"{extra}: {r.stderr}")
+    r = ctx.run("pin", "add", "-", "--wait", "--wait-timeout", "zzz", "--host", DEAD_HOST, stdin=cid + "\n")
+    expect(r.returncode == 1 and "--wait-timeout" in r.stderr, r.stderr)
+    # Without --wait, '-' still reads and sends (here: to the dead host).
+    r = ctx.run("pin", "add", "-", "--host", DEAD_HOST, stdin=cid + "\n")
+    expect(r.returncode == 1 and "--wait" not in r.stderr, r.stderr)
+
+
+def test_status_filter_applies_to_one_cid_as_to_several(ctx):
+    with one_daemon(ctx) as cluster:
+        d = cluster.daemons[0].start()
+        d.wait_ready()
+        a, b = make_cids(2, seed=3)  # never pinned: every peer reports them unpinned
+        for cids in ([a], [a, b]):
+            r = d.cli("status", "--filter", "pin_error", *cids)
+            expect(r.returncode == 0 and r.stdout == "", f"{len(cids)} CID(s): {r.stdout}{r.stderr}")
+            r = d.cli("status", "--filter", "unpinned", *cids)
+            expect(r.returncode == 0, r.stderr)
+            expect(all(c in r.stdout for c in cids), f"{len(cids)} CID(s): {r.stdout}")
+            expect(len(r.stdout.strip().splitlines()) >= len(cids), r.stdout)
+        # Without a filter one CID is still answered.
+        r = d.cli("status", a)
+        expect(r.returncode == 0 and a in r.stdout, r.stdout + r.stderr)
+
+
+def test_init_refuses_while_a_daemon_holds_the_folder(ctx):
+    with one_daemon(ctx) as cluster:
+        d = cluster.daemons[0]
+        path = os.path.join(d.folder, "service.json")
+        d.start()
+        d.wait_ready()
+        before = open(path).read()
+        r = ctx.run("init", "--force", "--config", d.folder)
+        expect(r.returncode == 1 and "daemon is running" in r.stderr and "stop it first" in r.stderr,
+               r.stderr)
+        expect(open(path).read() == before, "service.json rewritten under a running daemon")
+        expect(d.running(), "the daemon stopped")
+    # Any holder of the lock (a state tool, too) is respected.
+    folder = ctx.folder("held")
+    expect(ctx.run("init", "--config", folder).returncode == 0, "init")
+    with open(os.path.join(folder, "clusterpin.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = ctx.run("init", "--force", "--config", folder)
+        expect(r.returncode == 1 and "clusterpin.lock" in r.stderr, r.stderr)
+
+
+def test_init_force_keeps_the_identity_so_the_peer_keeps_its_state(ctx):
+    with one_daemon(ctx) as cluster:
+        d = cluster.daemons[0]
+        path = os.path.join(d.folder, "service.json")
+        old = json.load(open(path))["cluster"]
+        d.start()
+        d.wait_ready()
+        cid = make_cids(1, seed=11)[0]
+        expect(d.cli("pin", "add", cid).returncode == 0, "pin add")
+        expect(d.stop() == 0, "daemon did not stop cleanly")
+        r = ctx.run("init", "--force", "--config", d.folder, "--secret", cluster.secret,
+                    "--listen", f"/ip4/127.0.0.1/tcp/{d.p2p_port}", "--api", d.host)
+        expect(r.returncode == 0, r.stderr)
+        new = json.load(open(path))["cluster"]
+        expect(new["id"] == old["id"] and new["private_key"] == old["private_key"],
+               f"identity changed: {old['id']} -> {new['id']}")
+        expect(old["id"] in r.stdout and "kept" in r.stdout, r.stdout)
+        # The peer starts on its old state: not removed, the pin is still there.
+        d.start()
+        d.wait_ready()
+        expect("removed" not in d.log(), d.log()[-2000:])
+        expect(cid in d.pin_cids(), "the pin is gone")
+
+
+def test_init_force_without_a_readable_identity_refuses_when_the_data_folder_has_state(ctx):
+    folder = ctx.folder("cfg")
+    expect(ctx.run("init", "--config", folder).returncode == 0, "init")
+    path = os.path.join(folder, "service.json")
+    open(path, "w").write("{not json")
+    data = ctx.folder("cfg/clusterpin-data")
+    open(os.path.join(data, "state.db"), "w").close()
+    r = ctx.run("init", "--force", "--config", folder)
+    expect(r.returncode == 1 and data in r.stderr and "identity" in r.stderr, r.stderr)
+    expect(open(path).read() == "{not json", "service.json rewritten")
+    os.remove(os.path.join(data, "state.db"))
+    r = ctx.run("init", "--force", "--config", folder)
+    expect(r.returncode == 0 and "kept" not in r.stdout, r.stdout + r.stderr)
+    expect(json.load(open(path))["cluster"]["id"] in r.stdout, r.stdout)
 
 
 if __name__ == "__main__":
