@@ -557,8 +557,17 @@ Result<PinOptions> pin_options_from_query(const QueryParams& query, UnixNanos no
   return o;
 }
 
+// On the wire a conditional op is a kind of its own, followed by the version it expects.
+constexpr std::uint64_t kPinIfVersion = 3;
+constexpr std::uint64_t kUnpinIfVersion = 4;
+
 void encode_op_into(WireWriter& w, const PinsetOp& op) {
-  w.u64(static_cast<std::uint8_t>(op.kind));
+  if (op.if_version) {
+    w.u64(op.kind == PinsetOp::Kind::pin ? kPinIfVersion : kUnpinIfVersion);
+    w.u64(*op.if_version);
+  } else {
+    w.u64(static_cast<std::uint8_t>(op.kind));
+  }
   if (op.kind == PinsetOp::Kind::pin) {
     encode_pin_into(w, op.pin);
   } else {
@@ -589,14 +598,20 @@ Result<std::vector<PinsetOp>> decode_ops(std::string_view bytes) {
   ops.reserve(n);
   for (std::uint64_t i = 0; i < n; ++i) {
     std::uint64_t kind = r.u64();
+    std::optional<std::uint64_t> if_version;
+    if (kind == kPinIfVersion || kind == kUnpinIfVersion) {
+      if_version = r.u64();
+      kind = kind == kPinIfVersion ? static_cast<std::uint8_t>(PinsetOp::Kind::pin)
+                                   : static_cast<std::uint8_t>(PinsetOp::Kind::unpin);
+    }
     if (kind == static_cast<std::uint8_t>(PinsetOp::Kind::pin)) {
       auto pin = decode_pin_from(r);
       if (!pin) return pin.error();
-      ops.push_back({PinsetOp::Kind::pin, std::move(pin).value()});
+      ops.push_back({PinsetOp::Kind::pin, std::move(pin).value(), if_version});
     } else if (kind == static_cast<std::uint8_t>(PinsetOp::Kind::unpin)) {
       auto cid = Cid::from_bytes(as_bytes(r.bytes()));
       if (!cid) return make_error("corrupt pinset entry: bad cid");
-      ops.push_back({PinsetOp::Kind::unpin, Pin(std::move(cid).value())});
+      ops.push_back({PinsetOp::Kind::unpin, Pin(std::move(cid).value()), if_version});
     } else {
       return make_error("corrupt pinset entry: unknown operation");
     }

@@ -86,6 +86,9 @@ struct PinsetOp {
   enum class Kind : std::uint8_t { pin = 1, unpin = 2 };
   Kind kind;
   Pin pin;  // for unpin only pin.cid matters
+  // When set, the op applies only if the pinset holds this CID with this pin_version (see
+  // core/pin_version.hpp); otherwise it changes nothing. Encoded as kinds 3 and 4.
+  std::optional<std::uint64_t> if_version = std::nullopt;
 };
 
 std::string encode_ops(std::span<const PinsetOp> ops);

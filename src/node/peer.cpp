@@ -524,6 +524,7 @@ void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& co
       const auto& ops = std::get<std::vector<PinsetOp>>(*command);
       for (std::size_t i = 0; i < ops.size(); ++i) {
         const PinsetOp& op = ops[i];
+        if (i < effects.skipped.size() && effects.skipped[i]) continue;  // a stale decision
         const std::string* replaced =
             i < effects.replaced.size() && effects.replaced[i] ? &*effects.replaced[i] : nullptr;
         if (op.kind == PinsetOp::Kind::pin) {

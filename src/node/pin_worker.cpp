@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include "core/cid_set.hpp"
+#include "core/pin_version.hpp"
 
 namespace clusterpin::node {
 namespace {
@@ -357,7 +358,8 @@ void PinWorker::reconcile_slice(std::uint64_t pass) {
             if (expire != kZeroTime && expire <= at && p.expired < kRecoverBatch &&
                 closest_peer(pin->cid, self_, peers)) {
               ++p.expired;
-              expired.push_back({PinsetOp::Kind::unpin, Pin(pin->cid)});
+              // Only if still this pin: one renewed (a new expiry) meanwhile stays.
+              expired.push_back({PinsetOp::Kind::unpin, Pin(pin->cid), pin_version(bytes)});
             }
           }
           return visit(*pin);

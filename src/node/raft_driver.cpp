@@ -56,6 +56,7 @@ Result<std::vector<store::StateOp>> state_ops_of(const raft::Entry& entry,
     } else {
       ops.push_back(store::StateOp::delete_pin(std::move(key)));
     }
+    ops.back().if_version = op.if_version;
   }
   return ops;
 }

@@ -6,6 +6,8 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include "core/pin_version.hpp"
+
 namespace clusterpin::node {
 
 using namespace std::chrono;
@@ -100,7 +102,9 @@ void Rereplicator::tick() {
     }
     if (allocations == pin->allocations) return true;
     pin->allocations = std::move(allocations);
-    ops.push_back({PinsetOp::Kind::pin, std::move(pin).value()});
+    // Only if the pin is still the one read here: an unpin or a change committed meanwhile
+    // (requests in flight at the leader are not in this reader) stays.
+    ops.push_back({PinsetOp::Kind::pin, std::move(pin).value(), pin_version(bytes)});
     return true;
   }, cursor_);
   if (!scanned) {

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/pin_version.hpp"
 #include "store/conf_state_codec.hpp"
 #include "store/fail_stop.hpp"
 #include "store/snapshot_file.hpp"
@@ -220,11 +221,26 @@ Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
   return w;
 }
 
-// Runs one operation; `new_pin` tells whether a PutPin added a CID the pinset did not hold.
-Status run_op(Writer& w, const StateOp& op, bool& new_pin,
+// Runs one operation; `new_pin` tells whether a PutPin added a CID the pinset did not hold,
+// `skipped` that a conditional one (if_version) found another pin, or none, and did nothing.
+Status run_op(Writer& w, const StateOp& op, bool& new_pin, bool& skipped,
               std::optional<std::string>& replaced) {
   new_pin = false;
+  skipped = false;
   replaced.reset();
+  if (op.if_version && (op.kind == StateOp::Kind::PutPin || op.kind == StateOp::Kind::DeletePin)) {
+    auto old = w.q.read_pin(op.key);
+    if (!old) return old.error();
+    if (!*old || pin_version(**old) != *op.if_version) {
+      skipped = true;
+      return Status::ok_status();
+    }
+    replaced = std::move(*old);
+    Statement& write = op.kind == StateOp::Kind::PutPin ? w.update_pin : w.delete_pin;
+    write.bind_blob(1, op.key);
+    if (op.kind == StateOp::Kind::PutPin) write.bind_blob(2, op.value);
+    return write.run();
+  }
   switch (op.kind) {
     case StateOp::Kind::PutPin: {
       assert(!op.key.empty() && "a CID is never empty");
@@ -460,11 +476,13 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
     if (e.index <= last.index) continue;  // already in the tables: replay after a restart
     applied[i].new_pins.resize(e.ops.size());
     applied[i].replaced.resize(e.ops.size());
+    applied[i].skipped.resize(e.ops.size());
     for (std::size_t k = 0; k < e.ops.size(); ++k) {
-      bool new_pin = false;
-      if (Status s = run_op(wr, e.ops[k], new_pin, applied[i].replaced[k]); !s)
+      bool new_pin = false, skipped = false;
+      if (Status s = run_op(wr, e.ops[k], new_pin, skipped, applied[i].replaced[k]); !s)
         return fail(s.error());
       applied[i].new_pins[k] = new_pin;
+      applied[i].skipped[k] = skipped;
     }
     wr.uncommitted_ops += e.ops.size() + 1;
     last = {e.index, e.term};

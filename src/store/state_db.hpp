@@ -29,6 +29,9 @@ struct StateOp {
   Kind kind;
   std::string key;    // pin: CID bytes; peer: peer id
   std::string value;  // pin: encoded pin; peer: addresses; empty for deletes
+  // PutPin/DeletePin: applied only if the stored pin has this pin_version (see
+  // core/pin_version.hpp); otherwise skipped, changing nothing.
+  std::optional<std::uint64_t> if_version = std::nullopt;
 
   static StateOp put_pin(std::string cid, std::string pin) {
     return {Kind::PutPin, std::move(cid), std::move(pin)};
@@ -147,6 +150,9 @@ class StateDb {
     // Per op of the entry: the value a PutPin replaced or a DeletePin removed (nullopt for a new
     // CID, a CID that was not there, and peer ops).
     std::vector<std::optional<std::string>> replaced;
+    // Per op of the entry: a conditional op (if_version) that found another pin, or none, and
+    // changed nothing. Nothing acts on it.
+    std::vector<bool> skipped;
   };
   Result<std::vector<Applied>> apply_batch(std::span<const Entry> entries);
   // Commits the entries apply_batch left uncommitted (a failure stops the process, as above).

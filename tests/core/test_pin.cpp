@@ -136,6 +136,22 @@ TEST_CASE("a batch of pinset operations round-trips") {
   CHECK(encode_pin((*back)[0].pin) == encode_pin(ops[0].pin));
   CHECK((*back)[1].kind == PinsetOp::Kind::unpin);
   CHECK((*back)[1].pin.cid == cid_of(kCidV1));
+  CHECK(!(*back)[0].if_version);
+  CHECK(!(*back)[1].if_version);
+}
+
+TEST_CASE("conditional pinset operations keep the version they expect") {
+  std::vector<PinsetOp> ops{{PinsetOp::Kind::pin, full_pin(), 0x0123456789abcdefULL},
+                            {PinsetOp::Kind::unpin, Pin(cid_of(kCidV1)), 7}};
+  auto back = decode_ops(encode_ops(ops));
+  REQUIRE(back.ok());
+  REQUIRE(back->size() == 2);
+  CHECK((*back)[0].kind == PinsetOp::Kind::pin);
+  CHECK((*back)[0].if_version == std::optional<std::uint64_t>(0x0123456789abcdefULL));
+  CHECK(encode_pin((*back)[0].pin) == encode_pin(ops[0].pin));
+  CHECK((*back)[1].kind == PinsetOp::Kind::unpin);
+  CHECK((*back)[1].if_version == std::optional<std::uint64_t>(7));
+  CHECK((*back)[1].pin.cid == cid_of(kCidV1));
 }
 
 TEST_CASE("append_rfc3339 adds the same text as format_rfc3339 after what the string holds") {

@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "core/pin_version.hpp"
 #include "committed_rows.hpp"
 #include "failing_vfs.hpp"
 #include "store/fail_stop.hpp"
@@ -146,6 +147,42 @@ TEST_CASE("a batch reports which pins were new to the pinset, what each op repla
   CHECK(*db.get_pin(cid(1)) == std::optional<std::string>("a3"));
   CHECK(*db.get_pin(cid(2)) == std::optional<std::string>("b2"));  // an update still writes
   CHECK(!db.get_pin(cid(7))->has_value());
+}
+
+TEST_CASE("a conditional pin op applies only to the pin it was decided from, and reports a skip") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  REQUIRE(apply(db, 1, 1, {StateOp::put_pin(cid(1), "a"), StateOp::put_pin(cid(2), "b")}));
+  auto put_if = [](std::string key, std::string value, std::string_view read) {
+    StateOp op = StateOp::put_pin(std::move(key), std::move(value));
+    op.if_version = pin_version(read);
+    return op;
+  };
+  auto delete_if = [](std::string key, std::string_view read) {
+    StateOp op = StateOp::delete_pin(std::move(key));
+    op.if_version = pin_version(read);
+    return op;
+  };
+  // Decided from "a" and "b"; meanwhile cid(2) became "b2" and cid(3) never existed.
+  std::vector<StateDb::Entry> batch{
+      {2, 1, {StateOp::put_pin(cid(2), "b2")}},
+      {3, 1, {put_if(cid(1), "a-moved", "a"), put_if(cid(2), "b-moved", "b"),
+              delete_if(cid(3), "c")}},
+      {4, 1, {delete_if(cid(1), "a"), delete_if(cid(2), "b")}},
+  };
+  auto r = db.apply_batch(batch);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  CHECK((*r)[1].skipped == std::vector<bool>{false, true, true});
+  CHECK((*r)[1].new_pins == std::vector<bool>{false, false, false});
+  using Old = std::vector<std::optional<std::string>>;
+  CHECK((*r)[1].replaced == Old{"a", std::nullopt, std::nullopt});
+  // cid(1) is "a-moved" now, so the delete decided from "a" is stale too.
+  CHECK((*r)[2].skipped == std::vector<bool>{true, true});
+  CHECK(*db.get_pin(cid(1)) == std::optional<std::string>("a-moved"));
+  CHECK(*db.get_pin(cid(2)) == std::optional<std::string>("b2"));
+  CHECK(!db.get_pin(cid(3))->has_value());
+  REQUIRE(apply(db, 5, 1, {delete_if(cid(2), "b2")}));
+  CHECK(!db.get_pin(cid(2))->has_value());
 }
 
 TEST_CASE("shared reads see every applied entry, and a snapshot can be taken after them") {
