@@ -210,6 +210,14 @@ int init_main(const cxxopts::ParseResult& args) {
   if (args.count("peers") != 0) {
     for (const auto& peer : split_commas(args["peers"].as<std::string>())) {
       if (auto s = check_multiaddr("peers", peer); !s) return usage_error("init", s.error().message);
+      // The daemon's rule for cluster.peers (each entry names its peer), applied now rather
+      // than at the first start.
+      if (!Multiaddr::parse(peer)->peer_id()) {
+        return usage_error("init", fmt::format("--peers: \"{}\" has no /p2p/<peer id>; every entry "
+                                               "must name its peer (e.g. /ip4/10.0.0.2/tcp/9096/"
+                                               "p2p/12D3KooW...)",
+                                               peer));
+      }
       config.cluster.peers.push_back(peer);
     }
   }

@@ -31,7 +31,13 @@ int run_ls(const cxxopts::ParseResult& args) {
     return true;
   });
   if (!response) return transport_error("peers ls", response.error());
-  return check_response(*response);
+  if (int code = check_response(*response); code != kExitOk) return code;
+  if (!response->stream_error().empty()) {
+    fmt::print(stderr, "clusterpin peers ls: the listing was cut short: {}\n",
+               response->stream_error());
+    return kExitApiError;
+  }
+  return kExitOk;
 }
 
 int run_rm(const cxxopts::ParseResult& args) {
@@ -43,6 +49,11 @@ int run_rm(const cxxopts::ParseResult& args) {
   auto response = client->call("DELETE", "/peers/" + peer);
   if (!response) return transport_error("peers rm", response.error());
   if (int code = check_response(*response); code != kExitOk) return code;
+  // --enc json: what the API answered (nothing for its 204 No Content), as ipfs-cluster-ctl.
+  if (client->json_output()) {
+    if (!response->body.empty()) print_pretty_json(response->body);
+    return kExitOk;
+  }
   fmt::print("removed {}\n", peer);
   return kExitOk;
 }

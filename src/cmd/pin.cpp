@@ -196,6 +196,22 @@ class Progress {
   bool shown_ = false;
 };
 
+// --metadata values, checked before anything is contacted: each must be key=value with a
+// non-empty key (as ipfs-cluster-ctl, which refuses a value without '=').
+bool check_metadata(const cxxopts::ParseResult& args) {
+  if (args.count("metadata") == 0) return true;
+  for (const auto& kv : args["metadata"].as<std::vector<std::string>>()) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      usage_error("pin add", fmt::format("--metadata: \"{}\" {}; accepted: key=value (the value may "
+                                         "be empty: key=)",
+                                         kv, eq == 0 ? "has an empty key" : "has no '='"));
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string query_of(const cxxopts::ParseResult& args) {
   net::QueryPairs q;
   if (args.count("replication") != 0) q.emplace_back("replication", std::to_string(args["replication"].as<int>()));
@@ -208,7 +224,7 @@ std::string query_of(const cxxopts::ParseResult& args) {
   if (args.count("metadata") != 0) {
     for (const auto& kv : args["metadata"].as<std::vector<std::string>>()) {
       auto eq = kv.find('=');
-      q.emplace_back("meta-" + kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
+      q.emplace_back("meta-" + kv.substr(0, eq), kv.substr(eq + 1));  // checked: has '='
     }
   }
   return net::make_target("", q);
@@ -287,7 +303,11 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
   }
   if (int code = flush(); code != kExitOk) return code;
   progress.clear();
-  fmt::print("pinned {} CIDs\n", pinned);
+  if (client->json_output()) {
+    print_pretty_json(fmt::format("{{\"pinned\":{}}}", pinned));
+  } else {
+    fmt::print("pinned {} CIDs\n", pinned);
+  }
   return kExitOk;
 }
 
@@ -343,6 +363,7 @@ int run_add(const cxxopts::ParseResult& args) {
   if (!check_cids("add", args, true, true)) return kExitUsage;
   auto wait_limit = check_durations("add", args);
   if (!wait_limit) return kExitUsage;
+  if (!check_metadata(args)) return kExitUsage;
   auto cids = args["cids"].as<std::vector<std::string>>();
   if (std::find(cids.begin(), cids.end(), "-") != cids.end()) {
     if (cids.size() != 1) {

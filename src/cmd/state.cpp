@@ -1,6 +1,7 @@
 // `clusterpin state export|import|cleanup`: offline tools on a peer's data folder. Each takes the
 // daemon's lock file first, so none runs beside a daemon on the same folder. Export streams the
-// pinset as applied; import and cleanup move the current data folder aside (after a JSON backup)
+// pinset as applied; import and cleanup move the current data folder aside (after a JSON backup,
+// skipped with a warning when state.db cannot be read)
 // and never change anything when the input has a bad line or the user does not confirm.
 #include <fcntl.h>
 #include <sodium.h>
@@ -221,8 +222,13 @@ int run_export(const cxxopts::ParseResult& args) {
 // Builds a complete data folder in `staging` from NDJSON on `in`: state.db with the pins applied
 // as entries 1..k of term 1, a snapshot of it at k, and raft.db whose log starts after that
 // snapshot (founding voters as its configuration). Peers that join later receive the pins
-// through the snapshot. Returns the number of pins.
-Result<std::uint64_t> build_imported_folder(const Peer& peer, std::istream& in,
+// through the snapshot. Returns how many pins were stored and how many lines repeated a CID.
+struct Imported {
+  std::uint64_t pins = 0;      // distinct CIDs stored
+  std::uint64_t repeated = 0;  // lines whose CID an earlier line had (the last line of a CID wins)
+};
+
+Result<Imported> build_imported_folder(const Peer& peer, std::istream& in,
                                             const std::string& source, const fs::path& staging) {
   auto voters = founding_voters(peer.config);
   if (!voters) return voters.error();
@@ -278,7 +284,11 @@ Result<std::uint64_t> build_imported_folder(const Peer& peer, std::istream& in,
   founding.snapshot = raft::SnapshotMeta{index, 1, raft::ConfState{*voters, {}}};
   founding.hard_state = raft::HardState{1, "", index};
   if (Status s = log->apply(founding); !s) return s.error();
-  return count;
+  auto reader = state->open_reader();
+  if (!reader) return reader.error();
+  auto stored = reader->count_pins();
+  if (!stored) return stored.error();
+  return Imported{*stored, count - std::min(count, *stored)};
 }
 
 int run_import(const cxxopts::ParseResult& args) {
@@ -327,7 +337,12 @@ int run_import(const cxxopts::ParseResult& args) {
     return fail("import", s.error().message);
   }
   if (!aside->empty()) fmt::print(stderr, "{}\n", *aside);
-  fmt::print(stderr, "imported {} pins into {}\n", *built, peer.data_dir.string());
+  fmt::print(stderr, "imported {} pins into {}", built->pins, peer.data_dir.string());
+  if (built->repeated != 0) {
+    fmt::print(stderr, " ({} line{} repeated the CID of an earlier line; the last line of each CID "
+               "was kept)", built->repeated, built->repeated == 1 ? "" : "s");
+  }
+  fmt::print(stderr, "\n");
   return kExitOk;
 }
 

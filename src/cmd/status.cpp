@@ -120,6 +120,11 @@ int sync_main(const cxxopts::ParseResult& args) {
   auto response = client->call("POST", "/pins/sync");
   if (!response) return transport_error("sync", response.error());
   if (int code = check_response(*response); code != kExitOk) return code;
+  // --enc json: what the API answered (nothing for its 204 No Content).
+  if (client->json_output()) {
+    if (!response->body.empty()) print_pretty_json(response->body);
+    return kExitOk;
+  }
   fmt::print("synced: every peer compared its state with IPFS (see 'clusterpin status')\n");
   return kExitOk;
 }

@@ -73,11 +73,15 @@ bool is_backup_name(const std::string& name) {
          name.ends_with(kSuffix);
 }
 
-// Streams the document into `file`; the caller closes and renames.
+// Streams the document into `file`; the caller closes and renames. `read_failed` tells an error
+// reading state.db (damaged or unreadable) from one writing the backup.
 Status write_document(std::FILE* file, const std::string& path, store::StateReader& reader,
-                      std::string_view cluster_id) {
+                      std::string_view cluster_id, bool& read_failed) {
   auto applied = reader.applied();
-  if (!applied) return applied.error();
+  if (!applied) {
+    read_failed = true;
+    return applied.error();
+  }
   bool write_failed = false;
   auto put = [&](std::string_view text) {
     if (!write_failed && std::fwrite(text.data(), 1, text.size(), file) != text.size()) {
@@ -100,8 +104,10 @@ Status write_document(std::FILE* file, const std::string& path, store::StateRead
     put(line.view());
     return !write_failed;
   });
-  if (!listed) return listed;
-  if (!bad_pin) return bad_pin;
+  if (!listed || !bad_pin) {
+    read_failed = true;
+    return !listed ? listed : bad_pin;
+  }
   put(first ? "]}\n" : "\n]}\n");
   if (write_failed || std::fflush(file) != 0) {
     return make_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
@@ -142,9 +148,13 @@ std::vector<std::filesystem::path> list_backups(const std::filesystem::path& con
   return out;
 }
 
-Result<std::filesystem::path> write_backup(const std::filesystem::path& config_dir,
-                                           store::StateReader& reader, std::string_view cluster_id,
-                                           int rotate) {
+namespace {
+
+// write_backup; sets `read_failed` when the error came from reading the state, not from writing.
+Result<std::filesystem::path> write_backup_checked(const std::filesystem::path& config_dir,
+                                                   store::StateReader& reader,
+                                                   std::string_view cluster_id, int rotate,
+                                                   bool& read_failed) {
   std::filesystem::path dir = config_dir / "backups";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -164,7 +174,7 @@ Result<std::filesystem::path> write_backup(const std::filesystem::path& config_d
     return make_error(fmt::format("cannot create {}: {}", temp.string(), std::strerror(errno)));
   std::vector<char> buffer(1 << 16);
   std::setvbuf(file, buffer.data(), _IOFBF, buffer.size());
-  Status written = write_document(file, temp.string(), reader, cluster_id);
+  Status written = write_document(file, temp.string(), reader, cluster_id, read_failed);
   if (std::fclose(file) != 0 && written) {
     written = make_error(fmt::format("cannot close {}: {}", temp.string(), std::strerror(errno)));
   }
@@ -191,6 +201,15 @@ Result<std::filesystem::path> write_backup(const std::filesystem::path& config_d
   return dest;
 }
 
+}  // namespace
+
+Result<std::filesystem::path> write_backup(const std::filesystem::path& config_dir,
+                                           store::StateReader& reader, std::string_view cluster_id,
+                                           int rotate) {
+  bool read_failed = false;
+  return write_backup_checked(config_dir, reader, cluster_id, rotate, read_failed);
+}
+
 namespace {
 
 std::filesystem::path old_folder(const std::filesystem::path& data_dir, int n) {
@@ -205,19 +224,38 @@ Result<std::string> move_data_aside(const std::filesystem::path& config_dir,
   std::error_code ec;
   if (!fs::exists(data_dir, ec)) return std::string();
   rotate = std::max(rotate, 1);
+  fs::path aside = old_folder(data_dir, 0);
   std::string done;
   if (fs::exists(data_dir / store::StateDb::kFileName, ec)) {
-    auto state = store::StateDb::open(data_dir);
-    if (!state) return state.error();
-    auto cluster = state->cluster_id();
-    if (!cluster) return cluster.error();
-    auto reader = state->open_reader();
-    if (!reader) return reader.error();
-    auto backup = write_backup(config_dir, *reader, *cluster, rotate);
-    if (!backup) {
-      return make_error(fmt::format("cannot write a backup, nothing changed: {}", backup.error().message));
+    // A state.db that cannot be opened or read (damaged, not a database) has no pinset to back
+    // up: resetting such a peer is what cleanup is for, so the folder is moved aside anyway and
+    // keeps the damaged files. Failing to write the backup file still changes nothing.
+    std::string unreadable;
+    {
+      auto state = store::StateDb::open(data_dir);
+      auto cluster = state ? state->cluster_id() : Result<std::string>(state.error());
+      auto reader = cluster ? state->open_reader() : Result<store::StateReader>(cluster.error());
+      if (!reader) {
+        unreadable = reader.error().message;
+      } else {
+        bool read_failed = false;
+        auto backup = write_backup_checked(config_dir, *reader, *cluster, rotate, read_failed);
+        if (backup) {
+          done = fmt::format("backup of the pinset written to {}; ", backup->string());
+        } else if (read_failed) {
+          unreadable = backup.error().message;
+        } else {
+          return make_error(
+              fmt::format("cannot write a backup, nothing changed: {}", backup.error().message));
+        }
+      }
+    }  // state.db closed before its folder is renamed
+    if (!unreadable.empty()) {
+      done = fmt::format(
+          "warning: state.db cannot be read ({}), so NO backup of the pinset was written; the "
+          "damaged files are kept as they are in the folder moved aside; ",
+          unreadable);
     }
-    done = fmt::format("backup of the pinset written to {}; ", backup->string());
   }
   fs::remove_all(old_folder(data_dir, rotate - 1), ec);
   if (ec) {
@@ -229,7 +267,6 @@ Result<std::string> move_data_aside(const std::filesystem::path& config_dir,
     fs::rename(from, old_folder(data_dir, n + 1), ec);
     if (ec) return make_error(fmt::format("cannot rename {}: {}", from.string(), ec.message()));
   }
-  fs::path aside = old_folder(data_dir, 0);
   fs::rename(data_dir, aside, ec);
   if (ec) {
     return make_error(fmt::format("cannot rename {} to {}: {}", data_dir.string(), aside.string(), ec.message()));

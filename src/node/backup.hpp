@@ -25,7 +25,8 @@ Result<std::filesystem::path> write_backup(const std::filesystem::path& config_d
 // The backup files in <config_dir>/backups/, oldest first.
 std::vector<std::filesystem::path> list_backups(const std::filesystem::path& config_dir);
 
-// Resets a peer's data folder: writes a JSON backup of its state (if any), then renames the
+// Resets a peer's data folder: writes a JSON backup of its state (if any; skipped, with a
+// warning in the line returned, when state.db cannot be opened or read), then renames the
 // folder to <data>.old.0, shifting <data>.old.N up and dropping those beyond `rotate`. Returns a
 // line saying what was done (empty when there was no data folder). The stores must be closed.
 Result<std::string> move_data_aside(const std::filesystem::path& config_dir,

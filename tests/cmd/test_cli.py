@@ -3,8 +3,10 @@ import fcntl
 import json
 import os
 import re
+import socket
 import stat
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from cluster import LocalCluster, free_port, make_cids  # noqa: E402
@@ -23,6 +25,66 @@ def one_daemon(ctx, name="peer"):
     cluster.edit(cluster.daemons[0], lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(
         node_multiaddress=f"/ip4/127.0.0.1/tcp/{free_port()}"))
     return cluster
+
+
+class FakeApi:
+    """A REST API that answers each "METHOD /path" (query ignored) with a canned response:
+    (status, body) or, for a chunked stream, (status, body, trailers). Records each request's
+    target and body."""
+
+    def __init__(self, routes):
+        self.routes = routes
+        self.requests = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.host = f"/ip4/127.0.0.1/tcp/{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                lines = head.decode().split("\r\n")
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                while len(body) < length:
+                    body += conn.recv(65536)
+                method, target = lines[0].split(" ")[:2]
+                key = f"{method} {target.split('?')[0]}"
+                self.requests.append((target, body.decode()))
+                status, payload, *trailers = self.routes.get(key, (404, '{"code":404,"message":"no route"}'))
+                reason = {200: "OK", 204: "No Content", 404: "Not Found"}.get(status, "Status")
+                out = f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+                if trailers:
+                    out += "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                    out += "Trailer: X-Stream-Error\r\n\r\n"
+                    data = payload.encode()
+                    out = out.encode() + (f"{len(data):x}\r\n".encode() + data + b"\r\n" if data else b"")
+                    out += b"0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in trailers[0].items()).encode() + b"\r\n"
+                    conn.sendall(out)
+                elif status == 204:
+                    conn.sendall((out + "\r\n").encode())
+                else:
+                    data = payload.encode()
+                    out += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+                    conn.sendall(out.encode() + data)
+
+    def close(self):
+        self.sock.close()
 
 
 def test_help_lists_every_applet(ctx):
@@ -329,6 +391,77 @@ def test_init_force_without_a_readable_identity_refuses_when_the_data_folder_has
     r = ctx.run("init", "--force", "--config", folder)
     expect(r.returncode == 0 and "kept" not in r.stdout, r.stdout + r.stderr)
     expect(json.load(open(path))["cluster"]["id"] in r.stdout, r.stdout)
+
+
+def test_pin_add_refuses_metadata_without_a_key_value_pair_before_contacting_the_api(ctx):
+    cid = make_cids(1)[0]
+    for value, why in (("foo", "has no '='"), ("=bar", "empty key")):
+        r = ctx.run("pin", "add", cid, "--metadata", "a=b", "--metadata", value, "--host", DEAD_HOST)
+        expect(r.returncode == 1 and f'"{value}"' in r.stderr and why in r.stderr
+               and "key=value" in r.stderr and "127.0.0.1" not in r.stderr, f"{value}: {r.stderr}")
+        r = ctx.run("pin", "add", "-", "--metadata", value, "--host", DEAD_HOST, stdin=cid + "\n")
+        expect(r.returncode == 1 and "key=value" in r.stderr and "127.0.0.1" not in r.stderr,
+               f"- {value}: {r.stderr}")
+    # key= (an empty value) and a value holding '=' are accepted and sent as they are.
+    api = FakeApi({f"POST /pins/{cid}": (200, '{"cid": "%s"}' % cid)})
+    try:
+        r = ctx.run("pin", "add", cid, "--metadata", "empty=", "--metadata", "k=v=w", "--no-status",
+                    "--host", api.host)
+        expect(r.returncode == 0, r.stderr)
+        target = api.requests[-1][0]
+        expect("meta-empty=&" in target + "&" and "meta-k=v%3Dw" in target, target)
+    finally:
+        api.close()
+
+
+def test_init_refuses_peers_without_a_peer_id_and_writes_nothing(ctx):
+    folder = os.path.join(ctx.scratch, "nop2p")
+    good = "/ip4/127.0.0.1/tcp/9196/p2p/" + PEER_ID
+    for peers in ("/ip4/1.2.3.4/tcp/9096", good + ",/dns4/example.com/tcp/9096"):
+        r = ctx.run("init", "--config", folder, "--peers", peers)
+        bad = peers.split(",")[-1]
+        expect(r.returncode == 1 and f'"{bad}"' in r.stderr and "/p2p/" in r.stderr, f"{peers}: {r.stderr}")
+        expect(not os.path.exists(os.path.join(folder, "service.json")), f"{peers}: service.json written")
+
+
+def test_enc_json_is_honoured_by_sync_peers_rm_and_pin_add_from_stdin(ctx):
+    cids = make_cids(3, seed=21)
+    api = FakeApi({"POST /pins/sync": (204, ""), f"DELETE /peers/{PEER_ID}": (204, ""),
+                   "POST /pins": (200, "[]")})
+    try:
+        r = ctx.run("sync", "--enc", "json", "--host", api.host)
+        expect(r.returncode == 0 and r.stdout == "", f"sync: {r.stdout!r} {r.stderr}")
+        r = ctx.run("peers", "rm", PEER_ID, "--enc", "json", "--host", api.host)
+        expect(r.returncode == 0 and r.stdout == "", f"peers rm: {r.stdout!r} {r.stderr}")
+        r = ctx.run("pin", "add", "-", "--enc", "json", "--host", api.host,
+                    stdin="".join(c + "\n" for c in cids))
+        expect(r.returncode == 0, r.stderr)
+        expect(json.loads(r.stdout) == {"pinned": 3}, repr(r.stdout))
+        # Text output is unchanged.
+        r = ctx.run("pin", "add", "-", "--host", api.host, stdin=cids[0] + "\n")
+        expect(r.returncode == 0 and r.stdout == "pinned 1 CIDs\n", repr(r.stdout))
+        r = ctx.run("peers", "rm", PEER_ID, "--host", api.host)
+        expect(r.returncode == 0 and r.stdout == f"removed {PEER_ID}\n", repr(r.stdout))
+        r = ctx.run("sync", "--host", api.host)
+        expect(r.returncode == 0 and r.stdout.startswith("synced"), repr(r.stdout))
+    finally:
+        api.close()
+
+
+def test_peers_ls_reports_the_stream_error_trailer(ctx):
+    peer = json.dumps({"id": PEER_ID, "peername": "one", "cluster_peers": [PEER_ID],
+                       "addresses": [], "ipfs": {"id": "", "addresses": []}})
+    api = FakeApi({"GET /peers": (200, peer + "\n", {"X-Stream-Error": "peer two did not answer"})})
+    try:
+        for enc in ("text", "json"):
+            r = ctx.run("peers", "ls", "--enc", enc, "--host", api.host)
+            expect(r.returncode == 2 and "peer two did not answer" in r.stderr, f"{enc}: rc={r.returncode} {r.stderr}")
+            expect(PEER_ID in r.stdout, f"{enc}: the peer received is not printed: {r.stdout}")
+        api.routes["GET /peers"] = (200, peer + "\n", {"X-Stream-Error": ""})
+        r = ctx.run("peers", "ls", "--host", api.host)
+        expect(r.returncode == 0 and r.stderr == "" and PEER_ID in r.stdout, r.stdout + r.stderr)
+    finally:
+        api.close()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 data folder of real daemons. They prove that export gives every acknowledged pin, that the tools
 refuse while a daemon holds the folder, that an imported folder is served by a daemon, that a bad
 import line changes nothing, and that cleanup keeps a backup and rotates old folders."""
+import fcntl
 import glob
 import json
 import os
@@ -237,6 +238,61 @@ def test_rotation_keeps_at_most_backups_rotate(ctx):
         # The newest backup is the last round's pins.
         doc = json.load(open(backups[-1]))
         expect({p["name"] for p in doc["pins"]} == {"round-3"}, json.dumps(doc)[:300])
+
+
+def test_cleanup_and_import_reset_a_peer_whose_state_db_is_unreadable(ctx):
+    cids = make_cids(4, seed=60)
+    c, d = started_with_pins(ctx, "peer", cids)
+    with c:
+        data = os.path.join(d.folder, "clusterpin-data")
+        garbage = os.urandom(16384)
+
+        def damage():
+            with open(os.path.join(data, "state.db"), "wb") as f:
+                f.write(garbage)
+
+        damage()
+        backups = sorted(glob.glob(os.path.join(d.folder, "backups", "*")))
+        # While the lock is held (a daemon, another tool) it still refuses and changes nothing.
+        with open(os.path.join(d.folder, "clusterpin.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            r = ctx.run("state", "cleanup", "--config", d.folder, "--force")
+            expect(r.returncode != 0 and "clusterpin.lock" in r.stderr, r.stderr)
+            expect(os.path.exists(data) and not os.path.exists(data + ".old.0"), "moved under a lock")
+        r = ctx.run("state", "cleanup", "--config", d.folder, "--force")
+        expect(r.returncode == 0, r.stderr)
+        expect("state.db cannot be read" in r.stderr and "NO backup" in r.stderr
+               and "clusterpin-data.old.0" in r.stderr, r.stderr)
+        expect(not os.path.exists(data), "data folder still there")
+        kept = open(os.path.join(data + ".old.0", "state.db"), "rb").read()
+        expect(kept == garbage, "the damaged state.db was not kept as it was")
+        expect(sorted(glob.glob(os.path.join(d.folder, "backups", "*"))) == backups, "a backup was written")
+        restart(d)
+        expect(d.pin_cids() == set(), "a cleaned peer still lists pins")
+        expect(d.stop() == 0, d.log()[-1000:])
+        # import does the same, and the imported state is served.
+        damage()
+        src = os.path.join(ctx.scratch, "pins.ndjson")
+        open(src, "w").write("".join(json.dumps({"cid": cid}) + "\n" for cid in cids))
+        r = ctx.run("state", "import", "--config", d.folder, "--force", src)
+        expect(r.returncode == 0 and "NO backup" in r.stderr and "imported 4 pins" in r.stderr, r.stderr)
+        expect(open(os.path.join(data + ".old.0", "state.db"), "rb").read() == garbage, "not kept")
+        expect(sorted(export_cids(ctx, d.folder)) == sorted(cids), "import after a damaged state.db")
+
+
+def test_import_counts_pins_stored_not_lines_with_a_repeated_cid(ctx):
+    a, b = make_cids(2, seed=61)
+    lines = [{"cid": a, "name": "first"}, {"cid": b}, {"cid": a, "name": "second"},
+             {"cid": a, "name": "last"}]
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0]
+        r = ctx.run("state", "import", "--config", d.folder, "--force",
+                    stdin="".join(json.dumps(x) + "\n" for x in lines))
+        expect(r.returncode == 0 and "imported 2 pins" in r.stderr and "2 lines repeated" in r.stderr,
+               r.stderr)
+        r = ctx.run("state", "export", "--config", d.folder)
+        pins = {p["cid"]: p["name"] for p in map(json.loads, r.stdout.splitlines())}
+        expect(pins == {a: "last", b: ""}, str(pins))
 
 
 run(globals())
