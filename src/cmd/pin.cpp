@@ -32,7 +32,7 @@ namespace {
 
 void declare_wait(cxxopts::Options& o) {
   o.add_options()
-      ("no-status", "Print the pin as committed instead of its status")
+      ("no-status", "Accepted for ipfs-cluster-ctl scripts: the pin as committed is always printed")
       ("w,wait", "Wait until the pin reaches its target status on its allocations (not with '-')")
       ("wait-timeout", "Stop waiting after this Go duration, 0s or more (e.g. 5m0s; 0s: no limit)",
        cxxopts::value<std::string>()->default_value("0s"), "DURATION");
