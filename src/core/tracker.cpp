@@ -434,16 +434,16 @@ Status PinTracker::scan_in_chunks(const std::function<bool(const TrackerRecord&)
 }
 
 Result<std::size_t> PinTracker::reconcile_ipfs(
-    const std::function<bool(const Cid&)>& pinned_in_ipfs, UnixNanos listed_at, UnixNanos now,
+    const InIpfs& pinned_in_ipfs, UnixNanos listed_at, UnixNanos now,
     const std::function<void(const TrackerRecord&)>& on_change) {
   std::size_t changes = 0;
   auto drifted = [&](const TrackerRecord& r) {
     if (r.timestamp != kZeroTime && r.timestamp >= listed_at) return false;
-    bool in_ipfs = pinned_in_ipfs(r.cid());
+    if (r.status == TrackerStatus::unpin_error) return !pinned_in_ipfs(r.cid(), PinMode::direct);
+    bool in_ipfs = pinned_in_ipfs(r.cid(), r.pin.options.mode);
     return (r.status == TrackerStatus::pinned && !in_ipfs) ||
            (r.status == TrackerStatus::pin_error && in_ipfs) ||
-           (r.status == TrackerStatus::unexpectedly_unpinned && in_ipfs) ||
-           (r.status == TrackerStatus::unpin_error && !in_ipfs);
+           (r.status == TrackerStatus::unexpectedly_unpinned && in_ipfs);
   };
   auto repair = [&](const Cid& cid) -> Status {
     auto prev = lookup(cid);

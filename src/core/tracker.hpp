@@ -264,13 +264,16 @@ class PinTracker {
   Result<std::vector<TrackerRecord>> recover_all(UnixNanos now, std::size_t limit,
                                                  const PinsetLookup* pinset = nullptr);
 
-  // Sync with IPFS: `pinned_in_ipfs` answers from one `pin ls` listing (recursive AND direct).
+  // Sync with IPFS: `pinned_in_ipfs(cid, mode)` answers from one `pin ls` listing whether IPFS
+  // holds the CID as that mode asks: recursive only for a recursive pin, either way for a
+  // direct one (a recursive pin holds the root too, as IpfsConnector::pin_add counts it).
   // pinned but missing -> unexpectedly_unpinned; pin_error or unexpectedly_unpinned but present
-  // -> pinned; unpin_error but absent -> done. Records whose status changed at or after
-  // `listed_at` (when the listing began) are not judged: the listing may predate their last
-  // operation. Returns how many records changed; `on_change` sees each new record.
+  // -> pinned; unpin_error but not pinned in any way -> done. Records whose status changed at
+  // or after `listed_at` (when the listing began) are not judged: the listing may predate their
+  // last operation. Returns how many records changed; `on_change` sees each new record.
+  using InIpfs = std::function<bool(const Cid&, PinMode)>;
   Result<std::size_t> reconcile_ipfs(
-      const std::function<bool(const Cid&)>& pinned_in_ipfs, UnixNanos listed_at, UnixNanos now,
+      const InIpfs& pinned_in_ipfs, UnixNanos listed_at, UnixNanos now,
       const std::function<void(const TrackerRecord&)>& on_change = {});
   // Sync with the shared pinset: every shared pin is tracked as it should be (pinned here or
   // remote), and every tracked CID missing from it is unpinned. Returns how many CIDs changed.

@@ -267,22 +267,30 @@ void PinWorker::recover_tick() { (void)recover_all(); }
 void PinWorker::sync(std::function<void(Result<std::size_t>)> done) {
   if (syncing_) return done(make_error("a sync with IPFS is already running"));
   syncing_ = true;
-  // One streamed listing of recursive and direct pins, kept as 64-bit fingerprints: an IPFS
-  // holding 10M pins costs 80-160 MB here for the length of the sync, not ~1 GB.
-  auto pinned = std::make_shared<CompactCidSet>();
+  // One streamed listing of recursive and direct pins, kept apart as 64-bit fingerprints: an
+  // IPFS holding 10M pins costs 80-160 MB here for the length of the sync, not ~1 GB.
+  struct Listed {
+    CompactCidSet recursive, direct;
+  };
+  auto listed = std::make_shared<Listed>();
   UnixNanos listed_at = now();
   connector_->pin_ls("all",
-      [pinned](const Cid& cid, std::string_view) {
-        pinned->add(cid.bytes());
+      [listed](const Cid& cid, std::string_view type) {
+        (type == "direct" ? listed->direct : listed->recursive).add(cid.bytes());
         return true;
       },
-      [this, pinned, listed_at, done, alive = alive_](Status s) {
+      [this, listed, listed_at, done, alive = alive_](Status s) {
         if (!*alive) return;
         syncing_ = false;
         if (!s) return done(s.error());
-        pinned->seal();
-        auto changed = tracker_->reconcile_ipfs(
-            [&](const Cid& cid) { return pinned->contains(cid.bytes()); }, listed_at, now());
+        listed->recursive.seal();
+        listed->direct.seal();
+        // A recursive pin counts only as a recursive one; a direct pin either way.
+        auto in_ipfs = [&](const Cid& cid, PinMode mode) {
+          return listed->recursive.contains(cid.bytes()) ||
+                 (mode == PinMode::direct && listed->direct.contains(cid.bytes()));
+        };
+        auto changed = tracker_->reconcile_ipfs(in_ipfs, listed_at, now());
         pump();
         done(std::move(changed));
       },

@@ -612,7 +612,7 @@ TEST_CASE("sync with IPFS marks missing pins unexpectedly_unpinned and present e
   run_all(t, kT0 + 10 * kSecond);
 
   std::set<Cid> in_ipfs{cid_n(1), cid_n(3)};
-  auto changed = t.reconcile_ipfs([&](const Cid& c) { return in_ipfs.count(c) > 0; },
+  auto changed = t.reconcile_ipfs([&](const Cid& c, PinMode) { return in_ipfs.count(c) > 0; },
                                   kT0 + 5 * kSecond, kT0 + 20 * kSecond);
   REQUIRE(changed.ok());
   CHECK(*changed == 2);
@@ -631,6 +631,31 @@ TEST_CASE("sync with IPFS marks missing pins unexpectedly_unpinned and present e
   CHECK((*r)->status == TrackerStatus::pin_queued);
 }
 
+TEST_CASE("sync with IPFS counts a recursive pin only when IPFS holds it recursively") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.retry_backoff_min_ns = 60 * kSecond;
+  PinTracker t = open_tracker(store, limits);
+  Pin direct = pin_n(3);
+  direct.options.mode = PinMode::direct;
+  t.track(pin_n(1), true, kT0);  // recursive, pinned
+  t.track(direct, true, kT0);    // direct, pinned
+  run_all(t, kT0);
+  t.track(pin_n(2), true, kT0);  // recursive, failed (its DAG could not be fetched)
+  run_all(t, kT0, make_error("timeout"));
+  // IPFS holds 1 and 2 only directly (an earlier direct pin of them), 3 recursively.
+  auto in_ipfs = [](const Cid& c, PinMode mode) {
+    if (c == cid_n(3)) return true;
+    return (c == cid_n(1) || c == cid_n(2)) && mode == PinMode::direct;
+  };
+  auto changed = t.reconcile_ipfs(in_ipfs, kT0 + 5 * kSecond, kT0 + 20 * kSecond);
+  REQUIRE(changed.ok());
+  CHECK(*changed == 1);
+  CHECK(status_of(t, 1) == TrackerStatus::unexpectedly_unpinned);
+  CHECK(status_of(t, 2) == TrackerStatus::pin_error);  // not "pinned": the DAG is not there
+  CHECK(status_of(t, 3) == TrackerStatus::pinned);
+}
+
 TEST_CASE("sync with IPFS handles more drift than one chunk and reports every change") {
   MemoryStore store;
   TrackerLimits limits = small_limits();
@@ -641,7 +666,7 @@ TEST_CASE("sync with IPFS handles more drift than one chunk and reports every ch
   for (int i = 0; i < n; ++i) t.track(pin_n(i), true, kT0);
   run_all(t, kT0);
   std::set<Cid> reported;
-  auto changed = t.reconcile_ipfs([](const Cid&) { return false; }, kT0 + kSecond, kT0 + kSecond,
+  auto changed = t.reconcile_ipfs([](const Cid&, PinMode) { return false; }, kT0 + kSecond, kT0 + kSecond,
                                   [&](const TrackerRecord& r) {
                                     CHECK(r.status == TrackerStatus::unexpectedly_unpinned);
                                     reported.insert(r.cid());
@@ -1254,7 +1279,7 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
         case 8:
           if (pick(2) == 0) {
             REQUIRE(
-                t->reconcile_ipfs([&](const Cid& c) { return ipfs.count(c) > 0; }, now, now).ok());
+                t->reconcile_ipfs([&](const Cid& c, PinMode) { return ipfs.count(c) > 0; }, now, now).ok());
           } else {
             if (pick(2) == 0) {
               reconcile_now();
