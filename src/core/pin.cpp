@@ -595,7 +595,7 @@ Result<std::vector<PinsetOp>> decode_ops(std::string_view bytes) {
   std::uint64_t n = r.u64();
   if (!r.ok() || n > bytes.size()) return make_error("corrupt pinset entry: bad count");
   std::vector<PinsetOp> ops;
-  ops.reserve(n);
+  ops.reserve(std::min<std::uint64_t>(n, 4096));  // n is only claimed: grow as ops decode
   for (std::uint64_t i = 0; i < n; ++i) {
     std::uint64_t kind = r.u64();
     std::optional<std::uint64_t> if_version;

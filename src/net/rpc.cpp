@@ -598,7 +598,15 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
   asio::steady_timer deadline_timer_;
   bool timer_armed_ = false;
   Clock::time_point armed_for_{};
-  std::uint64_t next_id_ = 1;  // 0 marks one-way messages
+  // Call ids start at random in every run (0 marks one-way messages): answers to a peer without
+  // a link wait for its next one, and are matched by (peer, id), so ids counted from 1 in every
+  // run gave a restarted peer's first calls the answers its previous run had asked for.
+  std::uint64_t next_id_ = first_call_id();
+  static std::uint64_t first_call_id() {
+    std::uint64_t id = 0;
+    randombytes_buf(&id, sizeof(id));
+    return (id >> 1) | 1;  // not 0, and 2^63 calls from wrapping to it
+  }
   std::mt19937_64 rng_;
   bool closed_ = false;
 };

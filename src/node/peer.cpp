@@ -669,6 +669,13 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
   if (!driver_) return shared->fail("this peer is still starting");
   if (method == "commit") {
     if (driver_->node().role() != raft::Role::Leader) return shared->fail("not the leader");
+    // Only an entry every peer can apply reaches the log: one that does not decode would stop
+    // each peer at its apply, and again at each restart, as the log replays it (a peer of
+    // another version, a faulty one).
+    if (auto command = decode_command(as_string(payload)); !command) {
+      return shared->fail("refused an entry that does not decode (" + command.error().message +
+                          "); is the sending peer of another clusterpin version?");
+    }
     auto timeout = duration_cast<milliseconds>(options_.config.raft.network_timeout);
     auto index = std::make_shared<raft::Index>(driver_->node().last_index() + 1);
     driver_->propose(as_string(payload), timeout, [shared, index](Status s) {

@@ -6,6 +6,7 @@ import os
 import http.client
 import re
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -379,6 +380,26 @@ def test_a_voter_that_lost_its_state_is_refused_until_removed_and_then_rejoins(c
         wiped.wait_ready(timeout=60)
         more = [pin(via, cid) for cid in make_cids(2, seed=46)]
         all_live_have(c, cids + more)
+
+
+def test_an_entry_no_peer_can_decode_is_refused_before_it_reaches_the_log(ctx):
+    # A peer holding the secret but of another version (or faulty) forwards bytes that are no
+    # command: committed, they stopped every peer at its apply, and again at every restart.
+    probe = os.environ.get("RPC_PROBE") or os.path.join(
+        os.path.dirname(os.path.abspath(ctx.binary)), "..", "tests", "net", "rpc_probe")
+    expect(os.path.exists(probe), f"rpc_probe not built at {probe}")
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        leader_id = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+        leader = next(d for d in c.daemons if d.id == leader_id)
+        secret = json.load(open(os.path.join(leader.folder, "service.json")))["cluster"]["secret"]
+        r = subprocess.run([probe, secret, leader.address, "commit", "07"], capture_output=True,
+                           text=True, timeout=60)
+        expect(r.returncode == 1 and "does not decode" in r.stdout, r.stdout + r.stderr)
+        cid = pin(leader, make_cids(1, seed=57)[0])  # an entry after it commits and applies
+        all_live_have(c, [cid])
+        for d in c.daemons:
+            expect(d.running(), f"peer {d.index} stopped:\n{d.log()[-1500:]}")
 
 
 def test_a_peer_with_another_secret_never_joins(ctx):

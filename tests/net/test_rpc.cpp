@@ -205,6 +205,38 @@ TEST_CASE("a peer that restarts on the same address is reached again after backo
   CHECK(contains(b.log, "cannot reach peer"));
 }
 
+TEST_CASE("an answer to a call of a peer's previous run never reaches a call of its next run") {
+  // Answers to a peer without a link wait for its next link, and calls are matched by (peer,
+  // id): with ids counted from 1 in every run, the first call of a restarted peer got the
+  // answer its previous run had asked for.
+  asio::io_context io;
+  Node a(io, 1);
+  std::optional<RpcEndpoint::Responder> held;
+  a.rpc->on_request([&](const PeerId&, std::string_view method, ByteView p, RpcEndpoint::Responder r) {
+    if (method == "hold") return held.emplace(std::move(r)), void();
+    r.reply(p);
+  });
+  Identity b_identity = Identity::generate();
+  std::vector<std::string> b_log;
+  auto b = std::make_unique<RpcEndpoint>(io, b_identity, options_with(1, &b_log));
+  REQUIRE(b->add_peer(a.address()).ok());
+  CallResult first;
+  b->call(a.identity.peer_id(), "hold", as_bytes("1"), first.handler());
+  REQUIRE(run_until(io, [&] { return held.has_value(); }));
+  b->close();
+  b.reset();
+  REQUIRE(run_until(io, [&] { return !a.rpc->connected(b_identity.peer_id()); }));
+  held->reply(as_bytes("OLD"));  // waits for b's next link
+
+  auto again = std::make_unique<RpcEndpoint>(io, b_identity, options_with(1, &b_log));
+  REQUIRE(again->add_peer(a.address()).ok());
+  CallResult second;
+  again->call(a.identity.peer_id(), "echo", as_bytes("new"), second.handler());
+  REQUIRE(run_until(io, [&] { return second.value.has_value(); }));
+  REQUIRE(second.value->ok());
+  CHECK(**second.value == to_bytes("new"));
+}
+
 TEST_CASE("a call made while a dial that will fail is under way gets a dial of its own") {
   asio::io_context io;
   Node b(io, 1);
