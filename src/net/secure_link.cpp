@@ -353,6 +353,15 @@ void SecureListener::close() {
   in_progress_.clear();
 }
 
+std::string source_key(const asio::ip::address& address) {
+  if (address.is_v4()) return address.to_string();
+  const asio::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
 void SecureListener::accept_more() {
   acceptor_.async_accept([self = shared_from_this()](const asio::error_code& ec,
                                                      tcp::socket socket) {
@@ -370,19 +379,23 @@ void SecureListener::accept_more() {
     }
     asio::error_code rec;
     const tcp::endpoint remote = socket.remote_endpoint(rec);
-    const std::string ip = rec ? std::string("unknown") : remote.address().to_string();
+    const std::string source = rec ? std::string("unknown") : source_key(remote.address());
     const auto now = AddressFailureLimiter::Clock::now();
-    if (!self->limiter_.allowed(ip, now) ||
-        self->pending_handshakes_ >= self->config_->max_pending_handshakes) {
+    auto from_source = self->pending_by_source_.find(source);
+    if (!self->limiter_.allowed(source, now) ||
+        self->pending_handshakes_ >= self->config_->max_pending_handshakes ||
+        (from_source != self->pending_by_source_.end() &&
+         from_source->second >= self->config_->max_pending_per_source)) {
       // Refused before reading a byte: the cheapest possible answer.
       socket.close(rec);
       return self->accept_more();
     }
     ++self->pending_handshakes_;
+    ++self->pending_by_source_[source];
     auto run = std::make_shared<HandshakeRun>(std::move(socket), self->config_, false, nullptr,
                                               self->replay_filter_,
-                                              [self, ip](Result<std::shared_ptr<SecureLink>> r) {
-                                                self->handshake_finished(ip, std::move(r));
+                                              [self, source](Result<std::shared_ptr<SecureLink>> r) {
+                                                self->handshake_finished(source, std::move(r));
                                               });
     // Drop records of finished runs so the list stays as small as the handshakes in progress.
     std::erase_if(self->in_progress_, [](const auto& w) { return w.expired(); });
@@ -396,6 +409,9 @@ void SecureListener::handshake_finished(const std::string& address,
                                         Result<std::shared_ptr<SecureLink>> r) {
   assert(pending_handshakes_ > 0);
   --pending_handshakes_;
+  if (auto it = pending_by_source_.find(address); it != pending_by_source_.end() && --it->second == 0) {
+    pending_by_source_.erase(it);
+  }
   if (closed_) {
     if (r) (*r)->close(make_error("secure link: listener closed"));
     return;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/bytes.hpp"
@@ -34,6 +35,9 @@ struct LinkConfig {
   FrameLimits frame_limits;
   std::chrono::milliseconds handshake_timeout{5'000};  // connect + all three messages
   std::size_t max_pending_handshakes = 256;            // listener: more are refused at accept
+  // Listener: handshakes in progress from one source (an IPv4 address, an IPv6 /64), so a few
+  // silent connections from one host cannot take every slot until their timeouts.
+  std::size_t max_pending_per_source = 16;
   AddressFailureLimiter::Limits failure_limits;
   LogSink log = log_to_stderr;
 };
@@ -114,7 +118,7 @@ class SecureListener : public std::enable_shared_from_this<SecureListener> {
 
  private:
   void accept_more();
-  void handshake_finished(const std::string& address, Result<std::shared_ptr<SecureLink>> r);
+  void handshake_finished(const std::string& source, Result<std::shared_ptr<SecureLink>> r);
 
   asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<const LinkConfig> config_;
@@ -123,8 +127,13 @@ class SecureListener : public std::enable_shared_from_this<SecureListener> {
   std::shared_ptr<Message1ReplayFilter> replay_filter_;
   std::vector<std::weak_ptr<HandshakeRun>> in_progress_;
   std::size_t pending_handshakes_ = 0;
+  std::unordered_map<std::string, std::size_t> pending_by_source_;  // in progress, by source_key
   bool closed_ = false;
 };
+
+// The key a listener limits a connecting host by: its IPv4 address (also when mapped into IPv6),
+// or the /64 of an IPv6 address (one host commonly holds a whole /64).
+std::string source_key(const asio::ip::address& address);
 
 // "ip:port" (or "[ip6]:port") for logs and limiter keys.
 std::string describe(const asio::ip::tcp::endpoint& endpoint);

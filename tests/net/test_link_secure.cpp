@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <sodium.h>
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -198,6 +199,43 @@ TEST_CASE("garbage, truncated and silent connections are refused and the address
               });
   REQUIRE(run_until(f.io, [&] { return dial_error.has_value(); }));
   CHECK(f.accepted.empty());
+}
+
+TEST_CASE("silent connections from one source take at most its share of handshake slots") {
+  // Before the limit per source, one host opening max_pending_handshakes silent connections
+  // kept every other peer out until their handshake timeouts, and again after them.
+  Fixture f;
+  auto server = config_with(1, &f.server_log);
+  server->handshake_timeout = 3s;
+  server->max_pending_per_source = 3;
+  f.listen(server);
+  const auto target = f.listener->local_endpoint();
+  auto silent_from = [&](const char* source) {
+    auto s = std::make_unique<tcp::socket>(f.io);
+    s->open(tcp::v4());
+    s->bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    s->connect(target);
+    return s;
+  };
+  // Whether the server closed the socket within `within` (a read ends with EOF).
+  auto closed_by_server = [&](tcp::socket& s, std::chrono::milliseconds within) {
+    bool ended = false;
+    std::array<char, 16> buf;
+    s.async_read_some(asio::buffer(buf), [&](const asio::error_code& ec, std::size_t) { ended = ec.value() != 0; });
+    bool r = run_until(f.io, [&] { return ended; }, within);
+    if (!r) {
+      s.cancel();
+      run_until(f.io, [&] { return ended; }, 1s);
+    }
+    return r;
+  };
+  std::vector<std::unique_ptr<tcp::socket>> held;
+  for (int i = 0; i < 3; ++i) held.push_back(silent_from("127.0.0.1"));
+  f.io.run_for(100ms);
+  auto fourth = silent_from("127.0.0.1");
+  CHECK(closed_by_server(*fourth, 1s));
+  auto other = silent_from("127.0.0.2");
+  CHECK_FALSE(closed_by_server(*other, 300ms));  // its handshake waits, as any would
 }
 
 TEST_CASE("a replayed handshake message 1 is refused by the listener") {
