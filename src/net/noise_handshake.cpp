@@ -228,6 +228,7 @@ LinkSession PeerHandshake::finish() {
   s.send = initiator_ ? i2r : r2i;
   s.receive = initiator_ ? r2i : i2r;
   s.remote_identity = *remote_identity_;
+  if (noise_.remote_static()) s.remote_static = *noise_.remote_static();
   s.handshake_hash = noise_.handshake_hash();
   return s;
 }

@@ -72,6 +72,9 @@ struct LinkSession {
   noise::CipherState send;
   noise::CipherState receive;
   IdentityKey remote_identity{};
+  // The remote's Noise static key: drawn anew by every run of a peer (LocalIdentity), so two
+  // links from one peer id with different ones come from different runs of that peer.
+  noise::Key remote_static{};
   noise::Key handshake_hash{};
 };
 

@@ -438,13 +438,17 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
         });
     if (!link->is_open()) return;
     bool wins = true;
-    if (peer.active && peer.active->is_open()) {
+    if (peer.active && peer.active->is_open() &&
+        peer.active->remote_static() == link->remote_static()) {
       const PeerId& new_initiator = initiator_of(*link, peer);
       const PeerId& old_initiator = initiator_of(*peer.active, peer);
       // Same dialer: the new link replaces a stale one. Different: the smaller id's dial wins,
       // which both sides compute identically.
       wins = new_initiator == old_initiator || new_initiator == std::min(self_id_, remote);
     }
+    // A link from another run of the peer (another Noise static key) always wins: that peer
+    // restarted, so the link of its previous run is dead even when this side has not seen it
+    // close (a half-open socket after a crash or a move to another address).
     if (!wins) return retire(peer, std::move(link));
     const bool was_connected = peer.active != nullptr;
     if (peer.active) retire(peer, std::move(peer.active));

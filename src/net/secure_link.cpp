@@ -230,6 +230,7 @@ SecureLink::SecureLink(tcp::socket socket, LinkSession session, FrameLimits limi
       sealer_(std::move(session.send), limits),
       opener_(std::move(session.receive), limits),
       remote_identity_(session.remote_identity),
+      remote_static_(session.remote_static),
       initiated_locally_(initiated_locally) {
   asio::error_code ec;
   const tcp::endpoint remote = socket_.remote_endpoint(ec);

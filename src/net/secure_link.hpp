@@ -62,6 +62,8 @@ class SecureLink : public std::enable_shared_from_this<SecureLink> {
   bool is_open() const { return !closed_; }
   bool initiated_locally() const { return initiated_locally_; }
   const IdentityKey& remote_identity() const { return remote_identity_; }
+  // Differs between two links of one peer id only when they come from different runs of it.
+  const noise::Key& remote_static() const { return remote_static_; }
   const std::string& remote_address() const { return remote_address_; }
   // Bytes sealed but not yet written to the socket.
   std::size_t queued_bytes() const { return pending_.size() + writing_.size(); }
@@ -75,6 +77,7 @@ class SecureLink : public std::enable_shared_from_this<SecureLink> {
   FrameSealer sealer_;
   FrameOpener opener_;
   IdentityKey remote_identity_;
+  noise::Key remote_static_;
   std::string remote_address_;
   bool initiated_locally_;
   bool closed_ = false;

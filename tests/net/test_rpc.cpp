@@ -237,6 +237,51 @@ TEST_CASE("an answer to a call of a peer's previous run never reaches a call of 
   CHECK(**second.value == to_bytes("new"));
 }
 
+TEST_CASE("a link from a restarted peer replaces its previous run's link, even one not seen closing") {
+  // The smaller id's dial wins a tie-break between two live links. A peer that restarted (or
+  // moved) without this side seeing its old link close (a half-open socket) dials again; its
+  // new link lost the tie-break to the dead one, and calls went into the dead link.
+  asio::io_context io;
+  Node a(io, 1), b(io, 1);
+  if (b.identity.peer_id() < a.identity.peer_id()) std::swap(a.identity, b.identity);
+  // Rebuild both with the ordered identities: a is the smaller id, so its dial wins ties.
+  a.rpc = std::make_unique<RpcEndpoint>(io, a.identity, options_with(1, &a.log));
+  b.rpc = std::make_unique<RpcEndpoint>(io, b.identity, options_with(1, &b.log));
+  REQUIRE(a.rpc->listen(loopback_any()).ok());
+  REQUIRE(b.rpc->listen(loopback_any()).ok());
+  auto echo = [](const PeerId&, std::string_view, ByteView p, RpcEndpoint::Responder r) { r.reply(p); };
+  a.rpc->on_request(echo);
+  b.rpc->on_request(echo);
+  REQUIRE(a.rpc->add_peer(b.address()).ok());
+  CallResult first;
+  a.rpc->call(b.identity.peer_id(), "echo", as_bytes("1"), first.handler());
+  REQUIRE(run_until(io, [&] { return first.value.has_value(); }));
+  REQUIRE(first.value->ok());
+
+  // b's previous run stops answering but its link stays open, as a dead host's would.
+  std::vector<Bytes> ignored;
+  b.rpc->on_request([&](const PeerId&, std::string_view, ByteView p, RpcEndpoint::Responder) {
+    ignored.emplace_back(p.begin(), p.end());
+  });
+  std::vector<std::string> log2;
+  auto b2 = std::make_unique<RpcEndpoint>(io, b.identity, options_with(1, &log2));
+  REQUIRE(b2->listen(loopback_any()).ok());
+  b2->on_request(echo);
+  REQUIRE(b2->add_peer(a.address()).ok());
+  CallResult hello;
+  b2->call(a.identity.peer_id(), "echo", as_bytes("hello"), hello.handler());
+  REQUIRE(run_until(io, [&] { return hello.value.has_value(); }));
+  REQUIRE(hello.value->ok());
+
+  CallResult second;
+  a.rpc->call(b.identity.peer_id(), "echo", as_bytes("2"), second.handler());
+  REQUIRE(run_until(io, [&] { return second.value.has_value(); }, 4s));
+  INFO((second.value->ok() ? std::string() : second.value->error().message));
+  REQUIRE(second.value->ok());
+  CHECK(**second.value == to_bytes("2"));
+  CHECK(ignored.empty());
+}
+
 TEST_CASE("a call made while a dial that will fail is under way gets a dial of its own") {
   asio::io_context io;
   Node b(io, 1);
