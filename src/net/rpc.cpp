@@ -246,7 +246,11 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     std::deque<Queued> queue;
     std::size_t queue_bytes = 0;
     bool dialing = false;
+    // Failed dials, and links that closed before backoff_max, in a row: the redial delay grows
+    // with it, so a link that every handshake sets up and something closes at once (a peer of
+    // another version refusing our messages) is not redialled every 100 ms for ever.
     unsigned failures = 0;
+    Clock::time_point linked_at{};  // when the active link became active
     std::unique_ptr<asio::steady_timer> redial_timer;
     std::vector<std::unique_ptr<asio::steady_timer>> retire_timers;
   };
@@ -365,10 +369,7 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     }
     Peer& peer = *it->second;
     peer.dialing = false;
-    if (r) {
-      peer.failures = 0;
-      return link_established(std::move(*r));
-    }
+    if (r) return link_established(std::move(*r));
     ++peer.failures;
     // Log the first failure and then at powers of two, so a dead peer does not flood the log.
     if ((peer.failures & (peer.failures - 1)) == 0) {
@@ -456,6 +457,7 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
                              link->remote_address(),
                              link->initiated_locally() ? "dialed" : "accepted"));
     peer.active = std::move(link);
+    peer.linked_at = Clock::now();
     if (peer.redial_timer) peer.redial_timer->cancel();
     flush(peer);
     if (!was_connected && on_peer_) on_peer_(remote, true);
@@ -488,6 +490,11 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     fail_calls_to(id, fmt::format("rpc: link to peer {} lost: {}", id.to_string(), why.message),
                   /*only_sent=*/true);
     if (on_peer_) on_peer_(id, false);
+    if (Clock::now() - peer.linked_at >= options_.backoff_max) {
+      peer.failures = 0;  // it served a while: redial at once
+    } else {
+      ++peer.failures;
+    }
     schedule_redial(peer);
   }
 

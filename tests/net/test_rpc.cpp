@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "net/rpc.hpp"
+#include "net/secure_link.hpp"
 
 using namespace clusterpin;
 using namespace clusterpin::net;
@@ -280,6 +281,37 @@ TEST_CASE("a link from a restarted peer replaces its previous run's link, even o
   REQUIRE(second.value->ok());
   CHECK(**second.value == to_bytes("2"));
   CHECK(ignored.empty());
+}
+
+TEST_CASE("links that close right after their handshake are redialled with growing delays") {
+  // A peer that completes every handshake and then closes the link (one of another version
+  // refusing our messages, say) was redialled at the initial delay for ever: a successful
+  // handshake reset the backoff.
+  asio::io_context io;
+  Identity remote = Identity::generate();
+  ClusterSecret secret{};
+  secret.fill(1);
+  auto config = std::make_shared<LinkConfig>();
+  config->keys = ClusterKeys::derive(secret);
+  config->identity = LocalIdentity::from_identity(remote);
+  config->log = [](const std::string&) {};
+  int accepted = 0;
+  auto listener = SecureListener::open(
+      io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0), config,
+      [&](std::shared_ptr<SecureLink> link) {
+        ++accepted;
+        link->close(make_error("closed at once"));
+      });
+  REQUIRE(listener.ok());
+  Node b(io, 1);
+  auto where = Multiaddr::parse(fmt::format("/ip4/127.0.0.1/tcp/{}", (*listener)->local_endpoint().port()));
+  REQUIRE(where.ok());
+  REQUIRE(b.rpc->add_peer(where->with_peer(remote.peer_id())).ok());
+  // 2 s with delays from 20 ms doubling to 200 ms: about 14 links; at 20 ms each, about 100.
+  io.run_for(2s);
+  (*listener)->close();
+  CHECK(accepted >= 3);
+  CHECK(accepted <= 25);
 }
 
 TEST_CASE("a call made while a dial that will fail is under way gets a dial of its own") {
