@@ -3,8 +3,8 @@
 // and the multiaddr other peers use to reach this one. It takes the config folder's lock as the
 // daemon and the state tools do, so it never rewrites the file under a running daemon. With
 // --force over an existing service.json it keeps that file's identity (cluster.private_key and
-// its cluster.id): the data folder holds the Raft state of that peer id, and a new identity
-// could never rejoin it.
+// its cluster.id: the data folder holds the Raft state of that peer id, and a new identity could
+// never rejoin it) and its cluster secret, unless --secret or $CLUSTER_SECRET gives one.
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -38,7 +38,7 @@ namespace {
 void declare_init(cxxopts::Options& o) {
   add_config_option(o);
   o.add_options()
-      ("f,force", "Overwrite an existing service.json (its peer identity is kept)")
+      ("f,force", "Overwrite an existing service.json (its identity and secret are kept)")
       ("secret", "Cluster secret as 64 hex chars (default: $CLUSTER_SECRET, else random)",
        cxxopts::value<std::string>(), "HEX")
       ("peers", "Comma-separated multiaddrs of the other peers (fills cluster.peers)",
@@ -122,6 +122,7 @@ struct OldConfig {
   std::optional<Identity> identity;  // from cluster.private_key, when it decodes
   std::string why_no_identity;       // otherwise, the reason
   std::filesystem::path data_dir;    // consensus.raft.data_folder, else <config>/clusterpin-data
+  std::string secret;                // cluster.secret, when it is a valid one
 };
 
 OldConfig read_old_config(const std::string& dir, const std::string& path) {
@@ -142,6 +143,11 @@ OldConfig read_old_config(const std::string& dir, const std::string& path) {
       doc["consensus"]["raft"]["data_folder"].IsString() &&
       doc["consensus"]["raft"]["data_folder"].GetStringLength() > 0) {
     old.data_dir = doc["consensus"]["raft"]["data_folder"].GetString();
+  }
+  if (doc.HasMember("cluster") && doc["cluster"].IsObject() && doc["cluster"].HasMember("secret") &&
+      doc["cluster"]["secret"].IsString()) {
+    std::string secret = doc["cluster"]["secret"].GetString();
+    if (decode_secret(secret)) old.secret = std::move(secret);
   }
   if (!doc.HasMember("cluster") || !doc["cluster"].IsObject() ||
       !doc["cluster"].HasMember("private_key") || !doc["cluster"]["private_key"].IsString()) {
@@ -170,12 +176,21 @@ int init_main(const cxxopts::ParseResult& args) {
   bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && args.count("force") == 0) {
     return usage_error("init", fmt::format("{} already exists; use --force to overwrite it "
-                                           "(the peer identity is kept; the secret and every "
-                                           "other setting are written anew)",
+                                           "(the peer identity and the cluster secret are kept; "
+                                           "every other setting is written anew)",
                                            path));
   }
   auto secret = choose_secret(args);
   if (!secret) return usage_error("init", secret.error().message);
+  // Re-initialising a peer keeps the secret of its cluster, as it keeps its identity: with a
+  // new one it could not talk to its cluster any more. --secret or $CLUSTER_SECRET still win.
+  const bool secret_given = args.count("secret") != 0 || std::getenv("CLUSTER_SECRET") != nullptr ||
+                            args.count("insecure-empty-secret") != 0;
+  if (exists && !secret_given) {
+    if (std::string kept_secret = read_old_config(dir, path).secret; !kept_secret.empty()) {
+      secret = std::move(kept_secret);
+    }
+  }
 
   // A daemon or a state tool on this folder holds the lock: never rewrite its file under it.
   // (A folder that does not exist yet has no daemon.)

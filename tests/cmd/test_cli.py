@@ -176,8 +176,15 @@ def test_init_refuses_to_overwrite_without_force_and_names_the_file(ctx):
     r = ctx.run("init", "--config", folder)
     expect(r.returncode == 1 and path in r.stderr and "--force" in r.stderr, r.stderr)
     expect(open(path).read() == before, "file changed without --force")
+    # --force writes every setting anew (keeping identity and secret): an edit is undone.
+    cfg = json.loads(before)
+    cfg["consensus"]["raft"]["snapshot_threshold"] = 5
+    edited = json.dumps(cfg)
+    open(path, "w").write(edited)
     r = ctx.run("init", "--config", folder, "--force")
-    expect(r.returncode == 0 and open(path).read() != before, "--force did not overwrite")
+    rewritten = json.load(open(path))
+    expect(r.returncode == 0 and rewritten["consensus"]["raft"]["snapshot_threshold"] != 5,
+           "--force did not overwrite")
 
 
 def test_init_secret_from_flag_then_environment(ctx):
@@ -353,7 +360,7 @@ def test_init_refuses_while_a_daemon_holds_the_folder(ctx):
         expect(r.returncode == 1 and "clusterpin.lock" in r.stderr, r.stderr)
 
 
-def test_init_force_keeps_the_identity_so_the_peer_keeps_its_state(ctx):
+def test_init_force_keeps_the_identity_and_secret_so_the_peer_keeps_its_state(ctx):
     with one_daemon(ctx) as cluster:
         d = cluster.daemons[0]
         path = os.path.join(d.folder, "service.json")
@@ -363,18 +370,25 @@ def test_init_force_keeps_the_identity_so_the_peer_keeps_its_state(ctx):
         cid = make_cids(1, seed=11)[0]
         expect(d.cli("pin", "add", cid).returncode == 0, "pin add")
         expect(d.stop() == 0, "daemon did not stop cleanly")
-        r = ctx.run("init", "--force", "--config", d.folder, "--secret", cluster.secret,
+        r = ctx.run("init", "--force", "--config", d.folder,
                     "--listen", f"/ip4/127.0.0.1/tcp/{d.p2p_port}", "--api", d.host)
         expect(r.returncode == 0, r.stderr)
         new = json.load(open(path))["cluster"]
         expect(new["id"] == old["id"] and new["private_key"] == old["private_key"],
                f"identity changed: {old['id']} -> {new['id']}")
+        expect(new["secret"] == old["secret"], "the cluster secret was replaced")
         expect(old["id"] in r.stdout and "kept" in r.stdout, r.stdout)
         # The peer starts on its old state: not removed, the pin is still there.
         d.start()
         d.wait_ready()
         expect("removed" not in d.log(), d.log()[-2000:])
         expect(cid in d.pin_cids(), "the pin is gone")
+        expect(d.stop() == 0, "daemon did not stop cleanly")
+        # A secret given explicitly still wins.
+        other = "ab" * 32
+        r = ctx.run("init", "--force", "--config", d.folder, "--secret", other)
+        expect(r.returncode == 0, r.stderr)
+        expect(json.load(open(path))["cluster"]["secret"] == other, "--secret ignored")
 
 
 def test_init_force_without_a_readable_identity_refuses_when_the_data_folder_has_state(ctx):
