@@ -3,14 +3,13 @@ import fcntl
 import json
 import os
 import re
-import socket
 import stat
 import sys
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from cluster import LocalCluster, free_port, make_cids  # noqa: E402
 from harness import expect, run  # noqa: E402
+from http_stub import HttpStub  # noqa: E402
 
 APPLETS = ["init", "daemon", "id", "peers", "pin", "status", "sync", "recover", "health",
            "state", "version", "help"]
@@ -27,7 +26,7 @@ def one_daemon(ctx, name="peer"):
     return cluster
 
 
-class FakeApi:
+class FakeApi(HttpStub):
     """A REST API that answers each "METHOD /path" (query ignored) with a canned response:
     (status, body) or, for a chunked stream, (status, body, trailers). Records each request's
     target and body."""
@@ -35,56 +34,27 @@ class FakeApi:
     def __init__(self, routes):
         self.routes = routes
         self.requests = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.host = f"/ip4/127.0.0.1/tcp/{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(self._answer)
 
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
-                length = 0
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                while len(body) < length:
-                    body += conn.recv(65536)
-                method, target = lines[0].split(" ")[:2]
-                key = f"{method} {target.split('?')[0]}"
-                self.requests.append((target, body.decode()))
-                status, payload, *trailers = self.routes.get(key, (404, '{"code":404,"message":"no route"}'))
-                reason = {200: "OK", 204: "No Content", 404: "Not Found"}.get(status, "Status")
-                out = f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-                if trailers:
-                    out += "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-                    out += "Trailer: X-Stream-Error\r\n\r\n"
-                    data = payload.encode()
-                    out = out.encode() + (f"{len(data):x}\r\n".encode() + data + b"\r\n" if data else b"")
-                    out += b"0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in trailers[0].items()).encode() + b"\r\n"
-                    conn.sendall(out)
-                elif status == 204:
-                    conn.sendall((out + "\r\n").encode())
-                else:
-                    data = payload.encode()
-                    out += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-                    conn.sendall(out.encode() + data)
-
-    def close(self):
-        self.sock.close()
+    def _answer(self, conn, method, target, body):
+        key = f"{method} {target.split('?')[0]}"
+        self.requests.append((target, body.decode()))
+        status, payload, *trailers = self.routes.get(key, (404, '{"code":404,"message":"no route"}'))
+        reason = {200: "OK", 204: "No Content", 404: "Not Found"}.get(status, "Status")
+        out = f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        if trailers:
+            out += "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+            out += "Trailer: X-Stream-Error\r\n\r\n"
+            data = payload.encode()
+            out = out.encode() + (f"{len(data):x}\r\n".encode() + data + b"\r\n" if data else b"")
+            out += b"0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in trailers[0].items()).encode() + b"\r\n"
+            conn.sendall(out)
+        elif status == 204:
+            conn.sendall((out + "\r\n").encode())
+        else:
+            data = payload.encode()
+            out += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+            conn.sendall(out.encode() + data)
 
 
 def test_help_lists_every_applet(ctx):

@@ -17,6 +17,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from cluster import LocalCluster, free_port, make_cids, wait_until  # noqa: E402
 from harness import expect, run  # noqa: E402
+from http_stub import HttpStub  # noqa: E402
 from ipfs import Ipfs, require_ipfs  # noqa: E402
 
 
@@ -264,57 +265,39 @@ def test_pin_ls_enc_json_prints_what_the_peer_writes_indented_the_same_as_re_ind
         expect("\t" not in r.stdout and "tab\\tand\\\"quote\\\"" in r.stdout, r.stdout)
 
 
-class _OldPeer(threading.Thread):
+class _OldPeer(HttpStub):
     """An API that ignores ?indent (as IPFS Cluster does): compact NDJSON, or an error."""
 
     def __init__(self, body, status=200):
-        super().__init__(daemon=True)
         self.body, self.status = body, status
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
         self.targets = []
+        super().__init__(self._answer, backlog=4)
 
-    def run(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    piece = conn.recv(4096)
-                    if not piece:
-                        break
-                    request += piece
-                self.targets.append(request.split(b" ")[1].decode())
-                payload = self.body.encode()
-                conn.sendall(f"HTTP/1.1 {self.status} X\r\nContent-Type: application/json\r\n"
-                             f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
+    def _answer(self, conn, method, target, body):
+        self.targets.append(target)
+        payload = self.body.encode()
+        conn.sendall(f"HTTP/1.1 {self.status} X\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
 
 
 def test_pin_ls_enc_json_re_indents_a_peer_that_ignores_indent_and_prints_its_errors(ctx):
     lines = ['{"cid":"bafyone","name":"a","allocations":[],"metadata":{"k":"v"},"n":1}',
              '{"cid":"bafytwo","name":"b","allocations":["p1","p2"],"metadata":{},"n":-2}']
     old = _OldPeer("\n".join(lines) + "\n")
-    old.start()
     try:
         r = ctx.run("pin", "ls", "--enc", "json", "--host", f"/ip4/127.0.0.1/tcp/{old.port}")
         expect(r.returncode == 0, r.stderr)
         expect(r.stdout == go_indent(lines), f"printed:\n{r.stdout}")
         expect(old.targets and "indent=4" in old.targets[0], f"asked for {old.targets}")
     finally:
-        old.sock.close()
+        old.close()
     failing = _OldPeer('{"code":500,"message":"the state is gone"}', status=500)
-    failing.start()
     try:
         r = ctx.run("pin", "ls", "--enc", "json", "--host", f"/ip4/127.0.0.1/tcp/{failing.port}")
         expect(r.returncode == 2, f"exit {r.returncode}: {r.stdout} {r.stderr}")
         expect("the state is gone" in r.stderr and r.stdout == "", f"{r.stdout!r} {r.stderr!r}")
     finally:
-        failing.sock.close()
+        failing.close()
 
 
 # --- limits --------------------------------------------------------------------------------------
