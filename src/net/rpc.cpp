@@ -483,13 +483,31 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     if (it == peers_.end()) return;
     Peer& peer = *it->second;
     std::erase_if(peer.retired, [link](const auto& l) { return l.get() == link; });
-    if (peer.active.get() != link) return;
+    if (peer.active.get() != link) {
+      if (!peer.dial_to && !peer.active && peer.retired.empty()) peers_.erase(it);  // see below
+      return;
+    }
     peer.active.reset();
     options_.log(fmt::format("rpc: link to peer {} closed: {}", id.to_string(), why.message));
     // The remote forgot requests with the link; fail them now rather than at their deadline.
     fail_calls_to(id, fmt::format("rpc: link to peer {} lost: {}", id.to_string(), why.message),
                   /*only_sent=*/true);
     if (on_peer_) on_peer_(id, false);
+    if (!peer.dial_to) {
+      // A peer that only dialled in (a client, a joiner not in the peer table yet): nothing
+      // reaches it until it dials again, and what waits for it is stale by then (its calls
+      // failed with the link, Raft retransmits). Forget it, so memory stays bounded however
+      // many identities come and go.
+      fail_calls_to(id, fmt::format("rpc: link to peer {} lost: {}", id.to_string(), why.message),
+                    /*only_sent=*/false);
+      if (peer.retired.empty()) {
+        peers_.erase(it);
+      } else {
+        peer.queue.clear();
+        peer.queue_bytes = 0;
+      }
+      return;
+    }
     if (Clock::now() - peer.linked_at >= options_.backoff_max) {
       peer.failures = 0;  // it served a while: redial at once
     } else {

@@ -314,6 +314,33 @@ TEST_CASE("links that close right after their handshake are redialled with growi
   CHECK(accepted <= 25);
 }
 
+TEST_CASE("nothing is kept for a peer that only dialled in once its link is gone") {
+  // Each identity that connected kept an entry, and answers to it waited (up to the backlog
+  // bound, 16 MiB) for a next link that a client or an invented identity never makes.
+  asio::io_context io;
+  Node a(io, 1);
+  std::optional<RpcEndpoint::Responder> held;
+  a.rpc->on_request([&](const PeerId&, std::string_view, ByteView, RpcEndpoint::Responder r) {
+    held.emplace(std::move(r));
+  });
+  for (int i = 0; i < 3; ++i) {
+    Identity who = Identity::generate();
+    std::vector<std::string> log;
+    auto client = std::make_unique<RpcEndpoint>(io, who, options_with(1, &log));
+    REQUIRE(client->add_peer(a.address()).ok());
+    CallResult r;
+    client->call(a.identity.peer_id(), "hold", as_bytes("x"), r.handler());
+    REQUIRE(run_until(io, [&] { return held.has_value(); }));
+    client->close();
+    client.reset();
+    REQUIRE(run_until(io, [&] { return !a.rpc->connected(who.peer_id()); }));
+    held->reply(Bytes(4096));  // too late: the asker is gone
+    held.reset();
+    io.run_for(20ms);
+    CHECK(a.rpc->queued_bytes(who.peer_id()) == 0);
+  }
+}
+
 TEST_CASE("a call made while a dial that will fail is under way gets a dial of its own") {
   asio::io_context io;
   Node b(io, 1);
