@@ -484,7 +484,7 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     Peer& peer = *it->second;
     std::erase_if(peer.retired, [link](const auto& l) { return l.get() == link; });
     if (peer.active.get() != link) {
-      if (!peer.dial_to && !peer.active && peer.retired.empty()) peers_.erase(it);  // see below
+      if (!peer.dial_to && !peer.active && peer.retired.empty()) forget_later(id);  // see below
       return;
     }
     peer.active.reset();
@@ -493,27 +493,32 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     fail_calls_to(id, fmt::format("rpc: link to peer {} lost: {}", id.to_string(), why.message),
                   /*only_sent=*/true);
     if (on_peer_) on_peer_(id, false);
-    if (!peer.dial_to) {
-      // A peer that only dialled in (a client, a joiner not in the peer table yet): nothing
-      // reaches it until it dials again, and what waits for it is stale by then (its calls
-      // failed with the link, Raft retransmits). Forget it, so memory stays bounded however
-      // many identities come and go.
-      fail_calls_to(id, fmt::format("rpc: link to peer {} lost: {}", id.to_string(), why.message),
-                    /*only_sent=*/false);
-      if (peer.retired.empty()) {
-        peers_.erase(it);
-      } else {
-        peer.queue.clear();
-        peer.queue_bytes = 0;
-      }
-      return;
-    }
+    if (!peer.dial_to) return forget_later(id);
     if (Clock::now() - peer.linked_at >= options_.backoff_max) {
       peer.failures = 0;  // it served a while: redial at once
     } else {
       ++peer.failures;
     }
     schedule_redial(peer);
+  }
+
+  // A peer that only dialled in (a client, a joiner not in the peer table yet) and has no link
+  // left: nothing reaches it until it dials again, and what waits for it is stale by then (its
+  // calls failed with the link; Raft retransmits). Its calls fail and its entry goes, so memory
+  // stays bounded however many identities come and go. Deferred: a link closes from inside
+  // calls that still use the entry (a send that fails, remove_peer).
+  void forget_later(const PeerId& id) {
+    asio::post(io_, [weak = weak_from_this(), id] {
+      auto self = weak.lock();
+      if (!self || self->closed_) return;
+      auto it = self->peers_.find(id);
+      if (it == self->peers_.end()) return;
+      const Peer& peer = *it->second;
+      if (peer.dial_to || peer.active || !peer.retired.empty() || peer.dialing) return;
+      self->peers_.erase(it);
+      self->fail_calls_to(id, fmt::format("rpc: link to peer {} lost", id.to_string()),
+                          /*only_sent=*/false);
+    });
   }
 
   // ---- receiving ----
