@@ -568,20 +568,16 @@ void Peer::handle_message(const PeerId& from, std::string_view method, ByteView 
         from.to_string(), m->cluster_id, cluster_id_));
     return;
   }
-  tell_if_removed(from);
+  tell_if_removed(from, m->from);
   driver_->step(*m);
 }
 
 // A peer removed while it was stopped holds a log in which it is still a member: it campaigns
 // or answers a leader that no longer contacts it. Its members tell it (at most once a second)
 // once their committed and their latest configuration both lack it.
-void Peer::tell_if_removed(const PeerId& from) {
+void Peer::tell_if_removed(const PeerId& from, const std::string& id) {
   const raft::Node& n = driver_->node();
-  std::string id = from.to_string();
-  auto member = [&id](const raft::ConfState& c) {
-    return raft::contains(c.voters, id) || raft::contains(c.learners, id);
-  };
-  if (member(n.conf()) || member(n.conf_at(n.commit_index()))) return;
+  if (raft::is_member(n.conf(), id) || raft::is_member(n.conf_at(n.commit_index()), id)) return;
   auto now = steady_clock::now();
   auto [it, fresh] = removal_told_.try_emplace(id, now);
   if (!fresh && now - it->second < std::chrono::seconds(1)) return;
@@ -602,9 +598,8 @@ void Peer::removal_reported(const PeerId& from, ByteView payload) {
   WireReader reader(text);
   raft::Index index = reader.u64();
   if (!reader.ok() || index <= member_since_) return;
-  const raft::ConfState& conf = driver_->node().conf();
   std::string teller = from.to_string();
-  if (!raft::contains(conf.voters, teller) && !raft::contains(conf.learners, teller)) return;
+  if (!raft::is_member(driver_->node().conf(), teller)) return;
   options_.log(fmt::format("peer {} reports that this peer is not in the cluster's configuration "
                            "as of index {}", teller, index));
   removed_ = true;
@@ -807,8 +802,7 @@ void Peer::join(std::size_t next, std::function<void(Result<raft::Index>)> ready
 // max_append_entries, so the entry that added it back may not have arrived yet).
 void Peer::check_membership(raft::Index index) {
   if (removed_ || index <= member_since_) return;
-  raft::ConfState conf = driver_->node().conf_at(index);
-  if (raft::contains(conf.voters, self_) || raft::contains(conf.learners, self_)) return;
+  if (raft::is_member(driver_->node().conf_at(index), self_)) return;
   removed_ = true;
   fault_point("after-removal-applied");  // the crash test of a stop before leaving
   if (on_removed_) asio::post(io_, on_removed_);

@@ -161,7 +161,8 @@ class Peer {
   // Calls on_removed_ (once) when the configuration at the applied `index` lacks this peer and
   // `index` is past member_since_.
   void check_membership(raft::Index index);
-  void tell_if_removed(const PeerId& from);
+  // `id`: the sender's id as its raft message names it (checked equal to `from`).
+  void tell_if_removed(const PeerId& from, const std::string& id);
   void removal_reported(const PeerId& from, ByteView payload);
   // Waits for a leader and for this peer to catch up; `since` is the last progress (or start).
   void check_ready(Done ready, std::chrono::steady_clock::time_point since);

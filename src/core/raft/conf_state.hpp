@@ -13,6 +13,11 @@ inline bool contains(const std::vector<NodeId>& ids, const NodeId& id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
+// A voter or a learner of `conf`.
+inline bool is_member(const ConfState& conf, const NodeId& id) {
+  return contains(conf.voters, id) || contains(conf.learners, id);
+}
+
 inline ConfState apply_change(ConfState conf, const ConfChange& change) {
   auto erase = [](std::vector<NodeId>& ids, const NodeId& id) {
     ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());

@@ -56,10 +56,9 @@ ConfState Node::conf_at(Index index) const {
 bool Node::is_voter(const NodeId& id) const { return contains(conf().voters, id); }
 
 Index Node::member_since(const NodeId& id) const {
-  auto has = [&id](const ConfState& c) { return contains(c.voters, id) || contains(c.learners, id); };
-  Index since = has(conf_base_) ? conf_base_index_ : 0;
+  Index since = is_member(conf_base_, id) ? conf_base_index_ : 0;
   for (const auto& [index, c] : confs_) {
-    if (!has(c)) {
+    if (!is_member(c, id)) {
       since = 0;
     } else if (since == 0) {
       since = index;
@@ -129,7 +128,7 @@ void Node::on_conf_changed() {
     if (id == cfg_.id) return;
     auto it = progress_.find(id);
     if (it != progress_.end()) {
-      if (contains(prev.voters, id) || contains(prev.learners, id)) return;
+      if (is_member(prev, id)) return;
       // Kept since this id's removal (see prune_removed_peers), and now a member again: it may
       // be a wiped peer under its old identity, with an empty log. Its old match, pending
       // Appends, snapshot transfer and farewell count describe a log it may not hold; since
@@ -159,7 +158,7 @@ void Node::prune_removed_peers() {
   const ConfState& c = conf();
   for (auto it = progress_.begin(); it != progress_.end();) {
     Progress& pr = it->second;
-    if (!contains(c.voters, it->first) && !contains(c.learners, it->first) &&
+    if (!is_member(c, it->first) &&
         (pr.match >= removal || ++pr.farewell_heartbeats > patience)) {
       it = progress_.erase(it);
     } else {
