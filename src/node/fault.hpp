@@ -1,6 +1,8 @@
-// Fault injection for crash tests: with the environment variable CLUSTERPIN_FAULT naming a point
-// ("after-snapshot-restore", "after-removal-applied"), the process ends there at once with exit
-// code 86 (no cleanup, as kill -9 would). Unset, each point costs a comparison.
+// Fault injection for crash tests: the environment variable CLUSTERPIN_FAULT names one scenario.
+// At a point of that name ("after-snapshot-restore", "after-removal-applied",
+// "unpin-before-tracker-commit") the process ends at once with exit code 86 (no cleanup, as
+// kill -9 would); a scenario may also change behaviour before that point (fault_armed). Unset,
+// each check costs a comparison.
 #pragma once
 
 #include <cstdlib>
@@ -11,12 +13,16 @@ namespace clusterpin::node {
 
 inline constexpr int kFaultExitCode = 86;
 
-inline void fault_point(std::string_view name) {
+inline bool fault_armed(std::string_view name) {
   static const std::string armed = [] {
     const char* v = std::getenv("CLUSTERPIN_FAULT");
     return std::string(v ? v : "");
   }();
-  if (!armed.empty() && armed == name) std::_Exit(kFaultExitCode);
+  return !armed.empty() && armed == name;
+}
+
+inline void fault_point(std::string_view name) {
+  if (fault_armed(name)) std::_Exit(kFaultExitCode);
 }
 
 }  // namespace clusterpin::node

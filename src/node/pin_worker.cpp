@@ -6,6 +6,7 @@
 
 #include "core/cid_set.hpp"
 #include "core/pin_version.hpp"
+#include "node/fault.hpp"
 
 namespace clusterpin::node {
 namespace {
@@ -19,6 +20,7 @@ constexpr std::size_t kRecoverBatch = 10000;
 // Raft heartbeat). A pass pauses while the queues hold the tracker's window() and resumes once
 // they drained to half of it.
 constexpr std::size_t kReconcileSlice = 2000;
+constexpr std::string_view kUnpinFault = "unpin-before-tracker-commit";
 
 
 }  // namespace
@@ -45,6 +47,10 @@ Status PinWorker::open(const std::filesystem::path& data_dir) {
   // tracker.db records what IPFS was asked to do for applied entries: those entries are
   // committed to state.db first (a crash must not leave the tracker ahead of the pinset).
   db_->set_before_commit([this] { return state_.commit(); });
+  // ... and an unpin state.db would commit before tracker.db recorded the pin it undoes is
+  // recorded in state.db's own transaction (see StateDb::set_unpin_guard).
+  state_.set_unpin_guard(
+      [this](std::string_view cid, std::string_view pin) { return guard_unpin(cid, pin); });
   auto tracker = PinTracker::open(*db_, tracker_limits(config_.tracker), now());
   if (!tracker) return tracker.error();
   tracker_.emplace(std::move(tracker).value());
@@ -61,6 +67,7 @@ Status PinWorker::open(const std::filesystem::path& data_dir) {
 
 void PinWorker::start() {
   running_ = true;
+  replay_local_unpins();
   check_ipfs();
   schedule(retry_timer_, kRetryTick, &PinWorker::retry_tick);
   schedule(sync_timer_, config_.cluster.ipfs_sync_interval, &PinWorker::sync_tick);
@@ -75,6 +82,7 @@ void PinWorker::start() {
 
 void PinWorker::stop() {
   running_ = false;
+  if (db_) state_.set_unpin_guard(nullptr);
   end_reconcile();
   for (auto* t : {&retry_timer_, &sync_timer_, &recover_timer_, &reconcile_timer_, &ipfs_timer_,
                   &slice_timer_, &flush_timer_}) {
@@ -112,11 +120,16 @@ void PinWorker::check_ipfs() {
 
 void PinWorker::flush() {
   if (!db_) return;
+  // The crash test of a kill between state.db's commit of an unpin and tracker.db's commit of
+  // the pin it undoes: tracker.db commits nothing, and the next applied unpin ends the process
+  // right after state.db committed it.
+  if (fault_armed(kUnpinFault)) return;
   if (auto s = db_->flush(); !s) {
     // The changes stay buffered; the next burst or retry tick tries again.
     fmt::print(stderr, "clusterpin daemon: tracker.db: {}\n", s.error().message);
     return;
   }
+  forget_recorded_unpins();
   if (db_->pending() == 0 || flush_armed_ || !running_) return;
   flush_armed_ = true;
   flush_timer_.expires_after(store::TrackerDb::kFlushInterval);
@@ -131,7 +144,11 @@ void PinWorker::flush() {
 // moves and unpins are rare next to new pins).
 std::optional<Pin> PinWorker::allocated_here(const std::string* replaced) const {
   if (replaced == nullptr) return std::nullopt;
-  auto pin = decode_pin(*replaced);
+  return pin_if_here(*replaced);
+}
+
+std::optional<Pin> PinWorker::pin_if_here(std::string_view encoded) const {
+  auto pin = decode_pin(encoded);
   if (!pin || !pin->allocated_to(self_)) return std::nullopt;
   return std::move(pin).value();
 }
@@ -149,6 +166,76 @@ void PinWorker::unpin_applied(const Cid& cid, const std::string* replaced) {
   tracker_->untrack(cid, now(), was_here ? &*was_here : nullptr);
   foreground_->last_change = steady_clock::now();
   pump_soon_.request();
+  if (fault_armed(kUnpinFault)) {
+    (void)state_.commit();
+    fault_point(kUnpinFault);
+  }
+}
+
+// An unpin or a move away of `cid` is recorded in state.db's transaction when the tracker would
+// unpin it (see PinTracker::untrack) but tracker.db has not committed what says so: a record
+// that is not remote or unexpectedly_unpinned, waiting in tracker.db's buffer. Until the first
+// reconcile of this run completed, tracker.db may also lack records a kill took (see
+// records_rebuilt_): a pin that was allocated here is guarded then.
+bool PinWorker::guard_unpin(std::string_view cid_bytes, std::string_view replaced) {
+  auto cid = Cid::from_bytes(as_bytes(cid_bytes));
+  if (!cid) return false;
+  const std::optional<TrackerRecord>* change = db_->pending_change(*cid);
+  bool guard = change != nullptr && change->has_value() &&
+               (*change)->status != TrackerStatus::remote &&
+               (*change)->status != TrackerStatus::unexpectedly_unpinned;
+  if (!guard && !records_rebuilt_) guard = pin_if_here(replaced).has_value();
+  if (guard) guarded_.push_back(std::move(cid).value());
+  return guard;
+}
+
+void PinWorker::forget_recorded_unpins() {
+  if (guarded_.empty() || db_->commits() == guarded_checked_at_) return;
+  guarded_checked_at_ = db_->commits();
+  std::vector<std::string> recorded;
+  std::erase_if(guarded_, [&](const Cid& cid) {
+    if (db_->pending_change(cid) != nullptr) return false;
+    recorded.emplace_back(as_chars(cid.bytes()));
+    return true;
+  });
+  // A row left behind (this fails only with state.db failing) costs an unpin check at the start.
+  if (auto s = state_.forget_local_unpins(recorded); !s)
+    fmt::print(stderr, "clusterpin daemon: state.db: {}\n", s.error().message);
+}
+
+void PinWorker::replay_local_unpins() {
+  auto rows = state_.local_unpins();
+  if (!rows) {
+    fmt::print(stderr, "clusterpin daemon: reading local unpins from state.db failed: {}\n",
+               rows.error().message);
+    return;
+  }
+  std::vector<std::string> unreadable;
+  for (const store::LocalUnpin& row : *rows) {
+    auto cid = Cid::from_bytes(as_bytes(row.cid));
+    auto removed = decode_pin(row.pin);
+    auto current = decode_stored_pin(state_.get_pin(row.cid));
+    if (!cid || !removed || !current) {
+      unreadable.push_back(row.cid);
+      continue;
+    }
+    if (*current) {
+      // Back in the pinset: pinned here, or moved away from this peer (unpinned, then remote).
+      const Pin& pin = **current;
+      bool here = pin.allocated_to(self_);
+      tracker_->track(pin, here, now(), false, !here);
+    } else {
+      tracker_->untrack(*cid, now(), &*removed);
+    }
+    guarded_.push_back(std::move(cid).value());
+  }
+  if (!rows->empty()) {
+    fmt::print(stderr,
+               "clusterpin daemon: {} unpins committed before the last stop had recorded them "
+               "were checked again\n",
+               rows->size());
+  }
+  if (!unreadable.empty()) (void)state_.forget_local_unpins(unreadable);
 }
 
 // The reader of a running pass may show the replaced state: start over.

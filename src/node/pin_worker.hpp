@@ -72,6 +72,7 @@ class PinWorker {
 
  private:
   std::optional<Pin> allocated_here(const std::string* replaced) const;
+  std::optional<Pin> pin_if_here(std::string_view encoded) const;
   void pump();
   void refill();
   PinsetLookup pinset_lookup();
@@ -145,6 +146,13 @@ class PinWorker {
   void check_ipfs();
   void flush();
   UnixNanos now() const;
+  // Local unpins (see StateDb::set_unpin_guard): the guard records the CIDs it holds for in
+  // `guarded_`; each row is erased once tracker.db committed that CID's changes. At the start,
+  // the rows a crash left are acted on again before anything else: unpinned unless the pinset
+  // allocates the CID here.
+  bool guard_unpin(std::string_view cid_bytes, std::string_view replaced);
+  void forget_recorded_unpins();
+  void replay_local_unpins();
 
   asio::io_context& io_;
   const ServiceConfig& config_;
@@ -170,6 +178,8 @@ class PinWorker {
   // Afterwards only a pin that still waits in the waiting list has no record, and it was never
   // pinned: it is just forgotten, without an IPFS call.
   bool records_rebuilt_ = false;
+  std::vector<Cid> guarded_;  // local unpins not erased yet
+  std::uint64_t guarded_checked_at_ = 0;  // tracker.db's commits() at the last look at them
   net::IpfsId ipfs_id_;
   std::string ipfs_error_ = "not contacted yet";
   bool running_ = false;

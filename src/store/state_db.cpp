@@ -3,7 +3,8 @@
 //
 // Tables: pins(cid BLOB PRIMARY KEY, pin BLOB) and peers(id TEXT PRIMARY KEY, addrs TEXT), both
 // WITHOUT ROWID so rows are stored in key order (streaming 10M pins is one ordered b-tree walk);
-// meta(key, value) with schema_version, cluster_id, applied_index and applied_term.
+// meta(key, value) with schema_version, cluster_id, applied_index and applied_term;
+// local_unpins(cid BLOB PRIMARY KEY, pin BLOB), this peer's own (see set_unpin_guard).
 //
 // Durability: WAL with synchronous=NORMAL. A commit then writes the WAL without fsync; a power
 // loss may drop the newest transactions but never tears one, so the tables always match
@@ -37,6 +38,7 @@ namespace {
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS pins(cid BLOB PRIMARY KEY, pin BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS peers(id TEXT PRIMARY KEY, addrs TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS local_unpins(cid BLOB PRIMARY KEY, pin BLOB NOT NULL) WITHOUT ROWID;
 )sql";
 
 std::int64_t to_sql(std::uint64_t v) {
@@ -132,6 +134,8 @@ struct Writer {
   Statement put_peer;
   Statement delete_peer;
   Statement put_applied;
+  Statement put_local_unpin;
+  Statement drop_local_unpin;
   // The transaction left open on this connection between calls: none, a shared read one (see
   // StateDb::begin_reads), or one holding applied entries not yet committed (see apply_batch).
   enum class Open : std::uint8_t { none, reads, writes };
@@ -166,7 +170,28 @@ struct Writer {
   void end_reads() {
     if (open == Open::reads) (void)commit_open();
   }
+  // Opens the group of applied entries unless it is open.
+  Status begin_writes() {
+    if (open == Open::writes) return Status::ok_status();
+    end_reads();
+    if (Status s = db.exec("BEGIN IMMEDIATE"); !s) return s;
+    open = Open::writes;
+    return Status::ok_status();
+  }
+  // A failed write in the open group rolls it back; when it held applied entries the caller
+  // already acted on, the peer stops (the Raft log replays them at the restart).
+  Error fail_writes(bool held_earlier, Error e) {
+    rollback_open();
+    if (held_earlier) stop_on_storage_failure(e);
+    return e;
+  }
 };
+
+Status put_local_unpin(Writer& w, std::string_view cid, std::string_view pin) {
+  w.put_local_unpin.bind_blob(1, cid);
+  w.put_local_unpin.bind_blob(2, pin);
+  return w.put_local_unpin.run();
+}
 
 // Checkpoint once the WAL holds 64 MiB of 4 KiB pages: large enough that checkpoints are rare
 // (pins land on random pages, so a page rewritten by many commits is copied back once; 16 MiB
@@ -209,12 +234,17 @@ Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
   auto put_applied = db->prepare(
       "INSERT INTO meta(key, value) VALUES('applied_index', ?1), ('applied_term', ?2) "
       "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-  for (auto* r : {&insert_pin, &update_pin, &delete_pin, &put_peer, &delete_peer, &put_applied})
+  auto put_local = db->prepare(
+      "INSERT INTO local_unpins(cid, pin) VALUES(?1, ?2) ON CONFLICT(cid) DO UPDATE SET pin = ?2");
+  auto drop_local = db->prepare("DELETE FROM local_unpins WHERE cid = ?1");
+  for (auto* r : {&insert_pin, &update_pin, &delete_pin, &put_peer, &delete_peer, &put_applied,
+                  &put_local, &drop_local})
     if (!*r) return r->error();
   auto w = std::unique_ptr<Writer>(
       new Writer{std::move(*db), std::move(*q), std::move(*insert_pin), std::move(*update_pin),
                  std::move(*delete_pin), std::move(*put_peer), std::move(*delete_peer),
-                 std::move(*put_applied), Writer::Open::none, 0, nullptr});
+                 std::move(*put_applied), std::move(*put_local), std::move(*drop_local),
+                 Writer::Open::none, 0, nullptr});
   auto checkpointer = WalCheckpointer::start(w->db, file.string(), options.vfs, kCheckpointFrames);
   if (!checkpointer) return checkpointer.error();
   w->checkpointer = std::move(*checkpointer);
@@ -274,6 +304,38 @@ Status run_op(Writer& w, const StateOp& op, bool& new_pin, bool& skipped,
   }
   return make_error(
       fmt::format("{}: unknown state operation {}", w.db.path(), static_cast<int>(op.kind)));
+}
+
+Result<std::vector<LocalUnpin>> read_local_unpins(Connection& db) {
+  auto q = db.prepare("SELECT cid, pin FROM local_unpins ORDER BY cid");
+  if (!q) return q.error();
+  std::vector<LocalUnpin> out;
+  for (;;) {
+    auto row = q->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back({std::string(q->column_blob(0)), std::string(q->column_blob(1))});
+  }
+  return out;
+}
+
+// Makes `rows` the local unpins of the state file `file` (not open elsewhere): a snapshot holds
+// those of the peer that took it.
+Status replace_local_unpins(const std::filesystem::path& file, const std::vector<LocalUnpin>& rows) {
+  auto db = Connection::open(file.string(), OpenMode::ReadWrite);
+  if (!db) return db.error();
+  auto tx = Transaction::begin(*db);
+  if (!tx) return tx.error();
+  if (Status s = db->exec(kSchema); !s) return s;  // a snapshot of an older version lacks it
+  if (Status s = db->exec("DELETE FROM local_unpins"); !s) return s;
+  auto put = db->prepare("INSERT INTO local_unpins(cid, pin) VALUES(?1, ?2)");
+  if (!put) return put.error();
+  for (const LocalUnpin& row : rows) {
+    put->bind_blob(1, row.cid);
+    put->bind_blob(2, row.pin);
+    if (Status s = put->run(); !s) return s;
+  }
+  return tx->commit();
 }
 
 // VACUUM INTO a temp file, fsync it, rename it to `dest`, fsync the folder, then inspect it.
@@ -377,6 +439,7 @@ Result<StateSnapshot> StateReader::write_snapshot(const std::filesystem::path& d
 struct StateDb::Impl {
   std::filesystem::path file;
   StateOpenOptions options;
+  UnpinGuard unpin_guard;  // see set_unpin_guard
   std::unique_ptr<Writer> w;  // null only after a restore failed to reopen the new file
   // The readers opened here; expired entries are readers already gone.
   std::vector<std::weak_ptr<StateReader::Impl>> readers;
@@ -453,20 +516,13 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
   auto w = impl_->writer();
   if (!w) return w.error();
   Writer& wr = **w;
-  if (wr.open != Writer::Open::writes) {
-    wr.end_reads();
-    if (Status s = wr.db.exec("BEGIN IMMEDIATE"); !s) return s.error();
-    wr.open = Writer::Open::writes;
-  }
+  if (Status s = wr.begin_writes(); !s) return s.error();
   // A failure below rolls the transaction back. When it held only this call's entries nothing
   // changed, as the contract says; when it also held earlier calls' entries, which the caller
   // acted on, the peer stops (and replays them from the Raft log at its restart).
   const bool held_earlier = wr.uncommitted_ops > 0;
-  auto fail = [&](Error e) -> Error {
-    wr.rollback_open();
-    if (held_earlier) stop_on_storage_failure(e);
-    return e;
-  };
+  auto fail = [&](Error e) -> Error { return wr.fail_writes(held_earlier, std::move(e)); };
+  const auto& guard = impl_->unpin_guard;
   auto pos = wr.q.applied_position();
   if (!pos) return fail(pos.error());
   std::vector<Applied> applied(entries.size());
@@ -481,6 +537,10 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
       bool new_pin = false, skipped = false;
       if (Status s = run_op(wr, e.ops[k], new_pin, skipped, applied[i].replaced[k]); !s)
         return fail(s.error());
+      const auto& replaced = applied[i].replaced[k];
+      if (replaced && guard && guard(e.ops[k].key, *replaced)) {
+        if (Status s = put_local_unpin(wr, e.ops[k].key, *replaced); !s) return fail(s.error());
+      }
       applied[i].new_pins[k] = new_pin;
       applied[i].skipped[k] = skipped;
     }
@@ -513,6 +573,31 @@ Result<std::optional<std::string>> StateDb::get_pin(std::string_view cid) {
   auto w = impl_->writer();
   if (!w) return w.error();
   return (*w)->q.read_pin(cid);
+}
+
+void StateDb::set_unpin_guard(UnpinGuard guard) {
+  impl_->unpin_guard = std::move(guard);
+}
+
+Result<std::vector<LocalUnpin>> StateDb::local_unpins() {
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  return read_local_unpins((*w)->db);
+}
+
+Status StateDb::forget_local_unpins(std::span<const std::string> cids) {
+  if (cids.empty()) return Status::ok_status();
+  auto w = impl_->writer();
+  if (!w) return w.error();
+  Writer& wr = **w;
+  if (Status s = wr.begin_writes(); !s) return s;
+  const bool held_earlier = wr.uncommitted_ops > 0;
+  for (const std::string& cid : cids) {
+    wr.drop_local_unpin.bind_blob(1, cid);
+    if (Status s = wr.drop_local_unpin.run(); !s) return wr.fail_writes(held_earlier, s.error());
+  }
+  wr.uncommitted_ops += cids.size();
+  return Status::ok_status();
 }
 
 Status StateDb::begin_reads() {
@@ -675,7 +760,10 @@ Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& s
   if (!ours->empty() && !info->cluster_id.empty() && *ours != info->cluster_id)
     return other_cluster_error(src.string(), info->cluster_id, *ours);
 
-  // 1. A durable private copy next to state.db, so the rename below is atomic (same folder).
+  // 1. A durable private copy next to state.db, so the rename below is atomic (same folder),
+  //    with this peer's local unpins in place of the sender's.
+  auto local = read_local_unpins((*w)->db);
+  if (!local) return local.error();
   std::filesystem::path tmp = impl_->file;
   tmp += ".restore";
   std::error_code ec;
@@ -683,6 +771,7 @@ Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& s
   if (ec)
     return make_error(fmt::format("{}: cannot copy snapshot to {}: {}", src.string(), tmp.string(),
                                   ec.message()));
+  if (Status s = replace_local_unpins(tmp, *local); !s) return s.error();
   if (Status s = sync_file(tmp); !s) return s.error();
 
   // 2. Fold the WAL into state.db and close it. The old -wal must not survive next to the new

@@ -105,6 +105,13 @@ class StateReader {
   std::shared_ptr<Impl> impl_;
 };
 
+// An unpin the pin tracker may not have recorded yet (see StateDb::set_unpin_guard).
+struct LocalUnpin {
+  std::string cid;  // CID bytes
+  std::string pin;  // the encoded pin the entry removed or replaced
+  bool operator==(const LocalUnpin&) const = default;
+};
+
 struct StateOpenOptions {
   std::string expected_cluster_id;  // refused when a different one is stored; empty accepts any
   std::string vfs;                  // SQLite VFS; empty is the default
@@ -159,6 +166,20 @@ class StateDb {
   Status commit();
   bool has_uncommitted() const;
   static constexpr std::size_t kMaxUncommittedOps = 8192;
+
+  // Local unpins (table local_unpins; this peer's own, not part of the replicated state): when
+  // an applied entry removes or replaces the pin of a CID and `guard(cid, pin it had)` holds,
+  // the CID and that pin are also recorded, in the same transaction. The pin worker's guard
+  // holds while tracker.db has not committed yet that IPFS was asked to pin the CID: a crash
+  // after this commit but before tracker.db's would otherwise leave it pinned in IPFS with
+  // nothing left to say it should be unpinned. A snapshot restore keeps this file's local
+  // unpins (those in the snapshot are the sender's).
+  using UnpinGuard = std::function<bool(std::string_view cid, std::string_view pin)>;
+  void set_unpin_guard(UnpinGuard guard);
+  Result<std::vector<LocalUnpin>> local_unpins();
+  // Erases local unpins once tracker.db recorded them, in the open group of applied entries
+  // (committed with them; see apply_batch).
+  Status forget_local_unpins(std::span<const std::string> cids);
 
   // Reads on the writer's connection, for the applying thread (e.g. to merge a pin update).
   Result<std::optional<std::string>> get_pin(std::string_view cid);

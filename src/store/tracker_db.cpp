@@ -138,6 +138,14 @@ std::size_t TrackerDb::pending() const {
   return n;
 }
 
+const std::optional<TrackerRecord>* TrackerDb::pending_change(const Cid& cid) const {
+  if (auto it = pending_.find(cid); it != pending_.end()) return &it->second;
+  if (!in_flight_) return nullptr;
+  // Read while the committer writes the same map: both only read it.
+  auto it = committing_.changes.find(cid);
+  return it != committing_.changes.end() ? &it->second : nullptr;
+}
+
 void TrackerDb::save(const TrackerRecord& record) {
   pending_.insert_or_assign(record.cid(), record);
   flush_if_full();
@@ -244,6 +252,8 @@ bool TrackerDb::reap(bool block) {
     for (auto& [cid, change] : committing_.changes) pending_.try_emplace(cid, std::move(change));
     waiting_.insert(waiting_.begin(), committing_.waiting.begin(), committing_.waiting.end());
     if (!deferred_error_) deferred_error_ = std::move(*failed);
+  } else {
+    ++commits_;
   }
   committing_ = Batch{};
   return true;
@@ -368,13 +378,8 @@ Result<std::optional<T>> TrackerDb::point_read(Statement& q, const Cid& cid, Dec
 }
 
 const std::optional<TrackerRecord>* TrackerDb::buffered(const Cid& cid) {
-  if (auto it = pending_.find(cid); it != pending_.end()) return &it->second;
-  if (in_flight_) {
-    // Read while the committer writes the same map: both only read it.
-    if (auto it = committing_.changes.find(cid); it != committing_.changes.end())
-      return &it->second;
-    reap(true);  // the row is read from the connection, which the committer holds until then
-  }
+  if (const auto* change = pending_change(cid)) return change;
+  reap(true);  // the row is read from the connection, which the committer holds until then
   return nullptr;
 }
 

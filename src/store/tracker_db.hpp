@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -76,6 +77,13 @@ class TrackerDb final : public TrackerStore {
   static constexpr std::chrono::milliseconds kFlushInterval{500};
   // Changes not committed yet: buffered, or in the commit under way.
   std::size_t pending() const;
+  // The change of `cid` not committed yet (buffered, or in a commit not reaped yet), if any:
+  // tracker.db may lack what the tracker last did for it, e.g. that IPFS was asked to pin it.
+  // nullptr when none; pointing at nullopt for an erase. Valid until the next call of this.
+  const std::optional<TrackerRecord>* pending_change(const Cid& cid) const;
+  // Commits of buffered changes that succeeded and were taken (reaped) so far: a pending change
+  // can only become committed after this grew.
+  std::uint64_t commits() const { return commits_; }
 
   // The waiting list (table `waiting`): CIDs appended in order, so a push costs an append, not a
   // write at a random place like a tracker row.
@@ -145,6 +153,7 @@ class TrackerDb final : public TrackerStore {
   // owner's thread only reads `committing_` (lookups) and does not touch the connection.
   Batch committing_;
   bool in_flight_ = false;  // owner's thread: committing_ was handed over and not reaped yet
+  std::uint64_t commits_ = 0;  // owner's thread: see commits()
   std::mutex mu_;
   std::condition_variable cv_;
   bool handed_ = false;  // guarded by mu_: a batch waits for the committer or is being committed

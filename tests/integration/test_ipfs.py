@@ -3,6 +3,7 @@ the npm lock file, started by scripts/ipfs-node on loopback ports). Every check 
 has pinned asks that IPFS daemon directly."""
 import json
 import os
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -77,6 +78,45 @@ def test_unpin_disable_keeps_what_ipfs_holds_and_reports_unpin_error(ctx):
             error = json.loads(d.api("GET", f"/pins/{cid}")[1])["peer_map"][d.id]["error"]
             expect("unpin_disable" in error, error)
             expect(nodes[0].pinned(cid), "IPFS unpinned it although unpin_disable is set")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_an_unpin_state_db_committed_before_tracker_db_recorded_the_pin_still_reaches_ipfs(ctx):
+    # state.db commits applied entries every tick (100 ms), tracker.db its records every half
+    # second: a peer killed in between, after an unpin of a CID whose pin/add tracker.db had not
+    # recorded yet, must still unpin it at its restart. The fault scenario holds tracker.db's
+    # commits back and ends the peer (exit 86, as a kill) right after state.db committed the unpin.
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c:
+            d = c.daemons[0]
+            d.start(env={"CLUSTERPIN_FAULT": "unpin-before-tracker-commit"})
+            d.wait_ready()
+            cid = nodes[0].add(os.urandom(50_000))
+            r = d.cli("pin", "add", "--wait", cid)
+            expect(r.returncode == 0, r.stderr)
+            expect(nodes[0].pinned(cid), "not pinned in IPFS")
+            d.cli("pin", "rm", cid)
+            wait_until(lambda: d.proc.poll() is not None, 20, "the fault hook to end the peer")
+            expect(d.proc.returncode == 86, f"exit {d.proc.returncode}:\n{d.log()[-1500:]}")
+            expect(nodes[0].pinned(cid), "the unpin reached IPFS before the peer ended")
+            d.start()
+            d.wait_ready()
+            wait_until(lambda: not nodes[0].pinned(cid), 60, "the unpin to reach IPFS after the restart")
+            wait_until(lambda: status_of(d, cid)[d.id] == "unpinned", 30, "status unpinned")
+            expect("unpins committed before the last stop" in d.log(), d.log()[-1500:])
+            # Once tracker.db recorded the unpin, state.db no longer keeps it.
+            path = os.path.join(d.folder, "clusterpin-data", "state.db")
+
+            def local_unpins():
+                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+                try:
+                    return db.execute("SELECT count(*) FROM local_unpins").fetchone()[0]
+                finally:
+                    db.close()
+            wait_until(lambda: local_unpins() == 0, 30, "the local unpin to be forgotten")
     finally:
         for node in nodes:
             node.stop()

@@ -295,6 +295,86 @@ TEST_CASE("a crash loses uncommitted entries together with their applied positio
   CHECK(db.get_pin(cid(4)).value() == "closed");
 }
 
+TEST_CASE("a guarded unpin is recorded in the transaction of the entry that removed the pin") {
+  TempDir dir;
+  {
+    StateDb db = open_state(dir.path());
+    CHECK(apply(db, 1, 1, {StateOp::put_pin(cid(1), "one"), StateOp::put_pin(cid(2), "two"),
+                           StateOp::put_pin(cid(3), "three")}));
+  }
+  // The guard sees each removed or replaced pin with what it was, and holds for cid(1) and cid(3).
+  auto guarded = [](std::vector<std::pair<std::string, std::string>>* seen) {
+    return [seen](std::string_view c, std::string_view pin) {
+      if (seen) seen->emplace_back(c, pin);
+      return c != cid(2);
+    };
+  };
+  auto run_child = [&](bool commit) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      auto db = StateDb::open(dir.path());
+      if (!db) std::_Exit(2);
+      db->set_unpin_guard(guarded(nullptr));
+      std::vector<StateDb::Entry> batch{
+          {2, 1, {StateOp::delete_pin(cid(1)), StateOp::delete_pin(cid(2))}},
+          {3, 1, {StateOp::put_pin(cid(3), "three, moved"), StateOp::put_pin(cid(4), "new")}}};
+      if (!db->apply_batch(batch)) std::_Exit(4);
+      if (commit && !db->commit()) std::_Exit(5);
+      std::_Exit(0);  // no destructors: as kill -9 would leave it
+    }
+    REQUIRE(exit_code_of(pid) == 0);
+  };
+  run_child(false);
+  {
+    // Lost with the entries: the pins are all there, no unpin is recorded.
+    StateDb db = open_state(dir.path());
+    CHECK(db.get_pin(cid(1)).value() == "one");
+    CHECK(db.local_unpins().value().empty());
+  }
+  run_child(true);
+  StateDb db = open_state(dir.path());
+  CHECK_FALSE(db.get_pin(cid(1)).value().has_value());
+  CHECK(db.local_unpins().value() ==
+        std::vector<store::LocalUnpin>{{cid(1), "one"}, {cid(3), "three"}});
+
+  // The guard is asked about removed and replaced pins only (not about a new CID).
+  std::vector<std::pair<std::string, std::string>> seen;
+  db.set_unpin_guard(guarded(&seen));
+  std::vector<StateDb::Entry> batch{
+      {4, 1, {StateOp::delete_pin(cid(4)), StateOp::put_pin(cid(5), "five"),
+              StateOp::delete_pin(cid(6))}}};
+  REQUIRE(db.apply_batch(batch).ok());
+  CHECK(seen == std::vector<std::pair<std::string, std::string>>{{cid(4), "new"}});
+
+  // Forgotten in the open group: gone once it commits.
+  std::vector<std::string> forget{cid(1), cid(4)};
+  REQUIRE(db.forget_local_unpins(forget).ok());
+  REQUIRE(db.commit().ok());
+  db = open_state(dir.path());
+  CHECK(db.local_unpins().value() == std::vector<store::LocalUnpin>{{cid(3), "three"}});
+}
+
+TEST_CASE("a snapshot restore keeps this peer's local unpins and drops the sender's") {
+  TempDir dir;
+  auto a = open_state(dir.path() / "a");
+  a.set_unpin_guard([](std::string_view, std::string_view) { return true; });
+  apply(a, 10, 2, {StateOp::put_pin(cid(1), "a1"), StateOp::put_pin(cid(2), "a2")});
+  apply(a, 11, 2, {StateOp::delete_pin(cid(1))});
+  REQUIRE(a.local_unpins().value().size() == 1);
+  REQUIRE(a.create_snapshot(dir.path() / "snap-11.db").ok());
+
+  auto b = open_state(dir.path() / "b");
+  b.set_unpin_guard([](std::string_view, std::string_view) { return true; });
+  apply(b, 3, 1, {StateOp::put_pin(cid(7), "b7")});
+  apply(b, 4, 1, {StateOp::delete_pin(cid(7))});
+  REQUIRE(b.restore_snapshot(dir.path() / "snap-11.db").ok());
+  CHECK(b.get_pin(cid(2)).value() == "a2");
+  CHECK(b.local_unpins().value() == std::vector<store::LocalUnpin>{{cid(7), "b7"}});
+  b = open_state(dir.path() / "b");
+  CHECK(b.local_unpins().value() == std::vector<store::LocalUnpin>{{cid(7), "b7"}});
+}
+
 TEST_CASE("a failed commit of applied entries stops the process with the storage failure status") {
   TempDir dir;
   store::StateOpenOptions opts;

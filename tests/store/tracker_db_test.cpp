@@ -357,6 +357,44 @@ TEST_CASE("the before-commit hook runs before each commit, and its failure keeps
   CHECK(calls == 2);
 }
 
+TEST_CASE("a change is pending until a commit that holds it was taken, and commits() counts those") {
+  TempDir dir;
+  auto db = open_db(dir);
+  bool fail = false;
+  db->set_before_commit([&]() -> Status {
+    if (fail) return make_error("state.db: commit failed");
+    return Status::ok_status();
+  });
+  CHECK(db->pending_change(cid_n(1)) == nullptr);
+  db->save(record_n(1, TrackerStatus::pinning));
+  db->erase(cid_n(2));
+  const auto* saved = db->pending_change(cid_n(1));
+  REQUIRE(saved != nullptr);
+  REQUIRE(saved->has_value());
+  CHECK((*saved)->status == TrackerStatus::pinning);
+  const auto* erased = db->pending_change(cid_n(2));
+  REQUIRE(erased != nullptr);
+  CHECK_FALSE(erased->has_value());
+
+  fail = true;  // a commit that did not happen leaves them pending
+  CHECK_FALSE(db->flush_now().ok());
+  CHECK(db->pending_change(cid_n(1)) != nullptr);
+  CHECK(db->commits() == 0);
+
+  fail = false;
+  for (std::size_t i = 10; i < 10 + TrackerDb::kFlushBatch; ++i)
+    db->save(record_n(static_cast<int>(i), TrackerStatus::pinned));
+  REQUIRE(db->flush().ok());
+  REQUIRE(db->committing());
+  CHECK(db->pending_change(cid_n(1)) != nullptr);  // in the commit under way
+  REQUIRE(db->wait_commit().ok());
+  CHECK(db->commits() == 1);
+  CHECK(db->pending_change(cid_n(1)) == nullptr);
+  CHECK(db->pending_change(cid_n(2)) == nullptr);
+  db->save(record_n(1, TrackerStatus::pinned));
+  CHECK(db->pending_change(cid_n(1)) != nullptr);
+}
+
 TEST_CASE("the waiting list pops the oldest CIDs first, sees unflushed pushes and survives reopening") {
   TempDir dir;
   {
