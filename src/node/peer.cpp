@@ -574,7 +574,9 @@ void Peer::handle_message(const PeerId& from, std::string_view method, ByteView 
 
 // A peer removed while it was stopped holds a log in which it is still a member: it campaigns
 // or answers a leader that no longer contacts it. Its members tell it (at most once a second)
-// once their committed and their latest configuration both lack it.
+// once their committed and their latest configuration both lack it: when a raft message comes
+// from it, and when a link with it comes up. A peer that is joining is told too and ignores it
+// (it hears only members of its own configuration, about an index past its join).
 void Peer::tell_if_removed(const PeerId& from, const std::string& id) {
   const raft::Node& n = driver_->node();
   if (raft::is_member(n.conf(), id) || raft::is_member(n.conf_at(n.commit_index()), id)) return;
@@ -1343,7 +1345,12 @@ void Peer::start_monitor() {
   monitor_ = std::make_unique<Monitor>(io_, options_.config, self_, std::move(hooks));
   monitor_->start();
   rpc_->on_peer([this](const PeerId& peer, bool connected) {
-    if (connected && monitor_) monitor_->peer_connected(peer.to_string());
+    if (!connected) return;
+    std::string id = peer.to_string();
+    if (monitor_) monitor_->peer_connected(id);
+    // A peer removed while it was stopped links up at its start. A voter would campaign and be
+    // told then; a learner never campaigns, and no leader contacts it: it is told now.
+    if (driver_ && !stopped_) tell_if_removed(peer, id);
   });
 }
 

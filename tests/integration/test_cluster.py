@@ -302,6 +302,26 @@ def test_a_peer_removed_while_stopped_leaves_when_it_starts_and_the_members_tell
         all_live_have(c, [cid])
 
 
+def test_a_peer_removed_while_stopped_that_does_not_campaign_is_told_when_it_links_up(ctx):
+    # A learner never campaigns, and no leader contacts a removed peer: the members tell it when
+    # its links come up. Here the removed peer's election timeout is longer than its wait for a
+    # leader, so it cannot campaign either; before, it exited with "no leader" instead of leaving.
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        victim, live = remove_a_stopped_follower(c)
+        for d in live:  # so that no leader replicates to it any more
+            d.stop()
+        for d in live:
+            d.start()
+        for d in live:
+            d.wait_ready()
+        c.edit(victim, lambda cfg: cfg["consensus"]["raft"].update(
+            election_timeout="120s", wait_for_leader_timeout="20s"))
+        victim.start()
+        expect_left_by_itself(victim, "the removed peer to leave at its start", "reports that this peer is not in")
+        all_live_have(c, [pin(live[0], make_cids(1, seed=56)[0])])
+
+
 def test_new_peer_bootstraps_and_catches_up_through_a_snapshot(ctx):
     with LocalCluster(ctx, 3) as c:
         for d in c.daemons:
