@@ -1,9 +1,13 @@
-// Basic authentication: base64 through libsodium, comparisons of fixed-size hashes with
-// sodium_memcmp so that neither content nor length leaks through timing.
+// Basic and bearer authentication: base64 and HMAC-SHA256 through libsodium, comparisons of
+// fixed-size values with sodium_memcmp so that neither content nor length leaks through timing.
 #include "net/http_auth.hpp"
 
+#include <rapidjson/document.h>
 #include <sodium.h>
 
+#include <array>
+
+#include "core/json_text.hpp"
 #include "core/sodium_init.hpp"
 
 namespace clusterpin::net {
@@ -71,6 +75,121 @@ std::string basic_auth_header(std::string_view user, std::string_view password) 
                     sodium_base64_VARIANT_ORIGINAL);
   encoded.resize(std::char_traits<char>::length(encoded.c_str()));
   return "Basic " + encoded;
+}
+
+namespace {
+
+std::string base64url(std::string_view bytes) {
+  initialize_sodium();
+  constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), kVariant), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                    bytes.size(), kVariant);
+  out.resize(std::char_traits<char>::length(out.c_str()));
+  return out;
+}
+
+std::optional<std::string> from_base64url(std::string_view text) {
+  if (text.size() > 8192) return std::nullopt;
+  initialize_sodium();
+  std::string out(text.size(), '\0');
+  size_t length = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
+                        text.size(), nullptr, &length, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  out.resize(length);
+  return out;
+}
+
+using Mac = std::array<unsigned char, crypto_auth_hmacsha256_BYTES>;
+
+Mac hs256(std::string_view key, std::string_view signed_part) {
+  initialize_sodium();
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(signed_part.data()),
+                                signed_part.size());
+  Mac mac{};
+  crypto_auth_hmacsha256_final(&state, mac.data());
+  return mac;
+}
+
+std::optional<rapidjson::Document> json_object(std::string_view text) {
+  rapidjson::Document d;
+  d.Parse(text.data(), text.size());
+  if (d.HasParseError() || !d.IsObject()) return std::nullopt;
+  return d;
+}
+
+// A NumericDate claim, when present, must be a number.
+bool time_claim(const rapidjson::Document& claims, const char* name, std::optional<double>& out) {
+  auto it = claims.FindMember(name);
+  if (it == claims.MemberEnd()) return true;
+  if (!it->value.IsNumber()) return false;
+  out = it->value.GetDouble();
+  return true;
+}
+
+}  // namespace
+
+std::string issue_token(std::string_view user, std::string_view password) {
+  std::string claims = "{\"iss\":";
+  append_json_string(claims, user);
+  claims += "}";
+  std::string signed_part =
+      base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(claims);
+  Mac mac = hs256(password, signed_part);
+  return signed_part + "." +
+         base64url(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+}
+
+bool is_bearer_auth(std::string_view authorization) {
+  while (!authorization.empty() && authorization.front() == ' ') authorization.remove_prefix(1);
+  return authorization.size() >= 7 && equals_ignore_case(authorization.substr(0, 6), "bearer") &&
+         authorization[6] == ' ';
+}
+
+std::optional<std::string> verify_bearer_token(std::string_view authorization,
+                                               const std::map<std::string, std::string>& credentials,
+                                               std::int64_t now_seconds) {
+  if (!is_bearer_auth(authorization)) return std::nullopt;
+  while (authorization.front() == ' ') authorization.remove_prefix(1);
+  std::string_view token = authorization.substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  std::size_t dot1 = token.find('.');
+  std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
+    return std::nullopt;
+  auto header = from_base64url(token.substr(0, dot1));
+  auto payload = from_base64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
+  auto signature = from_base64url(token.substr(dot2 + 1));
+  if (!header || !payload || !signature || signature->size() != crypto_auth_hmacsha256_BYTES)
+    return std::nullopt;
+  auto head = json_object(*header);
+  if (!head) return std::nullopt;
+  auto alg = head->FindMember("alg");
+  // Only the algorithm tokens are issued with: never "none", never another key type.
+  if (alg == head->MemberEnd() || !alg->value.IsString() || std::string_view(alg->value.GetString()) != "HS256")
+    return std::nullopt;
+  auto claims = json_object(*payload);
+  if (!claims) return std::nullopt;
+  auto iss = claims->FindMember("iss");
+  if (iss == claims->MemberEnd() || !iss->value.IsString()) return std::nullopt;
+  std::string issuer(iss->value.GetString(), iss->value.GetStringLength());
+  auto user = credentials.find(issuer);
+  if (user == credentials.end()) return std::nullopt;
+  Mac expected = hs256(user->second, token.substr(0, dot2));
+  if (sodium_memcmp(expected.data(), signature->data(), expected.size()) != 0) return std::nullopt;
+  std::optional<double> exp, nbf;
+  if (!time_claim(*claims, "exp", exp) || !time_claim(*claims, "nbf", nbf)) return std::nullopt;
+  if (exp && static_cast<double>(now_seconds) >= *exp) return std::nullopt;
+  if (nbf && static_cast<double>(now_seconds) < *nbf) return std::nullopt;
+  return issuer;
 }
 
 }  // namespace clusterpin::net

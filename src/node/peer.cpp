@@ -92,7 +92,10 @@ std::string peer_info_to_json(const PeerInfo& info) {
   w.Key("error"); w.String(info.error.c_str());
   w.Key("ipfs");
   w.StartObject();
-  w.Key("id"); w.String(info.ipfs_id.c_str());
+  // Left out when unknown, as IPFS Cluster does (omitempty): Go clients refuse an empty peer id.
+  if (!info.ipfs_id.empty()) {
+    w.Key("id"); w.String(info.ipfs_id.c_str());
+  }
   w.Key("addresses"); json_strings(w, info.ipfs_addresses);
   w.Key("error"); w.String(info.ipfs_error.c_str());
   w.EndObject();

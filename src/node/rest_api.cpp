@@ -44,6 +44,12 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return parts;
 }
 
+std::int64_t unix_seconds_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 bool is_loopback(const net::HttpEndpoint& e) {
   return e.kind == net::HttpEndpoint::Kind::unix_socket || e.address.is_loopback();
 }
@@ -173,10 +179,48 @@ void RestApi::handle(net::HttpRequest request, Responder r) {
   if (cors.preflight) return r->send(204);  // a browser sends no credentials with a preflight
   const auto& creds = peer_.config().restapi.basic_auth_credentials;
   bool open_route = request.method == "OPTIONS" || (request.method == "GET" && request.path == "/health");
-  if (creds && !creds->empty() && !open_route && !net::basic_auth_matches(request.headers, *creds)) {
-    return r->send_error(401, "unauthorized: this API requires basic auth credentials");
+  if (creds && !creds->empty() && !open_route) {
+    // As IPFS Cluster: Basic credentials, or a bearer token from POST /token. The challenge makes
+    // clients that send credentials only when asked (browsers, wget) send them.
+    constexpr std::string_view kRealm = "realm=\"Restricted IPFS Cluster API\"";
+    std::string_view given = request.headers.get("Authorization").value_or("");
+    if (net::parse_basic_auth(given)) {
+      if (!net::basic_auth_matches(request.headers, *creds)) {
+        r->add_headers({{"WWW-Authenticate", fmt::format("Basic {}", kRealm)}});
+        return r->send_error(401, "unauthorized: wrong user or password");
+      }
+    } else if (net::is_bearer_auth(given)) {
+      if (!net::verify_bearer_token(given, *creds, unix_seconds_now())) {
+        r->add_headers({{"WWW-Authenticate", fmt::format("Bearer {}, error=\"invalid_token\"", kRealm)}});
+        return r->send_error(401, "unauthorized: invalid token (get one with POST /token)");
+      }
+    } else {
+      r->add_headers({{"WWW-Authenticate", fmt::format("Bearer {}", kRealm)},
+                      {"WWW-Authenticate", fmt::format("Basic {}", kRealm)}});
+      return r->send_error(401, "unauthorized: this API requires credentials (basic auth, or a "
+                                "bearer token from POST /token)");
+    }
   }
   route(request, r);
+}
+
+// POST /token: a token for the user the request authenticated as (handle() checked it).
+void RestApi::post_token(const net::HttpRequest& q, const Responder& r) {
+  const auto& creds = peer_.config().restapi.basic_auth_credentials;
+  if (!creds || creds->empty()) {
+    return r->send_error(401, "unauthorized: tokens are signed with a password of "
+                              "api.restapi.basic_auth_credentials, and none is configured");
+  }
+  std::string_view given = q.headers.get("Authorization").value_or("");
+  std::optional<std::string> user;
+  if (auto basic = net::parse_basic_auth(given)) user = basic->user;
+  else user = net::verify_bearer_token(given, *creds, unix_seconds_now());
+  auto known = user ? creds->find(*user) : creds->end();
+  if (known == creds->end()) return r->send_error(401, "unauthorized");
+  std::string body = "{\"token\":";
+  append_json_string(body, net::issue_token(known->first, known->second));
+  body += "}";
+  r->send_json(200, body);
 }
 
 void RestApi::route(const net::HttpRequest& q, const Responder& r) {
@@ -194,6 +238,7 @@ void RestApi::route(const net::HttpRequest& q, const Responder& r) {
   if (parts.empty()) return r->send_error(404, "not found");
   std::string_view head = parts[0];
   if (head == "health" && parts.size() == 1 && m == "GET") return r->send(204);
+  if (head == "token" && parts.size() == 1 && m == "POST") return post_token(q, r);
   if (head == "version" && parts.size() == 1 && m == "GET") {
     return r->send_json(200, fmt::format("{{\"version\":\"{}\"}}", version()));
   }
@@ -687,7 +732,8 @@ void RestApi::get_monitoring(const std::vector<std::string_view>& parts, const R
     peer_.gather_graph([r](std::string json) { r->send_json(200, json); });
     return;
   }
-  if (!monitor) return r->send_error(503, "this peer is still starting; metrics are not collected yet");
+  // A peer still starting has collected nothing yet: empty lists, as IPFS Cluster answers.
+  if (!monitor) return r->send_json(200, "[]");
   if (alerts) {
     std::vector<std::string> items;
     for (const Alert& a : monitor->alerts()) items.push_back(alert_to_json(a));
@@ -703,11 +749,14 @@ void RestApi::get_monitoring(const std::vector<std::string_view>& parts, const R
     }
     return r->send_json(200, json_array(names));
   }
-  // The latest valid metric of each member; an expired one stays listed (its expiry says so).
+  // The latest valid metric of each member that has not expired (IPFS Cluster's LatestValid):
+  // a peer that stopped publishing is not counted, e.g. in a sum of free space. Its alert says
+  // it is gone.
   std::vector<std::string> items;
   auto members = peer_.member_ids();
+  UnixNanos now = monitor->now();
   for (const Metric& metric : monitor->metrics().latest(parts[2])) {
-    if (!metric.valid) continue;
+    if (!metric.valid || metric.expired(now)) continue;
     if (std::find(members.begin(), members.end(), metric.peer) == members.end()) continue;
     items.push_back(metric_to_json(metric));
   }

@@ -30,6 +30,7 @@ class RestApi {
  private:
   void handle(net::HttpRequest request, std::shared_ptr<net::HttpResponder> responder);
   void route(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
+  void post_token(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   // Why a pin is refused: the HTTP status and the message.
   struct Refusal {
     int status;

@@ -5,6 +5,8 @@ pinning (/pins/{ipfs|ipns|ipld}/{path}) against a real IPFS daemon (js-ipfs from
 file). What IPFS has pinned is always asked of IPFS directly.
 Usage: test_rest.py CLUSTERPIN SOURCE_ROOT [--only TEST]"""
 import base64
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -423,6 +425,54 @@ def auth_header(user, password):
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+def test_id_leaves_out_the_ipfs_peer_id_while_ipfs_is_unreachable(ctx):
+    # IPFS Cluster writes ipfs.id with omitempty, and Go clients refuse an empty peer id: an
+    # unknown one is left out, the error says why.
+    port = free_port()
+    c, d = single_peer(ctx, lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(
+        node_multiaddress=f"/ip4/127.0.0.1/tcp/{port}"))
+    with c:
+        wait_until(lambda: json.loads(api(d, "GET", "/id")[1])["ipfs"]["error"], 30, "the IPFS error")
+        info = json.loads(api(d, "GET", "/id")[1])
+        expect("id" not in info["ipfs"], str(info["ipfs"]))
+
+
+def test_post_token_issues_a_jwt_that_authenticates_as_bearer(ctx):
+    c, d = single_peer(ctx, lambda cfg: cfg["api"]["restapi"].update(
+        basic_auth_credentials={"admin": "s3cret", "bob": "builder"}))
+    with c:
+        status, body = api(d, "POST", "/token")
+        expect(status == 401, f"a token without credentials: {status} {body}")
+        status, body = api(d, "POST", "/token", auth_header("admin", "s3cret"))
+        expect(status == 200, f"{status} {body}")
+        token = json.loads(body)["token"]
+        # An HS256 JWT whose issuer is the user, signed with that user's password (IPFS Cluster's).
+        head, claims, signature = token.split(".")
+        unb64 = lambda part: base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        expect(json.loads(unb64(head))["alg"] == "HS256" and json.loads(unb64(claims)) == {"iss": "admin"}, token)
+        mac = hmac.new(b"s3cret", f"{head}.{claims}".encode(), hashlib.sha256).digest()
+        expect(unb64(signature) == mac, "the signature is not HMAC-SHA256 keyed by the password")
+        bearer = {"Authorization": "Bearer " + token}
+        status, body = api(d, "GET", "/id", bearer)
+        expect(status == 200 and json.loads(body)["id"] == d.id, f"{status} {body}")
+        cid = make_cids(1, seed=42)[0]
+        status, body = api(d, "POST", f"/pins/{cid}", bearer)
+        expect(status == 200 and json.loads(body)["cid"] == cid, f"{status} {body}")
+        # A token renews itself; a token signed with another password is refused, and says why.
+        status, body = api(d, "POST", "/token", bearer)
+        expect(status == 200 and json.loads(body)["token"] == token, f"{status} {body}")
+        forged_claims = base64.urlsafe_b64encode(b'{"iss":"bob"}').rstrip(b"=").decode()
+        forged = f"{head}.{forged_claims}.{signature}"
+        status, h = cors_exchange(d, "GET", "/id", {"Authorization": "Bearer " + forged})
+        expect(status == 401 and "invalid_token" in h.get("WWW-Authenticate", ""), f"{status} {dict(h)}")
+    c2 = LocalCluster(ctx, 1, peers=False, name="open")
+    d2 = c2.daemons[0].start()
+    d2.wait_ready()
+    with c2:
+        status, body = api(d2, "POST", "/token")
+        expect(status == 401 and "basic_auth_credentials" in body, f"no credentials configured: {status} {body}")
+
+
 def test_basic_auth_guards_every_route_but_health(ctx):
     c, d = single_peer(ctx, lambda cfg: cfg["api"]["restapi"].update(
         basic_auth_credentials={"admin": "s3cret"}))
@@ -441,6 +491,11 @@ def test_basic_auth_guards_every_route_but_health(ctx):
         expect(status == 200 and json.loads(body)["cid"] == cid, f"{status} {body}")
         status, _ = api(d, "GET", "/health")
         expect(status == 204, f"/health without credentials answered {status}")
+        # Clients that send credentials only when challenged are challenged for both schemes.
+        status, h = cors_exchange(d, "GET", "/id", {})
+        expect(status == 401 and sorted(h.get_all("WWW-Authenticate")) == [
+            'Basic realm="Restricted IPFS Cluster API"', 'Bearer realm="Restricted IPFS Cluster API"'],
+            f"{status} {dict(h)}")
         # The CLI passes --basic-auth (and refuses without it).
         r = d.cli("pin", "ls")
         expect(r.returncode == 2 and "401" in r.stdout + r.stderr, r.stdout + r.stderr)

@@ -1,4 +1,4 @@
-// Tests for Basic authentication parsing and checking, and for multipart/form-data encoding
+// Tests for Basic and bearer-token authentication, and for multipart/form-data encoding
 // (the body Kubo's /api/v0/add reads). Part of the http_parser test program.
 #include <doctest/doctest.h>
 
@@ -71,4 +71,44 @@ TEST_CASE(
             boundary + "--\r\n");
   // Two encodings pick different random boundaries.
   CHECK(form.encode().content_type != encoded.content_type);
+}
+
+// Tokens computed independently (Python's hmac and base64 over the same header and claims).
+constexpr const char* kAdminToken =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZG1pbiJ9."
+    "oiqVSzC-HZvcSSGW97CNzQ07FgIUgfZFkVOYHRrYFCs";
+
+TEST_CASE("issue_token signs {\"iss\": user} with HS256 keyed by the password, as POST /token does") {
+  CHECK(issue_token("admin", "s3cret") == kAdminToken);
+}
+
+TEST_CASE("a bearer token is accepted only with a valid HS256 signature by a configured user") {
+  std::map<std::string, std::string> credentials{{"admin", "s3cret"}, {"bob", "builder"}};
+  constexpr std::int64_t now = 1'800'000'000;
+  auto verify = [&](const std::string& header) { return verify_bearer_token(header, credentials, now); };
+  CHECK(verify(std::string("Bearer ") + kAdminToken) == "admin");
+  CHECK(verify(std::string("bearer  ") + kAdminToken) == "admin");
+  CHECK(verify("Bearer " + issue_token("bob", "builder")) == "bob");
+  // Signed with another password, by an unknown user, or altered.
+  CHECK_FALSE(verify("Bearer " + issue_token("bob", "wrong")));
+  CHECK_FALSE(verify("Bearer " + issue_token("carol", "builder")));
+  std::string altered = kAdminToken;
+  altered.back() = altered.back() == 's' ? 't' : 's';
+  CHECK_FALSE(verify("Bearer " + altered));
+  // Another algorithm (even with a signature a HS256 check would take), or none at all.
+  CHECK_FALSE(verify("Bearer eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZG1pbiJ9."
+                     "_5Qyvd0H-orAYlXy0dL1HKs7RW3ufiaM3X2yDy6hSbs"));
+  CHECK_FALSE(verify("Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZG1pbiJ9."));
+  // Expired (exp 1000), not yet valid (nbf 4e9).
+  CHECK_FALSE(verify("Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZG1pbiIsImV4cCI6MTAwMH0."
+                     "4RPOgLD7pv1OFsdJ8WscBuIa8h7WUc20OL35kz-k12c"));
+  CHECK_FALSE(verify("Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZG1pbiIsIm5iZiI6NDAwMDAwMDAwMH0."
+                     "Zwkm-uhyinngre5JTxZp0-jb2_JxUDeBySVrZ4kCjX8"));
+  // Not a token, or another scheme.
+  CHECK_FALSE(verify("Bearer not-a-token"));
+  CHECK_FALSE(verify("Bearer a.b.c.d"));
+  CHECK_FALSE(verify("Bearer "));
+  CHECK_FALSE(verify(std::string("Basic ") + kAdminToken));
+  CHECK(is_bearer_auth("Bearer x"));
+  CHECK_FALSE(is_bearer_auth("Basic x"));
 }
