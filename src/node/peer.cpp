@@ -401,6 +401,8 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
   };
   callbacks.state_replaced = [this](raft::Index index) {
     worker_->state_replaced();
+    // Entries inside the snapshot are never applied one by one: their waiters are done now.
+    release_applied_waiters(index);
     check_membership(index);
   };
   auto driver = RaftDriver::create(io_, std::move(cfg), std::move(durable), std::move(writer),
@@ -538,8 +540,12 @@ void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& co
       }
     }
   }
-  // Waiters for "applied here" (read-your-writes after a forwarded commit).
-  while (!applied_waiters_.empty() && applied_waiters_.begin()->first <= entry.index) {
+  release_applied_waiters(entry.index);
+}
+
+// Waiters for "applied here" (read-your-writes after a forwarded commit) up to `index`.
+void Peer::release_applied_waiters(raft::Index index) {
+  while (!applied_waiters_.empty() && applied_waiters_.begin()->first <= index) {
     Done d = std::move(applied_waiters_.begin()->second);
     applied_waiters_.erase(applied_waiters_.begin());
     d({});

@@ -156,6 +156,7 @@ class Peer {
   void commit_at_leader(std::string data, int attempts_left, Done done,
                         std::chrono::steady_clock::time_point waited_since);
   void wait_applied(raft::Index index, Done done);
+  void release_applied_waiters(raft::Index index);
   // Asks the bootstrap addresses in turn to add this peer; answers the index it joined at.
   void join(std::size_t next, std::function<void(Result<raft::Index>)> joined);
   // Calls on_removed_ (once) when the configuration at the applied `index` lacks this peer and

@@ -139,6 +139,13 @@ RaftDriver::Done RaftDriver::add_pending(raft::Index index, std::chrono::millise
     pending_.erase(it);
     d(make_error("timed out waiting for the entry to commit (is a majority of peers up?)"));
   });
+  // An index still held by an earlier proposal was overwritten by another leader's entry, and
+  // this one took it again: the earlier one can no longer commit, and its caller must hear so.
+  if (auto old = pending_.find(index); old != pending_.end()) {
+    Done earlier = std::move(old->second.done);
+    pending_.erase(old);
+    earlier(make_error("leadership changed before the entry committed; retry"));
+  }
   pending_[index] = Pending{node_->term(), std::move(done), std::move(timer)};
   return {};
 }
@@ -364,6 +371,8 @@ Status RaftDriver::install_received_snapshot(const raft::SnapshotMeta& meta,
   std::error_code ec;
   std::filesystem::rename(staging, snapshot_path(meta.index), ec);
   if (ec) return make_error(fmt::format("cannot keep snapshot: {}", ec.message()));
+  // raft.db records the snapshot next: the file must be there after a power loss too.
+  if (auto s = store::sync_parent_directory(snapshot_path(meta.index)); !s) return s;
   latest_snapshot_ = meta;
   batch.snapshot = meta;
   fail_all_pending("the state was replaced by a snapshot from the leader; retry");
