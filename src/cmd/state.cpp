@@ -349,6 +349,35 @@ int run_import(const cxxopts::ParseResult& args) {
 // ---------------------------------------------------------------------------------------------
 // cleanup
 
+// A founding peer (cluster.peers) restarted with an empty folder would found the cluster again,
+// as a voter that forgot its log and its votes: it could help elect a leader that lacks
+// entries it had acknowledged. After a cleanup its next start joins through the other peers
+// instead (cluster.bootstrap, unless already set), which refuse a voter that lost its state
+// until it is removed (`peers rm`), then take it back as a new learner.
+void rejoin_next_time(Peer& peer) {
+  if (!peer.config.cluster.bootstrap.empty()) return;
+  std::vector<std::string> others;
+  for (const auto& text : peer.config.cluster.peers) {
+    auto m = Multiaddr::parse(text);
+    if (m && m->peer_id() && m->peer_id()->to_string() != peer.config.cluster.id) others.push_back(text);
+  }
+  if (others.empty()) return;  // a single-peer cluster founds itself again, which is safe
+  ServiceConfig config = peer.config;
+  config.cluster.bootstrap = others;
+  if (Status s = write_config_file(service_json_path(peer.config_dir), config); !s) {
+    fmt::print(stderr, "cannot record cluster.bootstrap: {}; start the peer with --bootstrap "
+               "<a member's address> so that it joins instead of founding the cluster again\n",
+               s.error().message);
+    return;
+  }
+  fmt::print(stderr,
+             "cluster.bootstrap now lists the {} other peer(s) of cluster.peers: the next start "
+             "joins the cluster through them. If this peer is still a member, remove it first "
+             "(`clusterpin peers rm {}` on another peer). To found a new cluster instead (every "
+             "peer cleaned up), empty cluster.bootstrap.\n",
+             others.size(), peer.config.cluster.id);
+}
+
 int run_cleanup(const cxxopts::ParseResult& args) {
   Peer peer;
   if (Status s = open_peer(args, peer); !s) return fail("cleanup", s.error().message);
@@ -364,6 +393,7 @@ int run_cleanup(const cxxopts::ParseResult& args) {
   auto aside = move_state_aside(peer);
   if (!aside) return fail("cleanup", aside.error().message);
   fmt::print(stderr, "{}\n", *aside);
+  rejoin_next_time(peer);
   return kExitOk;
 }
 

@@ -322,6 +322,32 @@ def test_a_peer_removed_while_stopped_that_does_not_campaign_is_told_when_it_lin
         all_live_have(c, [pin(live[0], make_cids(1, seed=56)[0])])
 
 
+def test_a_founder_cleaned_up_rejoins_through_the_others_only_once_removed(ctx):
+    # Started again on its empty folder, a founder would found the cluster anew: a voter that
+    # forgot its log and its votes. After `state cleanup` it joins through the other peers
+    # instead, which refuse it while it is a voter and take it back once it was removed.
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        cids = [pin(c.daemons[i % 3], cid) for i, cid in enumerate(make_cids(6, seed=57))]
+        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+        victim = next(d for d in c.daemons if d.id != leader)
+        live = [d for d in c.daemons if d is not victim]
+        victim.stop()
+        r = ctx.run("state", "cleanup", "--config", victim.folder, "--force")
+        expect(r.returncode == 0 and "cluster.bootstrap now lists the 2 other peer(s)" in r.stderr, r.stderr)
+        cfg = json.load(open(os.path.join(victim.folder, "service.json")))
+        expect(len(cfg["cluster"]["bootstrap"]) == 2, str(cfg["cluster"]))
+        victim.start()
+        wait_until(lambda: victim.proc.poll() is not None, 60, "the cleaned-up voter to be refused")
+        log = victim.log()[victim.log_offset:]
+        expect(victim.proc.returncode != 0 and "remove it first" in log, f"exit {victim.proc.returncode}:\n{log[-1500:]}")
+        r = live[0].cli("peers", "rm", victim.id)
+        expect(r.returncode == 0, r.stderr)
+        victim.start()
+        victim.wait_ready(60)
+        wait_until(lambda: victim.pin_cids() == set(cids), 30, "the rejoined peer to hold every pin")
+
+
 def test_new_peer_bootstraps_and_catches_up_through_a_snapshot(ctx):
     with LocalCluster(ctx, 3) as c:
         for d in c.daemons:
