@@ -16,6 +16,7 @@ int run_status(int argc, char** argv);
 int run_sync(int argc, char** argv);
 int run_recover(int argc, char** argv);
 int run_health(int argc, char** argv);
+int run_ipfs(int argc, char** argv);
 int run_state(int argc, char** argv);
 int run_version(int argc, char** argv);
 
@@ -31,6 +32,7 @@ constexpr std::array kApplets{
     Applet{"sync", "Compare the local state with IPFS and mark drift", run_sync},
     Applet{"recover", "Retry pins and unpins that are in error", run_recover},
     Applet{"health", "Cluster health: graph, metrics, alerts", run_health},
+    Applet{"ipfs", "Operations on the peers' IPFS daemons: gc", run_ipfs},
     Applet{"state", "Export, import or clean up a peer's state (offline)", run_state},
     Applet{"version", "Print the version", run_version},
     Applet{"help", "Show help for clusterpin or one applet", run_help},

@@ -29,6 +29,7 @@
 
 #include "core/duration.hpp"
 #include "core/encoding.hpp"
+#include "core/json_text.hpp"
 #include "core/multiaddr.hpp"
 #include "core/raft/codec.hpp"
 #include "core/raft/conf_state.hpp"
@@ -664,6 +665,10 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
     });
     return;
   }
+  if (method == "repo_gc") {
+    repo_gc_local([shared](std::string json) { shared->reply(as_view(json)); });
+    return;
+  }
   if (method == "recover") {
     if (!worker_) return shared->fail("this peer is still starting");
     auto cid = Cid::from_bytes(payload);
@@ -1187,6 +1192,74 @@ void Peer::run_local(const std::string& method, std::function<void(std::vector<C
   done(std::move(cids), "");
 }
 
+// Keys past kMaxPinListBytes of JSON are counted, not listed, so an answer fits a peer link's
+// frame (a GC may remove millions of blocks).
+std::string Peer::repo_gc_json(const std::string& peer, const std::string& peername,
+                               const std::vector<Cid>& keys, const std::string& error) const {
+  std::string out = "{\"peer\":";
+  append_json_string(out, peer);
+  out += ",\"peername\":";
+  append_json_string(out, peername);
+  out += ",\"keys\":[";
+  std::size_t listed = 0;
+  for (const Cid& key : keys) {
+    if (out.size() > kMaxPinListBytes) break;
+    if (listed++ > 0) out += ',';
+    out += "{\"key\":";
+    append_json_string(out, key.to_string());
+    out += '}';
+  }
+  if (listed < keys.size()) {
+    if (listed > 0) out += ',';
+    out += "{\"error\":";
+    append_json_string(out, fmt::format("{} more blocks were removed (not listed)", keys.size() - listed));
+    out += '}';
+  }
+  out += ']';
+  if (!error.empty()) {
+    out += ",\"error\":";
+    append_json_string(out, error);
+  }
+  out += '}';
+  return out;
+}
+
+void Peer::repo_gc_local(std::function<void(std::string json)> done) {
+  const std::string& name = options_.config.cluster.peername;
+  if (!worker_) return done(repo_gc_json(self_, name, {}, "this peer is still starting"));
+  worker_->connector().repo_gc([this, done, name, alive = alive_](Result<std::vector<Cid>> r) {
+    if (!*alive) return;
+    done(r ? repo_gc_json(self_, name, *r, "") : repo_gc_json(self_, name, {}, r.error().message));
+  });
+}
+
+void Peer::repo_gc_everywhere(bool local_only,
+                              std::function<void(std::map<std::string, std::string>)> done) {
+  struct Gathered {
+    std::map<std::string, std::string> by_peer;
+    std::size_t remaining = 1;
+  };
+  auto g = std::make_shared<Gathered>();
+  std::vector<std::string> others;
+  if (!local_only) {
+    for (const auto& id : member_ids()) {
+      if (id != self_) others.push_back(id);
+    }
+  }
+  g->remaining += others.size();
+  auto one_done = [g, done](std::string id, std::string json) {
+    g->by_peer[id] = std::move(json);
+    if (--g->remaining == 0) done(std::move(g->by_peer));
+  };
+  auto timeout = duration_cast<milliseconds>(options_.config.ipfshttp.repogc_timeout) + seconds(5);
+  for (const auto& id : others) {
+    call_peer(id, "repo_gc", {}, [this, id, one_done](Result<Bytes> r) {
+      one_done(id, r ? as_string(*r) : repo_gc_json(id, "", {}, r.error().message));
+    }, timeout);
+  }
+  repo_gc_local([this, one_done](std::string json) { one_done(self_, std::move(json)); });
+}
+
 void Peer::run_everywhere(std::string method, bool local_only,
                           std::function<void(std::vector<Cid>, std::vector<std::string>)> done) {
   struct Gathered {
@@ -1239,10 +1312,11 @@ void Peer::run_everywhere(std::string method, bool local_only,
 }
 
 void Peer::call_peer(const std::string& id, std::string_view method, std::string payload,
-                     std::function<void(Result<Bytes>)> reply) {
+                     std::function<void(Result<Bytes>)> reply,
+                     std::optional<std::chrono::milliseconds> timeout) {
   auto to = PeerId::parse(id);
   if (!to) return reply(to.error());
-  rpc_->call(*to, method, as_view(payload), std::move(reply));
+  rpc_->call(*to, method, as_view(payload), std::move(reply), timeout);
 }
 
 void Peer::remove_peer(const std::string& peer_id, Done done) {

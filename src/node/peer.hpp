@@ -108,6 +108,10 @@ class Peer {
   // they touched, or their errors.
   void run_everywhere(std::string method, bool local_only,
                       std::function<void(std::vector<Cid> touched, std::vector<std::string> errors)> done);
+  // repo/gc on the IPFS daemon of every member (or only this one's): peer id -> IPFS Cluster's
+  // RepoGC object (peer, peername, keys [{key} | {error}], error). A peer that cannot be reached
+  // or whose IPFS fails gets an object with its error.
+  void repo_gc_everywhere(bool local_only, std::function<void(std::map<std::string, std::string>)> done);
   Result<std::optional<TrackerRecord>> recover_local(const Cid& cid) { return worker_->recover(cid); }
   // Recovers `cid` here and (unless local_only) on the other members gather_status asks about it
   // (StatusScope::allocated); `errors` maps each member whose recover failed to why.
@@ -124,7 +128,8 @@ class Peer {
   // GET /health/graph: the ConnectGraph JSON, gathered from every member.
   void gather_graph(std::function<void(std::string json)> done);
   void call_peer(const std::string& id, std::string_view method, std::string payload,
-                 std::function<void(Result<Bytes>)> reply);
+                 std::function<void(Result<Bytes>)> reply,
+                 std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   UnixNanos now() const;
 
  private:
@@ -134,6 +139,9 @@ class Peer {
   void on_applied(const raft::Entry& entry, const std::optional<Command>& command,
                   const store::StateDb::Applied& effects);
   void run_local(const std::string& method, std::function<void(std::vector<Cid>, std::string error)> done);
+  void repo_gc_local(std::function<void(std::string json)> done);
+  std::string repo_gc_json(const std::string& peer, const std::string& peername,
+                           const std::vector<Cid>& keys, const std::string& error) const;
   void handle_request(const PeerId& from, std::string_view method, ByteView payload,
                       net::RpcEndpoint::Responder responder);
   void handle_message(const PeerId& from, std::string_view method, ByteView payload);

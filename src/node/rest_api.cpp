@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <map>
 
 #include <fmt/ranges.h>
 #include <rapidjson/document.h>
@@ -239,6 +240,35 @@ void RestApi::route(const net::HttpRequest& q, const Responder& r) {
   std::string_view head = parts[0];
   if (head == "health" && parts.size() == 1 && m == "GET") return r->send(204);
   if (head == "token" && parts.size() == 1 && m == "POST") return post_token(q, r);
+  if (head == "ipfs" && parts.size() == 2 && parts[1] == "gc" && m == "POST") {
+    // IPFS Cluster's GlobalRepoGC: every member's repo/gc, or only this peer's with local=true.
+    bool local = q.query_value("local").value_or("") == "true";
+    peer_.repo_gc_everywhere(local, [r](std::map<std::string, std::string> by_peer) {
+      std::string body = "{\"peer_map\":{";
+      bool first = true;
+      for (const auto& [id, json] : by_peer) {
+        if (!first) body += ',';
+        first = false;
+        append_json_string(body, id);
+        body += ':';
+        body += json;
+      }
+      body += "}}";
+      r->send_json(200, body);
+    });
+    return;
+  }
+  if ((head == "add" && parts.size() == 1 && m == "POST") ||
+      (head == "health" && parts.size() == 2 && parts[1] == "bandwidth" && m == "GET") ||
+      (head == "peers" && parts.size() == 1 && m == "POST")) {
+    // IPFS Cluster routes clusterpin does not serve: said so, with what to use instead.
+    static const std::map<std::string_view, std::string_view> kInstead{
+        {"add", "add the content to an IPFS daemon (ipfs add), then pin its CID (POST /pins/{cid})"},
+        {"health", "the peers' links are in GET /health/graph"},
+        {"peers", "a new peer joins by starting with `clusterpin daemon --bootstrap <member address>`"}};
+    return r->send_error(501, fmt::format("{} {} is not implemented in clusterpin: {}", m, q.path,
+                                          kInstead.at(head)));
+  }
   if (head == "version" && parts.size() == 1 && m == "GET") {
     return r->send_json(200, fmt::format("{{\"version\":\"{}\"}}", version()));
   }

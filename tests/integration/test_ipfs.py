@@ -122,6 +122,40 @@ def test_an_unpin_state_db_committed_before_tracker_db_recorded_the_pin_still_re
             node.stop()
 
 
+def test_ipfs_gc_collects_garbage_on_every_peers_ipfs_and_names_a_peer_whose_ipfs_fails(ctx):
+    c, nodes = cluster_with_ipfs(ctx, 2)
+    try:
+        with c:
+            c.start_all()
+            a, b = c.daemons
+            kept = nodes[0].add(os.urandom(30_000))
+            r = a.cli("pin", "add", "--wait", kept)
+            expect(r.returncode == 0, r.stderr)
+            # Added, never pinned; one raw block each, named as repo/gc names removed blocks.
+            garbage = [nodes[i].add(os.urandom(20_000),
+                                    query="pin=false&cid-version=1&raw-leaves=true&cid-base=base32")
+                       for i in (0, 1)]
+            r = a.cli("ipfs", "gc")
+            expect(r.returncode == 0, r.stdout + r.stderr)
+            for d, cid in zip(c.daemons, garbage):
+                # each peer (its peername), then the CIDs its own IPFS removed
+                section = r.stdout.split(d.folder.split(os.sep)[-1] + "\n", 1)[-1].split("\n\n")[0]
+                expect(f"    - {cid}" in section, f"{cid} not removed by {d.id}'s IPFS:\n{r.stdout}")
+            expect(kept not in r.stdout and nodes[0].pinned(kept), "a pinned CID was collected")
+            # IPFS Cluster's GlobalRepoGC; --local asks the contacted peer's IPFS only.
+            r = b.cli("ipfs", "gc", "--local", "--enc", "json")
+            expect(r.returncode == 0, r.stdout + r.stderr)
+            doc = json.loads(r.stdout)
+            expect(list(doc["peer_map"]) == [b.id] and doc["peer_map"][b.id]["peer"] == b.id
+                   and isinstance(doc["peer_map"][b.id]["keys"], list), r.stdout)
+            nodes[1].stop()
+            r = a.cli("ipfs", "gc")
+            expect(r.returncode == 2 and f"{b.id}:" in r.stderr and "| ERROR:" in r.stdout, r.stdout + r.stderr)
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_unpinned_behind_the_clusters_back_is_reported_and_recovered(ctx):
     c, nodes = cluster_with_ipfs(ctx, 2)
     try:

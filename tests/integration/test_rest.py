@@ -425,6 +425,18 @@ def auth_header(user, password):
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+def test_ipfs_cluster_routes_clusterpin_does_not_serve_answer_501_with_what_to_use(ctx):
+    c, d = single_peer(ctx)
+    with c:
+        for method, path, hint in (("POST", "/add", "ipfs add"), ("GET", "/health/bandwidth", "/health/graph"),
+                                   ("POST", "/peers", "--bootstrap")):
+            status, body = api(d, method, path, data=b"")
+            expect(status == 501, f"{method} {path}: {status} {body}")
+            error = json.loads(body)
+            expect(error["code"] == 501 and "not implemented" in error["message"] and hint in error["message"],
+                   f"{method} {path}: {body}")
+
+
 def test_id_leaves_out_the_ipfs_peer_id_while_ipfs_is_unreachable(ctx):
     # IPFS Cluster writes ipfs.id with omitempty, and Go clients refuse an empty peer id: an
     # unknown one is left out, the error says why.
