@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iterator>
 #include <string_view>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -78,6 +79,15 @@ Result<std::unique_ptr<RaftDriver>> RaftDriver::create(
       new RaftDriver(io, std::move(writer), state, std::move(data_dir), tick, std::move(callbacks)));
   if (durable.snapshot.index > 0) {
     driver->latest_snapshot_ = durable.snapshot;
+  }
+  // Files of snapshots replaced before the last stop (kept for a transfer then) go now.
+  std::error_code ec;
+  for (const auto& file : std::filesystem::directory_iterator(driver->data_dir_ / "snapshots", ec)) {
+    const std::string name = file.path().filename().string();
+    bool latest = driver->latest_snapshot_ && file.path() == driver->snapshot_path(driver->latest_snapshot_->index);
+    if (name.starts_with("state-") && name.ends_with(".db") && !latest) {
+      std::filesystem::remove(file.path(), ec);
+    }
   }
   driver->last_durable_hard_ = durable.hard;
   auto node = raft::Node::create(std::move(config), std::move(durable), driver.get());
@@ -172,6 +182,7 @@ Status RaftDriver::transfer_leadership(const raft::NodeId& target) {
 }
 
 void RaftDriver::pump() {
+  drop_retired();  // once their transfers ended (or this peer stopped leading)
   if (persisting_ || !node_->has_ready()) return;
   raft::Ready ready = node_->ready();
   // Followers persist these entries while this peer does (see raft::Ready::send_now).
@@ -332,10 +343,7 @@ Status RaftDriver::take_snapshot() {
     asio::post(io_, [this, alive, meta, previous, s] {
       if (!*alive || !s.ok()) return;
       (void)node_->snapshot_taken(meta);
-      if (previous && previous->index != meta.index) {
-        std::error_code ec;
-        std::filesystem::remove(snapshot_path(previous->index), ec);
-      }
+      retire(previous);
       pump();
     });
   });
@@ -373,17 +381,38 @@ Status RaftDriver::install_received_snapshot(const raft::SnapshotMeta& meta,
   if (ec) return make_error(fmt::format("cannot keep snapshot: {}", ec.message()));
   // raft.db records the snapshot next: the file must be there after a power loss too.
   if (auto s = store::sync_parent_directory(snapshot_path(meta.index)); !s) return s;
-  latest_snapshot_ = meta;
+  retire(std::exchange(latest_snapshot_, meta));
   batch.snapshot = meta;
   fail_all_pending("the state was replaced by a snapshot from the leader; retry");
   if (callbacks_.state_replaced) callbacks_.state_replaced(meta.index);
   return {};
 }
 
+void RaftDriver::retire(const std::optional<raft::SnapshotMeta>& previous) {
+  if (!previous || (latest_snapshot_ && previous->index == latest_snapshot_->index)) return;
+  retired_.push_back(*previous);
+  drop_retired();
+}
+
+void RaftDriver::drop_retired() {
+  if (retired_.empty()) return;
+  std::vector<raft::Index> sending = node_->snapshots_being_sent();
+  std::erase_if(retired_, [&](const raft::SnapshotMeta& old) {
+    if (std::find(sending.begin(), sending.end(), old.index) != sending.end()) return false;
+    std::error_code ec;
+    std::filesystem::remove(snapshot_path(old.index), ec);
+    return true;
+  });
+}
+
+bool RaftDriver::kept(const raft::SnapshotMeta& snapshot) const {
+  if (latest_snapshot_ && latest_snapshot_->index == snapshot.index) return true;
+  return std::any_of(retired_.begin(), retired_.end(),
+                     [&](const raft::SnapshotMeta& old) { return old.index == snapshot.index; });
+}
+
 Result<std::uint64_t> RaftDriver::size(const raft::SnapshotMeta& snapshot) {
-  if (!latest_snapshot_ || latest_snapshot_->index != snapshot.index) {
-    return make_error("that snapshot is no longer kept");
-  }
+  if (!kept(snapshot)) return make_error("that snapshot is no longer kept");
   std::error_code ec;
   auto n = std::filesystem::file_size(snapshot_path(snapshot.index), ec);
   if (ec) return make_error(ec.message());
@@ -392,9 +421,7 @@ Result<std::uint64_t> RaftDriver::size(const raft::SnapshotMeta& snapshot) {
 
 Result<std::string> RaftDriver::read(const raft::SnapshotMeta& snapshot, std::uint64_t offset,
                                      std::size_t length) {
-  if (!latest_snapshot_ || latest_snapshot_->index != snapshot.index) {
-    return make_error("that snapshot is no longer kept");
-  }
+  if (!kept(snapshot)) return make_error("that snapshot is no longer kept");
   return store::read_snapshot_chunk(snapshot_path(snapshot.index), offset, length);
 }
 

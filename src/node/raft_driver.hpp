@@ -121,6 +121,13 @@ class RaftDriver : public raft::SnapshotSource {
   raft::Index applied_ = 0;
   std::map<raft::Index, Pending> pending_;
   std::optional<raft::SnapshotMeta> latest_snapshot_;
+  // Snapshots replaced by a newer one whose files are kept while the leader still streams them
+  // to a follower: a transfer of a large snapshot that outlasts snapshot_interval would otherwise
+  // restart from offset 0 with each new snapshot, and never end on a slow link.
+  std::vector<raft::SnapshotMeta> retired_;
+  void retire(const std::optional<raft::SnapshotMeta>& previous);
+  void drop_retired();
+  bool kept(const raft::SnapshotMeta& snapshot) const;
   std::uint64_t snapshot_bytes_received_ = 0;
   std::optional<raft::HardState> last_durable_hard_;  // the newest hard state sent to the writer
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -434,6 +434,38 @@ TEST_CASE("snapshots: a lagging follower receives the snapshot in chunks") {
   for (const auto& m : c.queue()) CHECK(m.data.size() <= 8);
 }
 
+TEST_CASE("snapshots: the leader names the snapshots it is streaming until their transfers end") {
+  Cluster c(kThree, [](Config& cfg) {
+    cfg.snapshot_threshold = 5;
+    cfg.trailing_logs = 1;
+    cfg.snapshot_chunk_size = 8;
+  });
+  elect_and_settle(c, "a");
+  c.crash("c");
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(c.node("a").propose("cmd" + std::to_string(i)).ok());
+    c.deliver_all();
+  }
+  CHECK(c.node("a").snapshots_being_sent().empty());
+  c.restart("c");
+  // c's answers to the chunks are lost: the transfer stays under way.
+  auto no_snapshot_answers = [](const Message& m) { return m.type != MessageType::SnapshotResponse; };
+  for (int i = 0; i < 3; ++i) {
+    c.tick_all();
+    c.deliver_all(no_snapshot_answers);
+  }
+  auto sending = c.node("a").snapshots_being_sent();
+  REQUIRE(sending.size() == 1);
+  CHECK(sending[0] > 2);
+  CHECK(c.node("b").snapshots_being_sent().empty());  // a follower streams nothing
+  for (int i = 0; i < 10; ++i) {
+    c.tick_all();
+    c.deliver_all();
+  }
+  CHECK(c.snapshot_installs() >= 1);
+  CHECK(c.node("a").snapshots_being_sent().empty());
+}
+
 TEST_CASE("snapshots: snapshot_interval_ticks spaces snapshots out even past the threshold") {
   Cluster c({"solo"}, [](Config& cfg) {
     cfg.snapshot_threshold = 2;

@@ -89,6 +89,9 @@ class Node {
   // Describes the state machine after applying through `index` (<= applied) so the application
   // can store it with the snapshot it takes there.
   Result<SnapshotMeta> snapshot_meta_at(Index index) const;
+  // Leader: the indexes of the snapshots it is streaming to followers now (a snapshot file the
+  // application replaced must stay readable until its transfers end).
+  std::vector<Index> snapshots_being_sent() const;
   // A snapshot described by `meta` is durable: the log before it may be compacted, keeping
   // trailing_logs entries for followers that are only a little behind.
   Status snapshot_taken(const SnapshotMeta& meta);

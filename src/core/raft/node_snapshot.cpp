@@ -162,6 +162,15 @@ void Node::handle_snapshot_response(const Message& m) {
   }
 }
 
+std::vector<Index> Node::snapshots_being_sent() const {
+  std::vector<Index> out;
+  if (role_ != Role::Leader) return out;
+  for (const auto& [id, pr] : progress_) {
+    if (pr.state == ReplicationState::Snapshot) out.push_back(pr.snapshot.index);
+  }
+  return out;
+}
+
 Result<SnapshotMeta> Node::snapshot_meta_at(Index index) const {
   if (index > applied_ || index < log_.base_index() || index < conf_base_index_)
     return make_error(fmt::format("raft: cannot describe a snapshot at index {} (applied {}, "
