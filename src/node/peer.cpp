@@ -1233,6 +1233,15 @@ void Peer::repo_gc_local(std::function<void(std::string json)> done) {
   });
 }
 
+std::vector<std::string> Peer::other_members(bool none) const {
+  std::vector<std::string> others;
+  if (none) return others;
+  for (const auto& id : member_ids()) {
+    if (id != self_) others.push_back(id);
+  }
+  return others;
+}
+
 void Peer::repo_gc_everywhere(bool local_only,
                               std::function<void(std::map<std::string, std::string>)> done) {
   struct Gathered {
@@ -1240,12 +1249,7 @@ void Peer::repo_gc_everywhere(bool local_only,
     std::size_t remaining = 1;
   };
   auto g = std::make_shared<Gathered>();
-  std::vector<std::string> others;
-  if (!local_only) {
-    for (const auto& id : member_ids()) {
-      if (id != self_) others.push_back(id);
-    }
-  }
+  std::vector<std::string> others = other_members(local_only);
   g->remaining += others.size();
   auto one_done = [g, done](std::string id, std::string json) {
     g->by_peer[id] = std::move(json);
@@ -1268,12 +1272,7 @@ void Peer::run_everywhere(std::string method, bool local_only,
     std::size_t remaining = 1;
   };
   auto g = std::make_shared<Gathered>();
-  std::vector<std::string> others;
-  if (!local_only) {
-    for (const auto& id : member_ids()) {
-      if (id != self_) others.push_back(id);
-    }
-  }
+  std::vector<std::string> others = other_members(local_only);
   g->remaining += others.size();
   auto one_done = [g, done] {
     if (--g->remaining == 0) done(std::move(g->touched), std::move(g->errors));

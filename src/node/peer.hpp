@@ -140,6 +140,8 @@ class Peer {
                   const store::StateDb::Applied& effects);
   void run_local(const std::string& method, std::function<void(std::vector<Cid>, std::string error)> done);
   void repo_gc_local(std::function<void(std::string json)> done);
+  // The members but this peer (none when `none`: a --local request).
+  std::vector<std::string> other_members(bool none) const;
   std::string repo_gc_json(const std::string& peer, const std::string& peername,
                            const std::vector<Cid>& keys, const std::string& error) const;
   void handle_request(const PeerId& from, std::string_view method, ByteView payload,

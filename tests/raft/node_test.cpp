@@ -409,18 +409,26 @@ TEST_CASE("transfer: leadership moves to the chosen voter") {
   CHECK(c.node("a").role() == Role::Follower);
 }
 
-TEST_CASE("snapshots: a lagging follower receives the snapshot in chunks") {
-  Cluster c(kThree, [](Config& cfg) {
-    cfg.snapshot_threshold = 5;
-    cfg.trailing_logs = 1;
-    cfg.snapshot_chunk_size = 8;
-  });
+// Small snapshots sent in 8-byte chunks.
+void small_snapshots(Config& cfg) {
+  cfg.snapshot_threshold = 5;
+  cfg.trailing_logs = 1;
+  cfg.snapshot_chunk_size = 8;
+}
+
+// "a" leads; "c" is down while 20 commands commit and the log is compacted past them.
+void leave_c_behind_a_snapshot(Cluster& c) {
   elect_and_settle(c, "a");
   c.crash("c");
   for (int i = 0; i < 20; ++i) {
     REQUIRE(c.node("a").propose("cmd" + std::to_string(i)).ok());
     c.deliver_all();
   }
+}
+
+TEST_CASE("snapshots: a lagging follower receives the snapshot in chunks") {
+  Cluster c(kThree, small_snapshots);
+  leave_c_behind_a_snapshot(c);
   CHECK(c.node("a").first_index() > 2);
   std::size_t before = c.snapshot_chunks();
   c.restart("c");
@@ -435,17 +443,8 @@ TEST_CASE("snapshots: a lagging follower receives the snapshot in chunks") {
 }
 
 TEST_CASE("snapshots: the leader names the snapshots it is streaming until their transfers end") {
-  Cluster c(kThree, [](Config& cfg) {
-    cfg.snapshot_threshold = 5;
-    cfg.trailing_logs = 1;
-    cfg.snapshot_chunk_size = 8;
-  });
-  elect_and_settle(c, "a");
-  c.crash("c");
-  for (int i = 0; i < 20; ++i) {
-    REQUIRE(c.node("a").propose("cmd" + std::to_string(i)).ok());
-    c.deliver_all();
-  }
+  Cluster c(kThree, small_snapshots);
+  leave_c_behind_a_snapshot(c);
   CHECK(c.node("a").snapshots_being_sent().empty());
   c.restart("c");
   // c's answers to the chunks are lost: the transfer stays under way.

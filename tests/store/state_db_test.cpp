@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -70,6 +71,18 @@ int exit_code_of(pid_t pid) {
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   REQUIRE(WIFEXITED(status));
   return WEXITSTATUS(status);
+}
+
+// Runs `body` in a forked child, which must end with std::_Exit while its objects are alive
+// (no destructors, as kill -9 would leave them), with status 0.
+void in_killed_child(const std::function<void()>& body) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    body();
+    std::_Exit(99);  // the body did not end the child
+  }
+  REQUIRE(exit_code_of(pid) == 0);
 }
 
 // <root>/s.db: a snapshot of a state at index 11, term 2 holding one pin (kept in <root>/a).
@@ -253,9 +266,7 @@ TEST_CASE("applied entries are committed by commit(), by opening a reader and by
 TEST_CASE("a crash loses uncommitted entries together with their applied position") {
   TempDir dir;
   auto run_child = [&](bool commit) {
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    in_killed_child([&] {
       auto db = StateDb::open(dir.path());
       if (!db) std::_Exit(2);
       auto pos = db->applied();
@@ -265,9 +276,8 @@ TEST_CASE("a crash loses uncommitted entries together with their applied positio
                                         {at + 2, 1, {StateOp::delete_pin(cid(1))}}};
       if (!db->apply_batch(batch)) std::_Exit(4);
       if (commit && !db->commit()) std::_Exit(5);
-      std::_Exit(0);  // no destructors: as kill -9 would leave it
-    }
-    REQUIRE(exit_code_of(pid) == 0);
+      std::_Exit(0);
+    });
   };
   {
     StateDb db = open_state(dir.path());
@@ -310,9 +320,7 @@ TEST_CASE("a guarded unpin is recorded in the transaction of the entry that remo
     };
   };
   auto run_child = [&](bool commit) {
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    in_killed_child([&] {
       auto db = StateDb::open(dir.path());
       if (!db) std::_Exit(2);
       db->set_unpin_guard(guarded(nullptr));
@@ -321,9 +329,8 @@ TEST_CASE("a guarded unpin is recorded in the transaction of the entry that remo
           {3, 1, {StateOp::put_pin(cid(3), "three, moved"), StateOp::put_pin(cid(4), "new")}}};
       if (!db->apply_batch(batch)) std::_Exit(4);
       if (commit && !db->commit()) std::_Exit(5);
-      std::_Exit(0);  // no destructors: as kill -9 would leave it
-    }
-    REQUIRE(exit_code_of(pid) == 0);
+      std::_Exit(0);
+    });
   };
   run_child(false);
   {
