@@ -400,6 +400,9 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
                              const store::StateDb::Applied& effects) {
     on_applied(e, command, effects);
   };
+  // A snapshot may drop pins whose pin/add tracker.db has not committed yet; the unpin guard
+  // does not see a restore (no entry removes them), so tracker.db commits first.
+  callbacks.before_restore = [this] { return worker_->make_durable(); };
   callbacks.state_replaced = [this](raft::Index index) {
     worker_->state_replaced();
     // Entries inside the snapshot are never applied one by one: their waiters are done now.
@@ -1195,7 +1198,7 @@ void Peer::run_local(const std::string& method, std::function<void(std::vector<C
 // Keys past kMaxPinListBytes of JSON are counted, not listed, so an answer fits a peer link's
 // frame (a GC may remove millions of blocks).
 std::string Peer::repo_gc_json(const std::string& peer, const std::string& peername,
-                               const std::vector<Cid>& keys, const std::string& error) const {
+                               const std::vector<Cid>& keys, const std::string& error) {
   std::string out = "{\"peer\":";
   append_json_string(out, peer);
   out += ",\"peername\":";
@@ -1257,7 +1260,7 @@ void Peer::repo_gc_everywhere(bool local_only,
   };
   auto timeout = duration_cast<milliseconds>(options_.config.ipfshttp.repogc_timeout) + seconds(5);
   for (const auto& id : others) {
-    call_peer(id, "repo_gc", {}, [this, id, one_done](Result<Bytes> r) {
+    call_peer(id, "repo_gc", {}, [id, one_done](Result<Bytes> r) {
       one_done(id, r ? as_string(*r) : repo_gc_json(id, "", {}, r.error().message));
     }, timeout);
   }

@@ -142,8 +142,8 @@ class Peer {
   void repo_gc_local(std::function<void(std::string json)> done);
   // The members but this peer (none when `none`: a --local request).
   std::vector<std::string> other_members(bool none) const;
-  std::string repo_gc_json(const std::string& peer, const std::string& peername,
-                           const std::vector<Cid>& keys, const std::string& error) const;
+  static std::string repo_gc_json(const std::string& peer, const std::string& peername,
+                                  const std::vector<Cid>& keys, const std::string& error);
   void handle_request(const PeerId& from, std::string_view method, ByteView payload,
                       net::RpcEndpoint::Responder responder);
   void handle_message(const PeerId& from, std::string_view method, ByteView payload);

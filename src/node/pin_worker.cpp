@@ -214,16 +214,26 @@ void PinWorker::replay_local_unpins() {
   for (const store::LocalUnpin& row : *rows) {
     auto cid = Cid::from_bytes(as_bytes(row.cid));
     auto removed = decode_pin(row.pin);
-    auto current = decode_stored_pin(state_.get_pin(row.cid));
-    if (!cid || !removed || !current) {
-      unreadable.push_back(row.cid);
+    if (!cid || !removed) {
+      unreadable.push_back(row.cid);  // not a CID and a pin: nothing can be done with it
       continue;
     }
-    if (*current) {
-      // Back in the pinset: pinned here, or moved away from this peer (unpinned, then remote).
-      const Pin& pin = **current;
-      bool here = pin.allocated_to(self_);
-      tracker_->track(pin, here, now(), false, !here);
+    auto current = decode_stored_pin(state_.get_pin(row.cid));
+    auto record = db_->load_brief(*cid);
+    if (!current || !record) {
+      fmt::print(stderr, "clusterpin daemon: checking the local unpin of {} failed: {}; kept for "
+                 "the next start\n", cid->to_string(),
+                 (!current ? current.error() : record.error()).message);
+      continue;
+    }
+    if (*current && (*current)->allocated_to(self_)) {
+      // Back in the pinset for this peer. Without a record the tracker would hold it as a new
+      // pin in memory only, and an unpin before its pin/add would forget it while IPFS still
+      // holds it from before: the row stays until a start finds a record.
+      tracker_->track(**current, true, now());
+      if (!record->has_value()) continue;
+    } else if (*current) {
+      tracker_->track(**current, false, now(), false, true);  // moved away: unpinned, then remote
     } else {
       tracker_->untrack(*cid, now(), &*removed);
     }
@@ -240,6 +250,8 @@ void PinWorker::replay_local_unpins() {
 
 // The reader of a running pass may show the replaced state: start over.
 void PinWorker::state_replaced() { begin_reconcile(); }
+
+Status PinWorker::make_durable() { return db_ ? db_->flush_now() : Status::ok_status(); }
 
 void PinWorker::retry_tick() { pump(); }
 

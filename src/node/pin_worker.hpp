@@ -50,6 +50,8 @@ class PinWorker {
   // After a snapshot replaced the shared state: re-derive what to pin from it (a pass that was
   // running starts over).
   void state_replaced();
+  // Commits tracker.db's buffered changes now (state.db's first) and waits for it.
+  Status make_durable();
 
   // A listing of the pinset starts streaming from this peer (GET /allocations, GET /pins): until
   // the returned token is dropped, reconcile passes take a sixteenth of the io thread instead of

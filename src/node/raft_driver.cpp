@@ -141,22 +141,22 @@ void RaftDriver::step(const raft::Message& message) {
 RaftDriver::Done RaftDriver::add_pending(raft::Index index, std::chrono::milliseconds timeout,
                                          Done done) {
   auto timer = std::make_unique<asio::steady_timer>(io_, timeout);
-  timer->async_wait([this, index, alive = alive_](const std::error_code& ec) {
+  const std::uint64_t seq = ++pending_seq_;
+  timer->async_wait([this, index, seq, alive = alive_](const std::error_code& ec) {
     if (ec || !*alive) return;
     auto it = pending_.find(index);
-    if (it == pending_.end()) return;
+    // A timer that fired before it was cancelled must not fail a later proposal at the index.
+    if (it == pending_.end() || it->second.seq != seq) return;
     Done d = std::move(it->second.done);
     pending_.erase(it);
     d(make_error("timed out waiting for the entry to commit (is a majority of peers up?)"));
   });
   // An index still held by an earlier proposal was overwritten by another leader's entry, and
   // this one took it again: the earlier one can no longer commit, and its caller must hear so.
-  if (auto old = pending_.find(index); old != pending_.end()) {
-    Done earlier = std::move(old->second.done);
-    pending_.erase(old);
-    earlier(make_error("leadership changed before the entry committed; retry"));
-  }
-  pending_[index] = Pending{node_->term(), std::move(done), std::move(timer)};
+  Done earlier;
+  if (auto old = pending_.find(index); old != pending_.end()) earlier = std::move(old->second.done);
+  pending_[index] = Pending{node_->term(), seq, std::move(done), std::move(timer)};
+  if (earlier) earlier(make_error("leadership changed before the entry committed; retry"));
   return {};
 }
 
@@ -337,13 +337,15 @@ Status RaftDriver::take_snapshot() {
   // because both advance together on this thread.
   store::LogBatch batch;
   batch.snapshot = *meta;
-  auto previous = latest_snapshot_;
+  // Until raft.db records the new one, the node still sends the previous snapshot: it stays
+  // readable (retiring_), then is retired like any replaced snapshot.
+  retiring_ = latest_snapshot_;
   latest_snapshot_ = *meta;
-  writer_->submit(std::move(batch), [this, alive = alive_, meta = *meta, previous](Status s) {
-    asio::post(io_, [this, alive, meta, previous, s] {
+  writer_->submit(std::move(batch), [this, alive = alive_, meta = *meta](Status s) {
+    asio::post(io_, [this, alive, meta, s] {
       if (!*alive || !s.ok()) return;
       (void)node_->snapshot_taken(meta);
-      retire(previous);
+      retire(std::exchange(retiring_, std::nullopt));
       pump();
     });
   });
@@ -372,6 +374,9 @@ Status RaftDriver::install_received_snapshot(const raft::SnapshotMeta& meta,
   // The mark lets a start after a crash before raft.db's record (below, in `batch`) record it.
   if (auto s = store::StateDb::mark_snapshot(staging, meta); !s) return s;
   if (auto s = store::sync_file(staging); !s) return s;
+  if (callbacks_.before_restore) {
+    if (auto s = callbacks_.before_restore(); !s) return s;
+  }
   auto restored = state_.restore_snapshot(staging);
   // The crash test of a stop between this swap and raft.db's record of the snapshot.
   if (restored) fault_point("after-snapshot-restore");
@@ -407,6 +412,7 @@ void RaftDriver::drop_retired() {
 
 bool RaftDriver::kept(const raft::SnapshotMeta& snapshot) const {
   if (latest_snapshot_ && latest_snapshot_->index == snapshot.index) return true;
+  if (retiring_ && retiring_->index == snapshot.index) return true;
   return std::any_of(retired_.begin(), retired_.end(),
                      [&](const raft::SnapshotMeta& old) { return old.index == snapshot.index; });
 }

@@ -36,6 +36,9 @@ class RaftDriver : public raft::SnapshotSource {
     std::function<void(const raft::Entry&, const std::optional<Command>& command,
                        const store::StateDb::Applied& effects)>
         applied;
+    // Before a snapshot from the leader replaces the whole state: what must be durable before
+    // state.db loses pins (the pin tracker's records); its failure stops the install.
+    std::function<Status()> before_restore;
     // After a snapshot from the leader replaced the whole state; the snapshot's index.
     std::function<void(raft::Index)> state_replaced;
   };
@@ -86,9 +89,11 @@ class RaftDriver : public raft::SnapshotSource {
 
   struct Pending {
     raft::Term term;
+    std::uint64_t seq;  // which proposal at this index its timer belongs to
     Done done;
     std::unique_ptr<asio::steady_timer> timer;
   };
+  std::uint64_t pending_seq_ = 0;
 
   void schedule_tick();
   void pump();
@@ -125,6 +130,7 @@ class RaftDriver : public raft::SnapshotSource {
   // to a follower: a transfer of a large snapshot that outlasts snapshot_interval would otherwise
   // restart from offset 0 with each new snapshot, and never end on a slow link.
   std::vector<raft::SnapshotMeta> retired_;
+  std::optional<raft::SnapshotMeta> retiring_;  // replaced; raft.db has not recorded the newer yet
   void retire(const std::optional<raft::SnapshotMeta>& previous);
   void drop_retired();
   bool kept(const raft::SnapshotMeta& snapshot) const;

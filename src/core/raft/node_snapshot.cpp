@@ -151,6 +151,9 @@ void Node::handle_snapshot_response(const Message& m) {
   }
   if (pr.state != ReplicationState::Snapshot || m.snapshot != pr.snapshot) return;
   if (m.reject) {  // a gap or a restart: resend from what the follower holds
+    if (m.offset == 0 && latest_snapshot_ && *latest_snapshot_ != pr.snapshot) {
+      pr.snapshot = *latest_snapshot_;  // starting over anyway: with the newest snapshot
+    }
     pr.snapshot_offset = m.offset;
     pr.snapshot_sent = m.offset;
     pr.idle_heartbeats = 0;
