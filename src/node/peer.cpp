@@ -1434,8 +1434,16 @@ void Peer::start_monitor() {
     std::string id = peer.to_string();
     if (monitor_) monitor_->peer_connected(id);
     // A peer removed while it was stopped links up at its start. A voter would campaign and be
-    // told then; a learner never campaigns, and no leader contacts it: it is told now.
-    if (driver_ && !stopped_) tell_if_removed(peer, id);
+    // told then; a learner never campaigns, and no leader contacts it: it is told after an
+    // election timeout, if still linked. (Not at once: a peer just removed while running gets
+    // the removal entry from the leader, which keeps replicating to it, and leaves when it
+    // applies it; the notice is for those that nothing reaches.)
+    if (!driver_ || stopped_) return;
+    auto later = std::make_shared<asio::steady_timer>(io_, options_.config.raft.election_timeout);
+    later->async_wait([this, later, peer, id, alive = alive_](const std::error_code& ec) {
+      if (ec || !*alive || stopped_ || !driver_ || !rpc_->connected(peer)) return;
+      tell_if_removed(peer, id);
+    });
   });
 }
 
