@@ -11,6 +11,36 @@
 #include "core/sodium_init.hpp"
 
 namespace clusterpin::net {
+namespace {
+
+// libsodium's base64 in `variant` (ORIGINAL for Basic credentials, URLSAFE_NO_PADDING for JWT
+// parts). Decoding refuses anything but the whole text in that variant.
+std::string to_base64(std::string_view bytes, int variant) {
+  initialize_sodium();
+  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), variant), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                    bytes.size(), variant);
+  out.resize(std::char_traits<char>::length(out.c_str()));
+  return out;
+}
+
+std::optional<std::string> from_base64(std::string_view text, int variant) {
+  initialize_sodium();
+  std::string out(text.size(), '\0');
+  size_t length = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
+                        text.size(), nullptr, &length, &end, variant) != 0 ||
+      end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  out.resize(length);
+  return out;
+}
+
+constexpr int kUrlSafe = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+
+}  // namespace
 
 std::optional<BasicCredentials> parse_basic_auth(std::string_view authorization) {
   while (!authorization.empty() && authorization.front() == ' ') authorization.remove_prefix(1);
@@ -22,20 +52,11 @@ std::optional<BasicCredentials> parse_basic_auth(std::string_view authorization)
   while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
   while (!encoded.empty() && encoded.back() == ' ') encoded.remove_suffix(1);
   if (encoded.empty() || encoded.size() > 4096) return std::nullopt;
-  initialize_sodium();
-  std::string decoded(encoded.size(), '\0');
-  size_t length = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(decoded.data()), decoded.size(),
-                        encoded.data(), encoded.size(), nullptr, &length, &end,
-                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      end != encoded.data() + encoded.size()) {
-    return std::nullopt;
-  }
-  decoded.resize(length);
-  size_t colon = decoded.find(':');
+  auto decoded = from_base64(encoded, sodium_base64_VARIANT_ORIGINAL);
+  if (!decoded) return std::nullopt;
+  size_t colon = decoded->find(':');
   if (colon == std::string::npos) return std::nullopt;
-  return BasicCredentials{decoded.substr(0, colon), decoded.substr(colon + 1)};
+  return BasicCredentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -66,44 +87,11 @@ bool basic_auth_matches(const HttpHeaders& headers,
 }
 
 std::string basic_auth_header(std::string_view user, std::string_view password) {
-  initialize_sodium();
   std::string plain = std::string(user) + ":" + std::string(password);
-  std::string encoded(sodium_base64_ENCODED_LEN(plain.size(), sodium_base64_VARIANT_ORIGINAL),
-                      '\0');
-  sodium_bin2base64(encoded.data(), encoded.size(),
-                    reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
-  encoded.resize(std::char_traits<char>::length(encoded.c_str()));
-  return "Basic " + encoded;
+  return "Basic " + to_base64(plain, sodium_base64_VARIANT_ORIGINAL);
 }
 
 namespace {
-
-std::string base64url(std::string_view bytes) {
-  initialize_sodium();
-  constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
-  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), kVariant), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), kVariant);
-  out.resize(std::char_traits<char>::length(out.c_str()));
-  return out;
-}
-
-std::optional<std::string> from_base64url(std::string_view text) {
-  if (text.size() > 8192) return std::nullopt;
-  initialize_sodium();
-  std::string out(text.size(), '\0');
-  size_t length = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
-                        text.size(), nullptr, &length, &end,
-                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-      end != text.data() + text.size()) {
-    return std::nullopt;
-  }
-  out.resize(length);
-  return out;
-}
 
 using Mac = std::array<unsigned char, crypto_auth_hmacsha256_BYTES>;
 
@@ -141,10 +129,10 @@ std::string issue_token(std::string_view user, std::string_view password) {
   append_json_string(claims, user);
   claims += "}";
   std::string signed_part =
-      base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(claims);
+      to_base64(R"({"alg":"HS256","typ":"JWT"})", kUrlSafe) + "." + to_base64(claims, kUrlSafe);
   Mac mac = hs256(password, signed_part);
   return signed_part + "." +
-         base64url(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+         to_base64(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()), kUrlSafe);
 }
 
 bool is_bearer_auth(std::string_view authorization) {
@@ -165,9 +153,10 @@ std::optional<std::string> verify_bearer_token(std::string_view authorization,
   std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
     return std::nullopt;
-  auto header = from_base64url(token.substr(0, dot1));
-  auto payload = from_base64url(token.substr(dot1 + 1, dot2 - dot1 - 1));
-  auto signature = from_base64url(token.substr(dot2 + 1));
+  if (token.size() > 8192) return std::nullopt;
+  auto header = from_base64(token.substr(0, dot1), kUrlSafe);
+  auto payload = from_base64(token.substr(dot1 + 1, dot2 - dot1 - 1), kUrlSafe);
+  auto signature = from_base64(token.substr(dot2 + 1), kUrlSafe);
   if (!header || !payload || !signature || signature->size() != crypto_auth_hmacsha256_BYTES)
     return std::nullopt;
   auto head = json_object(*header);

@@ -142,27 +142,24 @@ void PinWorker::flush() {
 
 // The pin an apply replaced or removed, when it was allocated to this peer (decoded only then:
 // moves and unpins are rare next to new pins).
-std::optional<Pin> PinWorker::allocated_here(const std::string* replaced) const {
-  if (replaced == nullptr) return std::nullopt;
-  return pin_if_here(*replaced);
-}
-
-std::optional<Pin> PinWorker::pin_if_here(std::string_view encoded) const {
-  auto pin = decode_pin(encoded);
+std::optional<Pin> PinWorker::allocated_here(std::string_view replaced) const {
+  auto pin = decode_pin(replaced);
   if (!pin || !pin->allocated_to(self_)) return std::nullopt;
   return std::move(pin).value();
 }
 
 void PinWorker::pin_applied(const Pin& pin, bool new_to_pinset, const std::string* replaced) {
   bool here = pin.allocated_to(self_);
-  bool was_here = !here && !records_rebuilt_ && allocated_here(replaced).has_value();
+  bool was_here =
+      !here && !records_rebuilt_ && replaced != nullptr && allocated_here(*replaced).has_value();
   tracker_->track(pin, here, now(), new_to_pinset, was_here);
   foreground_->last_change = steady_clock::now();
   pump_soon_.request();
 }
 
 void PinWorker::unpin_applied(const Cid& cid, const std::string* replaced) {
-  std::optional<Pin> was_here = records_rebuilt_ ? std::nullopt : allocated_here(replaced);
+  std::optional<Pin> was_here =
+      records_rebuilt_ || replaced == nullptr ? std::nullopt : allocated_here(*replaced);
   tracker_->untrack(cid, now(), was_here ? &*was_here : nullptr);
   foreground_->last_change = steady_clock::now();
   pump_soon_.request();
@@ -184,7 +181,7 @@ bool PinWorker::guard_unpin(std::string_view cid_bytes, std::string_view replace
   bool guard = change != nullptr && change->has_value() &&
                (*change)->status != TrackerStatus::remote &&
                (*change)->status != TrackerStatus::unexpectedly_unpinned;
-  if (!guard && !records_rebuilt_) guard = pin_if_here(replaced).has_value();
+  if (!guard && !records_rebuilt_) guard = allocated_here(replaced).has_value();
   if (guard) guarded_.push_back(std::move(cid).value());
   return guard;
 }

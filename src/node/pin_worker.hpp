@@ -73,8 +73,7 @@ class PinWorker {
   net::IpfsConnector& connector() { return *connector_; }
 
  private:
-  std::optional<Pin> allocated_here(const std::string* replaced) const;
-  std::optional<Pin> pin_if_here(std::string_view encoded) const;
+  std::optional<Pin> allocated_here(std::string_view replaced) const;
   void pump();
   void refill();
   PinsetLookup pinset_lookup();

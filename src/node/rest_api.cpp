@@ -258,16 +258,19 @@ void RestApi::route(const net::HttpRequest& q, const Responder& r) {
     });
     return;
   }
-  if ((head == "add" && parts.size() == 1 && m == "POST") ||
-      (head == "health" && parts.size() == 2 && parts[1] == "bandwidth" && m == "GET") ||
-      (head == "peers" && parts.size() == 1 && m == "POST")) {
-    // IPFS Cluster routes clusterpin does not serve: said so, with what to use instead.
-    static const std::map<std::string_view, std::string_view> kInstead{
-        {"add", "add the content to an IPFS daemon (ipfs add), then pin its CID (POST /pins/{cid})"},
-        {"health", "the peers' links are in GET /health/graph"},
-        {"peers", "a new peer joins by starting with `clusterpin daemon --bootstrap <member address>`"}};
-    return r->send_error(501, fmt::format("{} {} is not implemented in clusterpin: {}", m, q.path,
-                                          kInstead.at(head)));
+  // IPFS Cluster routes clusterpin does not serve: said so, with what to use instead.
+  struct Unserved {
+    std::string_view method, path, instead;
+  };
+  static constexpr Unserved kUnserved[] = {
+      {"POST", "/add", "add the content to an IPFS daemon (ipfs add), then pin its CID (POST /pins/{cid})"},
+      {"GET", "/health/bandwidth", "the peers' links are in GET /health/graph"},
+      {"POST", "/peers", "a new peer joins by starting with `clusterpin daemon --bootstrap <member address>`"}};
+  for (const Unserved& u : kUnserved) {
+    if (m == u.method && q.path == u.path) {
+      return r->send_error(501, fmt::format("{} {} is not implemented in clusterpin: {}", m, q.path,
+                                            u.instead));
+    }
   }
   if (head == "version" && parts.size() == 1 && m == "GET") {
     return r->send_json(200, fmt::format("{{\"version\":\"{}\"}}", version()));

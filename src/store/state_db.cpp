@@ -187,12 +187,6 @@ struct Writer {
   }
 };
 
-Status put_local_unpin(Writer& w, std::string_view cid, std::string_view pin) {
-  w.put_local_unpin.bind_blob(1, cid);
-  w.put_local_unpin.bind_blob(2, pin);
-  return w.put_local_unpin.run();
-}
-
 // Checkpoint once the WAL holds 64 MiB of 4 KiB pages: large enough that checkpoints are rare
 // (pins land on random pages, so a page rewritten by many commits is copied back once; 16 MiB
 // was 10% slower through `pin add -` of 1M CIDs), small enough that recovery after a crash
@@ -539,7 +533,9 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
         return fail(s.error());
       const auto& replaced = applied[i].replaced[k];
       if (replaced && guard && guard(e.ops[k].key, *replaced)) {
-        if (Status s = put_local_unpin(wr, e.ops[k].key, *replaced); !s) return fail(s.error());
+        wr.put_local_unpin.bind_blob(1, e.ops[k].key);
+        wr.put_local_unpin.bind_blob(2, *replaced);
+        if (Status s = wr.put_local_unpin.run(); !s) return fail(s.error());
       }
       applied[i].new_pins[k] = new_pin;
       applied[i].skipped[k] = skipped;
