@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
   }
   std::string_view first = argv[1];
   if (first == "--version" || first == "-v") {
+    if (argc > 2) {
+      fmt::print(stderr, "clusterpin: unexpected argument '{}' after {} (it takes none)\n", argv[2], first);
+      return kExitUsage;
+    }
     fmt::print("clusterpin {}\n", clusterpin::version());
     return kExitOk;
   }

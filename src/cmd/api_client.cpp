@@ -11,6 +11,7 @@
 #include <rapidjson/document.h>
 
 #include "cmd/applet.hpp"
+#include "cmd/cli.hpp"
 #include "core/json_text.hpp"
 #include "net/http_auth.hpp"
 
@@ -44,7 +45,9 @@ Result<ApiClient> ApiClient::from_args(const cxxopts::ParseResult& args) {
     auth = net::basic_auth_header(credentials.substr(0, colon),
                                   colon == std::string::npos ? "" : credentials.substr(colon + 1));
   }
-  auto timeout = std::chrono::seconds(args["timeout"].as<unsigned>());
+  auto seconds = integer_option(args, "timeout", 0, 100'000'000, "whole seconds, 0 or more (0: never)");
+  if (!seconds) return seconds.error();
+  auto timeout = std::chrono::seconds(seconds->value_or(0));
   return ApiClient(std::move(endpoint).value(), host, timeout, std::move(auth), enc == "json");
 }
 

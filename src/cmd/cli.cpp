@@ -1,6 +1,7 @@
 // Shared command-line plumbing for the applets (see cli.hpp).
 #include "cmd/cli.hpp"
 
+#include <charconv>
 #include <cstdlib>
 
 #include <fmt/core.h>
@@ -40,6 +41,11 @@ std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int ar
   std::optional<cxxopts::ParseResult> result;
   try {
     result = options.parse(argc, argv);
+  } catch (const cxxopts::exceptions::incorrect_argument_type& e) {
+    // Every typed option here is on/off (numbers are parsed by integer_option).
+    fmt::print(stderr, "{}: {}; accepted for an on/off option: true or false (also 1 or 0)\n",
+               options.program(), plain_quotes(e.what()));
+    return std::nullopt;
   } catch (const cxxopts::exceptions::exception& e) {
     fmt::print(stderr, "{}: {} (see '{} --help'; applets: {})\n", options.program(),
                plain_quotes(e.what()), options.program(), applet_names());
@@ -48,7 +54,7 @@ std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int ar
   // Arguments that no option or positional took would otherwise be dropped without a word
   // (`state export backup.ndjson` writing to standard output). --help still wins.
   const auto& unmatched = result->unmatched();
-  if (!unmatched.empty() && result->count("help") == 0) {
+  if (!unmatched.empty() && !flag(*result, "help")) {
     std::string accepted = positional_usage(options);
     fmt::print(stderr, "{}: unexpected argument '{}' ({}; see '{} --help')\n", options.program(),
                unmatched.front(),
@@ -57,7 +63,34 @@ std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int ar
                options.program());
     return std::nullopt;
   }
+  // An empty --config (an unset shell variable) would otherwise name the root folder.
+  if (result->count("config") != 0 && (*result)["config"].as<std::string>().empty() &&
+      !flag(*result, "help")) {
+    fmt::print(stderr, "{}: --config: the folder is empty; accepted: the path of a configuration "
+                       "folder (default: $CLUSTERPIN_PATH, else ~/.clusterpin)\n",
+               options.program());
+    return std::nullopt;
+  }
   return result;
+}
+
+bool flag(const cxxopts::ParseResult& args, const std::string& name) {
+  return args.count(name) != 0 && args[name].as<bool>();
+}
+
+Result<std::optional<std::int64_t>> integer_option(const cxxopts::ParseResult& args,
+                                                   const std::string& name, std::int64_t min,
+                                                   std::int64_t max, std::string_view accepted) {
+  if (args.count(name) == 0) return std::optional<std::int64_t>();
+  const std::string text = args[name].as<std::string>();
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    const bool integer = ec != std::errc::invalid_argument && end == text.data() + text.size();
+    return make_error(fmt::format("--{}: \"{}\" is {}; accepted: {}", name, text,
+                                  integer ? "out of range" : "not an integer", accepted));
+  }
+  return std::optional<std::int64_t>(value);
 }
 
 void add_help_option(cxxopts::Options& options) {
@@ -65,7 +98,7 @@ void add_help_option(cxxopts::Options& options) {
 }
 
 bool print_help_if_asked(const cxxopts::Options& options, const cxxopts::ParseResult& args) {
-  if (args.count("help") == 0) return false;
+  if (!flag(args, "help")) return false;
   fmt::print("{}", options.help());
   return true;
 }
@@ -89,10 +122,10 @@ void add_client_options(cxxopts::Options& options) {
   options.add_options("client")
       ("l,host", "REST API address of the peer to talk to",
        cxxopts::value<std::string>()->default_value("/ip4/127.0.0.1/tcp/9094"), "MULTIADDR")
-      ("enc,encoding", "Output format: text or json",
+      ("enc,encoding", "Output format: text or json (--encoding is the same option)",
        cxxopts::value<std::string>()->default_value("text"), "text|json")
       ("t,timeout", "Give up after this many seconds (0: never)",
-       cxxopts::value<unsigned>()->default_value("0"), "SECONDS")
+       cxxopts::value<std::string>()->default_value("0"), "SECONDS")
       ("basic-auth", "Credentials user[:password] (default: $CLUSTER_CREDENTIALS)",
        cxxopts::value<std::string>(), "USER[:PW]");
 }
@@ -107,6 +140,16 @@ std::vector<std::string> split_commas(const std::string& text) {
     start = comma + 1;
   }
   return out;
+}
+
+Result<std::vector<std::string>> address_list(const cxxopts::ParseResult& args, const std::string& name) {
+  auto list = split_commas(args[name].as<std::string>());
+  if (list.empty()) {
+    return make_error(fmt::format("--{}: no address given; accepted: comma-separated multiaddrs "
+                                  "(e.g. /ip4/10.0.0.2/tcp/9096/p2p/12D3KooW...)",
+                                  name));
+  }
+  return list;
 }
 
 int usage_error(std::string_view applet, std::string_view message) {

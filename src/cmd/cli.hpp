@@ -2,6 +2,7 @@
 // the config folder rule, and the options of every API client applet.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <span>
@@ -11,6 +12,8 @@
 
 #include <cxxopts.hpp>
 
+#include "core/result.hpp"
+
 namespace clusterpin::cmd {
 
 // Parses argv. On a bad option prints one line naming it (plus the applet list) to stderr and
@@ -18,6 +21,18 @@ namespace clusterpin::cmd {
 // declared positional takes is refused the same way (one line naming it and what the command
 // accepts), unless --help was given.
 std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int argc, char** argv);
+
+// Whether on/off option `name` is on: given as --name or --name=true (also 1); --name=false (0)
+// is off. cxxopts counts an option that was given whatever its value, so a bare count
+// turned `--force=false` into --force.
+bool flag(const cxxopts::ParseResult& args, const std::string& name);
+
+// The value of integer option `name` (declared with a string value, so that a bad one is
+// refused naming the option): nullopt when not given; an error names the option, the value and
+// `accepted` when it is not an integer in [min, max].
+Result<std::optional<std::int64_t>> integer_option(const cxxopts::ParseResult& args,
+                                                   const std::string& name, std::int64_t min,
+                                                   std::int64_t max, std::string_view accepted);
 
 // Prints the applet's help to stdout when --help was given; returns true if it did.
 bool print_help_if_asked(const cxxopts::Options& options, const cxxopts::ParseResult& args);
@@ -37,6 +52,10 @@ void add_client_options(cxxopts::Options& options);
 
 // "a,b,,c" -> {"a", "b", "c"}: the comma lists of --peers and --bootstrap.
 std::vector<std::string> split_commas(const std::string& text);
+
+// The comma list of addresses given to option `name`: an error when it names none (an empty
+// value, often an unset shell variable, must not mean "no peers").
+Result<std::vector<std::string>> address_list(const cxxopts::ParseResult& args, const std::string& name);
 
 // Prints "clusterpin <applet>: <message>" to stderr and returns kExitUsage.
 int usage_error(std::string_view applet, std::string_view message);

@@ -73,14 +73,20 @@ Result<ServiceConfig> load_config_file(const std::string& path, const ConfigLoad
 }
 
 // Holds an exclusive lock on <config>/clusterpin.lock for the life of the process.
-Result<int> lock_config_dir(const std::string& dir) {
+Result<int> lock_config_dir(const std::string& dir, std::string_view why_stop) {
   std::string path = dir + "/clusterpin.lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOTDIR) {
+    return make_error(fmt::format("the configuration folder {} is not a folder; accepted: a folder "
+                                  "(--config, else $CLUSTERPIN_PATH, else ~/.clusterpin)",
+                                  dir));
+  }
   if (fd < 0) return make_error(fmt::format("cannot open lock file {}: {}", path, std::strerror(errno)));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
-    return make_error(fmt::format("a clusterpin daemon is running on {} (lock file {} is held)",
-                                  dir, path));
+    return make_error(fmt::format("a clusterpin daemon is running on {} (or a state tool: lock "
+                                  "file {} is held); stop it first: {}",
+                                  dir, path, why_stop));
   }
   std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd, 0) == 0) (void)!::write(fd, pid.data(), pid.size());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "core/config.hpp"
 #include "core/result.hpp"
@@ -19,7 +20,8 @@ Status write_config_file(const std::string& path, const ServiceConfig& config);
 Result<ServiceConfig> load_config_file(const std::string& path, const ConfigLoadOptions& options);
 
 // Takes <config>/clusterpin.lock (flock, exclusive, non-blocking) and returns its descriptor,
-// held until closed: one daemon, or one offline state tool, per config folder.
-Result<int> lock_config_dir(const std::string& dir);
+// held until closed: one daemon, or one offline state tool, per config folder. When it is held,
+// the error says so and ends with `why_stop` (why the caller needs the folder to itself).
+Result<int> lock_config_dir(const std::string& dir, std::string_view why_stop);
 
 }  // namespace clusterpin::cmd

@@ -58,25 +58,34 @@ void forget_cluster(const std::string& dir, ServiceConfig config, const std::vec
 int daemon_main(const cxxopts::ParseResult& args) {
   std::string dir = config_dir(args);
   ConfigLoadOptions load_options;
-  load_options.allow_empty_secret = args.count("insecure-empty-secret") != 0;
+  load_options.allow_empty_secret = flag(args, "insecure-empty-secret");
   auto config = load_config_file(service_json_path(dir), load_options);
   if (!config) {
     fmt::print(stderr, "clusterpin daemon: {}\n", config.error().message);
     return kExitUsage;
   }
-  auto lock = lock_config_dir(dir);
+  std::vector<std::string> bootstrap = config->cluster.bootstrap;
+  if (args.count("bootstrap") != 0) {
+    auto given = address_list(args, "bootstrap");
+    if (!given) {
+      fmt::print(stderr, "clusterpin daemon: {}\n", given.error().message);
+      return kExitUsage;
+    }
+    bootstrap = std::move(given).value();
+  }
+  auto lock = lock_config_dir(dir, "another daemon cannot share its data folder");
   if (!lock) {
     fmt::print(stderr, "clusterpin daemon: {}\n", lock.error().message);
     return kExitUsage;
   }
-  bool leave = args.count("leave") != 0 || config->cluster.leave_on_shutdown;
+  // --leave=false overrides cluster.leave_on_shutdown as --leave does.
+  bool leave = args.count("leave") != 0 ? flag(args, "leave") : config->cluster.leave_on_shutdown;
 
   asio::io_context io;
   node::PeerOptions options;
   options.config = *config;
   options.config_dir = dir;
-  options.bootstrap = args.count("bootstrap") != 0 ? split_commas(args["bootstrap"].as<std::string>())
-                                                   : config->cluster.bootstrap;
+  options.bootstrap = std::move(bootstrap);
   options.bootstrap_from_flag = args.count("bootstrap") != 0;
   options.allow_empty_secret = load_options.allow_empty_secret;
   options.log = log_line;

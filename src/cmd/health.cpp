@@ -297,7 +297,7 @@ int run_graph(const cxxopts::ParseResult& args) {
     fmt::print("{}\n", pretty_json(body));
     return kExitOk;
   }
-  auto dot = graph_to_dot(body, args.count("all-ipfs-peers") != 0);
+  auto dot = graph_to_dot(body, flag(args, "all-ipfs-peers"));
   if (!dot) {
     fmt::print(stderr, "clusterpin health graph: {}\n", dot.error().message);
     return kExitApiError;

@@ -29,6 +29,8 @@
 #include "core/encoding.hpp"
 #include "core/identity.hpp"
 #include "core/multiaddr.hpp"
+#include "net/http_endpoint.hpp"
+#include "net/rpc.hpp"
 #include "store/raft_log.hpp"
 #include "store/state_db.hpp"
 
@@ -88,18 +90,22 @@ std::string reachable_address(const std::string& listen, const PeerId& id) {
 }
 
 Result<std::string> choose_secret(const cxxopts::ParseResult& args) {
+  if (args.count("secret") != 0 && flag(args, "insecure-empty-secret")) {
+    return make_error("--secret and --insecure-empty-secret contradict each other; accepted: one "
+                      "of them");
+  }
   std::string secret;
   if (args.count("secret") != 0) {
     secret = args["secret"].as<std::string>();
   } else if (const char* env = std::getenv("CLUSTER_SECRET"); env != nullptr) {
     secret = env;
-  } else if (args.count("insecure-empty-secret") == 0) {
+  } else if (!flag(args, "insecure-empty-secret")) {
     unsigned char bytes[32];
     randombytes_buf(bytes, sizeof(bytes));
     return hex_encode(ByteView(bytes, sizeof(bytes)));
   }
   if (secret.empty()) {
-    if (args.count("insecure-empty-secret") != 0) return secret;
+    if (flag(args, "insecure-empty-secret")) return secret;
     return make_error(
         "the secret is empty: anyone could join this cluster; accepted: 64 hex characters, or "
         "--insecure-empty-secret");
@@ -110,10 +116,21 @@ Result<std::string> choose_secret(const cxxopts::ParseResult& args) {
   return secret;
 }
 
-Status check_multiaddr(std::string_view flag, const std::string& text) {
+// The checks the daemon makes of these addresses when it starts, made now: a peer address or
+// the listen address is a TCP multiaddr, the REST API and IPFS addresses are what an HTTP endpoint
+// accepts.
+Status check_peer_multiaddr(std::string_view flag, const std::string& text) {
   auto m = Multiaddr::parse(text);
   if (!m) return make_error(fmt::format("--{}: {}", flag, m.error().message));
+  if (auto tcp = net::tcp_endpoint_of(*m); !tcp) return make_error(fmt::format("--{}: {}", flag, tcp.error().message));
   return {};
+}
+
+Result<net::HttpEndpoint> check_http_multiaddr(std::string_view flag, const std::string& text) {
+  if (auto m = Multiaddr::parse(text); !m) return make_error(fmt::format("--{}: {}", flag, m.error().message));
+  auto endpoint = net::parse_http_endpoint(text);
+  if (!endpoint) return make_error(fmt::format("--{}: {}", flag, endpoint.error().message));
+  return endpoint;
 }
 
 // What an existing service.json says about the peer, read leniently (only the keys init needs,
@@ -174,7 +191,7 @@ int init_main(const cxxopts::ParseResult& args) {
   std::string path = service_json_path(dir);
   struct stat st;
   bool exists = ::stat(path.c_str(), &st) == 0;
-  if (exists && args.count("force") == 0) {
+  if (exists && !flag(args, "force")) {
     return usage_error("init", fmt::format("{} already exists; use --force to overwrite it "
                                            "(the peer identity and the cluster secret are kept; "
                                            "every other setting is written anew)",
@@ -185,7 +202,7 @@ int init_main(const cxxopts::ParseResult& args) {
   // Re-initialising a peer keeps the secret of its cluster, as it keeps its identity: with a
   // new one it could not talk to its cluster any more. --secret or $CLUSTER_SECRET still win.
   const bool secret_given = args.count("secret") != 0 || std::getenv("CLUSTER_SECRET") != nullptr ||
-                            args.count("insecure-empty-secret") != 0;
+                            flag(args, "insecure-empty-secret");
   if (exists && !secret_given) {
     if (std::string kept_secret = read_old_config(dir, path).secret; !kept_secret.empty()) {
       secret = std::move(kept_secret);
@@ -196,8 +213,8 @@ int init_main(const cxxopts::ParseResult& args) {
   // (A folder that does not exist yet has no daemon.)
   std::optional<int> lock;
   if (::stat(dir.c_str(), &st) == 0) {
-    auto fd = lock_config_dir(dir);
-    if (!fd) return usage_error("init", fd.error().message + "; stop it first: init rewrites its service.json");
+    auto fd = lock_config_dir(dir, "init rewrites its service.json");
+    if (!fd) return usage_error("init", fd.error().message);
     lock = *fd;
   }
 
@@ -222,33 +239,47 @@ int init_main(const cxxopts::ParseResult& args) {
   config.cluster.secret = *secret;
   config.cluster.peername =
       args.count("peername") != 0 ? args["peername"].as<std::string>() : host_name();
+  if (config.cluster.peername.empty()) {
+    return usage_error("init", "--peername: the name is empty; accepted: any non-empty name "
+                               "(default: the host name)");
+  }
   if (args.count("peers") != 0) {
-    for (const auto& peer : split_commas(args["peers"].as<std::string>())) {
-      if (auto s = check_multiaddr("peers", peer); !s) return usage_error("init", s.error().message);
-      // The daemon's rule for cluster.peers (each entry names its peer), applied now rather
-      // than at the first start.
-      if (!Multiaddr::parse(peer)->peer_id()) {
+    auto peers = address_list(args, "peers");
+    if (!peers) return usage_error("init", peers.error().message);
+    for (const auto& peer : *peers) {
+      // The daemon's rules for cluster.peers (each entry names its peer, at a TCP address),
+      // applied now rather than at the first start.
+      auto m = Multiaddr::parse(peer);
+      if (!m) return usage_error("init", fmt::format("--peers: {}", m.error().message));
+      if (!m->peer_id()) {
         return usage_error("init", fmt::format("--peers: \"{}\" has no /p2p/<peer id>; every entry "
                                                "must name its peer (e.g. /ip4/10.0.0.2/tcp/9096/"
                                                "p2p/12D3KooW...)",
                                                peer));
       }
+      if (auto s = check_peer_multiaddr("peers", peer); !s) return usage_error("init", s.error().message);
       config.cluster.peers.push_back(peer);
     }
   }
   if (args.count("listen") != 0) {
     std::string listen = args["listen"].as<std::string>();
-    if (auto s = check_multiaddr("listen", listen); !s) return usage_error("init", s.error().message);
+    if (auto s = check_peer_multiaddr("listen", listen); !s) return usage_error("init", s.error().message);
     config.cluster.listen_multiaddress = {listen};
   }
   if (args.count("api") != 0) {
     std::string api = args["api"].as<std::string>();
-    if (auto s = check_multiaddr("api", api); !s) return usage_error("init", s.error().message);
+    auto endpoint = check_http_multiaddr("api", api);
+    if (!endpoint) return usage_error("init", endpoint.error().message);
+    if (endpoint->kind == net::HttpEndpoint::Kind::tcp && !endpoint->address.is_loopback()) {
+      fmt::print(stderr, "clusterpin init: note: --api {} is reachable from other hosts: the daemon "
+                         "starts only once api.restapi.basic_auth_credentials is set in service.json\n",
+                 api);
+    }
     config.restapi.http_listen_multiaddress = api;
   }
   if (args.count("ipfs") != 0) {
     std::string ipfs = args["ipfs"].as<std::string>();
-    if (auto s = check_multiaddr("ipfs", ipfs); !s) return usage_error("init", s.error().message);
+    if (auto s = check_http_multiaddr("ipfs", ipfs); !s) return usage_error("init", s.error().message);
     config.ipfshttp.node_multiaddress = ipfs;
   }
   if (auto s = write_config_file(path, config); !s) return usage_error("init", s.error().message);

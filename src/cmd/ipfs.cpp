@@ -27,7 +27,7 @@ std::string text_of(const rapidjson::Value& object, const char* name) {
 int run_gc(const cxxopts::ParseResult& args) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("ipfs gc", client.error().message);
-  std::string target = args.count("local") != 0 ? "/ipfs/gc?local=true" : "/ipfs/gc";
+  std::string target = flag(args, "local") ? "/ipfs/gc?local=true" : "/ipfs/gc";
   auto response = client->call("POST", target);
   if (!response) return transport_error("ipfs gc", response.error());
   if (int code = check_response(*response); code != kExitOk) return code;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <thread>
 
@@ -24,6 +25,7 @@
 #include "cmd/format.hpp"
 #include "core/cid.hpp"
 #include "core/duration.hpp"
+#include "core/pin.hpp"
 #include "net/ipfs_connector.hpp"
 #include "net/http_url.hpp"
 
@@ -43,9 +45,9 @@ void declare_add(cxxopts::Options& o) {
   declare_wait(o);
   o.add_options()
       ("r,replication", "Replication factor: sets both --rmin and --rmax (-1: every peer)",
-       cxxopts::value<int>(), "N")
-      ("rmin", "Minimum number of peers that must pin it", cxxopts::value<int>(), "N")
-      ("rmax", "Maximum number of peers that may pin it", cxxopts::value<int>(), "N")
+       cxxopts::value<std::string>(), "N")
+      ("rmin", "Minimum number of peers that must pin it", cxxopts::value<std::string>(), "N")
+      ("rmax", "Maximum number of peers that may pin it", cxxopts::value<std::string>(), "N")
       ("n,name", "A name for the pin", cxxopts::value<std::string>(), "NAME")
       ("mode", "Pin mode: recursive or direct",
        cxxopts::value<std::string>()->default_value("recursive"), "recursive|direct")
@@ -88,7 +90,7 @@ void declare_ls(cxxopts::Options& o) {
        cxxopts::value<std::string>()->default_value("pin"), "TYPES")
       ("cids", "Only these CIDs", cxxopts::value<std::vector<std::string>>());
   o.parse_positional({"cids"});
-  o.positional_help("[cid]");
+  o.positional_help("[cid]...");
 }
 
 // A pin argument: a CID, or an IPFS path (starts with '/'; the peer resolves it).
@@ -153,6 +155,12 @@ std::optional<std::chrono::nanoseconds> check_durations(std::string_view sub,
                                         : d.error().message));
       return std::nullopt;
     }
+    auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    if (auto at = expiry_after(now.count(), expire); !at) {
+      usage_error(applet, "--" + at.error().message);
+      return std::nullopt;
+    }
   }
   return *limit;
 }
@@ -212,11 +220,25 @@ bool check_metadata(const cxxopts::ParseResult& args) {
   return true;
 }
 
+// --replication, --rmin and --rmax, checked before anything is contacted (the peer checks how
+// they combine with each other and the cluster's size).
+bool check_replication(const cxxopts::ParseResult& args) {
+  for (const char* name : {"replication", "rmin", "rmax"}) {
+    auto n = integer_option(args, name, -1, std::numeric_limits<int>::max(),
+                            "-1 (every peer), 0 (the cluster's default) or a number of peers");
+    if (!n) {
+      usage_error("pin add", n.error().message);
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string query_of(const cxxopts::ParseResult& args) {
   net::QueryPairs q;
-  if (args.count("replication") != 0) q.emplace_back("replication", std::to_string(args["replication"].as<int>()));
-  if (args.count("rmin") != 0) q.emplace_back("replication-min", std::to_string(args["rmin"].as<int>()));
-  if (args.count("rmax") != 0) q.emplace_back("replication-max", std::to_string(args["rmax"].as<int>()));
+  if (args.count("replication") != 0) q.emplace_back("replication", args["replication"].as<std::string>());
+  if (args.count("rmin") != 0) q.emplace_back("replication-min", args["rmin"].as<std::string>());
+  if (args.count("rmax") != 0) q.emplace_back("replication-max", args["rmax"].as<std::string>());
   if (args.count("name") != 0) q.emplace_back("name", args["name"].as<std::string>());
   if (args.count("mode") != 0) q.emplace_back("mode", args["mode"].as<std::string>());
   if (args.count("expire-in") != 0) q.emplace_back("expire-in", args["expire-in"].as<std::string>());
@@ -249,7 +271,7 @@ int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const st
   if (!response) return transport_error(applet, response.error());
   if (int code = check_response(*response); code != kExitOk) return code;
   print_pin(*client, response->body);
-  if (args.count("wait") == 0) return kExitOk;
+  if (!flag(args, "wait")) return kExitOk;
   rapidjson::Document pin;
   pin.Parse(response->body.c_str());
   if (!pin.IsObject() || !pin.HasMember("cid") || !pin["cid"].IsString()) {
@@ -287,8 +309,11 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
   std::string line;
   while (std::getline(std::cin, line)) {
     ++line_number;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (line.empty()) continue;
+    // Blanks around a CID (spaces, tabs, a CR) are not part of it.
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    line.erase(line.find_last_not_of(" \t\r") + 1);
+    line.erase(0, first);
     auto cid = Cid::parse(line);
     if (!cid) {
       progress.clear();
@@ -364,12 +389,13 @@ int run_add(const cxxopts::ParseResult& args) {
   auto wait_limit = check_durations("add", args);
   if (!wait_limit) return kExitUsage;
   if (!check_metadata(args)) return kExitUsage;
+  if (!check_replication(args)) return kExitUsage;
   auto cids = args["cids"].as<std::vector<std::string>>();
   if (std::find(cids.begin(), cids.end(), "-") != cids.end()) {
     if (cids.size() != 1) {
       return usage_error("pin add", "'-' (CIDs from standard input) cannot be mixed with other CIDs");
     }
-    if (args.count("wait") != 0) {
+    if (flag(args, "wait")) {
       return usage_error("pin add", "--wait cannot be used with '-' (CIDs from standard input); "
                                     "check the pins afterwards with 'clusterpin status'");
     }
@@ -433,7 +459,18 @@ int run_ls(const cxxopts::ParseResult& args) {
     }
     return kExitOk;
   }
-  net::QueryPairs q{{"filter", args["filter"].as<std::string>()}};
+  // Checked here, before anything is contacted, as `status --filter` is: the peer, as IPFS
+  // Cluster's, would skip an unknown name beside known ones without a word.
+  const std::string filter = args["filter"].as<std::string>();
+  for (const auto& type : split_commas(filter)) {
+    if (type != "all" && type != "pin" && type != "meta-pin" && type != "clusterdag-pin" &&
+        type != "shard-pin") {
+      return usage_error("pin ls", fmt::format("--filter: \"{}\" is not a pin type; accepted: a comma "
+                                               "list of all, pin, meta-pin, clusterdag-pin, shard-pin",
+                                               type));
+    }
+  }
+  net::QueryPairs q{{"filter", filter}};
   buffer_listing_output();
   auto response = client->list(net::make_target("/allocations", q), [&](std::string_view line) {
     print_pin(*client, line);

@@ -101,8 +101,8 @@ Status open_peer(const cxxopts::ParseResult& args, Peer& peer) {
   const std::string& folder = peer.config.raft.data_folder;
   peer.data_dir = folder.empty() ? fs::path(peer.config_dir) / "clusterpin-data" : fs::path(folder);
 
-  auto fd = lock_config_dir(peer.config_dir);
-  if (!fd) return make_error(fd.error().message + "; stop it first: the state tools work only offline");
+  auto fd = lock_config_dir(peer.config_dir, "the state tools work only offline");
+  if (!fd) return fd.error();
   peer.lock_fd = *fd;
   return {};
 }
@@ -115,7 +115,7 @@ bool has_state(const Peer& peer) {
 // Asks on the terminal unless --force. Refuses (false, with a message) when it cannot ask.
 bool confirmed(std::string_view sub, const cxxopts::ParseResult& args, const std::string& what,
                bool stdin_is_input) {
-  if (args.count("force") != 0) return true;
+  if (flag(args, "force")) return true;
   if (stdin_is_input || ::isatty(STDIN_FILENO) == 0) {
     fmt::print(stderr,
                "clusterpin state {}: {}; standard input is not a terminal to confirm on, so pass "
@@ -298,6 +298,12 @@ int run_import(const cxxopts::ParseResult& args) {
   bool from_stdin = source == "-";
   std::ifstream file;
   if (!from_stdin) {
+    std::error_code ec;
+    if (fs::is_directory(source, ec)) {
+      return fail("import", fmt::format("{} is a folder; accepted: an NDJSON file of pins (as "
+                                        "'state export' writes), or - for standard input",
+                                        source));
+    }
     file.open(source, std::ios::binary);
     if (!file)
       return fail("import", fmt::format("cannot read {}: {}", source, std::strerror(errno)));

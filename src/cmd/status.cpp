@@ -86,7 +86,7 @@ int status_main(const cxxopts::ParseResult& args) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("status", client.error().message);
   net::QueryPairs q;
-  if (args.count("local") != 0) q.emplace_back("local", "true");
+  if (flag(args, "local")) q.emplace_back("local", "true");
   if (args.count("filter") != 0) {
     std::string filter = args["filter"].as<std::string>();
     if (auto f = parse_status_filter(filter); !f) return usage_error("status", "--filter: " + f.error().message);
@@ -134,7 +134,7 @@ int recover_main(const cxxopts::ParseResult& args) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("recover", client.error().message);
   net::QueryPairs q;
-  if (args.count("local") != 0) q.emplace_back("local", "true");
+  if (flag(args, "local")) q.emplace_back("local", "true");
   auto cids = cids_of(args);
   if (cids.empty()) return print_infos("recover", *client, "POST", net::make_target("/pins/recover", q));
   for (const auto& cid : cids) {

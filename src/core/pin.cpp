@@ -6,10 +6,13 @@
 #include <cassert>
 #include <charconv>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <fmt/core.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "core/duration.hpp"
 #include "core/json_text.hpp"
@@ -178,12 +181,9 @@ Status apply_query_param(PinOptions& o, const std::string& key, const std::strin
     o.expire_at = *t;
     expire_at_given = true;
   } else if (key == "expire-in") {
-    auto d = parse_go_duration(value);
-    if (!d || d->count() <= 0) {
-      return make_error(fmt::format(
-          "expire-in: \"{}\" is not a positive Go duration (e.g. \"24h0m0s\", \"90s\")", value));
-    }
-    if (!expire_at_given) o.expire_at = now + d->count();
+    auto at = expiry_after(now, value);
+    if (!at) return at.error();
+    if (!expire_at_given) o.expire_at = *at;
   } else if (key.rfind("meta-", 0) == 0) {
     o.metadata[key.substr(5)] = value;
   } else if (key == "pin-update") {
@@ -473,77 +473,180 @@ std::string pin_to_json(const Pin& pin) {
   return out;
 }
 
-Result<Pin> pin_from_json(std::string_view json) {
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) return make_error("pin: not a JSON object");
-  auto str = [&](const char* key) -> std::string_view {
-    auto it = doc.FindMember(key);
-    if (it == doc.MemberEnd() || !it->value.IsString()) return {};
-    return {it->value.GetString(), it->value.GetStringLength()};
-  };
-  auto num = [&](const char* key, std::int64_t fallback) -> std::int64_t {
-    auto it = doc.FindMember(key);
-    return it != doc.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : fallback;
-  };
-  auto peers = [&](const char* key, std::vector<PeerId>& out) -> Status {
-    auto it = doc.FindMember(key);
-    if (it == doc.MemberEnd() || !it->value.IsArray()) return {};
-    for (const auto& v : it->value.GetArray()) {
-      if (!v.IsString()) return make_error(fmt::format("pin: {} holds a non-string", key));
-      auto id = PeerId::parse(v.GetString());
+namespace {
+
+// The fields of one Pin object, read strictly: a field that is present (and not null) must have
+// its type and an accepted value, so a file never loads as something else than it says. Fields
+// this reader does not know are skipped (a newer IPFS Cluster may add some).
+class PinJsonReader {
+ public:
+  explicit PinJsonReader(const rapidjson::Value& doc) : doc_(doc) {}
+
+  const rapidjson::Value* field(const char* key) const {
+    auto it = doc_.FindMember(key);
+    return it == doc_.MemberEnd() || it->value.IsNull() ? nullptr : &it->value;
+  }
+  Result<std::optional<std::string_view>> string(const char* key) const {
+    const rapidjson::Value* v = field(key);
+    if (v == nullptr) return std::optional<std::string_view>();
+    if (!v->IsString()) return wrong(key, "a string");
+    return std::optional<std::string_view>(std::string_view(v->GetString(), v->GetStringLength()));
+  }
+  Result<std::optional<std::int64_t>> integer(const char* key, std::int64_t min, std::string_view accepted) const {
+    const rapidjson::Value* v = field(key);
+    if (v == nullptr) return std::optional<std::int64_t>();
+    if (!v->IsInt64() || v->GetInt64() < min) {
+      return make_error(fmt::format("pin: {}: {} is not accepted; accepted: {}", key, text_of(*v), accepted));
+    }
+    return std::optional<std::int64_t>(v->GetInt64());
+  }
+  Result<std::optional<Cid>> cid(const char* key) const {
+    auto text = string(key);
+    if (!text) return text.error();
+    if (!*text || (*text)->empty()) return std::optional<Cid>();
+    auto c = Cid::parse(**text);
+    if (!c) return make_error(fmt::format("pin: {}: {}", key, c.error().message));
+    return std::optional<Cid>(std::move(c).value());
+  }
+  Result<std::optional<UnixNanos>> time(const char* key) const {
+    auto text = string(key);
+    if (!text) return text.error();
+    if (!*text || (*text)->empty()) return std::optional<UnixNanos>();
+    auto t = parse_rfc3339(**text);
+    if (!t) return make_error(fmt::format("pin: {}: {}", key, t.error().message));
+    return std::optional<UnixNanos>(*t);
+  }
+  Status peers(const char* key, std::vector<PeerId>& out) const {
+    const rapidjson::Value* v = field(key);
+    if (v == nullptr) return {};
+    if (!v->IsArray()) return wrong(key, "an array of peer ids");
+    for (const auto& item : v->GetArray()) {
+      if (!item.IsString()) return wrong(key, "an array of peer ids");
+      auto id = PeerId::parse(item.GetString());
       if (!id) return make_error(fmt::format("pin: {}: {}", key, id.error().message));
       out.push_back(std::move(id).value());
     }
     return {};
-  };
-  auto cid = Cid::parse(str("cid"));
-  if (!cid) return make_error("pin: cid: " + cid.error().message);
-  Pin pin(std::move(cid).value());
-  std::string_view type = str("type");
-  for (auto t : {PinType::data, PinType::meta, PinType::cluster_dag, PinType::shard}) {
-    if (type == pin_type_name(t)) pin.type = t;
   }
-  if (auto s = peers("allocations", pin.allocations); !s) return s.error();
-  pin.max_depth = num("max_depth", -1);
-  if (auto ref = str("reference"); !ref.empty()) {
-    auto c = Cid::parse(ref);
-    if (!c) return make_error("pin: reference: " + c.error().message);
-    pin.reference = std::move(c).value();
+  Status strings(const char* key, std::vector<std::string>& out) const {
+    const rapidjson::Value* v = field(key);
+    if (v == nullptr) return {};
+    if (!v->IsArray()) return wrong(key, "an array of strings");
+    for (const auto& item : v->GetArray()) {
+      if (!item.IsString()) return wrong(key, "an array of strings");
+      out.emplace_back(item.GetString(), item.GetStringLength());
+    }
+    return {};
   }
-  if (auto ts = str("timestamp"); !ts.empty()) {
-    auto t = parse_rfc3339(ts);
-    if (!t) return make_error("pin: timestamp: " + t.error().message);
-    pin.timestamp = *t;
+  Status string_map(const char* key, std::map<std::string, std::string>& out) const {
+    const rapidjson::Value* v = field(key);
+    if (v == nullptr) return {};
+    if (!v->IsObject()) return wrong(key, "an object of string values");
+    for (const auto& m : v->GetObject()) {
+      if (!m.value.IsString()) {
+        return make_error(fmt::format("pin: {}: the value of \"{}\" is {}; accepted: strings", key,
+                                      m.name.GetString(), text_of(m.value)));
+      }
+      out[m.name.GetString()] = m.value.GetString();
+    }
+    return {};
   }
+
+ private:
+  static std::string text_of(const rapidjson::Value& v) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    v.Accept(w);
+    std::string text(buffer.GetString(), buffer.GetSize());
+    return text.size() > 40 ? text.substr(0, 40) + "..." : text;
+  }
+  Error wrong(const char* key, std::string_view accepted) const {
+    return make_error(fmt::format("pin: {}: {} is not accepted; accepted: {}", key, text_of(*field(key)),
+                                  accepted));
+  }
+  const rapidjson::Value& doc_;
+};
+
+}  // namespace
+
+Result<Pin> pin_from_json(std::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) return make_error("pin: not a JSON object");
+  const PinJsonReader in(doc);
+  auto cid = in.cid("cid");
+  if (!cid) return cid.error();
+  if (!*cid) return make_error("pin: cid: missing; accepted: the CID to pin");
+  Pin pin(std::move(**cid));
+  auto type = in.string("type");
+  if (!type) return type.error();
+  if (*type) {
+    bool known = false;
+    for (auto t : {PinType::data, PinType::meta, PinType::cluster_dag, PinType::shard}) {
+      if (**type != pin_type_name(t)) continue;
+      pin.type = t;
+      known = true;
+    }
+    if (!known) {
+      return make_error(fmt::format("pin: type: \"{}\" is not a pin type; accepted: pin, meta-pin, "
+                                    "clusterdag-pin, shard-pin", **type));
+    }
+  }
+  if (auto s = in.peers("allocations", pin.allocations); !s) return s.error();
+  auto depth = in.integer("max_depth", -1, "-1 (recursive), 0 (direct) or a depth");
+  if (!depth) return depth.error();
+  pin.max_depth = depth->value_or(-1);
+  auto reference = in.cid("reference");
+  if (!reference) return reference.error();
+  pin.reference = std::move(*reference);
+  auto timestamp = in.time("timestamp");
+  if (!timestamp) return timestamp.error();
+  if (*timestamp) pin.timestamp = **timestamp;
   PinOptions& o = pin.options;
-  o.replication_factor_min = num("replication_factor_min", 0);
-  o.replication_factor_max = num("replication_factor_max", 0);
-  o.name = std::string(str("name"));
-  o.mode = str("mode") == "direct" || pin.max_depth == 0 ? PinMode::direct : PinMode::recursive;
-  o.shard_size = static_cast<std::uint64_t>(std::max<std::int64_t>(0, num("shard_size", 0)));
-  if (auto s = peers("user_allocations", o.user_allocations); !s) return s.error();
-  if (auto e = str("expire_at"); !e.empty()) {
-    auto t = parse_rfc3339(e);
-    if (!t) return make_error("pin: expire_at: " + t.error().message);
-    o.expire_at = *t;
+  constexpr std::string_view kFactor = "an integer: -1 (every peer), 0 (the default) or more";
+  auto rmin = in.integer("replication_factor_min", -1, kFactor);
+  if (!rmin) return rmin.error();
+  auto rmax = in.integer("replication_factor_max", -1, kFactor);
+  if (!rmax) return rmax.error();
+  o.replication_factor_min = rmin->value_or(0);
+  o.replication_factor_max = rmax->value_or(0);
+  auto name = in.string("name");
+  if (!name) return name.error();
+  o.name = std::string(name->value_or(""));
+  auto mode = in.string("mode");
+  if (!mode) return mode.error();
+  if (*mode && !(*mode)->empty() && **mode != "recursive" && **mode != "direct") {
+    return make_error(fmt::format("pin: mode: \"{}\" is not a pin mode; accepted: recursive, direct",
+                                  **mode));
   }
-  if (auto it = doc.FindMember("metadata"); it != doc.MemberEnd() && it->value.IsObject()) {
-    for (const auto& m : it->value.GetObject()) {
-      if (m.value.IsString()) o.metadata[m.name.GetString()] = m.value.GetString();
-    }
-  }
-  if (auto u = str("pin_update"); !u.empty()) {
-    auto c = Cid::parse(u);
-    if (!c) return make_error("pin: pin_update: " + c.error().message);
-    o.pin_update = std::move(c).value();
-  }
-  if (auto it = doc.FindMember("origins"); it != doc.MemberEnd() && it->value.IsArray()) {
-    for (const auto& v : it->value.GetArray()) {
-      if (v.IsString()) o.origins.emplace_back(v.GetString());
-    }
-  }
+  o.mode = (*mode && **mode == "direct") || pin.max_depth == 0 ? PinMode::direct : PinMode::recursive;
+  auto shard = in.integer("shard_size", 0, "a size in bytes, 0 or more");
+  if (!shard) return shard.error();
+  o.shard_size = static_cast<std::uint64_t>(shard->value_or(0));
+  if (auto s = in.peers("user_allocations", o.user_allocations); !s) return s.error();
+  auto expire = in.time("expire_at");
+  if (!expire) return expire.error();
+  if (*expire) o.expire_at = **expire;
+  if (auto s = in.string_map("metadata", o.metadata); !s) return s.error();
+  auto update = in.cid("pin_update");
+  if (!update) return update.error();
+  o.pin_update = std::move(*update);
+  if (auto s = in.strings("origins", o.origins); !s) return s.error();
   return pin;
+}
+
+Result<UnixNanos> expiry_after(UnixNanos now, std::string_view text) {
+  auto d = parse_go_duration(text);
+  if (!d || d->count() <= 0) {
+    return make_error(fmt::format(
+        "expire-in: \"{}\" is not a positive Go duration (e.g. \"24h0m0s\", \"90s\")", text));
+  }
+  if (now < 0 || d->count() > std::numeric_limits<UnixNanos>::max() - now) {
+    return make_error(fmt::format("expire-in: \"{}\" ends after {}, the latest expiry a pin can "
+                                  "hold; accepted: a positive Go duration ending before then",
+                                  text, format_rfc3339(std::numeric_limits<UnixNanos>::max())));
+  }
+  return now + d->count();
 }
 
 Result<PinOptions> pin_options_from_query(const QueryParams& query, UnixNanos now) {

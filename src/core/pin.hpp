@@ -81,6 +81,11 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 // shard-size, user-allocations, expire-at, expire-in, meta-<key>, pin-update, origins).
 Result<PinOptions> pin_options_from_query(const QueryParams& query, UnixNanos now);
 
+// The expiry a Go duration `text` (expire-in) after `now`: an error naming it when
+// it is not positive, or ends past the latest time a pin can hold (2262-04-11, the end of
+// nanoseconds since 1970 in 64 bits).
+Result<UnixNanos> expiry_after(UnixNanos now, std::string_view text);
+
 // One change of the pinset as a Raft entry carries it; an entry holds a batch of them.
 struct PinsetOp {
   enum class Kind : std::uint8_t { pin = 1, unpin = 2 };

@@ -219,8 +219,9 @@ def test_extra_arguments_are_refused_naming_them_and_what_is_accepted(ctx):
     expect("'backup.ndjson'" in r.stderr and "takes no arguments" in r.stderr, r.stderr)
     expect(len(r.stderr.strip().splitlines()) == 1, r.stderr)
     expect(existed or not os.path.exists("backup.ndjson"), "file created")
-    r = ctx.run("version", "extra")
-    expect(r.returncode == 1 and r.stdout == "" and "'extra'" in r.stderr, r.stdout + r.stderr)
+    for args in (["version", "extra"], ["--version", "extra"], ["-v", "pin"]):
+        r = ctx.run(*args)
+        expect(r.returncode == 1 and r.stdout == "" and f"'{args[1]}'" in r.stderr, f"{args}: {r.stdout}{r.stderr}")
     r = ctx.run("peers", "rm", PEER_ID, "extra", "--host", DEAD_HOST)
     expect(r.returncode == 1 and "'extra'" in r.stderr and "<peer-id>" in r.stderr, r.stderr)
     r = ctx.run("state", "import", "a.ndjson", "b.ndjson", "--config", folder)
@@ -444,6 +445,131 @@ def test_peers_ls_reports_the_stream_error_trailer(ctx):
         api.routes["GET /peers"] = (200, peer + "\n", {"X-Stream-Error": ""})
         r = ctx.run("peers", "ls", "--host", api.host)
         expect(r.returncode == 0 and r.stderr == "" and PEER_ID in r.stdout, r.stdout + r.stderr)
+    finally:
+        api.close()
+
+
+def test_on_off_options_given_false_are_off(ctx):
+    folder = ctx.folder("falseflags")
+    r = ctx.run("init", "--config", folder, "--insecure-empty-secret=false")
+    expect(r.returncode == 0, r.stderr)
+    config = json.load(open(os.path.join(folder, "service.json")))
+    expect(len(config["cluster"]["secret"]) == 64, "--insecure-empty-secret=false wrote an empty secret")
+    before = open(os.path.join(folder, "service.json")).read()
+    r = ctx.run("init", "--config", folder, "--force=false")
+    expect(r.returncode == 1 and "already exists" in r.stderr, r.stderr)
+    expect(open(os.path.join(folder, "service.json")).read() == before, "--force=false overwrote")
+    r = ctx.run("init", "--config", folder, "--force=true")
+    expect(r.returncode == 0, r.stderr)
+    # A state tool asks (and, with no terminal, refuses) unless --force is on.
+    r = ctx.run("state", "import", "--config", folder, "--force=0", stdin="")
+    expect(r.returncode == 1 and "--force" in r.stderr, r.stderr)
+    r = ctx.run("init", "--config", folder, "--force=maybe")
+    expect(r.returncode == 1 and "maybe" in r.stderr and "true or false" in r.stderr, r.stderr)
+
+
+def test_empty_address_lists_are_refused_not_read_as_none(ctx):
+    folder = ctx.folder("emptylists")
+    r = ctx.run("init", "--config", folder, "--peers", "")
+    expect(r.returncode == 1 and "--peers: no address given" in r.stderr, r.stderr)
+    expect(not os.path.exists(os.path.join(folder, "service.json")), "service.json written")
+    r = ctx.run("init", "--config", folder, "--peers", ",,")
+    expect(r.returncode == 1 and "--peers: no address given" in r.stderr, r.stderr)
+    expect(ctx.run("init", "--config", folder).returncode == 0, "init")
+    # An empty --bootstrap (an unset variable) would have founded a new cluster here.
+    r = ctx.run("daemon", "--config", folder, "--bootstrap", "")
+    expect(r.returncode == 1 and "--bootstrap: no address given" in r.stderr, r.stderr)
+    expect(not os.path.exists(os.path.join(folder, "clusterpin-data")), "the daemon started")
+    r = ctx.run("state", "export", "--config", "")
+    expect(r.returncode == 1 and "--config: the folder is empty" in r.stderr, r.stderr)
+
+
+def test_init_refuses_addresses_the_daemon_would_refuse_and_writes_nothing(ctx):
+    folder = os.path.join(ctx.scratch, "badaddr")
+    for flag, value in (("--listen", "/ip4/0.0.0.0/udp/9096"), ("--api", "/ip4/127.0.0.1/udp/9094"),
+                        ("--ipfs", "/ip4/127.0.0.1/udp/5001"),
+                        ("--peers", "/dns4/example.com/tcp/9096/p2p/" + PEER_ID)):
+        r = ctx.run("init", "--config", folder, flag, value)
+        expect(r.returncode == 1 and flag + ":" in r.stderr and value.split("/p2p/")[0] in r.stderr,
+               f"{flag} {value}: {r.stderr}")
+        expect(not os.path.exists(os.path.join(folder, "service.json")), f"{flag}: service.json written")
+    for flag, value in (("--api", "/ip4/127.0.0.1/tcp/9194"), ("--ipfs", "/unix/run/ipfs.sock")):
+        r = ctx.run("init", "--config", ctx.folder("goodaddr" + flag), flag, value)
+        expect(r.returncode == 0, f"{flag} {value}: {r.stderr}")
+    r = ctx.run("init", "--config", ctx.folder("openapi"), "--api", "/ip4/0.0.0.0/tcp/9094")
+    expect(r.returncode == 0 and "basic_auth_credentials" in r.stderr, r.stderr)
+    r = ctx.run("init", "--config", folder, "--secret", SECRET, "--insecure-empty-secret")
+    expect(r.returncode == 1 and "contradict" in r.stderr, r.stderr)
+    r = ctx.run("init", "--config", folder, "--peername", "")
+    expect(r.returncode == 1 and "--peername" in r.stderr, r.stderr)
+    expect(not os.path.exists(os.path.join(folder, "service.json")), "service.json written")
+
+
+def test_numeric_options_name_the_option_and_what_is_accepted(ctx):
+    cid = make_cids(1)[0]
+    for args, name, why in ((["--replication", "abc"], "--replication", "not an integer"),
+                            (["--rmin=1.5"], "--rmin", "not an integer"),
+                            (["--rmax", "-2"], "--rmax", "out of range"),
+                            (["-r", "99999999999"], "--replication", "out of range"),
+                            (["-t", "-1"], "--timeout", "out of range"),
+                            (["--timeout", ""], "--timeout", "not an integer")):
+        r = ctx.run("pin", "add", *args, cid, "--host", DEAD_HOST)
+        expect(r.returncode == 1 and f"{name}:" in r.stderr and why in r.stderr and "accepted:" in r.stderr
+               and "127.0.0.1" not in r.stderr, f"{args}: {r.stderr}")
+    # An expiry past what a pin can hold is refused before anything is sent.
+    r = ctx.run("pin", "add", cid, "--expire-in", "2500000h", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "--expire-in" in r.stderr and "2262" in r.stderr, r.stderr)
+    r = ctx.run("pin", "add", cid, "-r", "-1", "--rmin", "0", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "cannot reach" in r.stderr, r.stderr)
+
+
+def test_state_import_refuses_a_field_of_the_wrong_type_and_changes_nothing(ctx):
+    folder = ctx.folder("strict")
+    expect(ctx.run("init", "--config", folder).returncode == 0, "init")
+    cid = make_cids(1, seed=5)[0]
+    good = os.path.join(ctx.scratch, "good.ndjson")
+    with open(good, "w") as f:
+        f.write(json.dumps({"cid": cid, "name": "kept", "mode": "direct", "metadata": {"k": "v"},
+                            "reference": None, "replication_factor_min": 2,
+                            "replication_factor_max": 3}) + "\n")
+    expect(ctx.run("state", "import", "--force", "--config", folder, good).returncode == 0, "import")
+    for field, value, why in (("mode", "Direct", "recursive, direct"),
+                              ("replication_factor_min", "2", "an integer"),
+                              ("replication_factor_max", 2.5, "an integer"),
+                              ("type", "shardpin", "shard-pin"),
+                              ("metadata", {"k": 1}, "strings"),
+                              ("allocations", "QmX", "peer ids")):
+        bad = os.path.join(ctx.scratch, "bad.ndjson")
+        with open(bad, "w") as f:
+            f.write(json.dumps({"cid": cid}) + "\n" + json.dumps({"cid": cid, field: value}) + "\n")
+        r = ctx.run("state", "import", "--force", "--config", folder, bad)
+        expect(r.returncode == 1 and "line 2" in r.stderr and field in r.stderr and why in r.stderr,
+               f"{field}: {r.stderr}")
+    r = ctx.run("state", "export", "--config", folder)
+    pins = [json.loads(line) for line in r.stdout.splitlines()]
+    expect(len(pins) == 1 and pins[0]["name"] == "kept" and pins[0]["mode"] == "direct"
+           and pins[0]["replication_factor_min"] == 2, r.stdout)
+    r = ctx.run("state", "import", "--force", "--config", folder, ctx.scratch)
+    expect(r.returncode == 1 and "is a folder" in r.stderr, r.stderr)
+
+
+def test_pin_ls_filter_is_checked_before_contacting_the_api(ctx):
+    for value in ("pinz", "pin,pinz"):
+        r = ctx.run("pin", "ls", "--filter", value, "--host", DEAD_HOST)
+        expect(r.returncode == 1 and '"pinz"' in r.stderr and "shard-pin" in r.stderr
+               and "127.0.0.1" not in r.stderr, f"{value}: {r.stderr}")
+    r = ctx.run("pin", "ls", "--filter", "pin,meta-pin", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "cannot reach" in r.stderr, r.stderr)
+
+
+def test_pin_add_from_stdin_sends_cids_without_the_blanks_around_them(ctx):
+    cids = make_cids(2, seed=23)
+    api = FakeApi({"POST /pins": (200, "[]")})
+    try:
+        r = ctx.run("pin", "add", "-", "--host", api.host,
+                    stdin=f"  {cids[0]}\t\r\n\t\n{cids[1]} \n")
+        expect(r.returncode == 0 and r.stdout == "pinned 2 CIDs\n", r.stdout + r.stderr)
+        expect([body for _, body in api.requests] == [f"{cids[0]}\n{cids[1]}\n"], str(api.requests))
     finally:
         api.close()
 

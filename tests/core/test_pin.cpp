@@ -348,3 +348,53 @@ TEST_CASE("peer IDs in stored pins are written right when many different peers a
     }
   }
 }
+
+TEST_CASE("a pin read from JSON keeps every field or is refused naming the field") {
+  const Pin pin = full_pin();
+  auto back = pin_from_json(pin_to_json(pin));
+  REQUIRE(back.ok());
+  CHECK(pin_to_json(*back) == pin_to_json(pin));
+  const std::string cid = std::string(R"({"cid":")") + kCid + "\"";
+  struct Bad {
+    std::string field, accepted;
+  };
+  for (const auto& [json, bad] : std::vector<std::pair<std::string, Bad>>{
+           {cid + R"(,"mode":"Direct"})", {"mode", "recursive, direct"}},
+           {cid + R"(,"replication_factor_min":"2"})", {"replication_factor_min", "an integer"}},
+           {cid + R"(,"replication_factor_max":2.0})", {"replication_factor_max", "an integer"}},
+           {cid + R"(,"replication_factor_max":-2})", {"replication_factor_max", "an integer"}},
+           {cid + R"(,"type":"shardpin"})", {"type", "shard-pin"}},
+           {cid + R"(,"metadata":{"k":1}})", {"metadata", "strings"}},
+           {cid + R"(,"metadata":[]})", {"metadata", "an object"}},
+           {cid + R"(,"allocations":"x"})", {"allocations", "peer ids"}},
+           {cid + R"(,"origins":[1]})", {"origins", "strings"}},
+           {cid + R"(,"name":7})", {"name", "a string"}},
+           {cid + R"(,"shard_size":-1})", {"shard_size", "0 or more"}},
+           {cid + R"(,"max_depth":"-1"})", {"max_depth", "-1 (recursive)"}},
+           {cid + R"(,"timestamp":"yesterday"})", {"timestamp", ""}},
+           {R"({"name":"x"})", {"cid", "the CID"}}}) {
+    CAPTURE(json);
+    auto r = pin_from_json(json);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("pin: " + bad.field + ":") != std::string::npos);
+    CHECK(r.error().message.find(bad.accepted) != std::string::npos);
+  }
+  // null is absent, and keys this reader does not know are skipped.
+  auto lenient = pin_from_json(cid + R"(,"reference":null,"pin_update":null,"name":null,"future":[1]})");
+  REQUIRE(lenient.ok());
+  CHECK(lenient->options.name.empty());
+  CHECK_FALSE(lenient->reference.has_value());
+}
+
+TEST_CASE("an expiry is refused when it does not fit a pin's 64-bit time") {
+  const UnixNanos now = 1'790'000'000'000'000'000;
+  CHECK(expiry_after(now, "24h").value() == now + 86'400'000'000'000);
+  auto far = expiry_after(now, "2500000h");
+  REQUIRE_FALSE(far.ok());
+  CHECK(far.error().message.find("2262-04-11") != std::string::npos);
+  CHECK_FALSE(expiry_after(now, "0s").ok());
+  CHECK_FALSE(expiry_after(now, "soon").ok());
+  auto from_query = pin_options_from_query({{"expire-in", "2500000h"}}, now);
+  REQUIRE_FALSE(from_query.ok());
+  CHECK(from_query.error().message.find("expire-in") != std::string::npos);
+}
