@@ -93,4 +93,33 @@ Result<int> lock_config_dir(const std::string& dir, std::string_view why_stop) {
   return fd;
 }
 
+std::string member_file_path(const std::string& config_dir) { return config_dir + "/clusterpin.member"; }
+
+std::optional<std::string> read_member_of(const std::string& config_dir) {
+  std::ifstream in(member_file_path(config_dir));
+  std::string id;
+  if (!(in >> id) || id.empty()) return std::nullopt;
+  return id;
+}
+
+Status write_member_of(const std::string& config_dir, const std::string& cluster_id) {
+  if (read_member_of(config_dir) == cluster_id) return {};
+  const std::string path = member_file_path(config_dir);
+  const std::string tmp = path + ".tmp";
+  const std::string text = cluster_id + "\n";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  int saved = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) saved = errno;
+    ::unlink(tmp.c_str());
+    return make_error(fmt::format("cannot write {}: {}", path, std::strerror(saved)));
+  }
+  return {};
+}
+
+void forget_member_of(const std::string& config_dir) { ::unlink(member_file_path(config_dir).c_str()); }
+
 }  // namespace clusterpin::cmd

@@ -45,6 +45,7 @@ void forget_cluster(const std::string& dir, ServiceConfig config, const std::vec
       folder.empty() ? std::filesystem::path(dir) / "clusterpin-data" : std::filesystem::path(folder);
   auto moved = node::move_data_aside(dir, data, static_cast<int>(config.raft.backups_rotate));
   log_line(moved ? "left the cluster: " + *moved : "left the cluster, but " + moved.error().message);
+  forget_member_of(dir);
   if (rejoin.empty()) return;
   config.cluster.bootstrap = rejoin;
   if (auto s = write_config_file(service_json_path(dir), config); !s) {
@@ -88,6 +89,7 @@ int daemon_main(const cxxopts::ParseResult& args) {
   options.bootstrap = std::move(bootstrap);
   options.bootstrap_from_flag = args.count("bootstrap") != 0;
   options.allow_empty_secret = load_options.allow_empty_secret;
+  options.member_of = read_member_of(dir).value_or("");
   options.log = log_line;
   auto peer = node::Peer::open(io, options);
   if (!peer) {
@@ -138,6 +140,10 @@ int daemon_main(const cxxopts::ParseResult& args) {
       return;
     }
     log_line(fmt::format("REST API listening on {}", *bound));
+    if (auto s = write_member_of(dir, (*peer)->cluster_id()); !s) {
+      log_line("warning: " + s.error().message + " (it lets a start on a lost data folder be "
+               "refused instead of founding the cluster again)");
+    }
     log_line(fmt::format("** clusterpin peer {} is READY ** peers: {}", config->cluster.id,
                          fmt::join((*peer)->member_ids(), ", ")));
   });

@@ -390,6 +390,11 @@ int run_cleanup(const cxxopts::ParseResult& args) {
   std::error_code ec;
   if (!fs::exists(peer.data_dir, ec)) {
     fmt::print(stderr, "nothing to clean up: {} does not exist\n", peer.data_dir.string());
+    // A lost data folder: the peer still counts as a member of its cluster until reset.
+    if (read_member_of(peer.config_dir)) {
+      forget_member_of(peer.config_dir);
+      rejoin_next_time(peer);
+    }
     return kExitOk;
   }
   std::string what = fmt::format(
@@ -399,6 +404,7 @@ int run_cleanup(const cxxopts::ParseResult& args) {
   auto aside = move_state_aside(peer);
   if (!aside) return fail("cleanup", aside.error().message);
   fmt::print(stderr, "{}\n", *aside);
+  forget_member_of(peer.config_dir);
   rejoin_next_time(peer);
   return kExitOk;
 }

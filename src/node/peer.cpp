@@ -274,6 +274,19 @@ void Peer::start(Done ready) {
     }
     std::sort(voters.begin(), voters.end());
     cluster_id_ = derive_cluster_id(voters);
+    if (cluster_id_ == options_.member_of) {
+      // Its data folder held this cluster's state and is empty now: as a founder it would be a
+      // voter that forgot its log and its votes, and could elect a leader that lacks committed
+      // entries. Only a join (after its removal) brings it back safely.
+      return ready(make_error(fmt::format(
+          "{} holds no Raft state, but this peer was a member of cluster {} (clusterpin.member in "
+          "{}): its data folder was lost, and founding the cluster again could lose pins the "
+          "cluster acknowledged; on a running member run 'clusterpin peers rm {}', then start this "
+          "peer with --bootstrap <a member's multiaddr> (or run '{}', which records the other "
+          "peers in cluster.bootstrap); if every peer of that cluster is gone, delete "
+          "clusterpin.member to found it anew",
+          data_dir_.string(), cluster_id_, options_.config_dir.string(), self_, reset_hint)));
+    }
     durable = raft::bootstrap_state(voters);
     if (auto s = log->set_cluster_id(cluster_id_); !s) return ready(s.error());
     // The founding configuration is durable before Raft starts, as the core assumes.

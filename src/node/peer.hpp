@@ -38,6 +38,9 @@ struct PeerOptions {
   std::vector<std::string> bootstrap;  // --bootstrap, else cluster.bootstrap
   bool bootstrap_from_flag = false;    // --bootstrap given: existing state is refused
   bool allow_empty_secret = false;
+  // The cluster this peer's data folder last held the state of (<config>/clusterpin.member), if
+  // known: a data folder found empty is then a lost one, and founding that cluster is refused.
+  std::string member_of;
   std::function<void(const std::string&)> log;  // one line, no newline
 };
 
@@ -85,6 +88,8 @@ class Peer {
   store::StateDb& state() { return *state_; }
   const PeerId& id() const { return peer_id_; }
   std::string id_text() const { return self_; }
+  // The id of the cluster this peer belongs to (known once started; a joiner's once it joined).
+  const std::string& cluster_id() const { return cluster_id_; }
   const ServiceConfig& config() const { return options_.config; }
   PeerInfo info() const;
   std::vector<std::string> member_ids() const;

@@ -2,9 +2,10 @@
 through the CLI and the REST API. At the end of each test every acknowledged pin is checked on
 every live peer."""
 import json
-import os
 import http.client
+import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -401,6 +402,38 @@ def test_bootstrap_into_a_folder_holding_state_is_refused_with_the_reset_command
         o.stop()
         r = ctx.run("daemon", "--config", o.folder, "--bootstrap", c.daemons[0].address, timeout=30)
         expect(r.returncode != 0 and "state cleanup" in r.stderr, r.stderr)
+
+
+def test_a_founder_whose_data_folder_was_lost_does_not_found_the_cluster_again(ctx):
+    # Its config folder outlives the data folder (a deleted folder, a new disk) and says it was a
+    # member: started with the same cluster.peers it is refused, names the way back, and after
+    # `state cleanup` and its removal it joins and gets every pin.
+    with LocalCluster(ctx, 3) as c:
+        c.start_all()
+        cids = [pin(c.daemons[i % 3], cid) for i, cid in enumerate(make_cids(6, seed=59))]
+        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+        victim = next(d for d in c.daemons if d.id != leader)
+        live = [d for d in c.daemons if d is not victim]
+        wait_until(lambda: victim.pin_cids() == set(cids), 30, "the victim to hold every pin")
+        cluster_id = open(os.path.join(victim.folder, "clusterpin.member")).read().strip()
+        expect(cluster_id != "", "no clusterpin.member")
+        victim.kill()
+        shutil.rmtree(os.path.join(victim.folder, "clusterpin-data"))
+        victim.start()
+        wait_until(lambda: victim.proc.poll() is not None, 60, "the start on a lost data folder to be refused")
+        log = victim.log()[victim.log_offset:]
+        expect(victim.proc.returncode != 0 and cluster_id in log and f"peers rm {victim.id}" in log
+               and "--bootstrap" in log, f"exit {victim.proc.returncode}:\n{log[-1500:]}")
+        # The cluster went on without it and nothing was founded beside it.
+        more = [pin(live[0], cid) for cid in make_cids(2, seed=60)]
+        r = ctx.run("state", "cleanup", "--config", victim.folder, "--force")
+        expect(r.returncode == 0 and "cluster.bootstrap now lists the 2 other peer(s)" in r.stderr, r.stderr)
+        expect(not os.path.exists(os.path.join(victim.folder, "clusterpin.member")), "marker kept by cleanup")
+        r = live[0].cli("peers", "rm", victim.id)
+        expect(r.returncode == 0, r.stderr)
+        victim.start()
+        victim.wait_ready(60)
+        wait_until(lambda: victim.pin_cids() == set(cids + more), 30, "the rejoined peer to hold every pin")
 
 
 def test_a_voter_that_lost_its_state_is_refused_until_removed_and_then_rejoins(ctx):
