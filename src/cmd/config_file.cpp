@@ -34,15 +34,8 @@ std::string parent_of(const std::string& path) {
   return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
-}  // namespace
-
-std::string service_json_path(const std::string& config_dir) {
-  return config_dir + "/service.json";
-}
-
-Status write_config_file(const std::string& path, const ServiceConfig& config) {
-  if (auto s = make_dirs(parent_of(path)); !s) return s;
-  std::string text = config_to_json(config);
+// Writes `text` to `path` through a temporary file, fsync and rename, mode 0600.
+Status write_file_atomically(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return make_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
@@ -56,6 +49,17 @@ Status write_config_file(const std::string& path, const ServiceConfig& config) {
     return make_error(fmt::format("cannot write {}: {}", path, std::strerror(saved)));
   }
   return {};
+}
+
+}  // namespace
+
+std::string service_json_path(const std::string& config_dir) {
+  return config_dir + "/service.json";
+}
+
+Status write_config_file(const std::string& path, const ServiceConfig& config) {
+  if (auto s = make_dirs(parent_of(path)); !s) return s;
+  return write_file_atomically(path, config_to_json(config));
 }
 
 Result<ServiceConfig> load_config_file(const std::string& path, const ConfigLoadOptions& options) {
@@ -104,20 +108,7 @@ std::optional<std::string> read_member_of(const std::string& config_dir) {
 
 Status write_member_of(const std::string& config_dir, const std::string& cluster_id) {
   if (read_member_of(config_dir) == cluster_id) return {};
-  const std::string path = member_file_path(config_dir);
-  const std::string tmp = path + ".tmp";
-  const std::string text = cluster_id + "\n";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  int saved = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) saved = errno;
-    ::unlink(tmp.c_str());
-    return make_error(fmt::format("cannot write {}: {}", path, std::strerror(saved)));
-  }
-  return {};
+  return write_file_atomically(member_file_path(config_dir), cluster_id + "\n");
 }
 
 void forget_member_of(const std::string& config_dir) { ::unlink(member_file_path(config_dir).c_str()); }

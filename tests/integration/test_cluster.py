@@ -38,12 +38,17 @@ def start_with_a_leaver(c):
     return leaver
 
 
+def a_follower_and_the_others(c):
+    """A follower of the cluster's leader, and the other daemons."""
+    leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+    victim = next(d for d in c.daemons if d.id != leader)
+    return victim, [d for d in c.daemons if d is not victim]
+
+
 def remove_a_stopped_follower(c):
     """Stops a follower (the others keep their leader) and removes it through another peer;
     returns it and the peers left."""
-    leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
-    victim = next(d for d in c.daemons if d.id != leader)
-    live = [d for d in c.daemons if d is not victim]
+    victim, live = a_follower_and_the_others(c)
     victim.stop()
     r = live[0].cli("peers", "rm", victim.id)
     expect(r.returncode == 0, r.stderr)
@@ -330,9 +335,7 @@ def test_a_founder_cleaned_up_rejoins_through_the_others_only_once_removed(ctx):
     with LocalCluster(ctx, 3) as c:
         c.start_all()
         cids = [pin(c.daemons[i % 3], cid) for i, cid in enumerate(make_cids(6, seed=57))]
-        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
-        victim = next(d for d in c.daemons if d.id != leader)
-        live = [d for d in c.daemons if d is not victim]
+        victim, live = a_follower_and_the_others(c)
         victim.stop()
         r = ctx.run("state", "cleanup", "--config", victim.folder, "--force")
         expect(r.returncode == 0 and "cluster.bootstrap now lists the 2 other peer(s)" in r.stderr, r.stderr)
@@ -411,9 +414,7 @@ def test_a_founder_whose_data_folder_was_lost_does_not_found_the_cluster_again(c
     with LocalCluster(ctx, 3) as c:
         c.start_all()
         cids = [pin(c.daemons[i % 3], cid) for i, cid in enumerate(make_cids(6, seed=59))]
-        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
-        victim = next(d for d in c.daemons if d.id != leader)
-        live = [d for d in c.daemons if d is not victim]
+        victim, live = a_follower_and_the_others(c)
         wait_until(lambda: victim.pin_cids() == set(cids), 30, "the victim to hold every pin")
         cluster_id = open(os.path.join(victim.folder, "clusterpin.member")).read().strip()
         expect(cluster_id != "", "no clusterpin.member")
