@@ -18,6 +18,7 @@
 #include "cmd/applet.hpp"
 #include "cmd/cli.hpp"
 #include "cmd/config_file.hpp"
+#include "net/http_endpoint.hpp"
 #include "node/backup.hpp"
 #include "node/peer.hpp"
 #include "node/rest_api.hpp"
@@ -40,9 +41,7 @@ void log_line(const std::string& line) { fmt::print(stderr, "{}\n", line); }
 // aside (after a JSON backup) and the last known peers go into cluster.bootstrap, so a restart
 // joins the cluster again from a clean folder.
 void forget_cluster(const std::string& dir, ServiceConfig config, const std::vector<std::string>& rejoin) {
-  const std::string& folder = config.raft.data_folder;
-  std::filesystem::path data =
-      folder.empty() ? std::filesystem::path(dir) / "clusterpin-data" : std::filesystem::path(folder);
+  const std::filesystem::path data = data_folder_path(config.raft.data_folder, dir);
   auto moved = node::move_data_aside(dir, data, static_cast<int>(config.raft.backups_rotate));
   log_line(moved ? "left the cluster: " + *moved : "left the cluster, but " + moved.error().message);
   forget_member_of(dir);
@@ -63,6 +62,12 @@ int daemon_main(const cxxopts::ParseResult& args) {
   auto config = load_config_file(service_json_path(dir), load_options);
   if (!config) {
     fmt::print(stderr, "clusterpin daemon: {}\n", config.error().message);
+    return kExitUsage;
+  }
+  // The IPFS address is used only once the peer runs: a bad one would surface in `id` alone.
+  if (auto ipfs = net::parse_http_endpoint(config->ipfshttp.node_multiaddress); !ipfs) {
+    fmt::print(stderr, "clusterpin daemon: {}: ipfs_connector.ipfshttp.node_multiaddress: {}\n",
+               service_json_path(dir), ipfs.error().message);
     return kExitUsage;
   }
   std::vector<std::string> bootstrap = config->cluster.bootstrap;

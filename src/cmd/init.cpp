@@ -144,7 +144,7 @@ struct OldConfig {
 
 OldConfig read_old_config(const std::string& dir, const std::string& path) {
   OldConfig old;
-  old.data_dir = std::filesystem::path(dir) / "clusterpin-data";
+  old.data_dir = data_folder_path("", dir);
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
@@ -159,7 +159,7 @@ OldConfig read_old_config(const std::string& dir, const std::string& path) {
       doc["consensus"]["raft"].HasMember("data_folder") &&
       doc["consensus"]["raft"]["data_folder"].IsString() &&
       doc["consensus"]["raft"]["data_folder"].GetStringLength() > 0) {
-    old.data_dir = doc["consensus"]["raft"]["data_folder"].GetString();
+    old.data_dir = data_folder_path(doc["consensus"]["raft"]["data_folder"].GetString(), dir);
   }
   if (doc.HasMember("cluster") && doc["cluster"].IsObject() && doc["cluster"].HasMember("secret") &&
       doc["cluster"]["secret"].IsString()) {

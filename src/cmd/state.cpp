@@ -98,8 +98,7 @@ Status open_peer(const cxxopts::ParseResult& args, Peer& peer) {
   auto config = load_config_file(service_json_path(peer.config_dir), options);
   if (!config) return config.error();
   peer.config = std::move(config).value();
-  const std::string& folder = peer.config.raft.data_folder;
-  peer.data_dir = folder.empty() ? fs::path(peer.config_dir) / "clusterpin-data" : fs::path(folder);
+  peer.data_dir = data_folder_path(peer.config.raft.data_folder, peer.config_dir);
 
   auto fd = lock_config_dir(peer.config_dir, "the state tools work only offline");
   if (!fd) return fd.error();

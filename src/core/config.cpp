@@ -3,6 +3,7 @@
 // what the unknown-key warning compares against.
 #include "core/config.hpp"
 
+#include <limits>
 #include <set>
 
 #include <fmt/core.h>
@@ -261,8 +262,15 @@ class JsonReader {
     if (v == nullptr) return;
     if (!v->IsString()) return bad(section, key, *v, "is not a duration (e.g. \"1s\", \"1m0s\", \"200ms\")");
     auto d = parse_go_duration(std::string_view(v->GetString(), v->GetStringLength()));
-    if (!d) return bad(section, key, *v, "is not a duration (e.g. \"1s\", \"1m0s\", \"200ms\")");
+    if (!d) {
+      return bad(section, key, *v, "is not a duration: " + d.error().message);
+    }
     if (d->count() < 0) return bad(section, key, *v, "is negative; accepted: a duration >= 0s");
+    // Timers and timeouts count milliseconds: a shorter one would become 0 (no timer, or none).
+    if (d->count() > 0 && *d < std::chrono::milliseconds(1)) {
+      return bad(section, key, *v, "is shorter than 1ms, the smallest duration clusterpin keeps; "
+                                   "accepted: 0s or a duration >= 1ms");
+    }
     out = *d;
   }
   void field(const char* section, const char* key, std::vector<std::string>& out) {
@@ -296,7 +304,11 @@ class JsonReader {
   }
   void field(const char* section, const char* key, std::map<std::string, std::string>& out) {
     const auto* v = find(section, key);
-    if (v == nullptr || v->IsNull()) return;
+    if (v == nullptr) return;
+    if (v->IsNull()) {  // as Go reads null into a map: none
+      out.clear();
+      return;
+    }
     if (!v->IsObject()) return bad(section, key, *v, "is not an object of strings");
     std::map<std::string, std::string> m;
     for (const auto& member : v->GetObject()) {
@@ -329,14 +341,23 @@ class JsonReader {
     seen_.insert(path);
     const rapidjson::Value* node = &doc_;
     std::string_view rest(path);
+    std::string at;  // the path of `node`
     while (!rest.empty()) {
       auto dot = rest.find('.');
       std::string part(rest.substr(0, dot));
       rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
-      if (!node->IsObject()) return nullptr;
+      if (!node->IsObject()) {
+        // A section that is not an object (null, a string...): said once, not as unknown keys.
+        if (bad_sections_.insert(at).second) {
+          error(fmt::format("{}: {}: {} is not an object; accepted: an object of the section's keys",
+                            origin_, at, show(*node)));
+        }
+        return nullptr;
+      }
       auto it = node->FindMember(part.c_str());
       if (it == node->MemberEnd()) return nullptr;
       node = &it->value;
+      at += (at.empty() ? "" : ".") + part;
     }
     return node;
   }
@@ -366,8 +387,8 @@ class JsonReader {
       if (seen_.count(path) != 0) continue;
       if (keys_without_effect().count(path) != 0) {
         warnings.push_back(fmt::format("{}: {}: has no effect in clusterpin (ignored)", origin_, path));
-      } else if (member.value.IsObject() && is_known_prefix(path)) {
-        walk(member.value, path, warnings);
+      } else if (is_known_prefix(path)) {
+        if (member.value.IsObject()) walk(member.value, path, warnings);  // else refused by find
       } else {
         warnings.push_back(fmt::format("{}: {}: unknown key (ignored)", origin_, path));
       }
@@ -377,8 +398,26 @@ class JsonReader {
   const rapidjson::Document& doc_;
   std::string origin_;
   std::set<std::string> seen_;
+  std::set<std::string> bad_sections_;
   std::vector<std::string> errors_;
 };
+
+// A key written twice in one object: RapidJSON keeps both and lookups find the first, where Go
+// (IPFS Cluster) takes the last; neither is what a reader of the file can tell, so it is refused.
+void check_duplicate_keys(const rapidjson::Value& node, const std::string& prefix, std::string_view origin,
+                          std::vector<std::string>& errors) {
+  if (!node.IsObject()) return;
+  std::set<std::string_view> names;
+  for (const auto& member : node.GetObject()) {
+    std::string_view name(member.name.GetString(), member.name.GetStringLength());
+    std::string path = prefix.empty() ? std::string(name) : prefix + "." + std::string(name);
+    if (!names.insert(name).second) {
+      errors.push_back(fmt::format("{}: {}: the key appears more than once; accepted: each key once",
+                                   origin, path));
+    }
+    check_duplicate_keys(member.value, path, origin, errors);
+  }
+}
 
 // Line and column (1-based) of a byte offset, for JSON syntax errors.
 std::pair<std::size_t, std::size_t> line_column(std::string_view text, std::size_t offset) {
@@ -430,11 +469,38 @@ void check_secret(const ClusterConfig& c, const ConfigLoadOptions& options, Json
   }
 }
 
-void check_positive(JsonReader& reader, const char* path, std::int64_t value) {
-  if (value <= 0) {
-    reader.error(fmt::format("{}: {}: {} is not valid; accepted: an integer >= 1", reader.origin(),
-                             path, value));
+void check_range(JsonReader& reader, const char* path, std::int64_t value, std::int64_t min,
+                 std::int64_t max) {
+  if (value < min || value > max) {
+    reader.error(fmt::format("{}: {}: {} is out of range; accepted: an integer from {} to {}",
+                             reader.origin(), path, value, min, max));
   }
+}
+
+void check_positive(JsonReader& reader, const char* path, std::int64_t value) {
+  check_range(reader, path, value, 1, std::numeric_limits<std::int64_t>::max());
+}
+
+// A duration that drives a timer or bounds a wait: 0s would turn it off or spin it.
+void check_at_least(JsonReader& reader, const char* path, nanoseconds value, nanoseconds min,
+                    std::string_view why) {
+  if (value < min) {
+    reader.error(fmt::format("{}: {}: \"{}\" is too short ({}); accepted: {} or more", reader.origin(),
+                             path, format_go_duration(value), why, format_go_duration(min)));
+  }
+}
+
+// An HTTP header name is a token (RFC 9110): no spaces, colons or controls; a value has no
+// line break.
+bool is_header_token(std::string_view name) {
+  if (name.empty()) return false;
+  for (char ch : name) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 32 || c >= 127 || std::string_view("\"(),/:;<=>?@[\\]{}").find(ch) != std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
 }
 
 void check_values(const ServiceConfig& c, const ConfigLoadOptions& options, JsonReader& reader) {
@@ -444,28 +510,81 @@ void check_values(const ServiceConfig& c, const ConfigLoadOptions& options, Json
   check_positive(reader, "consensus.raft.snapshot_threshold", c.raft.snapshot_threshold);
   check_positive(reader, "pin_tracker.stateless.concurrent_pins", c.tracker.concurrent_pins);
   check_positive(reader, "pin_tracker.stateless.max_pin_queue_size", c.tracker.max_pin_queue_size);
-  if (c.raft.commit_retries < 0) {
-    reader.error(fmt::format("{}: consensus.raft.commit_retries: {} is negative; accepted: >= 0",
-                             reader.origin(), c.raft.commit_retries));
-  }
-  if (c.raft.trailing_logs < 0) {
-    reader.error(fmt::format("{}: consensus.raft.trailing_logs: {} is negative; accepted: >= 0",
-                             reader.origin(), c.raft.trailing_logs));
-  }
-  if (c.raft.heartbeat_timeout.count() == 0 || c.raft.election_timeout.count() == 0) {
+  check_range(reader, "consensus.raft.commit_retries", c.raft.commit_retries, 0, 1000);
+  check_range(reader, "consensus.raft.trailing_logs", c.raft.trailing_logs, 0,
+              std::numeric_limits<std::int64_t>::max());
+  check_positive(reader, "consensus.raft.backups_rotate", c.raft.backups_rotate);
+  check_range(reader, "pin_tracker.stateless.priority_pin_max_retries",
+              c.tracker.priority_pin_max_retries, 0, std::numeric_limits<std::int64_t>::max());
+  check_range(reader, "api.restapi.max_header_bytes", c.restapi.max_header_bytes, 1024, 64 << 20);
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  const auto raft_tick = milliseconds(100);
+  check_at_least(reader, "consensus.raft.heartbeat_timeout", c.raft.heartbeat_timeout, raft_tick,
+                 "Raft counts time in ticks of 100ms");
+  check_at_least(reader, "consensus.raft.election_timeout", c.raft.election_timeout, raft_tick,
+                 "Raft counts time in ticks of 100ms");
+  if (c.raft.election_timeout < c.raft.heartbeat_timeout) {
     reader.error(fmt::format(
-        "{}: consensus.raft.heartbeat_timeout/election_timeout: must be greater than 0s",
-        reader.origin()));
+        "{}: consensus.raft.election_timeout: \"{}\" is shorter than heartbeat_timeout \"{}\": "
+        "followers would start elections between the leader's heartbeats; accepted: "
+        "election_timeout >= heartbeat_timeout",
+        reader.origin(), format_go_duration(c.raft.election_timeout),
+        format_go_duration(c.raft.heartbeat_timeout)));
   }
-  if (c.cluster.monitor_ping_interval.count() == 0) {
-    reader.error(fmt::format("{}: cluster.monitor_ping_interval: must be greater than 0s",
+  check_at_least(reader, "consensus.raft.wait_for_leader_timeout", c.raft.wait_for_leader_timeout,
+                 milliseconds(100), "a start waits this long for a leader");
+  check_at_least(reader, "consensus.raft.network_timeout", c.raft.network_timeout, milliseconds(100),
+                 "a commit waits this long for a majority");
+  check_at_least(reader, "consensus.raft.snapshot_interval", c.raft.snapshot_interval, seconds(1),
+                 "snapshots would be checked for without pause");
+  // Periodic work: 0s would turn it off without a word, a few ms spin a core.
+  const auto period = milliseconds(100);
+  const char* periodic = "it runs this often";
+  check_at_least(reader, "cluster.state_sync_interval", c.cluster.state_sync_interval, period, periodic);
+  check_at_least(reader, "cluster.ipfs_sync_interval", c.cluster.ipfs_sync_interval, period, periodic);
+  check_at_least(reader, "cluster.pin_recover_interval", c.cluster.pin_recover_interval, period, periodic);
+  check_at_least(reader, "cluster.monitor_ping_interval", c.cluster.monitor_ping_interval, period, periodic);
+  check_at_least(reader, "monitor.pubsubmon.check_interval", c.monitor.check_interval, period, periodic);
+  const char* ttl = "metrics are published every half of it and expire after it";
+  check_at_least(reader, "informer.disk.metric_ttl", c.informer.disk_metric_ttl, period, ttl);
+  check_at_least(reader, "informer.tags.metric_ttl", c.informer.tags_metric_ttl, period, ttl);
+  if (c.cluster.listen_multiaddress.empty()) {
+    reader.error(fmt::format("{}: cluster.listen_multiaddress: [] names no address; accepted: a TCP "
+                             "multiaddr such as \"/ip4/0.0.0.0/tcp/9096\"",
                              reader.origin()));
+  }
+  if (c.restapi.basic_auth_credentials) {
+    for (const auto& [user, password] : *c.restapi.basic_auth_credentials) {
+      if (user.empty() || password.empty()) {
+        reader.error(fmt::format("{}: api.restapi.basic_auth_credentials: an empty {} would let anyone "
+                                 "in; accepted: non-empty user names and passwords (or null for none)",
+                                 reader.origin(), user.empty() ? "user name" : "password"));
+      }
+    }
+  }
+  for (const auto& [name, value] : c.restapi.headers) {
+    if (!is_header_token(name) || value.find_first_of("\r\n") != std::string::npos) {
+      reader.error(fmt::format("{}: api.restapi.headers: \"{}\" {}; accepted: header names of letters, "
+                               "digits and !#$%&'*+-.^_`|~, values on one line",
+                               reader.origin(), name,
+                               is_header_token(name) ? "has a value with a line break" : "is not a header name"));
+    }
   }
   const std::string& type = c.informer.disk_metric_type;
   if (type != "freespace" && type != "reposize") {
     reader.error(fmt::format("{}: informer.disk.metric_type: \"{}\" is not valid; accepted: "
                              "\"freespace\" or \"reposize\"",
                              reader.origin(), type));
+  }
+  // Peers publish the disk metric of informer.disk.metric_type and tag:<name> for each tag; an
+  // allocation by another metric would find no candidate at all.
+  for (const auto& name : c.allocator.allocate_by) {
+    if (name == type || (name.rfind("tag:", 0) == 0 && name.size() > 4)) continue;
+    reader.error(fmt::format(
+        "{}: allocator.balanced.allocate_by: \"{}\" is not a metric clusterpin publishes; accepted: "
+        "\"{}\" (informer.disk.metric_type) and \"tag:<name>\" for the tags of informer.tags.tags",
+        reader.origin(), name, type));
   }
 }
 
@@ -529,6 +648,15 @@ Result<LoadedConfig> parse_config(std::string_view json, std::string_view origin
   JsonReader reader(doc, origin);
   visit_fields(loaded.config, reader);
   reader.collect_unknown(loaded.warnings);
+  std::vector<std::string> duplicates;
+  check_duplicate_keys(doc, "", origin, duplicates);
+  for (auto& e : duplicates) reader.error(std::move(e));
+  if (loaded.config.cluster.listen_multiaddress.size() > 1) {
+    loaded.warnings.push_back(fmt::format("{}: cluster.listen_multiaddress: only the first address ({}) "
+                                          "is listened on; the other {} are ignored",
+                                          origin, loaded.config.cluster.listen_multiaddress.front(),
+                                          loaded.config.cluster.listen_multiaddress.size() - 1));
+  }
   warn_compatibility_only(loaded.config, origin, loaded.warnings);
   check_values(loaded.config, options, reader);
   if (!reader.errors().empty()) {
@@ -537,6 +665,12 @@ Result<LoadedConfig> parse_config(std::string_view json, std::string_view origin
     return make_error(std::move(message));
   }
   return loaded;
+}
+
+std::filesystem::path data_folder_path(std::string_view data_folder, const std::filesystem::path& config_dir) {
+  if (data_folder.empty()) return config_dir / "clusterpin-data";
+  std::filesystem::path folder(data_folder);
+  return folder.is_absolute() ? folder : config_dir / folder;
 }
 
 }  // namespace clusterpin

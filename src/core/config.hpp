@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -47,7 +48,7 @@ struct RaftConfig {
   std::int64_t commit_retries = 1;
   nanoseconds commit_retry_delay = std::chrono::milliseconds(200);
   std::int64_t backups_rotate = 6;
-  std::string data_folder;  // empty: <config dir>/clusterpin-data
+  std::string data_folder;  // empty: <config dir>/clusterpin-data; relative: under <config dir>
   nanoseconds heartbeat_timeout = std::chrono::seconds(1);
   nanoseconds election_timeout = std::chrono::seconds(1);
   nanoseconds commit_timeout = std::chrono::milliseconds(50);
@@ -134,6 +135,11 @@ std::string config_to_json(const ServiceConfig& config);
 
 // Parses and checks service.json text. `origin` names the file in messages. On failure the error
 // lists every bad value, one per line: "<origin>: <json.path>: <value> <why>; accepted: ...".
+// The data folder of a peer: consensus.raft.data_folder, a relative one taken under the config
+// folder (as IPFS Cluster does, so the daemon and the state tools find the same folder from any
+// working directory), or <config dir>/clusterpin-data when it is empty.
+std::filesystem::path data_folder_path(std::string_view data_folder, const std::filesystem::path& config_dir);
+
 Result<LoadedConfig> parse_config(std::string_view json, std::string_view origin,
                                   const ConfigLoadOptions& options = {});
 

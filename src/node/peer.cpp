@@ -155,8 +155,7 @@ Peer::Peer(asio::io_context& io, PeerOptions options, Identity identity)
       end_state_reads_soon_(io, [this] {
         if (state_) state_->end_reads();
       }) {
-  const std::string& folder = options_.config.raft.data_folder;
-  data_dir_ = folder.empty() ? options_.config_dir / "clusterpin-data" : std::filesystem::path(folder);
+  data_dir_ = data_folder_path(options_.config.raft.data_folder, options_.config_dir);
   if (!options_.log) options_.log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
 }
 
@@ -173,12 +172,14 @@ UnixNanos Peer::now() const {
 Result<std::unique_ptr<Peer>> Peer::open(asio::io_context& io, PeerOptions options) {
   auto identity = Identity::from_private_key_base64(options.config.cluster.private_key);
   if (!identity) {
-    return make_error("service.json: cluster.private_key: " + identity.error().message);
+    return make_error(fmt::format("{}: cluster.private_key: {}",
+                                  (options.config_dir / "service.json").string(), identity.error().message));
   }
   if (identity->peer_id().to_string() != options.config.cluster.id) {
     return make_error(fmt::format(
-        "service.json: cluster.id \"{}\" does not match cluster.private_key (its peer id is {})",
-        options.config.cluster.id, identity->peer_id().to_string()));
+        "{}: cluster.id \"{}\" does not match cluster.private_key (its peer id is {})",
+        (options.config_dir / "service.json").string(), options.config.cluster.id,
+        identity->peer_id().to_string()));
   }
   std::unique_ptr<Peer> peer(new Peer(io, std::move(options), std::move(identity).value()));
   return peer;

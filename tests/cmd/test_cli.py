@@ -574,5 +574,39 @@ def test_pin_add_from_stdin_sends_cids_without_the_blanks_around_them(ctx):
         api.close()
 
 
+def edit_config(folder, edit):
+    path = os.path.join(folder, "service.json")
+    cfg = json.load(open(path))
+    edit(cfg)
+    json.dump(cfg, open(path, "w"))
+
+
+def test_daemon_refuses_an_ipfs_address_it_could_never_use_before_starting(ctx):
+    folder = ctx.folder("badipfs")
+    expect(ctx.run("init", "--config", folder).returncode == 0, "init")
+    edit_config(folder, lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(
+        node_multiaddress="/ip4/127.0.0.1/udp/5001"))
+    r = ctx.run("daemon", "--config", folder, timeout=30)
+    expect(r.returncode == 1 and "ipfs_connector.ipfshttp.node_multiaddress" in r.stderr
+           and "/udp/5001" in r.stderr, r.stderr)
+    expect(not os.path.exists(os.path.join(folder, "clusterpin-data")), "the daemon started")
+
+
+def test_a_relative_data_folder_is_under_the_config_folder_for_every_tool(ctx):
+    folder = ctx.folder("relative")
+    expect(ctx.run("init", "--config", folder).returncode == 0, "init")
+    edit_config(folder, lambda cfg: cfg["consensus"]["raft"].update(data_folder="raftdata"))
+    pins = os.path.join(ctx.scratch, "rel.ndjson")
+    cid = make_cids(1, seed=31)[0]
+    with open(pins, "w") as f:
+        f.write(json.dumps({"cid": cid}) + "\n")
+    r = ctx.run("state", "import", "--force", "--config", folder, pins)
+    expect(r.returncode == 0 and os.path.join(folder, "raftdata") in r.stderr, r.stderr)
+    expect(os.path.exists(os.path.join(folder, "raftdata", "state.db")), "not under the config folder")
+    expect(not os.path.exists("raftdata"), "created in the working directory")
+    r = ctx.run("state", "export", "--config", folder)
+    expect(r.returncode == 0 and cid in r.stdout, r.stdout + r.stderr)
+
+
 if __name__ == "__main__":
     run(globals())
