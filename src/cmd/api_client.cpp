@@ -103,8 +103,9 @@ Result<net::HttpClientResponse> ApiClient::exchange(std::string method, std::str
   }
   auto response = http_->request(endpoint_, std::move(request), std::move(sink));
   if (!response) {
-    return make_error(fmt::format("cannot reach the clusterpin API at {}: {}", host_,
-                                  response.error().message));
+    return make_error(fmt::format("cannot reach the clusterpin API at {}: {} (is the daemon of that "
+                                  "peer running? --host names another peer's API)",
+                                  host_, response.error().message));
   }
   if (on_line) {
     if (status / 100 == 2) (void)lines.finish(on_line);

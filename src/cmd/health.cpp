@@ -135,6 +135,10 @@ int run_alerts(const cxxopts::ParseResult& args) {
 std::string dot_quote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
+    if (c == '\n') {  // DOT's line break inside a label
+      out += "\\n";
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
@@ -179,10 +183,10 @@ Result<std::string> graph_to_dot(const std::string& json, bool all_ipfs) {
   for (const auto& [id, name] : names) {
     std::string node = fmt::format("C{}", n++);
     node_of["c" + id] = node;
-    std::string label = (name.empty() ? short_id(id) : name) + "\\n" + short_id(id);
+    std::string label = name.empty() ? short_id(id) : name + "\n" + short_id(id);
     std::string attrs;
     if (errors.count(id)) {
-      label += "\\nunreachable";
+      label += "\nunreachable";
       attrs = ", fillcolor=\"#f6d5d5\", color=red";
     }
     out += fmt::format("  {} [label={}{}];\n", node, dot_quote(label), attrs);
@@ -193,7 +197,7 @@ Result<std::string> graph_to_dot(const std::string& json, bool all_ipfs) {
     std::string node = fmt::format("I{}", n++);
     node_of["i" + ipfs] = node;
     out += fmt::format("  {} [label={}, shape=ellipse, fillcolor=\"#e8f4e1\"];\n", node,
-                       dot_quote("IPFS\\n" + short_id(ipfs)));
+                       dot_quote("IPFS\n" + short_id(ipfs)));
     return node;
   };
   for (const auto& [peer, ipfs] : to_ipfs) {

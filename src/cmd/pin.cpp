@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include "cmd/applet.hpp"
 #include "cmd/cli.hpp"
@@ -257,8 +258,8 @@ void print_pin(const ApiClient& client, std::string_view json) {
   print_line(format_pin(json));
 }
 
-int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
-             std::chrono::nanoseconds limit);
+int wait_for(std::string_view applet, ApiClient& client, const std::string& cid,
+             std::string_view target, std::chrono::nanoseconds limit);
 
 // Whole-response calls: prints the pin the API answered with, then waits when asked (for the
 // CID in the answer: a path's CID is known once the peer resolved it).
@@ -278,7 +279,7 @@ int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const st
     fmt::print(stderr, "clusterpin {}: cannot wait: the API answered a pin without a cid\n", applet);
     return kExitApiError;
   }
-  return wait_for(*client, pin["cid"].GetString(), wait_target, wait_limit);
+  return wait_for(applet, *client, pin["cid"].GetString(), wait_target, wait_limit);
 }
 
 // `pin add -`: CIDs from standard input, checked locally and sent in batches of 10,000 (one
@@ -339,25 +340,34 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
 // --wait: polls GET /pins/<cid> every second until every peer that is not `remote` reports
 // `target` (pinned or unpinned); an error status or --wait-timeout (`limit`, checked by
 // check_durations; 0: none) ends the wait with an error.
-int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
-             std::chrono::nanoseconds limit) {
+int wait_for(std::string_view applet, ApiClient& client, const std::string& cid,
+             std::string_view target, std::chrono::nanoseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   Progress progress;
   while (true) {
     auto response = client.call("GET", "/pins/" + cid);
     if (!response || response->status / 100 != 2) progress.clear();
-    if (!response) return transport_error("pin", response.error());
+    if (!response) return transport_error(applet, response.error());
     if (int code = check_response(*response); code != kExitOk) return code;
     rapidjson::Document d;
     d.Parse(response->body.c_str());
     std::size_t done = 0, total = 0;
     std::string failure;
+    std::vector<std::string> behind;  // "peername: status" of the peers not there yet
     if (d.IsObject() && d.HasMember("peer_map") && d["peer_map"].IsObject()) {
       for (const auto& m : d["peer_map"].GetObject()) {
         std::string status = m.value.HasMember("status") ? m.value["status"].GetString() : "";
         if (status == "remote") continue;
         ++total;
-        if (status == target) ++done;
+        if (status == target) {
+          ++done;
+        } else {
+          std::string name = m.value.HasMember("peername") && m.value["peername"].IsString() &&
+                                     m.value["peername"].GetStringLength() > 0
+                                 ? m.value["peername"].GetString()
+                                 : m.name.GetString();
+          behind.push_back(fmt::format("{}: {}", name, status));
+        }
         if (status.find("error") != std::string::npos) {
           failure = fmt::format("{} on {}: {}", status, m.name.GetString(),
                                 m.value.HasMember("error") ? m.value["error"].GetString() : "");
@@ -366,7 +376,7 @@ int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
     }
     if (!failure.empty()) {
       progress.clear();
-      fmt::print(stderr, "clusterpin pin: {}: {}\n", cid, failure);
+      fmt::print(stderr, "clusterpin {}: {}: {}\n", applet, cid, failure);
       return kExitApiError;
     }
     progress.show(fmt::format("{}: {} of {} peers {}", cid, done, total, target));
@@ -376,8 +386,8 @@ int wait_for(ApiClient& client, const std::string& cid, std::string_view target,
     }
     if (limit.count() > 0 && std::chrono::steady_clock::now() >= deadline) {
       progress.clear();
-      fmt::print(stderr, "clusterpin pin: {}: still not {} on every peer after {}\n", cid, target,
-                 format_go_duration(limit));
+      fmt::print(stderr, "clusterpin {}: {}: {} of {} peer(s) not {} after {} ({})\n", applet, cid,
+                 total - done, total, target, format_go_duration(limit), fmt::join(behind, ", "));
       return kExitApiError;
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));

@@ -161,8 +161,17 @@ int run_export(const cxxopts::ParseResult& args) {
   Peer peer;
   if (Status s = open_peer(args, peer); !s) return fail("export", s.error().message);
   if (!has_state(peer)) {
-    return fail("export", fmt::format("no state in {} (this peer has never run; nothing to export)",
-                                      peer.data_dir.string()));
+    // A peer that left, was removed or was cleaned up keeps its last state beside the folder.
+    fs::path aside = peer.data_dir.string() + ".old.0";
+    std::error_code ec;
+    std::string where =
+        fs::exists(aside / store::StateDb::kFileName, ec)
+            ? fmt::format("the state it held before it left or was reset is in {} (export it with "
+                          "consensus.raft.data_folder set to that folder), and JSON backups of the "
+                          "pinset are in {}",
+                          aside.string(), (fs::path(peer.config_dir) / "backups").string())
+            : "this peer has never run here";
+    return fail("export", fmt::format("no state in {}: {}; nothing to export", peer.data_dir.string(), where));
   }
   auto state = store::StateDb::open(peer.data_dir);
   if (!state) return fail("export", state.error().message);

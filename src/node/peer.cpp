@@ -639,8 +639,11 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
                           net::RpcEndpoint::Responder responder) {
   auto shared = std::make_shared<net::RpcEndpoint::Responder>(std::move(responder));
   if (method == "id") {
-    std::string json = peer_info_to_json(info());
-    return shared->reply(as_view(json));
+    info_now([shared](PeerInfo info) {
+      std::string json = peer_info_to_json(info);
+      shared->reply(as_view(json));
+    });
+    return;
   }
   if (method == "graph") {
     local_graph([shared](std::string json) { shared->reply(as_view(json)); });
@@ -974,9 +977,12 @@ PeerInfo Peer::info() const {
   if (driver_) info.leader = driver_->node().leader();
   info.version = std::string(version());
   if (worker_) {
-    info.ipfs_id = worker_->ipfs_id().id;
-    info.ipfs_addresses = worker_->ipfs_id().addresses;
+    // As IPFS Cluster: an IPFS daemon that fails shows its error alone, not the id it last had.
     info.ipfs_error = worker_->ipfs_error();
+    if (info.ipfs_error.empty()) {
+      info.ipfs_id = worker_->ipfs_id().id;
+      info.ipfs_addresses = worker_->ipfs_id().addresses;
+    }
   }
   auto reader = const_cast<store::StateDb&>(*state_).open_reader();
   if (reader) {
@@ -989,6 +995,22 @@ PeerInfo Peer::info() const {
   return info;
 }
 
+void Peer::info_now(std::function<void(PeerInfo)> done) {
+  if (!worker_) return done(info());
+  static constexpr auto kMaxWait = milliseconds(2000);
+  worker_->refresh_ipfs(kMaxWait, [this, done, alive = alive_](bool answered) {
+    if (!*alive) return;
+    PeerInfo now = info();
+    if (!answered && now.ipfs_error.empty()) {
+      now.ipfs_error = fmt::format("the IPFS daemon did not answer id within {}",
+                                   format_go_duration(kMaxWait));
+      now.ipfs_id.clear();
+      now.ipfs_addresses.clear();
+    }
+    done(std::move(now));
+  });
+}
+
 void Peer::gather_peer_infos(std::function<void(std::vector<PeerInfo>)> done) {
   auto ids = member_ids();
   auto results = std::make_shared<std::vector<PeerInfo>>(ids.size());
@@ -998,8 +1020,10 @@ void Peer::gather_peer_infos(std::function<void(std::vector<PeerInfo>)> done) {
   };
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] == self_) {
-      (*results)[i] = info();
-      finish_one();
+      info_now([results, i, finish_one](PeerInfo info) {
+        (*results)[i] = std::move(info);
+        finish_one();
+      });
       continue;
     }
     auto to = PeerId::parse(ids[i]);
@@ -1406,6 +1430,17 @@ void Peer::stop(bool leave, Done done) {
   });
 }
 
+std::map<std::string, std::string> Peer::recorded_peernames() const {
+  std::map<std::string, std::string> out;
+  if (!state_) return out;
+  auto reader = const_cast<store::StateDb&>(*state_).open_reader();
+  if (!reader) return out;
+  auto peers = reader->peers();
+  if (!peers) return out;
+  for (const auto& p : *peers) out[p.id] = parse_peer_record(p.id, p.addrs).peername;
+  return out;
+}
+
 std::vector<std::string> Peer::other_member_addresses() const {
   std::vector<std::string> out;
   if (!state_) return out;
@@ -1578,8 +1613,12 @@ void Peer::gather_graph(std::function<void(std::string)> done) {
     w.Key("cluster_id"); w.String(self_.c_str());
     w.Key("id_to_peername");
     w.StartObject();
+    // A peer that did not answer is named as its last peer record says.
+    const auto recorded = recorded_peernames();
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      w.Key(ids[i].c_str()); w.String(text(docs[i], "peername").c_str());
+      std::string name = text(docs[i], "peername");
+      if (auto r = recorded.find(ids[i]); name.empty() && r != recorded.end()) name = r->second;
+      w.Key(ids[i].c_str()); w.String(name.c_str());
     }
     w.EndObject();
     w.Key("ipfs_links");

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,10 +89,15 @@ class Peer {
   store::StateDb& state() { return *state_; }
   const PeerId& id() const { return peer_id_; }
   std::string id_text() const { return self_; }
+  // Each member's name as its peer record in the pinset holds it (empty when unknown).
+  std::map<std::string, std::string> recorded_peernames() const;
   // The id of the cluster this peer belongs to (known once started; a joiner's once it joined).
   const std::string& cluster_id() const { return cluster_id_; }
   const ServiceConfig& config() const { return options_.config; }
   PeerInfo info() const;
+  // info() once this peer asked its IPFS daemon for its id (at most 2 s: then with the error that
+  // IPFS did not answer), so that `id` shows IPFS as it is now.
+  void info_now(std::function<void(PeerInfo)> done);
   std::vector<std::string> member_ids() const;
   // The addresses of the other members, as this peer last knew them (for cluster.bootstrap).
   std::vector<std::string> other_member_addresses() const;

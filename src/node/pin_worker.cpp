@@ -88,7 +88,14 @@ void PinWorker::stop() {
                   &slice_timer_, &flush_timer_}) {
     t->cancel();
   }
-  flush();
+  // A clean stop commits tracker.db, so the local unpins it records now need no check at the
+  // next start (the rows left after a kill do).
+  if (!db_ || fault_armed(kUnpinFault)) return;
+  if (auto s = db_->flush_now(); !s) {
+    fmt::print(stderr, "clusterpin daemon: tracker.db: {}\n", s.error().message);
+    return;
+  }
+  forget_recorded_unpins();
 }
 
 void PinWorker::schedule(asio::steady_timer& timer, nanoseconds every, void (PinWorker::*what)()) {
@@ -102,20 +109,44 @@ void PinWorker::schedule(asio::steady_timer& timer, nanoseconds every, void (Pin
 }
 
 void PinWorker::check_ipfs() {
+  if (ipfs_checking_) return;
+  ipfs_checking_ = true;
   connector_->id([this, alive = alive_](Result<net::IpfsId> id) {
     if (!*alive) return;
+    ipfs_checking_ = false;
     if (id) {
       ipfs_id_ = std::move(id).value();
       ipfs_error_.clear();
     } else {
       ipfs_error_ = id.error().message;
     }
+    for (auto& waiter : std::exchange(ipfs_waiters_, {})) waiter();
     if (!running_) return;
     ipfs_timer_.expires_after(ipfs_error_.empty() ? seconds(30) : seconds(2));
     ipfs_timer_.async_wait([this, alive](const std::error_code& ec) {
       if (!ec && *alive) check_ipfs();
     });
   });
+}
+
+void PinWorker::refresh_ipfs(std::chrono::milliseconds max_wait, std::function<void(bool)> done) {
+  if (!running_ || !connector_) return done(false);
+  // Called once: by the answer or by the timer, whichever comes first.
+  auto once = std::make_shared<std::function<void(bool)>>(std::move(done));
+  auto call = [once](bool answered) {
+    if (!*once) return;
+    auto f = std::exchange(*once, nullptr);
+    f(answered);
+  };
+  auto timer = std::make_shared<asio::steady_timer>(io_, max_wait);
+  timer->async_wait([call, timer](const std::error_code& ec) {
+    if (!ec) call(false);
+  });
+  ipfs_waiters_.push_back([call, timer] {
+    timer->cancel();
+    call(true);
+  });
+  check_ipfs();
 }
 
 void PinWorker::flush() {
@@ -238,8 +269,9 @@ void PinWorker::replay_local_unpins() {
   }
   if (!rows->empty()) {
     fmt::print(stderr,
-               "clusterpin daemon: {} unpins committed before the last stop had recorded them "
-               "were checked again\n",
+               "clusterpin daemon: re-checked {} unpin(s) of pins held here that tracker.db had "
+               "not recorded when this peer last stopped (each is unpinned, or kept if the "
+               "pinset allocates it here again)\n",
                rows->size());
   }
   if (!unreadable.empty()) (void)state_.forget_local_unpins(unreadable);

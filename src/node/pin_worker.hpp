@@ -70,6 +70,11 @@ class PinWorker {
   // The IPFS daemon's peer id and addresses, once it answered (empty before).
   const net::IpfsId& ipfs_id() const { return ipfs_id_; }
   const std::string& ipfs_error() const { return ipfs_error_; }
+  // Asks IPFS for its id now (one call at a time: callers meanwhile share it) and calls `done`
+  // once it answered, with true, or after `max_wait` with false, whichever comes first; the
+  // periodic check (every 30 s, 2 s while IPFS fails) alone left `GET /id` up to 30 s behind a
+  // daemon that stopped. IPFS Cluster asks IPFS on every /id.
+  void refresh_ipfs(std::chrono::milliseconds max_wait, std::function<void(bool answered)> done);
   net::IpfsConnector& connector() { return *connector_; }
 
  private:
@@ -183,6 +188,8 @@ class PinWorker {
   std::uint64_t guarded_checked_at_ = 0;  // tracker.db's commits() at the last look at them
   net::IpfsId ipfs_id_;
   std::string ipfs_error_ = "not contacted yet";
+  bool ipfs_checking_ = false;                       // an id call is under way
+  std::vector<std::function<void()>> ipfs_waiters_;  // called when it answers
   bool running_ = false;
   bool syncing_ = false;
   // One pump after the io thread's turn for applied pins and unpins: the pins of one batch of

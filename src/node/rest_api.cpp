@@ -276,7 +276,8 @@ void RestApi::route(const net::HttpRequest& q, const Responder& r) {
     return r->send_json(200, fmt::format("{{\"version\":\"{}\"}}", version()));
   }
   if (head == "id" && parts.size() == 1 && m == "GET") {
-    return r->send_json(200, peer_info_to_json(peer_.info()));
+    peer_.info_now([r](PeerInfo info) { r->send_json(200, peer_info_to_json(info)); });
+    return;
   }
   if (head == "peers") {
     if (parts.size() == 1 && m == "GET") return get_peers(r);

@@ -142,6 +142,12 @@ def test_a_killed_peer_raises_one_alert_and_shows_in_status_and_graph(ctx):
         expect(re.search(rf"(peer2|{dead.id})\s*: CLUSTER_ERROR", r.stdout), r.stdout)
         r = c.daemons[0].cli("health", "graph")
         expect(r.returncode == 0 and "unreachable" in r.stdout, r.stdout + r.stderr)
+        # Labels break lines with DOT's \n (not a literal backslash), and the unreachable peer is
+        # named as its peer record says.
+        name = dead.folder.split(os.sep)[-1]
+        line = next((l for l in r.stdout.splitlines() if "unreachable" in l), "")
+        expect(f'label="{name}\\n' in line and "\\nunreachable" in line and "\\\\" not in r.stdout,
+               r.stdout)
 
 
 def test_the_status_of_one_pin_asks_its_allocations_and_shows_the_other_members_remote(ctx):

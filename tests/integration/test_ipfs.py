@@ -5,6 +5,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from cluster import LocalCluster, make_cids, wait_until  # noqa: E402
@@ -106,7 +107,7 @@ def test_an_unpin_state_db_committed_before_tracker_db_recorded_the_pin_still_re
             d.wait_ready()
             wait_until(lambda: not nodes[0].pinned(cid), 60, "the unpin to reach IPFS after the restart")
             wait_until(lambda: status_of(d, cid)[d.id] == "unpinned", 30, "status unpinned")
-            expect("unpins committed before the last stop" in d.log(), d.log()[-1500:])
+            expect("that tracker.db had not recorded when this peer last stopped" in d.log(), d.log()[-1500:])
             # Once tracker.db recorded the unpin, state.db no longer keeps it.
             path = os.path.join(d.folder, "clusterpin-data", "state.db")
 
@@ -346,6 +347,34 @@ def test_status_of_every_pin_has_each_peers_answer_when_ipfs_reports_many_addres
                     expect(answer["status"] != "cluster_error", f"{info['cid']} on {peer}: {answer}")
                     expect(len(answer["ipfs_peer_addresses"]) == 41,  # and the listen address
                            f"{info['cid']} on {peer}: {len(answer['ipfs_peer_addresses'])} addresses")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_id_shows_an_ipfs_daemon_that_stopped_or_came_back_at_once(ctx):
+    # IPFS Cluster asks IPFS on every /id; a cached answer showed a stopped daemon as healthy for
+    # up to 30 s (the periodic check).
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c:
+            d = c.daemons[0].start()
+            d.wait_ready()
+
+            def ipfs():
+                status, body = d.api("GET", "/id")
+                expect(status == 200, body)
+                return json.loads(body)["ipfs"]
+            wait_until(lambda: ipfs().get("id") and not ipfs().get("error"), 30, "IPFS in /id")
+            time.sleep(1)  # past the check the start made: the next one is 30 s away
+            nodes[0].stop()
+            now = ipfs()
+            expect(now.get("error") and "id" not in now, f"a stopped IPFS daemon shown as healthy: {now}")
+            r = d.cli("id")
+            expect(r.returncode == 0 and "IPFS ERROR" in r.stdout.upper(), r.stdout + r.stderr)
+            nodes[0].start()
+            now = ipfs()
+            expect(now.get("id") and not now.get("error"), f"IPFS back but /id says: {now}")
     finally:
         for node in nodes:
             node.stop()
