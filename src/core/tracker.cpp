@@ -694,6 +694,12 @@ Result<std::optional<TrackerStore::Brief>> PinTracker::lookup_brief(const Cid& c
 // Makes `record` the CID's current operation, queued and due now, replacing any queued one. An
 // operation of the CID still in IPFS stays counted; the new one starts after it ends.
 void PinTracker::enqueue(TrackerRecord record, TrackerOp op, UnixNanos now, std::int64_t attempts) {
+  if (op == TrackerOp::unpin) {
+    const Entry* e = find(record.cid());
+    if (e != nullptr && e->running_id != 0 && e->running_op == TrackerOp::pin) {
+      superseded_pins_.push_back(e->running_id);
+    }
+  }
   record.op = op;
   record.status = queued_status(op);
   record.error.clear();

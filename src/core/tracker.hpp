@@ -245,6 +245,10 @@ class PinTracker {
   // pin_error/unpin_error with the message, one more attempt, and a retry after an exponential
   // backoff.
   void operation_finished(const Cid& cid, std::uint64_t id, const Status& result, UnixNanos now);
+  // Pin operations still in IPFS that an unpin superseded (their results are ignored), since the
+  // last call: the caller cancels them, so that the unpin does not wait up to pin_timeout for a
+  // pin that may never end (content nobody provides); IPFS Cluster cancels such a pin too.
+  std::vector<std::uint64_t> take_superseded_pins() { return std::exchange(superseded_pins_, {}); }
 
   // The record of one CID (from memory or the store); nullopt when untracked: unpinned, or
   // pin_queued / remote when the pinset has the CID (see reported_status).
@@ -361,6 +365,7 @@ class PinTracker {
   std::size_t unpins_running_ = 0;
   std::uint64_t next_seq_ = 1;
   std::uint64_t next_op_id_ = 1;
+  std::vector<std::uint64_t> superseded_pins_;  // see take_superseded_pins
   bool may_have_waiting_ = true;
 };
 

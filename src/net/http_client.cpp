@@ -44,6 +44,20 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
         pace_timer_(*shared_->io) {}
 
   void start() {
+    if (const auto& cancel = request_.cancel) {
+      // Posted: the caller's callback must not run inside request() or cancel().
+      auto end = [weak = weak_from_this(), io = shared_->io](const std::string& why) {
+        asio::post(*io, [weak, why] {
+          if (auto self = weak.lock()) self->fail(why);
+        });
+      };
+      if (cancel->cancelled()) {
+        // Nothing else holds this exchange yet: the posted failure keeps it.
+        asio::post(*shared_->io, [self = shared_from_this(), why = cancel->why()] { self->fail(why); });
+        return;
+      }
+      cancel->on_cancel(end);
+    }
     const auto& o = shared_->options;
     if (o.timeout.count() > 0) {
       deadline_.expires_after(o.timeout);
@@ -414,6 +428,12 @@ void HttpClient::request(const HttpEndpoint& endpoint, HttpClientRequest request
   auto exchange = std::make_shared<Exchange>(shared_, endpoint, std::move(request), std::move(done),
                                              std::move(sink));
   exchange->start();
+}
+
+void HttpCancel::cancel(std::string why) {
+  if (why_) return;
+  why_ = std::move(why);
+  if (auto hook = std::exchange(hook_, nullptr)) hook(*why_);
 }
 
 size_t HttpClient::idle_connections() const {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,22 @@ struct HttpClientOptions {
   HttpLimits limits{8192, 64 * 1024, 256, 256ull << 20, 64 * 1024};
 };
 
+// Lets the caller end a request under way (or not started yet): cancel() makes it fail with
+// `why`, soon after, on the io_context's thread; its connection is closed, not reused. Made for
+// one request at a time (the pin tracker cancels a pin/add that an unpin superseded).
+class HttpCancel {
+ public:
+  void cancel(std::string why);
+  bool cancelled() const { return why_.has_value(); }
+  const std::string& why() const { return *why_; }
+  // Set by the request while it runs; called once by cancel().
+  void on_cancel(std::function<void(const std::string&)> hook) { hook_ = std::move(hook); }
+
+ private:
+  std::optional<std::string> why_;
+  std::function<void(const std::string&)> hook_;
+};
+
 struct HttpClientRequest {
   std::string method = "GET";
   std::string target = "/";  // path and query, already encoded (see make_target)
@@ -44,6 +61,7 @@ struct HttpClientRequest {
   // an empty piece ends it. Each call happens after the previous piece was written, so a large
   // upload (Kubo block/put, /add) is paced by the socket instead of held in memory.
   std::function<std::string()> body_source;
+  std::shared_ptr<HttpCancel> cancel;  // optional
 };
 
 struct HttpClientResponse {

@@ -124,11 +124,12 @@ struct Call {
   QueryPairs query;
   Budget budget = Budget::request;
   std::string subject;  // "pin/add of bafy...": what timed out or failed
+  std::shared_ptr<HttpCancel> cancel;  // the caller may end it (a superseded pin)
 };
 
 Call make_call(std::string command, QueryPairs query, Budget budget, std::string_view cid = {}) {
   std::string subject = cid.empty() ? command : fmt::format("{} of {}", command, cid);
-  return Call{std::move(command), std::move(query), budget, std::move(subject)};
+  return Call{std::move(command), std::move(query), budget, std::move(subject), nullptr};
 }
 
 // Reads an answer line by line: a 200's lines go to the call's reader, any other status's body
@@ -425,6 +426,7 @@ void send(const std::shared_ptr<State>& state, Call call, HttpBodySink sink,
     HttpClientRequest request;
     request.method = "POST";
     request.target = make_target("/api/v0/" + call.command, call.query);
+    request.cancel = call.cancel;
     auto& client = self->client(call.budget);
     client.request(
         *self->endpoint, std::move(request),
@@ -435,6 +437,8 @@ void send(const std::shared_ptr<State>& state, Call call, HttpBodySink sink,
             self->answered();
             return done(std::move(answer));
           }
+          // Ended by its caller: not a failure of IPFS.
+          if (call.cancel && call.cancel->cancelled()) return done(make_error(call.cancel->why()));
           bool unreachable = false;
           std::string message = self->describe_failure(call, answer.error().message, unreachable);
           if (unreachable) ++self->consecutive_failures;
@@ -448,10 +452,11 @@ void send(const std::shared_ptr<State>& state, Call call, HttpBodySink sink,
 // Whether pin/ls shows `cid` pinned as `type` ("recursive", "direct" or "all"); an indirect pin
 // does not count. IPFS's "not pinned" error means no.
 void find_pin(const std::shared_ptr<State>& state, const Cid& cid, std::string type,
-              std::function<void(Result<bool>)> done) {
+              std::function<void(Result<bool>)> done, std::shared_ptr<HttpCancel> cancel = {}) {
   std::string text = cid.to_string();
   Call call = make_call("pin/ls", {{"arg", text}, {"type", std::move(type)}, {"stream", "true"}},
                         Budget::request, text);
+  call.cancel = std::move(cancel);
   auto answer = std::make_shared<LineAnswer>();
   auto found = std::make_shared<bool>(false);
   auto bad = std::make_shared<std::string>();
@@ -497,7 +502,7 @@ struct PinAddProgress {
 // client's stall timer) or progress lines that have not grown for pin_timeout (checked on each
 // line) cancel it. Success needs every asked CID in Pins.
 void add_pins(const std::shared_ptr<State>& state, std::vector<Cid> cids, PinMode mode,
-              std::function<void(Status)> done) {
+              std::function<void(Status)> done, std::shared_ptr<HttpCancel> cancel = {}) {
   QueryPairs query;
   query.reserve(cids.size() + 2);
   for (const Cid& cid : cids) query.emplace_back("arg", cid.to_string());
@@ -507,6 +512,7 @@ void add_pins(const std::shared_ptr<State>& state, std::vector<Cid> cids, PinMod
   query.emplace_back("recursive", mode == PinMode::recursive ? "true" : "false");
   query.emplace_back("progress", "true");
   Call call = make_call("pin/add", std::move(query), Budget::pin, text);
+  call.cancel = std::move(cancel);
   auto answer = std::make_shared<LineAnswer>();
   auto seen = std::make_shared<PinAddProgress>();
   seen->answered.assign(cids.size(), false);
@@ -594,8 +600,8 @@ void add_pins(const std::shared_ptr<State>& state, std::vector<Cid> cids, PinMod
 }
 
 void add_pin(const std::shared_ptr<State>& state, const Cid& cid, PinMode mode,
-             std::function<void(Status)> done) {
-  add_pins(state, std::vector<Cid>{cid}, mode, std::move(done));
+             std::function<void(Status)> done, std::shared_ptr<HttpCancel> cancel = {}) {
+  add_pins(state, std::vector<Cid>{cid}, mode, std::move(done), std::move(cancel));
 }
 
 // Lists the pins of types[index], then of the following types.
@@ -777,28 +783,32 @@ void IpfsConnector::id(std::function<void(Result<IpfsId>)> done) {
 }
 
 void IpfsConnector::pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done,
-                            bool check_first) {
-  if (!check_first && mode == PinMode::recursive) return add_pin(state_, cid, mode, std::move(done));
+                            bool check_first, std::shared_ptr<HttpCancel> cancel) {
+  if (!check_first && mode == PinMode::recursive) {
+    return add_pin(state_, cid, mode, std::move(done), std::move(cancel));
+  }
   std::weak_ptr<State> weak = state_;
   find_pin(state_, cid, std::string(pin_mode_name(mode)),
-           [weak, cid, mode, done = std::move(done)](Result<bool> pinned) mutable {
+           [weak, cid, mode, cancel, done = std::move(done)](Result<bool> pinned) mutable {
              auto self = weak.lock();
              if (!self) return;
              if (!pinned) return done(pinned.error());
              if (*pinned) return done({});
-             add_pin(self, cid, mode, std::move(done));
-           });
+             add_pin(self, cid, mode, std::move(done), std::move(cancel));
+           }, cancel);
 }
 
-void IpfsConnector::pin_add_many(std::vector<Cid> cids, std::function<void(Status)> done) {
+void IpfsConnector::pin_add_many(std::vector<Cid> cids, std::function<void(Status)> done,
+                                 std::shared_ptr<HttpCancel> cancel) {
   assert(!cids.empty() && "pin/add needs at least one arg");
-  add_pins(state_, std::move(cids), PinMode::recursive, std::move(done));
+  add_pins(state_, std::move(cids), PinMode::recursive, std::move(done), std::move(cancel));
 }
 
-void IpfsConnector::pin_update(const Cid& from, const Cid& to, std::function<void(Status)> done) {
+void IpfsConnector::pin_update(const Cid& from, const Cid& to, std::function<void(Status)> done,
+                               std::shared_ptr<HttpCancel> cancel) {
   std::weak_ptr<State> weak = state_;
   find_pin(state_, to, "recursive",
-           [weak, from, to, done = std::move(done)](Result<bool> pinned) mutable {
+           [weak, from, to, cancel, done = std::move(done)](Result<bool> pinned) mutable {
              auto self = weak.lock();
              if (!self) return;
              if (!pinned) return done(pinned.error());
@@ -807,17 +817,19 @@ void IpfsConnector::pin_update(const Cid& from, const Cid& to, std::function<voi
              Call call = make_call(
                  "pin/update", {{"arg", from.to_string()}, {"arg", to_text}, {"unpin", "false"}},
                  Budget::pin, to_text);
-             send(self, std::move(call), {}, [weak, to, done = std::move(done)](Answer a) mutable {
+             call.cancel = cancel;
+             send(self, std::move(call), {}, [weak, to, cancel, done = std::move(done)](Answer a) mutable {
                if (a && is_success(a->status) && a->stream_error().empty()) return done({});
+               if (cancel && cancel->cancelled()) return done(make_error(cancel->why()));
                // No pin/update (js-ipfs answers 404), IPFS refused it (`from` is not pinned
                // recursively), or it outlasted pin_timeout: Kubo's pin/update says nothing
                // until it is done, so a large new DAG looks stalled. Pin the new CID on its
                // own, with progress; the blocks the update fetched are there already.
                auto self = weak.lock();
                if (!self) return;
-               add_pin(self, to, PinMode::recursive, std::move(done));
+               add_pin(self, to, PinMode::recursive, std::move(done), std::move(cancel));
              });
-           });
+           }, cancel);
 }
 
 void IpfsConnector::pin_rm(const Cid& cid, std::function<void(Status)> done) {

@@ -98,21 +98,24 @@ class IpfsConnector {
   // already pinned recursively counts as done. `check_first` false skips that pin/ls for a
   // recursive pin (the first attempt of a CID new to this peer): Kubo's pin/add answers at once
   // for a CID it already pins recursively, so the check only saves a call when it finds the pin.
+  // `cancel`, when given, lets the caller end it early (cancel() fails it with its reason).
   void pin_add(const Cid& cid, PinMode mode, std::function<void(Status)> done,
-               bool check_first = true);
+               bool check_first = true, std::shared_ptr<HttpCancel> cancel = {});
 
   // Pins every CID of `cids` (at least one) recursively with one pin/add (arg=<cid> repeated;
   // IPFS pins them one after another), without asking pin/ls first: for pins new to this peer.
   // Succeeds when IPFS answered with every CID in its Pins list; any failure (an error, no
   // progress for pin_timeout, a CID missing from Pins) fails the whole call, and some CIDs may be
   // pinned by then.
-  void pin_add_many(std::vector<Cid> cids, std::function<void(Status)> done);
+  void pin_add_many(std::vector<Cid> cids, std::function<void(Status)> done,
+                    std::shared_ptr<HttpCancel> cancel = {});
 
   // Pins `to` recursively with pin/update from `from` (which stays pinned: unpin=false), reusing
   // what both DAGs share. When pin/update fails in any way (js-ipfs has none, `from` is not
   // pinned, no answer within pin_timeout: Kubo answers only when done) it falls back to
   // pin_add(to, recursive), whose progress lines keep it going as long as blocks arrive.
-  void pin_update(const Cid& from, const Cid& to, std::function<void(Status)> done);
+  void pin_update(const Cid& from, const Cid& to, std::function<void(Status)> done,
+                  std::shared_ptr<HttpCancel> cancel = {});
 
   // Unpins `cid`; a CID that IPFS reports "not pinned" counts as unpinned, so it succeeds.
   // With unpin_disable it fails at once, naming the setting.

@@ -297,6 +297,7 @@ void PinWorker::pump() {
     }
   }
   run_fresh(std::move(fresh));
+  cancel_superseded_pins();
   flush();
   if (reconcile_paused_ && below_half_window()) {
     reconcile_paused_ = false;
@@ -324,9 +325,29 @@ void PinWorker::refill() {
 std::function<void(Status)> PinWorker::finisher(Cid cid, std::uint64_t id) {
   return [this, cid = std::move(cid), id, alive = alive_](Status result) {
     if (!*alive || !tracker_) return;
+    running_pins_.erase(id);
     tracker_->operation_finished(cid, id, result, now());
     pump();
   };
+}
+
+constexpr const char* kSupersededPin = "cancelled: an unpin of this CID replaced the pin";
+
+std::shared_ptr<net::HttpCancel> PinWorker::cancel_token(std::uint64_t id) {
+  auto token = std::make_shared<net::HttpCancel>();
+  running_pins_[id].own = token;
+  return token;
+}
+
+void PinWorker::cancel_superseded_pins() {
+  for (std::uint64_t id : tracker_->take_superseded_pins()) {
+    auto it = running_pins_.find(id);
+    if (it == running_pins_.end()) continue;
+    it->second.cancelled = true;
+    for (const auto& token : {it->second.own, it->second.batch}) {
+      if (token) token->cancel(kSupersededPin);
+    }
+  }
 }
 
 void PinWorker::run(TrackerOperation op) {
@@ -336,9 +357,9 @@ void PinWorker::run(TrackerOperation op) {
   const auto& update = op.pin.options.pin_update;
   // pin/update pins recursively: a direct pin of the new CID is a pin/add of that CID alone.
   if (update && *update != cid && op.pin.options.mode == PinMode::recursive) {
-    return connector_->pin_update(*update, cid, finished);
+    return connector_->pin_update(*update, cid, finished, cancel_token(op.id));
   }
-  connector_->pin_add(cid, op.pin.options.mode, finished, op.known);
+  connector_->pin_add(cid, op.pin.options.mode, finished, op.known, cancel_token(op.id));
 }
 
 void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
@@ -351,9 +372,12 @@ void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
     std::size_t end = std::min(ops.size(), first + kPinAddBatch);
     std::vector<Cid> cids;
     std::vector<std::pair<Cid, std::uint64_t>> batch;  // (CID, operation id)
+    // Cancelling one pin of the batch ends the call; the others are then asked on their own.
+    auto batch_cancel = std::make_shared<net::HttpCancel>();
     for (std::size_t i = first; i < end; ++i) {
       cids.push_back(ops[i].pin.cid);
       batch.emplace_back(ops[i].pin.cid, ops[i].id);
+      running_pins_[ops[i].id].batch = batch_cancel;
     }
     connector_->pin_add_many(std::move(cids), [this, batch = std::move(batch), at,
                                                alive = alive_](Status result) {
@@ -362,15 +386,24 @@ void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
         singles_until_ = steady_clock::now() + kSinglesAfterSlowBatch;
       }
       if (result) {
-        for (const auto& [cid, id] : batch) tracker_->operation_finished(cid, id, {}, now());
+        for (const auto& [cid, id] : batch) {
+          running_pins_.erase(id);
+          tracker_->operation_finished(cid, id, {}, now());
+        }
         pump();
         return;
       }
       // One answer for all says nothing about each: every CID is asked again on its own (those
       // IPFS pinned before the failure are found by pin/ls), and those answers decide.
-      for (const auto& [cid, id] : batch)
-        connector_->pin_add(cid, PinMode::recursive, finisher(cid, id));
-    });
+      for (const auto& [cid, id] : batch) {
+        if (running_pins_[id].cancelled) {
+          finisher(cid, id)(make_error(kSupersededPin));
+          continue;
+        }
+        running_pins_[id].batch = nullptr;
+        connector_->pin_add(cid, PinMode::recursive, finisher(cid, id), true, cancel_token(id));
+      }
+    }, batch_cancel);
   }
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include <asio.hpp>
@@ -88,6 +89,16 @@ class PinWorker {
   void run(TrackerOperation op);
   // Reports the end of operation `id` of `cid` to the tracker, then pumps.
   std::function<void(Status)> finisher(Cid cid, std::uint64_t id);
+  // The pins under way in IPFS that can be cancelled, by operation id: an unpin that supersedes
+  // one cancels its call (PinTracker::take_superseded_pins) instead of waiting for it to end.
+  struct RunningPin {
+    std::shared_ptr<net::HttpCancel> own;    // its own pin/add or pin/update
+    std::shared_ptr<net::HttpCancel> batch;  // the pin/add of several fresh CIDs it is part of
+    bool cancelled = false;
+  };
+  std::unordered_map<std::uint64_t, RunningPin> running_pins_;
+  std::shared_ptr<net::HttpCancel> cancel_token(std::uint64_t id);
+  void cancel_superseded_pins();
   // First attempts of new recursive pins handed out together (at most concurrent_pins are in
   // progress) go to IPFS in pin/add calls of up to kPinAddBatch CIDs: one HTTP exchange instead
   // of one per pin. A failed call is followed by one pin_add per CID (pin/ls, then pin/add if

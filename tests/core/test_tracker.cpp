@@ -499,6 +499,35 @@ TEST_CASE("the result of a superseded operation is ignored and the newer one run
   CHECK(status_of(t, 1) == TrackerStatus::unpinning);
 }
 
+TEST_CASE("a pin still in IPFS that an unpin or a move away supersedes is handed out to cancel") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  t.track(pin_n(1), true, kT0);
+  t.track(pin_n(2), true, kT0);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 2);
+  CHECK(t.take_superseded_pins().empty());
+  t.untrack(cid_n(1), kT0);
+  t.track(pin_n(2), false, kT0);  // moved away while its pin runs
+  auto superseded = t.take_superseded_pins();
+  std::sort(superseded.begin(), superseded.end());
+  std::vector<std::uint64_t> ids{ops[0].id, ops[1].id};
+  std::sort(ids.begin(), ids.end());
+  CHECK(superseded == ids);
+  CHECK(t.take_superseded_pins().empty());  // handed out once
+  // Cancelled, each pin ends in error, which is ignored: the unpins run next.
+  for (const auto& op : ops) t.operation_finished(op.pin.cid, op.id, make_error("cancelled"), kT0);
+  auto next = t.next_operations(kT0);
+  CHECK(next.size() == 1);  // concurrent_unpins = 1
+  CHECK(next[0].op == TrackerOp::unpin);
+  // An unpin that supersedes a running unpin, or a pin replacing a pin, cancels nothing.
+  t.track(pin_n(3), true, kT0);
+  auto pin3 = t.next_operations(kT0);
+  REQUIRE(pin3.size() == 1);
+  t.track(pin_n(3), true, kT0 + kSecond);
+  CHECK(t.take_superseded_pins().empty());
+}
+
 TEST_CASE("a failed pin is pin_error with the message and retries with doubling, capped backoff") {
   MemoryStore store;
   TrackerLimits limits = small_limits();

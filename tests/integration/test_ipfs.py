@@ -380,5 +380,30 @@ def test_id_shows_an_ipfs_daemon_that_stopped_or_came_back_at_once(ctx):
             node.stop()
 
 
+def test_an_unpin_cancels_a_pin_that_ipfs_cannot_finish_instead_of_waiting_for_pin_timeout(ctx):
+    # Content nobody provides: pin/add would run until pin_timeout (here 5 minutes). The unpin
+    # cancels it, as IPFS Cluster's tracker does, and the CID is unpinned at once.
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c:
+            d = c.daemons[0]
+            c.edit(d, lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(pin_timeout="5m"))
+            d.start()
+            d.wait_ready()
+            cid = make_cids(1, seed=77)[0]
+            r = d.cli("pin", "add", cid)
+            expect(r.returncode == 0, r.stderr)
+            wait_until(lambda: status_of(d, cid)[d.id] == "pinning", 30, "the pin to be under way")
+            started = time.monotonic()
+            r = d.cli("pin", "rm", "--wait", "--wait-timeout", "30s", cid)
+            expect(r.returncode == 0, f"{r.stdout}{r.stderr}")
+            expect(status_of(d, cid)[d.id] == "unpinned", str(status_of(d, cid)))
+            expect(time.monotonic() - started < 30, "the unpin waited for the pin")
+            expect(not nodes[0].pinned(cid), "pinned in IPFS")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 if __name__ == "__main__":
     run(globals())
