@@ -1,5 +1,6 @@
 // `clusterpin id` and `clusterpin version`: who a peer is, and which build this is.
 #include <fmt/core.h>
+#include <rapidjson/document.h>
 
 #include "cmd/applet.hpp"
 #include "cmd/api_client.hpp"
@@ -21,9 +22,35 @@ int id_main(const cxxopts::ParseResult& args) {
   return kExitOk;
 }
 
-void declare_version(cxxopts::Options&) {}
-int version_main(const cxxopts::ParseResult&) {
-  fmt::print("clusterpin {}\n", version());
+void declare_version(cxxopts::Options& o) { add_client_options(o); }
+// This binary's version; with --host, the version of that peer (GET /version), as
+// ipfs-cluster-ctl version asks its peer.
+int version_main(const cxxopts::ParseResult& args) {
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("version", client.error().message);
+  if (args.count("host") == 0) {
+    std::string v(version());
+    if (client->json_output()) {
+      print_pretty_json(fmt::format("{{\"version\":\"{}\"}}", v));
+    } else {
+      fmt::print("clusterpin {}\n", v);
+    }
+    return kExitOk;
+  }
+  auto response = client->call("GET", "/version");
+  if (!response) return transport_error("version", response.error());
+  if (int code = check_response(*response); code != kExitOk) return code;
+  if (client->json_output()) {
+    print_pretty_json(response->body);
+    return kExitOk;
+  }
+  rapidjson::Document d;
+  d.Parse(response->body.c_str());
+  if (!d.IsObject() || !d.HasMember("version") || !d["version"].IsString()) {
+    fmt::print(stderr, "clusterpin version: the peer answered without a version: {}\n", response->body);
+    return kExitApiError;
+  }
+  fmt::print("clusterpin {} (the peer at {})\n", d["version"].GetString(), args["host"].as<std::string>());
   return kExitOk;
 }
 
@@ -35,8 +62,8 @@ int run_id(int argc, char** argv) {
 }
 
 int run_version(int argc, char** argv) {
-  return run_simple("version", "Print the version of this binary", declare_version, version_main,
-                    argc, argv);
+  return run_simple("version", "Print the version of this binary, or with --host of that peer",
+                    declare_version, version_main, argc, argv);
 }
 
 }  // namespace clusterpin::cmd

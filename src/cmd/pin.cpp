@@ -37,6 +37,9 @@ void declare_wait(cxxopts::Options& o) {
   o.add_options()
       ("no-status", "Accepted for ipfs-cluster-ctl scripts: the pin as committed is always printed")
       ("w,wait", "Wait until the pin reaches its target status on its allocations (not with '-')")
+      ("wait-limit,wl", "With --wait: how many peers must reach it (0: every allocated peer; "
+       "default: the pin's replication_factor_min for add and update, every peer for rm)",
+       cxxopts::value<std::string>(), "N")
       ("wait-timeout", "Stop waiting after this Go duration, 0s or more (e.g. 5m0s; 0s: no limit)",
        cxxopts::value<std::string>()->default_value("0s"), "DURATION");
 }
@@ -258,14 +261,29 @@ void print_pin(const ApiClient& client, std::string_view json) {
   print_line(format_pin(json));
 }
 
-int wait_for(std::string_view applet, ApiClient& client, const std::string& cid,
-             std::string_view target, std::chrono::nanoseconds limit);
+// What --wait waits for: `target` on `peers` of the pin's peers (0: all), for at most `limit`
+// (0: no limit).
+struct WaitFor {
+  std::string_view target;
+  std::chrono::nanoseconds limit{0};
+  std::int64_t peers = 0;
+};
+
+int wait_for(std::string_view applet, ApiClient& client, const std::string& cid, const WaitFor& wait);
+
+// --wait-limit (nullopt when not given), checked before anything is contacted.
+Result<std::optional<std::int64_t>> wait_limit_of(const cxxopts::ParseResult& args) {
+  return integer_option(args, "wait-limit", 0, std::numeric_limits<int>::max(),
+                        "a number of peers, 0 or more (0: every peer the pin is on)");
+}
 
 // Whole-response calls: prints the pin the API answered with, then waits when asked (for the
-// CID in the answer: a path's CID is known once the peer resolved it).
+// CID in the answer: a path's CID is known once the peer resolved it). Without --wait-limit, a
+// wait for `pinned` counts the pin's replication_factor_min peers, as ipfs-cluster-ctl does;
+// one for `unpinned` every peer.
 int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const std::string& method,
              const std::string& target, std::string_view wait_target,
-             std::chrono::nanoseconds wait_limit) {
+             std::chrono::nanoseconds wait_limit, std::optional<std::int64_t> wait_peers) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error(applet, client.error().message);
   auto response = client->call(method, target);
@@ -279,7 +297,14 @@ int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const st
     fmt::print(stderr, "clusterpin {}: cannot wait: the API answered a pin without a cid\n", applet);
     return kExitApiError;
   }
-  return wait_for(applet, *client, pin["cid"].GetString(), wait_target, wait_limit);
+  std::int64_t peers = 0;
+  if (wait_peers) {
+    peers = *wait_peers;
+  } else if (wait_target == "pinned" && pin.HasMember("replication_factor_min") &&
+             pin["replication_factor_min"].IsInt64()) {
+    peers = std::max<std::int64_t>(0, pin["replication_factor_min"].GetInt64());
+  }
+  return wait_for(applet, *client, pin["cid"].GetString(), WaitFor{wait_target, wait_limit, peers});
 }
 
 // `pin add -`: CIDs from standard input, checked locally and sent in batches of 10,000 (one
@@ -340,8 +365,9 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
 // --wait: polls GET /pins/<cid> every second until every peer that is not `remote` reports
 // `target` (pinned or unpinned); an error status or --wait-timeout (`limit`, checked by
 // check_durations; 0: none) ends the wait with an error.
-int wait_for(std::string_view applet, ApiClient& client, const std::string& cid,
-             std::string_view target, std::chrono::nanoseconds limit) {
+int wait_for(std::string_view applet, ApiClient& client, const std::string& cid, const WaitFor& wait) {
+  const std::string_view target = wait.target;
+  const std::chrono::nanoseconds limit = wait.limit;
   auto deadline = std::chrono::steady_clock::now() + limit;
   Progress progress;
   while (true) {
@@ -379,15 +405,17 @@ int wait_for(std::string_view applet, ApiClient& client, const std::string& cid,
       fmt::print(stderr, "clusterpin {}: {}: {}\n", applet, cid, failure);
       return kExitApiError;
     }
-    progress.show(fmt::format("{}: {} of {} peers {}", cid, done, total, target));
-    if (done == total) {
+    const std::size_t needed =
+        wait.peers == 0 ? total : std::min(total, static_cast<std::size_t>(wait.peers));
+    progress.show(fmt::format("{}: {} of {} peers {}", cid, done, needed, target));
+    if (done >= needed) {
       progress.keep();
       return kExitOk;
     }
     if (limit.count() > 0 && std::chrono::steady_clock::now() >= deadline) {
       progress.clear();
-      fmt::print(stderr, "clusterpin {}: {}: {} of {} peer(s) not {} after {} ({})\n", applet, cid,
-                 total - done, total, target, format_go_duration(limit), fmt::join(behind, ", "));
+      fmt::print(stderr, "clusterpin {}: {}: {} of the {} peer(s) waited for {} after {} ({})\n", applet,
+                 cid, done, needed, target, format_go_duration(limit), fmt::join(behind, ", "));
       return kExitApiError;
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -398,6 +426,8 @@ int run_add(const cxxopts::ParseResult& args) {
   if (!check_cids("add", args, true, true)) return kExitUsage;
   auto wait_limit = check_durations("add", args);
   if (!wait_limit) return kExitUsage;
+  auto wait_peers = wait_limit_of(args);
+  if (!wait_peers) return usage_error("pin add", wait_peers.error().message);
   if (!check_metadata(args)) return kExitUsage;
   if (!check_replication(args)) return kExitUsage;
   auto cids = args["cids"].as<std::vector<std::string>>();
@@ -413,7 +443,7 @@ int run_add(const cxxopts::ParseResult& args) {
   }
   for (const auto& cid : cids) {
     if (int code = pin_call("pin add", args, "POST", pins_target(cid) + query_of(args), "pinned",
-                            *wait_limit);
+                            *wait_limit, *wait_peers);
         code != kExitOk) {
       return code;
     }
@@ -425,12 +455,14 @@ int run_rm(const cxxopts::ParseResult& args) {
   if (!check_cids("rm", args, true, true)) return kExitUsage;
   auto wait_limit = check_durations("rm", args);
   if (!wait_limit) return kExitUsage;
+  auto wait_peers = wait_limit_of(args);
+  if (!wait_peers) return usage_error("pin rm", wait_peers.error().message);
   const auto& cids = args["cids"].as<std::vector<std::string>>();
   if (std::find(cids.begin(), cids.end(), "-") != cids.end()) {
     return usage_error("pin rm", "'-' is not a CID: pin rm takes CIDs or IPFS paths as arguments");
   }
   for (const auto& cid : cids) {
-    if (int code = pin_call("pin rm", args, "DELETE", pins_target(cid), "unpinned", *wait_limit);
+    if (int code = pin_call("pin rm", args, "DELETE", pins_target(cid), "unpinned", *wait_limit, *wait_peers);
         code != kExitOk) {
       return code;
     }
@@ -449,11 +481,13 @@ int run_update(const cxxopts::ParseResult& args) {
   }
   auto wait_limit = check_durations("update", args);
   if (!wait_limit) return kExitUsage;
+  auto wait_peers = wait_limit_of(args);
+  if (!wait_peers) return usage_error("pin update", wait_peers.error().message);
   net::QueryPairs q{{"pin-update", cids[0]}};
   if (args.count("name") != 0) q.emplace_back("name", args["name"].as<std::string>());
   if (args.count("expire-in") != 0) q.emplace_back("expire-in", args["expire-in"].as<std::string>());
   return pin_call("pin update", args, "POST", net::make_target(pins_target(cids[1]), q), "pinned",
-                  *wait_limit);
+                  *wait_limit, *wait_peers);
 }
 
 int run_ls(const cxxopts::ParseResult& args) {

@@ -608,5 +608,20 @@ def test_a_relative_data_folder_is_under_the_config_folder_for_every_tool(ctx):
     expect(r.returncode == 0 and cid in r.stdout, r.stdout + r.stderr)
 
 
+def test_version_with_host_asks_that_peer_as_ipfs_cluster_ctl_does(ctx):
+    api = FakeApi({"GET /version": (200, '{"version":"9.8.7"}')})
+    try:
+        r = ctx.run("version", "--host", api.host)
+        expect(r.returncode == 0 and r.stdout.startswith("clusterpin 9.8.7 (the peer at "), r.stdout + r.stderr)
+        r = ctx.run("version", "--host", api.host, "--enc", "json")
+        expect(r.returncode == 0 and json.loads(r.stdout) == {"version": "9.8.7"}, r.stdout + r.stderr)
+    finally:
+        api.close()
+    r = ctx.run("version")
+    expect(r.returncode == 0 and re.match(r"^clusterpin \d+\.\d+\.\d+\n$", r.stdout), r.stdout)
+    r = ctx.run("version", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "cannot reach" in r.stderr, r.stderr)
+
+
 if __name__ == "__main__":
     run(globals())

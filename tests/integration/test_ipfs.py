@@ -405,5 +405,35 @@ def test_an_unpin_cancels_a_pin_that_ipfs_cannot_finish_instead_of_waiting_for_p
             node.stop()
 
 
+def test_wait_counts_the_pins_replication_factor_min_peers_unless_wait_limit_says_otherwise(ctx):
+    # As ipfs-cluster-ctl: `pin add --wait` returns once replication_factor_min peers pinned.
+    # The two IPFS daemons are not connected, so only the one that holds the content can pin it.
+    nodes = start_nodes(ctx, 2, connect=False)
+    c = LocalCluster(ctx, 2)
+    for d, node in zip(c.daemons, nodes):
+        c.edit(d, lambda cfg, node=node: cfg["ipfs_connector"]["ipfshttp"].update(
+            node_multiaddress=node.maddr, connect_swarms_delay="10m"))
+    try:
+        with c:
+            c.start_all()
+            for d in c.daemons:
+                d.wait_ready()
+            holder = c.daemons[0]
+            cid = nodes[0].add(os.urandom(20_000))
+            r = holder.cli("pin", "add", "--rmin", "1", "--rmax", "2", "--wait", "--wait-timeout", "30s", cid)
+            expect(r.returncode == 0, f"{r.stdout}{r.stderr}")
+            expect(nodes[0].pinned(cid), "not pinned where the content is")
+            expect(sorted(allocated(holder, cid)) == sorted(d.id for d in c.daemons), str(allocated(holder, cid)))
+            r = holder.cli("pin", "add", "--rmin", "1", "--rmax", "2", "--wait", "--wait-limit", "0",
+                           "--wait-timeout", "3s", cid)
+            expect(r.returncode == 2 and "1 of the 2 peer(s) waited for pinned" in r.stderr
+                   and "pinning" in r.stderr, f"{r.stdout}{r.stderr}")
+            r = holder.cli("pin", "rm", "--wait", "--wait-timeout", "30s", cid)
+            expect(r.returncode == 0, f"{r.stdout}{r.stderr}")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 if __name__ == "__main__":
     run(globals())
