@@ -608,11 +608,25 @@ void RestApi::get_status(const Cid& cid, bool local, const Responder& r,
   });
 }
 
+namespace {
+// A sync or recover that some peers could not do: said as partial, since the others did it.
+std::string failed_on_some(std::string_view method, const std::vector<std::string>& errors,
+                           std::size_t asked) {
+  if (errors.size() >= asked) {
+    return fmt::format("{} failed on every peer ({}): {}", method, asked, fmt::join(errors, "; "));
+  }
+  return fmt::format("{} failed on {} of {} peer(s), the others did it: {}", method, errors.size(),
+                     asked, fmt::join(errors, "; "));
+}
+}  // namespace
+
 void RestApi::recover_or_sync_one(const Cid& cid, bool recover, bool local, const Responder& r) {
   if (!recover) {
     // Sync is per peer and cheap only as a whole listing: sync everything, answer for this CID.
     peer_.run_everywhere("sync", local, [this, cid, local, r](std::vector<Cid>, std::vector<std::string> errors) {
-      if (!errors.empty()) return r->send_error(500, fmt::format("sync failed on {}", fmt::join(errors, "; ")));
+      if (!errors.empty()) {
+        return r->send_error(500, failed_on_some("sync", errors, local ? 1 : peer_.member_ids().size()));
+      }
       get_status(cid, local, r);
     });
     return;
@@ -624,9 +638,10 @@ void RestApi::recover_or_sync_one(const Cid& cid, bool recover, bool local, cons
 }
 
 void RestApi::run_everywhere(const std::string& method, bool local, const Responder& r) {
-  peer_.run_everywhere(method, local, [this, method, local, r](std::vector<Cid> touched, std::vector<std::string> errors) {
+  const std::size_t asked = local ? 1 : peer_.member_ids().size();
+  peer_.run_everywhere(method, local, [this, method, local, r, asked](std::vector<Cid> touched, std::vector<std::string> errors) {
     if (method == "sync") {
-      if (!errors.empty()) return r->send_error(500, fmt::format("sync failed on {}", fmt::join(errors, "; ")));
+      if (!errors.empty()) return r->send_error(500, failed_on_some(method, errors, asked));
       return r->send(204);
     }
     std::sort(touched.begin(), touched.end());
@@ -641,6 +656,7 @@ void RestApi::run_everywhere(const std::string& method, bool local, const Respon
       }
       error += (error.empty() ? "" : "; ") + errors[i];
     }
+    if (!error.empty()) error = failed_on_some(method == "recover_all" ? "recover" : method, {error}, asked);
     if (touched.empty()) {
       r->start_stream(200, {{"Content-Type", "application/json"}});
       return stream_lines(r, std::make_shared<std::vector<std::string>>(), 0, error);

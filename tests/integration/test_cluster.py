@@ -569,7 +569,12 @@ def test_recover_with_a_peer_down_lists_what_was_recovered_and_names_the_peer_th
         r = leader.cli("recover", timeout=60)
         expect(r.returncode != 0, f"a recovery that missed a peer exits 0: {r.stdout}")
         expect(dead.id in r.stderr, f"the peer that was not reached is not named: {r.stderr}")
+        expect("recover failed on 1 of 3 peer(s), the others did it" in r.stderr, r.stderr)
         expect(set(re.findall(r"bafk[a-z2-7]+", r.stdout)) == set(cids), r.stdout)
+        # A sync names each failure too (here every peer's IPFS is a closed port).
+        r = leader.cli("sync", timeout=60)
+        expect(r.returncode == 2 and "sync failed on every peer (3)" in r.stderr and dead.id in r.stderr,
+               r.stdout + r.stderr)
 
 def last_log_index(daemon):
     """The last Raft log index in the peer's raft.db (read-only while the daemon runs)."""
