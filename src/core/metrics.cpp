@@ -122,8 +122,11 @@ Result<std::vector<Metric>> decode_metrics(std::string_view bytes) {
 void MetricStore::add(Metric m) {
   auto& peers = by_name_[m.name];
   auto it = peers.find(m.peer);
-  // An older one that arrived late does not replace a valid newer one.
-  if (it != peers.end() && it->second.valid && it->second.expire > m.expire) return;
+  // An older one that arrived late does not replace a valid newer one; a withdrawal does: a
+  // metric already expired when it arrives, which a peer that stops cleanly sends
+  // (Monitor::farewell).
+  bool withdrawal = m.expired(m.received_at);
+  if (!withdrawal && it != peers.end() && it->second.valid && it->second.expire > m.expire) return;
   if (!m.expired(m.received_at)) alerted_.erase({m.name, m.peer});
   std::string peer = m.peer;
   peers.insert_or_assign(std::move(peer), std::move(m));

@@ -49,7 +49,8 @@ Result<std::vector<Metric>> decode_metrics(std::string_view bytes);
 
 class MetricStore {
  public:
-  // Keeps `m` as the latest of its (name, peer) unless a valid newer one (later expiry) is held.
+  // Keeps `m` as the latest of its (name, peer) unless a valid newer one (later expiry) is held
+  // and `m` is not a withdrawal (already expired at m.received_at).
   void add(Metric m);
   // Every metric name seen, sorted.
   std::vector<std::string> names() const;

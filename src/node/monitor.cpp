@@ -46,6 +46,11 @@ void Monitor::stop() {
   check_timer_.cancel();
 }
 
+void Monitor::farewell() {
+  if (!running_) return;
+  publish({make("ping", hooks_.ping_value ? hooks_.ping_value() : std::string(), nanoseconds(0))});
+}
+
 void Monitor::arm(asio::steady_timer& timer, nanoseconds every, void (Monitor::*what)()) {
   if (!running_ || every.count() <= 0) return;
   timer.expires_after(every);

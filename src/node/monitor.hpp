@@ -38,6 +38,10 @@ class Monitor {
 
   void start();
   void stop();
+  // Before a clean stop: tells the other members this peer's ping expires now, so that they stop
+  // allocating new pins to it at once instead of after its last ping expired (up to twice
+  // monitor_ping_interval), and raise its alert.
+  void farewell();
   // Publishes every metric now (after a membership change, so a new peer learns them at once).
   void publish_now();
   // A link to `peer` came up: it gets this peer's latest metrics at once.

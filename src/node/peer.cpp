@@ -1423,7 +1423,15 @@ void Peer::stop(bool leave, Done done) {
     if (rpc_) rpc_->close();
     done(left);
   };
-  if (!leave || !driver_ || member_ids().size() <= 1) return finish({});
+  if (!leave || !driver_ || member_ids().size() <= 1) {
+    if (!monitor_ || member_ids().size() <= 1) return finish({});
+    // The others learn that this peer is going before its links close: the farewell's frames
+    // get a moment to be written (close drops what is queued).
+    monitor_->farewell();
+    auto timer = std::make_shared<asio::steady_timer>(io_, milliseconds(200));
+    timer->async_wait([timer, finish](const std::error_code&) { finish({}); });
+    return;
+  }
   remove_peer(self_, [this, finish](Status s) {
     if (!s) options_.log("could not leave the cluster: " + s.error().message);
     finish(s);

@@ -100,6 +100,13 @@ TEST_CASE("the store keeps the latest metric per peer and ignores one that arriv
   CHECK_FALSE(store.current("freespace", a, kT0));
   store.retain({a});
   CHECK(store.latest("ping").size() == 1);
+  // A withdrawal (already expired when it arrives: a peer stopping cleanly) replaces the valid
+  // ping it holds, so the peer stops being live at once.
+  Metric farewell = metric("ping", a, "bye", kT0 + 21 * kSecond);
+  farewell.received_at = kT0 + 21 * kSecond;
+  store.add(farewell);
+  CHECK(store.latest("ping", a)->value == "bye");
+  CHECK_FALSE(store.current("ping", a, kT0 + 21 * kSecond));
 }
 
 TEST_CASE("an expired metric raises one alert per outage, again after the peer came back") {

@@ -448,5 +448,30 @@ def test_a_pin_moved_away_while_its_peer_was_down_is_unpinned_there_even_without
         for node in nodes:
             node.stop()
 
+def test_a_peer_stopped_cleanly_gets_no_new_pins_and_raises_its_alert_at_once(ctx):
+    # Its last ping and tags would stay valid for 30 s: without the farewell, new pins went to
+    # the stopped peer and `pin add --wait` failed on it.
+    def slow_metrics(cfg):
+        fast_monitoring(cfg)
+        cfg["cluster"]["monitor_ping_interval"] = "15s"
+        cfg["informer"]["tags"]["metric_ttl"] = "30s"
+    c = LocalCluster(ctx, 3)
+    for d in c.daemons:
+        c.edit(d, slow_metrics)
+    with c:
+        c.start_all()
+        leader = leader_of(c.daemons[0])
+        asker = next(d for d in c.daemons if d.id == leader)
+        gone = next(d for d in c.daemons if d.id != leader)
+        wait_until(lambda: len(metrics(asker, "tag:group")) == 3, 15, "every peer's tag")
+        gone.stop()
+        wait_until(lambda: any(a["peer"] == gone.id and a["name"] == "ping" for a in alerts(asker)), 5,
+                   "an alert for the stopped peer's ping")
+        cids = make_cids(8, seed=48)
+        pin_all(asker, cids, 2, 2)
+        for cid in cids:
+            expect(gone.id not in allocations(asker, cid), f"{cid} allocated to the stopped peer")
+
+
 if __name__ == "__main__":
     run(globals())
