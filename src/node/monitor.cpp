@@ -47,7 +47,10 @@ void Monitor::stop() {
 }
 
 void Monitor::farewell() {
-  if (!running_) return;
+  if (!running_ || farewell_) return;
+  // Nothing valid may follow it: a ping published after it would replace it.
+  farewell_ = true;
+  publish_timer_.cancel();
   publish({make("ping", hooks_.ping_value ? hooks_.ping_value() : std::string(), nanoseconds(0))});
 }
 
@@ -79,6 +82,7 @@ void Monitor::publish_now() {
 }
 
 void Monitor::publish_tick() {
+  if (farewell_) return;
   UnixNanos t = now();
   std::vector<Metric> out;
   out.push_back(make("ping", hooks_.ping_value ? hooks_.ping_value() : std::string(),
@@ -96,7 +100,7 @@ void Monitor::publish_tick() {
   if (t < next_disk_ || !hooks_.repo_stat) return;
   next_disk_ = t + (inf.disk_metric_ttl / 2).count();
   hooks_.repo_stat([this, alive = alive_](Result<net::RepoStat> stat) {
-    if (!*alive || !running_) return;
+    if (!*alive || !running_ || farewell_) return;
     const InformerConfig& informer = config_.informer;
     bool reposize = informer.disk_metric_type == "reposize";
     Metric m = make(informer.disk_metric_type, "", informer.disk_metric_ttl);
@@ -125,7 +129,7 @@ void Monitor::publish(std::vector<Metric> metrics) {
 }
 
 void Monitor::peer_connected(const std::string& peer) {
-  if (!running_ || peer == self_) return;
+  if (!running_ || farewell_ || peer == self_) return;
   std::vector<Metric> mine;
   for (const auto& name : store_.names()) {
     if (auto m = store_.latest(name, self_)) mine.push_back(std::move(*m));

@@ -40,7 +40,7 @@ class Monitor {
   void stop();
   // Before a clean stop: tells the other members this peer's ping expires now, so that they stop
   // allocating new pins to it at once instead of after its last ping expired (up to twice
-  // monitor_ping_interval), and raise its alert.
+  // monitor_ping_interval), and raise its alert. Nothing is published after it.
   void farewell();
   // Publishes every metric now (after a membership change, so a new peer learns them at once).
   void publish_now();
@@ -77,6 +77,7 @@ class Monitor {
   MetricStore store_;
   AlertLog alerts_;
   asio::steady_timer publish_timer_;
+  bool farewell_ = false;  // farewell() sent: nothing more is published
   asio::steady_timer check_timer_;
   struct CandidateCache {
     std::uint64_t version = 0;         // of store_ when it was built
