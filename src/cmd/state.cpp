@@ -162,14 +162,14 @@ int run_export(const cxxopts::ParseResult& args) {
   if (Status s = open_peer(args, peer); !s) return fail("export", s.error().message);
   if (!has_state(peer)) {
     // A peer that left, was removed or was cleaned up keeps its last state beside the folder.
-    fs::path aside = peer.data_dir.string() + ".old.0";
+    fs::path aside = node::old_folder(peer.data_dir, 0);
     std::error_code ec;
     std::string where =
         fs::exists(aside / store::StateDb::kFileName, ec)
             ? fmt::format("the state it held before it left or was reset is in {} (export it with "
                           "consensus.raft.data_folder set to that folder), and JSON backups of the "
                           "pinset are in {}",
-                          aside.string(), (fs::path(peer.config_dir) / "backups").string())
+                          aside.string(), node::backups_folder(peer.config_dir).string())
             : "this peer has never run here";
     return fail("export", fmt::format("no state in {}: {}; nothing to export", peer.data_dir.string(), where));
   }

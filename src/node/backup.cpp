@@ -123,7 +123,7 @@ Status write_document(std::FILE* file, const std::string& path, store::StateRead
 std::vector<std::filesystem::path> list_backups(const std::filesystem::path& config_dir) {
   std::vector<std::filesystem::path> out;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(config_dir / "backups", ec)) {
+  for (const auto& entry : std::filesystem::directory_iterator(backups_folder(config_dir), ec)) {
     if (entry.is_regular_file(ec) && is_backup_name(entry.path().filename().string())) {
       out.push_back(entry.path());
     }
@@ -155,7 +155,7 @@ Result<std::filesystem::path> write_backup_checked(const std::filesystem::path& 
                                                    store::StateReader& reader,
                                                    std::string_view cluster_id, int rotate,
                                                    bool& read_failed) {
-  std::filesystem::path dir = config_dir / "backups";
+  std::filesystem::path dir = backups_folder(config_dir);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return make_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
@@ -210,13 +210,13 @@ Result<std::filesystem::path> write_backup(const std::filesystem::path& config_d
   return write_backup_checked(config_dir, reader, cluster_id, rotate, read_failed);
 }
 
-namespace {
-
 std::filesystem::path old_folder(const std::filesystem::path& data_dir, int n) {
   return std::filesystem::path(data_dir.string() + ".old." + std::to_string(n));
 }
 
-}  // namespace
+std::filesystem::path backups_folder(const std::filesystem::path& config_dir) {
+  return config_dir / "backups";
+}
 
 Result<std::string> move_data_aside(const std::filesystem::path& config_dir,
                                     const std::filesystem::path& data_dir, int rotate) {

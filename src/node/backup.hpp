@@ -22,6 +22,11 @@ Result<std::filesystem::path> write_backup(const std::filesystem::path& config_d
                                            store::StateReader& reader, std::string_view cluster_id,
                                            int rotate);
 
+// <config_dir>/backups: where the JSON backups go.
+std::filesystem::path backups_folder(const std::filesystem::path& config_dir);
+// <data_dir>.old.<n>: where move_data_aside puts the data folder (0 the newest).
+std::filesystem::path old_folder(const std::filesystem::path& data_dir, int n);
+
 // The backup files in <config_dir>/backups/, oldest first.
 std::vector<std::filesystem::path> list_backups(const std::filesystem::path& config_dir);
 
