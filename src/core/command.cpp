@@ -1,5 +1,6 @@
 // Entry payload formats (see command.hpp). Format 1 is encode_ops() of pin.hpp; format 2 is a
-// peer's address announcement.
+// peer's address announcement; format 3 is a request id (session, seq, done_below) followed by
+// a format 1 entry.
 #include "core/command.hpp"
 
 #include "core/wire.hpp"
@@ -8,7 +9,32 @@ namespace clusterpin {
 namespace {
 constexpr std::uint64_t kPeerAddressesFormat = 2;
 constexpr std::uint64_t kOpsFormat = 1;
+constexpr std::uint64_t kRequestFormat = 3;
 }  // namespace
+
+std::string with_request_id(const RequestId& id, std::string_view command) {
+  WireWriter w;
+  w.u64(kRequestFormat);
+  w.u64(id.session);
+  w.u64(id.seq);
+  w.u64(id.done_below);
+  w.str().append(command);
+  return w.take();
+}
+
+Result<SplitRequest> split_request(std::string_view bytes) {
+  WireReader r(bytes);
+  if (r.u64() != kRequestFormat || !r.ok()) return SplitRequest{std::nullopt, bytes};
+  RequestId id;
+  id.session = r.u64();
+  id.seq = r.u64();
+  id.done_below = r.u64();
+  if (!r.ok()) return make_error("corrupt entry: bad request id");
+  std::string_view rest = bytes.substr(r.position());
+  if (WireReader inner(rest); inner.u64() != kOpsFormat || !inner.ok())
+    return make_error("corrupt entry: a request id must be followed by pinset changes");
+  return SplitRequest{id, rest};
+}
 
 std::string encode_peer_addresses(const PeerAddresses& peer) {
   WireWriter w;
@@ -20,7 +46,10 @@ std::string encode_peer_addresses(const PeerAddresses& peer) {
   return w.take();
 }
 
-Result<Command> decode_command(std::string_view bytes) {
+Result<Command> decode_command(std::string_view whole) {
+  auto split = split_request(whole);
+  if (!split) return split.error();
+  std::string_view bytes = split->command;
   WireReader peek(bytes);
   std::uint64_t format = peek.u64();
   if (format == kOpsFormat) {

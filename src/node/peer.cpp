@@ -403,6 +403,7 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
   std::uint64_t seed = 0;
   randombytes_buf(&seed, sizeof(seed));
   cfg.seed = seed;
+  randombytes_buf(&request_session_, sizeof(request_session_));
   RaftDriver::Callbacks callbacks;
   callbacks.send = [this](const raft::Message& m) {
     auto to = PeerId::parse(m.to);
@@ -545,6 +546,12 @@ void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& co
       add_peer_addresses(peer->peer, peer_record_text(*peer));
     } else {
       const auto& ops = std::get<std::vector<PinsetOp>>(*command);
+      if (effects.duplicate) {
+        options_.log(fmt::format(
+            "entry {} repeats a request applied before, or one its proposer gave up on (a "
+            "retry after an unknown outcome); its {} change(s) were not applied",
+            entry.index, ops.size()));
+      }
       for (std::size_t i = 0; i < ops.size(); ++i) {
         const PinsetOp& op = ops[i];
         if (i < effects.skipped.size() && effects.skipped[i]) continue;  // a stale decision
@@ -709,8 +716,15 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
     }
     auto timeout = duration_cast<milliseconds>(options_.config.raft.network_timeout);
     auto index = std::make_shared<raft::Index>(driver_->node().last_index() + 1);
-    driver_->propose(as_string(payload), timeout, [shared, index](Status s) {
+    // The crash tests' "commit-answer-lost": the answer to the first forwarded pinset request
+    // is lost after its entry applied, so its proposer retries one that committed.
+    static bool answer_lost = false;
+    const bool lose_answer = fault_armed("commit-answer-lost") && !answer_lost &&
+                             split_request(as_string(payload)).value().id.has_value();
+    answer_lost = answer_lost || lose_answer;
+    driver_->propose(as_string(payload), timeout, [shared, index, lose_answer](Status s) {
       if (!s) return shared->fail(s.error().message);
+      if (lose_answer) return shared->fail("the answer was lost (fault injection)");
       std::string bytes = encode_u64(*index);
       shared->reply(as_view(bytes));
     });
@@ -892,12 +906,18 @@ void Peer::commit_ops(std::vector<PinsetOp> ops, Done done) {
 void Peer::commit_gathered() {
   if (gathered_count_ == 0) return;
   auto waiting = std::make_shared<std::vector<Done>>(std::move(gathered_done_));
-  std::string data = encode_ops_entry(gathered_count_, gathered_body_.str());
+  // A retry proposes these same bytes: when both copies commit, the second changes nothing.
+  const std::uint64_t seq = next_request_seq_++;
+  open_requests_.insert(seq);
+  const RequestId id{request_session_, seq, *open_requests_.begin()};
+  std::string data =
+      with_request_id(id, encode_ops_entry(gathered_count_, gathered_body_.str()));
   gathered_body_.str().clear();
   gathered_count_ = 0;
   gathered_done_.clear();
   commit_data(std::move(data), static_cast<int>(options_.config.raft.commit_retries),
-              [waiting](Status s) {
+              [this, waiting, seq, alive = alive_](Status s) {
+                if (*alive) open_requests_.erase(seq);
                 for (Done& done : *waiting) done(s);
               });
 }

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -233,6 +234,11 @@ class Peer {
   std::vector<Done> gathered_done_;
   WireWriter op_scratch_;  // one op's encoding, before it joins gathered_body_
   OncePerTurn commit_gathered_soon_;
+  // Each gathered entry carries a request id (core/command.hpp's RequestId): this process's
+  // random session, its number, and the lowest number still open (proposed, not yet ended).
+  std::uint64_t request_session_ = 0;
+  std::uint64_t next_request_seq_ = 1;
+  std::set<std::uint64_t> open_requests_;
   OncePerTurn end_state_reads_soon_;  // the lookups of one turn share a read (StateDb::begin_reads)
 };
 

@@ -30,6 +30,15 @@ Result<std::optional<Command>> command_of(const raft::Entry& entry) {
   return std::optional<Command>(std::move(command).value());
 }
 
+// The request id a Normal entry carries (nullopt for others and for entries without one); the
+// entry decoded already, so its id is well formed.
+std::optional<store::StateDb::Request> request_of(const raft::Entry& entry) {
+  if (entry.type != raft::EntryType::Normal) return std::nullopt;
+  auto split = split_request(entry.data);
+  if (!split || !split->id) return std::nullopt;
+  return store::StateDb::Request{split->id->session, split->id->seq, split->id->done_below};
+}
+
 // The state.db changes one entry makes; `command` is the entry's, decoded once by the caller.
 Result<std::vector<store::StateOp>> state_ops_of(const raft::Entry& entry,
                                                   const std::optional<Command>& command) {
@@ -287,7 +296,7 @@ Status RaftDriver::apply_entries(const std::vector<raft::Entry>& entries) {
     if (!command) return make_error(fmt::format("entry {}: {}", e.index, command.error().message));
     auto ops = state_ops_of(e, *command);
     if (!ops) return make_error(fmt::format("entry {}: {}", e.index, ops.error().message));
-    batch.push_back({e.index, e.term, std::move(ops).value()});
+    batch.push_back({e.index, e.term, std::move(ops).value(), request_of(e)});
     commands.push_back(std::move(command).value());
   }
   auto applied = state_.apply_batch(batch);

@@ -4,7 +4,10 @@
 // Tables: pins(cid BLOB PRIMARY KEY, pin BLOB) and peers(id TEXT PRIMARY KEY, addrs TEXT), both
 // WITHOUT ROWID so rows are stored in key order (streaming 10M pins is one ordered b-tree walk);
 // meta(key, value) with schema_version, cluster_id, applied_index and applied_term;
-// local_unpins(cid BLOB PRIMARY KEY, pin BLOB), this peer's own (see set_unpin_guard).
+// local_unpins(cid BLOB PRIMARY KEY, pin BLOB), this peer's own (see set_unpin_guard);
+// requests(session INTEGER PRIMARY KEY, done_below, seen, last_index): the requests applied per
+// proposing session (see StateDb::Request; 64-bit numbers stored as their bits, seen as 8-byte
+// little-endian numbers in ascending order).
 //
 // Durability: WAL with synchronous=NORMAL. A commit then writes the WAL without fsync; a power
 // loss may drop the newest transactions but never tears one, so the tables always match
@@ -18,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cassert>
 #include <limits>
 #include <mutex>
@@ -39,7 +43,32 @@ constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS pins(cid BLOB PRIMARY KEY, pin BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS peers(id TEXT PRIMARY KEY, addrs TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS local_unpins(cid BLOB PRIMARY KEY, pin BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS requests(session INTEGER PRIMARY KEY, done_below INTEGER NOT NULL,
+                                    seen BLOB NOT NULL, last_index INTEGER NOT NULL);
 )sql";
+
+// A request id's numbers come from the proposing peer, any 64-bit value: stored as their bits.
+std::int64_t bits_of(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+std::uint64_t from_bits(std::int64_t v) { return static_cast<std::uint64_t>(v); }
+
+std::vector<std::uint64_t> decode_seen(std::string_view blob) {
+  std::vector<std::uint64_t> seen;
+  seen.reserve(blob.size() / 8);
+  for (std::size_t at = 0; at + 8 <= blob.size(); at += 8) {
+    std::uint64_t v = 0;
+    for (int b = 7; b >= 0; --b) v = (v << 8) | static_cast<unsigned char>(blob[at + b]);
+    seen.push_back(v);
+  }
+  return seen;
+}
+
+std::string encode_seen(const std::vector<std::uint64_t>& seen) {
+  std::string blob;
+  blob.reserve(seen.size() * 8);
+  for (std::uint64_t v : seen)
+    for (int b = 0; b < 8; ++b) blob.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
+  return blob;
+}
 
 std::int64_t to_sql(std::uint64_t v) {
   assert(v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) &&
@@ -136,6 +165,10 @@ struct Writer {
   Statement put_applied;
   Statement put_local_unpin;
   Statement drop_local_unpin;
+  Statement get_request;
+  Statement put_request;
+  Statement count_sessions;
+  Statement drop_oldest_session;
   // The transaction left open on this connection between calls: none, a shared read one (see
   // StateDb::begin_reads), or one holding applied entries not yet committed (see apply_batch).
   enum class Open : std::uint8_t { none, reads, writes };
@@ -231,18 +264,67 @@ Result<std::unique_ptr<Writer>> open_writer(const std::filesystem::path& file,
   auto put_local = db->prepare(
       "INSERT INTO local_unpins(cid, pin) VALUES(?1, ?2) ON CONFLICT(cid) DO UPDATE SET pin = ?2");
   auto drop_local = db->prepare("DELETE FROM local_unpins WHERE cid = ?1");
+  auto get_request = db->prepare("SELECT done_below, seen FROM requests WHERE session = ?1");
+  auto put_request = db->prepare(
+      "INSERT INTO requests(session, done_below, seen, last_index) VALUES(?1, ?2, ?3, ?4) "
+      "ON CONFLICT(session) DO UPDATE SET done_below = ?2, seen = ?3, last_index = ?4");
+  auto count_sessions = db->prepare("SELECT count(*) FROM requests");
+  auto drop_oldest = db->prepare(
+      "DELETE FROM requests WHERE session = "
+      "(SELECT session FROM requests ORDER BY last_index LIMIT 1)");
   for (auto* r : {&insert_pin, &update_pin, &delete_pin, &put_peer, &delete_peer, &put_applied,
-                  &put_local, &drop_local})
+                  &put_local, &drop_local, &get_request, &put_request, &count_sessions,
+                  &drop_oldest})
     if (!*r) return r->error();
-  auto w = std::unique_ptr<Writer>(
-      new Writer{std::move(*db), std::move(*q), std::move(*insert_pin), std::move(*update_pin),
-                 std::move(*delete_pin), std::move(*put_peer), std::move(*delete_peer),
-                 std::move(*put_applied), std::move(*put_local), std::move(*drop_local),
-                 Writer::Open::none, 0, nullptr});
+  auto w = std::unique_ptr<Writer>(new Writer{
+      std::move(*db), std::move(*q), std::move(*insert_pin), std::move(*update_pin),
+      std::move(*delete_pin), std::move(*put_peer), std::move(*delete_peer),
+      std::move(*put_applied), std::move(*put_local), std::move(*drop_local),
+      std::move(*get_request), std::move(*put_request), std::move(*count_sessions),
+      std::move(*drop_oldest), Writer::Open::none, 0, nullptr});
   auto checkpointer = WalCheckpointer::start(w->db, file.string(), options.vfs, kCheckpointFrames);
   if (!checkpointer) return checkpointer.error();
   w->checkpointer = std::move(*checkpointer);
   return w;
+}
+
+// Whether the request of an entry at `index` was applied before, or ended for its proposer
+// (below the session's done_below); when not, records it as applied. Same transaction as the
+// entry's ops, so the decision replays exactly after a crash.
+Result<bool> seen_before(Writer& w, const StateDb::Request& r, raft::Index index) {
+  w.get_request.bind_int(1, bits_of(r.session));
+  auto row = w.get_request.step();
+  if (!row) return row.error();
+  const bool known = *row;
+  std::uint64_t done_below = 0;
+  std::vector<std::uint64_t> seen;
+  if (known) {
+    done_below = from_bits(w.get_request.column_int(0));
+    seen = decode_seen(w.get_request.column_blob(1));
+  }
+  w.get_request.reset();
+  if (known && (r.seq < done_below || std::binary_search(seen.begin(), seen.end(), r.seq)))
+    return true;
+  seen.insert(std::upper_bound(seen.begin(), seen.end(), r.seq), r.seq);
+  done_below = std::max(done_below, r.done_below);
+  seen.erase(seen.begin(), std::lower_bound(seen.begin(), seen.end(), done_below));
+  if (seen.size() > StateDb::kMaxRequestsPerSession)  // the lowest are forgotten
+    seen.erase(seen.begin(), seen.end() - StateDb::kMaxRequestsPerSession);
+  w.put_request.bind_int(1, bits_of(r.session));
+  w.put_request.bind_int(2, bits_of(done_below));
+  w.put_request.bind_blob(3, encode_seen(seen));
+  w.put_request.bind_int(4, to_sql(index));
+  if (Status s = w.put_request.run(); !s) return s.error();
+  if (known) return false;
+  // A new session: the one that proposed least recently goes when there are too many.
+  auto count = w.count_sessions.step();
+  if (!count) return count.error();
+  const auto sessions = static_cast<std::uint64_t>(w.count_sessions.column_int(0));
+  w.count_sessions.reset();
+  if (sessions > StateDb::kMaxSessions) {
+    if (Status s = w.drop_oldest_session.run(); !s) return s.error();
+  }
+  return false;
 }
 
 // Runs one operation; `new_pin` tells whether a PutPin added a CID the pinset did not hold,
@@ -527,7 +609,16 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
     applied[i].new_pins.resize(e.ops.size());
     applied[i].replaced.resize(e.ops.size());
     applied[i].skipped.resize(e.ops.size());
+    if (e.request) {
+      auto dup = seen_before(wr, *e.request, e.index);
+      if (!dup) return fail(dup.error());
+      applied[i].duplicate = *dup;
+    }
     for (std::size_t k = 0; k < e.ops.size(); ++k) {
+      if (applied[i].duplicate) {
+        applied[i].skipped[k] = true;
+        continue;
+      }
       bool new_pin = false, skipped = false;
       if (Status s = run_op(wr, e.ops[k], new_pin, skipped, applied[i].replaced[k]); !s)
         return fail(s.error());

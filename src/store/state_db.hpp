@@ -146,10 +146,23 @@ class StateDb {
   // replaced or removed (the tracker unpins a pin that moved away from its peer). On failure nothing of this call is applied;
   // when the open transaction also held earlier calls' entries the process stops (see
   // fail_stop.hpp), since their effects were already acted on.
+  // Who proposed an entry (core/command.hpp's RequestId): an entry whose request was applied
+  // before, in an earlier entry, changes nothing. Kept per session in the table `requests`,
+  // replicated like the pinset: the numbers applied at or above the session's done_below (at
+  // most kMaxRequestsPerSession; beyond, the lowest are forgotten), for the kMaxSessions
+  // sessions that proposed last (a peer's restart starts a new session).
+  struct Request {
+    std::uint64_t session = 0;
+    std::uint64_t seq = 0;
+    std::uint64_t done_below = 0;
+  };
+  static constexpr std::size_t kMaxRequestsPerSession = 4096;
+  static constexpr std::size_t kMaxSessions = 1024;
   struct Entry {
     raft::Index index;
     raft::Term term;
     std::vector<StateOp> ops;
+    std::optional<Request> request = std::nullopt;
   };
   struct Applied {
     bool now = false;             // false: at or below the applied index, skipped
@@ -160,6 +173,8 @@ class StateDb {
     // Per op of the entry: a conditional op (if_version) that found another pin, or none, and
     // changed nothing. Nothing acts on it.
     std::vector<bool> skipped;
+    // The entry's request was applied before (or ended for its proposer): every op is skipped.
+    bool duplicate = false;
   };
   Result<std::vector<Applied>> apply_batch(std::span<const Entry> entries);
   // Commits the entries apply_batch left uncommitted (a failure stops the process, as above).

@@ -7,6 +7,7 @@
 
 #include <rapidjson/document.h>
 
+#include "core/command.hpp"
 #include "core/json_text.hpp"
 #include "core/pin.hpp"
 #include "core/time_format.hpp"
@@ -152,6 +153,33 @@ TEST_CASE("conditional pinset operations keep the version they expect") {
   CHECK((*back)[1].kind == PinsetOp::Kind::unpin);
   CHECK((*back)[1].if_version == std::optional<std::uint64_t>(7));
   CHECK((*back)[1].pin.cid == cid_of(kCidV1));
+}
+
+TEST_CASE("an entry with a request id decodes to the same operations, and the id splits off") {
+  std::vector<PinsetOp> ops{{PinsetOp::Kind::pin, full_pin()},
+                            {PinsetOp::Kind::unpin, Pin(cid_of(kCidV1))}};
+  const std::string plain = encode_ops(ops);
+  const RequestId id{0xfedcba9876543210ULL, 42, 40};
+  const std::string stamped = with_request_id(id, plain);
+  auto split = split_request(stamped);
+  REQUIRE(split.ok());
+  CHECK(split->id == std::optional<RequestId>(id));
+  CHECK(split->command == plain);
+  auto command = decode_command(stamped);
+  REQUIRE(command.ok());
+  const auto& back = std::get<std::vector<PinsetOp>>(*command);
+  REQUIRE(back.size() == 2);
+  CHECK(encode_pin(back[0].pin) == encode_pin(ops[0].pin));
+  CHECK(back[1].pin.cid == cid_of(kCidV1));
+  // Entries without one (older entries, peer announcements) split with no id.
+  auto old = split_request(plain);
+  REQUIRE(old.ok());
+  CHECK(!old->id);
+  CHECK(old->command == plain);
+  // A request id must be whole and followed by pinset changes.
+  CHECK(!split_request(stamped.substr(0, 3)).ok());
+  CHECK(!decode_command(with_request_id(id, encode_peer_addresses({"p", {}, "n"}))).ok());
+  CHECK(!decode_command(with_request_id(id, "")).ok());
 }
 
 TEST_CASE("append_rfc3339 adds the same text as format_rfc3339 after what the string holds") {

@@ -621,6 +621,37 @@ def test_concurrent_pins_share_raft_entries_and_each_is_answered_once_applied_th
         all_live_have(c, cids)
 
 
+def test_a_retried_pin_whose_first_attempt_committed_does_not_undo_a_later_unpin(ctx):
+    # The leader loses its answer to a follower's forwarded pin after the entry applied; the
+    # follower retries the same request 3 s later. Meanwhile the CID is unpinned through the
+    # leader: the retry commits again, but changes nothing, and the pin add succeeds.
+    with LocalCluster(ctx, 3) as c:
+        def slow_retry(cfg):
+            cfg["consensus"]["raft"]["commit_retry_delay"] = "3s"
+        for d in c.daemons:
+            c.edit(d, slow_retry)
+            d.start(env={"CLUSTERPIN_FAULT": "commit-answer-lost"})
+        for d in c.daemons:
+            d.wait_ready()
+        leader = c.leader(20)
+        follower = next(d for d in c.daemons if d is not leader)
+        cid = make_cids(1, seed=91)[0]
+        adding = subprocess.Popen([ctx.binary, "pin", "add", cid, "--host", follower.host],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: leader.api("GET", f"/allocations/{cid}")[0] == 200, 10,
+                   "the first attempt to commit")
+        r = leader.cli("pin", "rm", cid)
+        expect(r.returncode == 0, r.stderr)
+        expect(adding.poll() is None, "the retry came before the unpin: the test proves nothing")
+        out, err = adding.communicate(timeout=60)
+        expect(adding.returncode == 0, f"pin add exited {adding.returncode}: {out}{err}")
+        # The leader applied the retried entry before answering, the follower before its client.
+        for d in (leader, follower):
+            expect(d.api("GET", f"/allocations/{cid}")[0] == 404,
+                   f"peer {d.index} holds {cid} again after its unpin")
+        expect("repeats a request applied before" in follower.log(), follower.log()[-2000:])
+
+
 def test_restart_without_leaving_keeps_state_and_rejoins(ctx):
     with LocalCluster(ctx, 3) as c:
         c.start_all()

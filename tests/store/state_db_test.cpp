@@ -263,6 +263,103 @@ TEST_CASE("applied entries are committed by commit(), by opening a reader and by
   CHECK(committed_pins() == 3 + static_cast<std::int64_t>(StateDb::kMaxUncommittedOps));
 }
 
+namespace {
+
+// An entry of `ops` proposed as request `seq` of `session`, with every request below
+// `done_below` ended for its proposer.
+StateDb::Entry request_entry(raft::Index index, std::uint64_t session, std::uint64_t seq,
+                             std::uint64_t done_below, std::vector<StateOp> ops) {
+  return {index, 1, std::move(ops), StateDb::Request{session, seq, done_below}};
+}
+
+std::vector<StateDb::Applied> apply_entries(StateDb& db, std::vector<StateDb::Entry> entries) {
+  auto r = db.apply_batch(entries);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  return std::move(*r);
+}
+
+}  // namespace
+
+TEST_CASE("a request committed twice changes the pinset once, even after another request changed the pin") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  // Session 7's request 1 pins cid(1); another session unpins it; 7's retry of request 1
+  // commits later and must not pin it again. Session 9 numbers the same way and is not
+  // confused with 7; an entry without a request id is applied as before.
+  auto r = apply_entries(db, {request_entry(1, 7, 1, 1, {StateOp::put_pin(cid(1), "a")}),
+                              request_entry(2, 8, 1, 1, {StateOp::delete_pin(cid(1))}),
+                              request_entry(3, 7, 1, 1, {StateOp::put_pin(cid(1), "a")}),
+                              request_entry(4, 9, 1, 1, {StateOp::put_pin(cid(2), "b")}),
+                              {5, 1, {StateOp::put_pin(cid(3), "c")}}});
+  CHECK(!r[0].duplicate);
+  CHECK(!r[1].duplicate);
+  CHECK(r[2].now);  // applied as an entry (the position moves), its ops skipped
+  CHECK(r[2].duplicate);
+  CHECK(r[2].skipped == std::vector<bool>{true});
+  CHECK(r[2].new_pins == std::vector<bool>{false});
+  CHECK(!r[3].duplicate);
+  CHECK(!r[4].duplicate);
+  CHECK(!db.get_pin(cid(1))->has_value());
+  CHECK(*db.get_pin(cid(2)) == std::optional<std::string>("b"));
+  CHECK(*db.get_pin(cid(3)) == std::optional<std::string>("c"));
+  CHECK(*db.applied() == store::AppliedPosition{5, 1});
+}
+
+TEST_CASE("requests of a session apply in any order, once each, and those below done_below are skipped") {
+  TempDir dir;
+  {
+    auto db = open_state(dir.path());
+    // Requests 2 and 1 commit out of order; 3 says every request below 2 ended; then a late copy
+    // of 1 (already applied) and of 0 (given up by its proposer, never applied) change nothing.
+    auto r = apply_entries(db, {request_entry(1, 5, 2, 1, {StateOp::put_pin(cid(2), "two")}),
+                                request_entry(2, 5, 1, 1, {StateOp::put_pin(cid(1), "one")}),
+                                request_entry(3, 5, 3, 2, {StateOp::put_pin(cid(3), "three")}),
+                                request_entry(4, 5, 1, 1, {StateOp::put_pin(cid(1), "late")}),
+                                request_entry(5, 5, 0, 0, {StateOp::put_pin(cid(9), "lost")})});
+    CHECK(std::vector<bool>{r[0].duplicate, r[1].duplicate, r[2].duplicate, r[3].duplicate,
+                            r[4].duplicate} == std::vector<bool>{false, false, false, true, true});
+    CHECK(*db.get_pin(cid(1)) == std::optional<std::string>("one"));
+    CHECK(!db.get_pin(cid(9))->has_value());
+  }
+  // The record of applied requests is part of the committed state: it survives a reopen and
+  // travels in a snapshot, so every peer decides the same.
+  auto db = open_state(dir.path());
+  auto again = apply_entries(db, {request_entry(6, 5, 2, 1, {StateOp::put_pin(cid(2), "again")})});
+  CHECK(again[0].duplicate);
+  REQUIRE(db.create_snapshot(dir.path() / "s.db").ok());
+  auto other = open_state(dir.path() / "other");
+  REQUIRE(other.restore_snapshot(dir.path() / "s.db").ok());
+  auto there = apply_entries(other, {request_entry(7, 5, 3, 2, {StateOp::put_pin(cid(3), "x")}),
+                                     request_entry(8, 5, 4, 2, {StateOp::put_pin(cid(4), "four")})});
+  CHECK(there[0].duplicate);
+  CHECK(!there[1].duplicate);
+  CHECK(*other.get_pin(cid(3)) == std::optional<std::string>("three"));
+}
+
+TEST_CASE("the record of requests stays bounded: the least recent sessions and the lowest numbers go") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  raft::Index index = 0;
+  // A session that never says which requests ended keeps the last kMaxRequestsPerSession.
+  std::vector<StateDb::Entry> batch;
+  for (std::uint64_t seq = 1; seq <= StateDb::kMaxRequestsPerSession + 10; ++seq)
+    batch.push_back(request_entry(++index, 1, seq, 0, {}));
+  apply_entries(db, std::move(batch));
+  auto low = apply_entries(db, {request_entry(++index, 1, 5, 0, {}),
+                                request_entry(++index, 1, StateDb::kMaxRequestsPerSession + 10, 0, {})});
+  CHECK(!low[0].duplicate);  // forgotten: applied again, as an entry without an id would be
+  CHECK(low[1].duplicate);
+  // kMaxSessions newer sessions push session 1 out; the most recent ones stay.
+  batch.clear();
+  for (std::uint64_t session = 2; session <= StateDb::kMaxSessions + 1; ++session)
+    batch.push_back(request_entry(++index, session, 1, 1, {}));
+  apply_entries(db, std::move(batch));
+  auto after = apply_entries(db, {request_entry(++index, StateDb::kMaxSessions + 1, 1, 1, {}),
+                                  request_entry(++index, 1, StateDb::kMaxRequestsPerSession + 10, 0, {})});
+  CHECK(after[0].duplicate);
+  CHECK(!after[1].duplicate);
+}
+
 TEST_CASE("a crash loses uncommitted entries together with their applied position") {
   TempDir dir;
   auto run_child = [&](bool commit) {
