@@ -3,8 +3,10 @@
 // config folder. SIGINT/SIGTERM stop it cleanly (leaving the cluster first with --leave).
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
 #include <cstring>
@@ -37,6 +39,18 @@ void declare_daemon(cxxopts::Options& o) {
 
 void log_line(const std::string& line) { fmt::print(stderr, "{}\n", line); }
 
+// Raises the soft limit of open files to the hard one, as Go programs (IPFS Cluster, Kubo) do
+// at start: the usual soft limit of 1024 is what the REST API alone may hold (max_connections),
+// besides peer links, IPFS calls and SQLite files.
+void raise_open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t was = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
+    log_line(fmt::format("could not raise the open files limit from {}: {}", was, std::strerror(errno)));
+}
+
 // A peer that left (or was removed) keeps no state of the cluster: its data folder is moved
 // aside (after a JSON backup) and the last known peers go into cluster.bootstrap, so a restart
 // joins the cluster again from a clean folder.
@@ -56,6 +70,7 @@ void forget_cluster(const std::string& dir, ServiceConfig config, const std::vec
 }
 
 int daemon_main(const cxxopts::ParseResult& args) {
+  raise_open_files_limit();
   std::string dir = config_dir(args);
   ConfigLoadOptions load_options;
   load_options.allow_empty_secret = flag(args, "insecure-empty-secret");

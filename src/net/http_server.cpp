@@ -31,6 +31,8 @@ struct HttpServer::Shared {
   asio::io_context* io = nullptr;
   HttpServerOptions options;
   HttpHandler handler;
+  HttpHeadCheck head_check;
+  size_t body_bytes = 0;  // held by connections reading a body (max_body_bytes_in_flight)
   std::unordered_map<HttpConnection*, std::weak_ptr<HttpConnection>> connections;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp_acceptors;
   std::vector<std::unique_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors;
@@ -45,7 +47,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         parser_(HttpParser::Mode::request, shared_->options.limits),
         read_timer_(*shared_->io),
         write_timer_(*shared_->io) {}
-  ~HttpConnection() { shared_->connections.erase(this); }
+  ~HttpConnection() {
+    release_body_bytes();
+    shared_->connections.erase(this);
+  }
 
   void start() {
     socket_.set_no_delay();
@@ -127,6 +132,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void close() {
     if (closed_) return;
     closed_ = true;
+    release_body_bytes();
     socket_.close();
     read_timer_.cancel();
     write_timer_.cancel();
@@ -255,6 +261,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
           buffer_.erase(0, step.consumed);
           request_ = std::move(parser_.request());
           request_.remote = remote_;
+          if (shared_->head_check) {
+            if (auto refusal = shared_->head_check(request_)) {
+              buffer_.clear();
+              answer_error(refusal->status, refusal->message, std::move(refusal->headers));
+              return;
+            }
+          }
           phase_ = Phase::body;
           // Without read_timeout the body must still keep coming: a client gone silent mid-body
           // would otherwise hold its connection, one of max_connections, for good.
@@ -267,13 +280,24 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
             queue("HTTP/1.1 100 Continue\r\n\r\n");
           }
           break;
-        case HttpParser::Event::body:
-          request_.body.append(parser_.body_piece());
+        case HttpParser::Event::body: {
+          std::string_view piece = parser_.body_piece();
+          if (shared_->body_bytes + piece.size() > shared_->options.max_body_bytes_in_flight) {
+            buffer_.clear();
+            answer_error(503, "the server holds too many request bodies being received; try "
+                              "again later");
+            return;
+          }
+          shared_->body_bytes += piece.size();
+          body_bytes_ += piece.size();
+          request_.body.append(piece);
           buffer_.erase(0, step.consumed);
           break;
+        }
         case HttpParser::Event::done:
           buffer_.erase(0, step.consumed);
           request_.trailers = parser_.trailers();
+          release_body_bytes();  // the handler owns the body now
           dispatch();
           return;
         case HttpParser::Event::error:
@@ -311,13 +335,20 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     }
   }
 
-  // Answers an error that ends the connection (parse errors, timeouts, overload).
-  void answer_error(int status, std::string_view message) {
+  void release_body_bytes() {
+    shared_->body_bytes -= body_bytes_;
+    body_bytes_ = 0;
+  }
+
+  // Answers an error that ends the connection (parse errors, timeouts, overload, refusals).
+  void answer_error(int status, std::string_view message, HttpHeaders headers = {}) {
     phase_ = Phase::closing;
     keep_alive_ = false;
+    release_body_bytes();
+    request_.body.clear();
+    request_.body.shrink_to_fit();
     arm_read_timer(milliseconds(2000));  // upper bound on the whole goodbye
     std::string body = json_error_body(status, message);
-    HttpHeaders headers;
     headers.add("Content-Type", "application/json");
     headers.add("Content-Length", std::to_string(body.size()));
     write_head(status, headers, false);
@@ -419,6 +450,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::string buffer_;  // received, not yet parsed
   HttpRequest request_;
   std::string remote_;
+  size_t body_bytes_ = 0;  // of request_.body, counted in shared_->body_bytes
   Phase phase_ = Phase::header;
   bool reading_ = false;
   bool writing_ = false;
@@ -678,6 +710,10 @@ void HttpServer::stop() {
 
 size_t HttpServer::connection_count() const {
   return shared_->connections.size();
+}
+
+void HttpServer::set_head_check(HttpHeadCheck check) {
+  shared_->head_check = std::move(check);
 }
 
 }  // namespace clusterpin::net

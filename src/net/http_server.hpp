@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,10 @@ struct HttpServerOptions {
   std::chrono::milliseconds write_stall_timeout{60000};
   // Connections beyond this many are answered 503 and closed.
   size_t max_connections = 1024;
+  // Request bodies being read, all connections together, may hold this many bytes; a body that
+  // would go beyond is answered 503 and its connection closed. Each body alone is bounded by
+  // limits.max_body_bytes, but 1024 connections of 64 MiB would be 64 GiB.
+  size_t max_body_bytes_in_flight = 128ull << 20;
   // Streaming: write_chunk() asks the producer to wait above this many unsent bytes.
   size_t stream_high_water_bytes = 256 * 1024;
   // Added to every response (ipfs-cluster restapi "headers").
@@ -47,6 +52,18 @@ struct HttpServerOptions {
 };
 
 class HttpConnection;
+
+// What a head check (HttpServer::set_head_check) answers instead of the handler.
+struct HttpRefusal {
+  int status = 400;
+  std::string message;
+  HttpHeaders headers;
+};
+// Looks at a request's head before its body is read (and before 100 Continue): a refusal is
+// answered with {"code","message"} and the connection closes (its body is never read); nullopt
+// lets the request go on to the handler. For checks that need no body, such as credentials:
+// a client without them cannot make the server hold a body.
+using HttpHeadCheck = std::function<std::optional<HttpRefusal>(const HttpRequest& head)>;
 
 // How a handler answers one request. Handed out as a shared_ptr: keep it to answer later.
 // Use it on the io_context's thread only (post there from other threads).
@@ -126,6 +143,7 @@ class HttpServer {
   // method here, call it on the io_context's thread or once that thread has stopped.
   void stop();
   size_t connection_count() const;
+  void set_head_check(HttpHeadCheck check);
 
   struct Shared;  // state shared with connections, which may outlive the server briefly
 

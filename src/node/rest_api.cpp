@@ -164,6 +164,7 @@ Result<std::string> RestApi::start() {
   for (const auto& [k, v] : c.headers) options.default_headers.add(k, v);
   server_ = std::make_unique<net::HttpServer>(io_, options,
       [this](net::HttpRequest request, Responder responder) { handle(std::move(request), std::move(responder)); });
+  server_->set_head_check([this](const net::HttpRequest& head) { return check_credentials(head); });
   auto bound = server_->listen(*endpoint);
   if (!bound) return make_error(fmt::format("cannot listen on {}: {}", c.http_listen_multiaddress, bound.error().message));
   return bound->to_string();
@@ -174,35 +175,41 @@ void RestApi::stop() {
   server_.reset();
 }
 
+// Credentials are checked on the request's head, before its body is read: a client without
+// them gets its 401 (and the connection closes) without making the peer hold a body of up to
+// 64 MiB. CORS headers go with the refusal, so a browser can read it.
+std::optional<net::HttpRefusal> RestApi::check_credentials(const net::HttpRequest& head) const {
+  const auto& creds = peer_.config().restapi.basic_auth_credentials;
+  bool open_route = head.method == "OPTIONS" || (head.method == "GET" && head.path == "/health");
+  if (!creds || creds->empty() || open_route) return std::nullopt;
+  // As IPFS Cluster: Basic credentials, or a bearer token from POST /token. The challenge makes
+  // clients that send credentials only when asked (browsers, wget) send them.
+  constexpr std::string_view kRealm = "realm=\"Restricted IPFS Cluster API\"";
+  net::HttpRefusal refusal{401, {}, cors_for(peer_.config().restapi, head).headers};
+  std::string_view given = head.headers.get("Authorization").value_or("");
+  if (net::parse_basic_auth(given)) {
+    if (net::basic_auth_matches(head.headers, *creds)) return std::nullopt;
+    refusal.headers.add("WWW-Authenticate", fmt::format("Basic {}", kRealm));
+    refusal.message = "unauthorized: wrong user or password";
+  } else if (net::is_bearer_auth(given)) {
+    if (net::verify_bearer_token(given, *creds, unix_seconds_now())) return std::nullopt;
+    refusal.headers.add("WWW-Authenticate", fmt::format("Bearer {}, error=\"invalid_token\"", kRealm));
+    refusal.message = "unauthorized: invalid token (get one with POST /token)";
+  } else {
+    refusal.headers.add("WWW-Authenticate", fmt::format("Bearer {}", kRealm));
+    refusal.headers.add("WWW-Authenticate", fmt::format("Basic {}", kRealm));
+    refusal.message =
+        "unauthorized: this API requires credentials (basic auth, or a bearer token from POST "
+        "/token)";
+  }
+  return refusal;
+}
+
 void RestApi::handle(net::HttpRequest request, Responder r) {
   Cors cors = cors_for(peer_.config().restapi, request);
   r->add_headers(cors.headers);
   if (cors.preflight) return r->send(204);  // a browser sends no credentials with a preflight
-  const auto& creds = peer_.config().restapi.basic_auth_credentials;
-  bool open_route = request.method == "OPTIONS" || (request.method == "GET" && request.path == "/health");
-  if (creds && !creds->empty() && !open_route) {
-    // As IPFS Cluster: Basic credentials, or a bearer token from POST /token. The challenge makes
-    // clients that send credentials only when asked (browsers, wget) send them.
-    constexpr std::string_view kRealm = "realm=\"Restricted IPFS Cluster API\"";
-    std::string_view given = request.headers.get("Authorization").value_or("");
-    if (net::parse_basic_auth(given)) {
-      if (!net::basic_auth_matches(request.headers, *creds)) {
-        r->add_headers({{"WWW-Authenticate", fmt::format("Basic {}", kRealm)}});
-        return r->send_error(401, "unauthorized: wrong user or password");
-      }
-    } else if (net::is_bearer_auth(given)) {
-      if (!net::verify_bearer_token(given, *creds, unix_seconds_now())) {
-        r->add_headers({{"WWW-Authenticate", fmt::format("Bearer {}, error=\"invalid_token\"", kRealm)}});
-        return r->send_error(401, "unauthorized: invalid token (get one with POST /token)");
-      }
-    } else {
-      r->add_headers({{"WWW-Authenticate", fmt::format("Bearer {}", kRealm)},
-                      {"WWW-Authenticate", fmt::format("Basic {}", kRealm)}});
-      return r->send_error(401, "unauthorized: this API requires credentials (basic auth, or a "
-                                "bearer token from POST /token)");
-    }
-  }
-  route(request, r);
+  route(request, r);  // credentials were checked on the head (check_credentials)
 }
 
 // POST /token: a token for the user the request authenticated as (handle() checked it).

@@ -509,11 +509,34 @@ def test_basic_auth_guards_every_route_but_health(ctx):
         expect(status == 401 and sorted(h.get_all("WWW-Authenticate")) == [
             'Basic realm="Restricted IPFS Cluster API"', 'Bearer realm="Restricted IPFS Cluster API"'],
             f"{status} {dict(h)}")
+        # Credentials are checked on the head: a body announced without them is never waited
+        # for (nor held), the 401 comes at once and the connection closes.
+        got, closed = raw_exchange(d, b"POST /pins HTTP/1.1\r\nHost: x\r\n"
+                                      b"Content-Length: 60000000\r\n\r\n", timeout=10)
+        expect(closed and got.startswith(b"HTTP/1.1 401 ") and b"Connection: close" in got, got[:300])
         # The CLI passes --basic-auth (and refuses without it).
         r = d.cli("pin", "ls")
         expect(r.returncode == 2 and "401" in r.stdout + r.stderr, r.stdout + r.stderr)
         r = d.cli("pin", "ls", "--basic-auth", "admin:s3cret")
         expect(r.returncode == 0 and cid in r.stdout, r.stdout + r.stderr)
+
+
+def test_the_daemon_raises_its_open_files_limit_to_the_hard_limit(ctx):
+    # 1024 API connections (max_connections) would otherwise use up the usual soft limit.
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 1024 and hard != resource.RLIM_INFINITY:
+        print(f"hard limit {hard}: nothing to raise")
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # inherited by the daemon
+    try:
+        c, d = single_peer(ctx)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with c:
+        line = next(l for l in open(f"/proc/{d.proc.pid}/limits") if l.startswith("Max open files"))
+        want = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+        expect(line.split()[3] == want, line)
 
 
 def test_a_non_loopback_api_without_credentials_is_refused_at_start(ctx):

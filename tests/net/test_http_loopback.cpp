@@ -126,6 +126,14 @@ class TestServer {
     asio::post(io_, [&] { p.set_value(server_.connection_count()); });
     return p.get_future().get();
   }
+  void set_head_check(HttpHeadCheck check) {
+    std::promise<void> p;
+    asio::post(io_, [&] {
+      server_.set_head_check(std::move(check));
+      p.set_value();
+    });
+    p.get_future().get();
+  }
 
  private:
   void handle(HttpRequest r, std::shared_ptr<HttpResponder> w) {
@@ -685,6 +693,61 @@ TEST_CASE("Expect: 100-continue gets an interim 100 before the body is sent") {
   std::string got = raw.read_until(
       [](const std::string& s) { return s.find("\r\n\r\nhello") != std::string::npos; }, 2s);
   CHECK(got.find("HTTP/1.1 200 OK") != std::string::npos);
+}
+
+TEST_CASE("a head check refuses before the body is read, with its headers, and closes") {
+  TestServer server;
+  server.set_head_check([](const HttpRequest& head) -> std::optional<HttpRefusal> {
+    if (head.headers.get("Authorization") == std::optional<std::string_view>("let me in"))
+      return std::nullopt;
+    return HttpRefusal{401, "unauthorized: no", {{"WWW-Authenticate", "Basic realm=\"x\""}}};
+  });
+  {
+    // A body of 10 MB is announced and never sent: the answer comes anyway, without a 100.
+    RawClient raw(server.port());
+    raw.send("POST /echo HTTP/1.1\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n");
+    std::string got = raw.read_to_eof(3s);
+    CHECK(raw.eof());
+    CHECK(got.rfind("HTTP/1.1 401 Unauthorized\r\n", 0) == 0);
+    CHECK(got.find("WWW-Authenticate: Basic realm=\"x\"\r\n") != std::string::npos);
+    CHECK(got.find("Connection: close\r\n") != std::string::npos);
+    CHECK(got.find("{\"code\":401,\"message\":\"unauthorized: no\"}") != std::string::npos);
+    CHECK(got.find("100 Continue") == std::string::npos);
+  }
+  CHECK(server.requests == 0);  // the handler never saw it
+  RawClient raw(server.port());
+  raw.send("POST /echo HTTP/1.1\r\nAuthorization: let me in\r\nContent-Length: 5\r\n\r\nhello");
+  std::string got = raw.read_until(
+      [](const std::string& s) { return s.find("\r\n\r\nhello") != std::string::npos; }, 2s);
+  CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(server.requests == 1);
+}
+
+TEST_CASE("bodies being received share a budget: beyond it 503 and close, freed once handled") {
+  HttpServerOptions options;
+  options.max_body_bytes_in_flight = 1000;
+  TestServer server(options);
+  RawClient first(server.port());
+  first.send("POST /echo HTTP/1.1\r\nContent-Length: 800\r\n\r\n" + std::string(700, 'a'));
+  std::this_thread::sleep_for(200ms);  // the server holds 700 bytes of it
+  {
+    RawClient second(server.port());
+    second.send("POST /echo HTTP/1.1\r\nContent-Length: 800\r\n\r\n" + std::string(800, 'b'));
+    std::string got = second.read_to_eof(3s);
+    CHECK(got.rfind("HTTP/1.1 503 ", 0) == 0);
+    CHECK(got.find("too many request bodies") != std::string::npos);
+    CHECK(second.eof());
+  }
+  first.send(std::string(100, 'a'));
+  std::string got = first.read_until(
+      [](const std::string& s) { return s.find(std::string(800, 'a')) != std::string::npos; }, 2s);
+  CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  // The first body was handed to the handler: its bytes left the budget.
+  RawClient third(server.port());
+  third.send("POST /echo HTTP/1.1\r\nContent-Length: 900\r\n\r\n" + std::string(900, 'c'));
+  std::string again = third.read_until(
+      [](const std::string& s) { return s.find(std::string(900, 'c')) != std::string::npos; }, 2s);
+  CHECK(again.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
 }
 
 TEST_CASE("oversized headers get 431, oversized bodies 413, garbage 400, all as JSON, then close") {
