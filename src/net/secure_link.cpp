@@ -1,6 +1,7 @@
 // Secure links: HandshakeRun drives one PeerHandshake over a socket (2-byte big-endian length
 // before each handshake message, a single timer for connect + handshake), SecureLink runs the
-// frame loops, SecureListener accepts with per-address failure limiting. Every async handler
+// frame loops, SecureListener accepts with bounds on handshakes in progress (making room by
+// ending the oldest one that has not proven the secret). Every async handler
 // holds a shared_ptr to its owner, so closing never leaves a handler with a dangling object.
 #include "net/secure_link.hpp"
 
@@ -27,6 +28,7 @@ std::string describe(const tcp::endpoint& endpoint) {
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::chrono::milliseconds kFirstMessageDeadline{1'000};
 constexpr std::string_view kNotClusterPeer =
     "it does not share this cluster's secret or is not a clusterpin peer";
 
@@ -40,6 +42,7 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
                RemoteCheck check, std::shared_ptr<Message1ReplayFilter> filter, LinkHandler done)
       : socket_(std::move(socket)),
         timer_(socket_.get_executor()),
+        first_message_timer_(socket_.get_executor()),
         config_(std::move(config)),
         handshake_(initiator ? PeerHandshake::initiator(config_->keys, config_->identity)
                              : PeerHandshake::responder(config_->keys, config_->identity)),
@@ -69,10 +72,22 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
     address_ = ec ? std::string("unknown address") : describe(remote);
     socket_.set_option(tcp::no_delay(true), ec);
     arm_timer();
+    arm_first_message_timer();
     step();
   }
 
   void abort(const std::string& why) { finish(make_error(why)); }
+
+  // Responder: message 1 was read, passed mac1 (only a holder of the secret makes one) and was
+  // not a replay. Until then a run may be evicted for a newer connection (SecureListener).
+  bool proven() const { return proven_; }
+  bool finished() const { return finished_; }
+  const std::string& address() const { return address_; }
+  // The listener's bookkeeping: the source key it counted the run under, and whether it ended
+  // the run to make room (not a failure of that source).
+  std::string source;
+  bool evicted = false;
+  void set_done(LinkHandler done) { done_ = std::move(done); }
 
  private:
   void arm_timer() {
@@ -82,6 +97,20 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
       self->finish(make_error(fmt::format(
           "secure link with {}: handshake timed out after {} ms ({} or is unreachable/overloaded)",
           self->address_, self->config_->handshake_timeout.count(), kNotClusterPeer)));
+    });
+  }
+
+  // A peer sends message 1 as soon as it connected: a connection silent for
+  // kFirstMessageDeadline (or the handshake timeout, when shorter) gives its slot back.
+  void arm_first_message_timer() {
+    first_message_timer_.expires_after(std::min(kFirstMessageDeadline, config_->handshake_timeout));
+    first_message_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->finished_ || self->received_any_) return;
+      self->finish(make_error(fmt::format(
+          "secure link from {}: no handshake message within {} ms of the connect ({})",
+          self->address_,
+          std::min(kFirstMessageDeadline, self->config_->handshake_timeout).count(),
+          kNotClusterPeer)));
     });
   }
 
@@ -151,6 +180,10 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
             fmt::format("secure link with {}: replayed handshake message 1 refused", address_)));
       }
     }
+    if (was_first) {
+      proven_ = true;
+      first_message_timer_.cancel();
+    }
     if (initiator_ && handshake_.remote_identity() && check_) {
       if (Status st = check_(*handshake_.remote_identity()); !st) {
         return finish(
@@ -186,6 +219,7 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
     if (finished_) return;
     finished_ = true;
     timer_.cancel();
+    first_message_timer_.cancel();
     asio::error_code ignored;
     socket_.close(ignored);
     auto done = std::move(done_);
@@ -194,6 +228,7 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
 
   tcp::socket socket_;
   asio::steady_timer timer_;
+  asio::steady_timer first_message_timer_;
   std::shared_ptr<const LinkConfig> config_;
   PeerHandshake handshake_;
   bool initiator_;
@@ -205,6 +240,7 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
   Bytes message_;
   Bytes out_;
   bool received_any_ = false;
+  bool proven_ = false;
   bool finished_ = false;
 };
 
@@ -363,6 +399,24 @@ std::string source_key(const asio::ip::address& address) {
   return asio::ip::address_v6(bytes).to_string() + "/64";
 }
 
+// Makes room for a new connection: the oldest handshake that has not proven the secret yet
+// (from `source`, or from anyone when `source` is empty) is ended. False when every one in
+// progress has proven it. Refusing the newcomer instead let anyone without the secret keep
+// peers out by holding silent connections, or by failing handshakes from a peer's address.
+bool SecureListener::evict_unproven(const std::string& source) {
+  for (auto& weak : in_progress_) {
+    auto run = weak.lock();
+    if (!run || run->finished() || run->proven()) continue;
+    if (!source.empty() && run->source != source) continue;
+    run->evicted = true;
+    run->abort(fmt::format("secure link from {}: no handshake message yet; closed to make room "
+                           "for a newer connection",
+                           run->address()));
+    return true;
+  }
+  return false;
+}
+
 void SecureListener::accept_more() {
   acceptor_.async_accept([self = shared_from_this()](const asio::error_code& ec,
                                                      tcp::socket socket) {
@@ -381,23 +435,26 @@ void SecureListener::accept_more() {
     asio::error_code rec;
     const tcp::endpoint remote = socket.remote_endpoint(rec);
     const std::string source = rec ? std::string("unknown") : source_key(remote.address());
-    const auto now = AddressFailureLimiter::Clock::now();
     auto from_source = self->pending_by_source_.find(source);
-    if (!self->limiter_.allowed(source, now) ||
-        self->pending_handshakes_ >= self->config_->max_pending_handshakes ||
-        (from_source != self->pending_by_source_.end() &&
-         from_source->second >= self->config_->max_pending_per_source)) {
-      // Refused before reading a byte: the cheapest possible answer.
+    const bool source_full = from_source != self->pending_by_source_.end() &&
+                             from_source->second >= self->config_->max_pending_per_source;
+    const bool all_full = self->pending_handshakes_ >= self->config_->max_pending_handshakes;
+    // Evicting ends the run at once (its slot is given back before the abort returns).
+    if ((source_full && !self->evict_unproven(source)) ||
+        (!source_full && all_full && !self->evict_unproven({}))) {
+      // Every slot holds a handshake that proved the secret: refused before reading a byte.
       socket.close(rec);
       return self->accept_more();
     }
     ++self->pending_handshakes_;
     ++self->pending_by_source_[source];
     auto run = std::make_shared<HandshakeRun>(std::move(socket), self->config_, false, nullptr,
-                                              self->replay_filter_,
-                                              [self, source](Result<std::shared_ptr<SecureLink>> r) {
-                                                self->handshake_finished(source, std::move(r));
-                                              });
+                                              self->replay_filter_, nullptr);
+    run->source = source;
+    // Called from inside the run (its finish), which is alive then.
+    run->set_done([self, raw = run.get()](Result<std::shared_ptr<SecureLink>> r) {
+      self->handshake_finished(raw->source, std::move(r), raw->evicted);
+    });
     // Drop records of finished runs so the list stays as small as the handshakes in progress.
     std::erase_if(self->in_progress_, [](const auto& w) { return w.expired(); });
     self->in_progress_.push_back(run);
@@ -407,7 +464,7 @@ void SecureListener::accept_more() {
 }
 
 void SecureListener::handshake_finished(const std::string& address,
-                                        Result<std::shared_ptr<SecureLink>> r) {
+                                        Result<std::shared_ptr<SecureLink>> r, bool evicted) {
   assert(pending_handshakes_ > 0);
   --pending_handshakes_;
   if (auto it = pending_by_source_.find(address); it != pending_by_source_.end() && --it->second == 0) {
@@ -418,13 +475,20 @@ void SecureListener::handshake_finished(const std::string& address,
     return;
   }
   if (!r) {
-    config_->log(fmt::format("{}; connection refused", r.error().message));
-    if (limiter_.record_failure(address, AddressFailureLimiter::Clock::now())) {
-      config_->log(fmt::format(
-          "secure link: {} failed {} handshakes; refusing its connections for {} s", address,
-          config_->failure_limits.max_failures,
-          std::chrono::duration_cast<std::chrono::seconds>(config_->failure_limits.window)
-              .count()));
+    if (evicted) return;  // not the source's failure: it may be a peer that was about to speak
+    // Failures are logged, up to max_failures per source and window; then once that the rest
+    // of the window is not.
+    const auto now = AddressFailureLimiter::Clock::now();
+    if (limiter_.allowed(address, now)) {
+      config_->log(fmt::format("{}; connection refused", r.error().message));
+      if (limiter_.record_failure(address, now)) {
+        config_->log(fmt::format(
+            "secure link: {} failed {} handshakes; its further failures in the next {} s are "
+            "not logged",
+            address, config_->failure_limits.max_failures,
+            std::chrono::duration_cast<std::chrono::seconds>(config_->failure_limits.window)
+                .count()));
+      }
     }
     return;
   }

@@ -34,10 +34,14 @@ struct LinkConfig {
   LocalIdentity identity;
   FrameLimits frame_limits;
   std::chrono::milliseconds handshake_timeout{5'000};  // connect + all three messages
-  std::size_t max_pending_handshakes = 256;            // listener: more are refused at accept
-  // Listener: handshakes in progress from one source (an IPv4 address, an IPv6 /64), so a few
-  // silent connections from one host cannot take every slot until their timeouts.
+  // Listener: handshakes in progress at most, in all and from one source (an IPv4 address, an
+  // IPv6 /64). A connection beyond either ends the oldest handshake (of that source, or of
+  // anyone) that has not yet proven the secret with its message 1; it is refused only when
+  // all have. So silent connections (each also ends 1 s after its connect without a message)
+  // and failing ones never keep a peer that holds the secret out.
+  std::size_t max_pending_handshakes = 256;
   std::size_t max_pending_per_source = 16;
+  // Failed handshakes are logged up to max_failures per source and window, then not.
   AddressFailureLimiter::Limits failure_limits;
   LogSink log = log_to_stderr;
 };
@@ -121,7 +125,9 @@ class SecureListener : public std::enable_shared_from_this<SecureListener> {
 
  private:
   void accept_more();
-  void handshake_finished(const std::string& source, Result<std::shared_ptr<SecureLink>> r);
+  void handshake_finished(const std::string& source, Result<std::shared_ptr<SecureLink>> r,
+                          bool evicted);
+  bool evict_unproven(const std::string& source);
 
   asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<const LinkConfig> config_;

@@ -1,7 +1,9 @@
-// Per-source-address failure limiting for incoming handshakes. A source whose handshakes keep
-// failing (wrong secret, garbage, timeouts) is refused without reading a byte until its window
-// ends, so a misconfigured or hostile peer cannot keep the responder busy. Pure: time is passed in.
-// Memory is bounded: at most max_tracked addresses are remembered.
+// Per-source-address counting of failed incoming handshakes, so that a misconfigured or hostile
+// source cannot fill the log: the listener logs a source's failures while allowed() holds.
+// (It used to refuse such a source's connections, which let anyone sharing a peer's address,
+// on one host or behind one NAT, lock that peer out with a few failed connects. A failure costs
+// the responder one BLAKE2b, no DH: see noise_handshake.hpp.) Pure: time is passed in. Memory
+// is bounded: at most max_tracked addresses are remembered.
 #pragma once
 
 #include <chrono>
@@ -24,7 +26,7 @@ class AddressFailureLimiter {
   AddressFailureLimiter() : AddressFailureLimiter(Limits{}) {}
   explicit AddressFailureLimiter(Limits limits) : limits_(limits) {}
 
-  // False while the address has used up its failures in the current window.
+  // False while the address has used up its failures (logged ones) in the current window.
   bool allowed(const std::string& address, Clock::time_point now);
   // Returns true when this failure is the one that makes the address limited (log it once).
   bool record_failure(const std::string& address, Clock::time_point now);
