@@ -303,7 +303,9 @@ void SecureLink::read_more() {
                 fmt::format("link with {}: {}", self->remote_address_, got.error().message)));
           }
           if (!*got) break;
+          self->in_frame_handler_ = true;
           self->on_frame_(self->frame_);
+          self->in_frame_handler_ = false;
         }
         if (!self->closed_) self->read_more();
       });
@@ -343,7 +345,13 @@ void SecureLink::close(const Error& why) {
   socket_.close(ignored);
   pending_.clear();
   auto on_close = std::move(on_close_);
-  on_frame_ = nullptr;  // break reference cycles through handler captures
+  // Break reference cycles through handler captures. A close from inside the frame handler
+  // (a frame whose handling removes its own peer) must not destroy the handler while it runs:
+  // its captures (the sender's id, referenced by the call) are released once it returned.
+  if (in_frame_handler_) {
+    asio::post(socket_.get_executor(), [handler = std::move(on_frame_)] {});
+  }
+  on_frame_ = nullptr;
   if (on_close) on_close(why);
 }
 

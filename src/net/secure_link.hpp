@@ -85,6 +85,7 @@ class SecureLink : public std::enable_shared_from_this<SecureLink> {
   std::string remote_address_;
   bool initiated_locally_;
   bool closed_ = false;
+  bool in_frame_handler_ = false;  // on_frame_ is running (see close)
   bool started_ = false;
   Bytes pending_;  // sealed frames waiting for the current write to finish
   Bytes writing_;  // bytes owned by the write in flight

@@ -112,6 +112,36 @@ TEST_CASE("peers sharing the secret get an authenticated link that carries frame
   dialed->close(make_error("done"));
 }
 
+TEST_CASE("a frame handler may close its own link and still use what it captured") {
+  // RPC's handler captures the sender's id and hands it by reference to the call; a call that
+  // removes that peer closes this link from inside the handler. The handler used to be
+  // destroyed there, while it ran (the sanitizer build reports the use after free).
+  Fixture f;
+  auto server = config_with(1, &f.server_log);
+  f.listen(server);
+  std::shared_ptr<SecureLink> dialed;
+  dial_secure(f.io, f.listener->local_endpoint(), config_with(1, &f.client_log), nullptr,
+              [&](Result<std::shared_ptr<SecureLink>> r) {
+                if (r) dialed = *r;
+              });
+  REQUIRE(run_until(f.io, [&] { return dialed && !f.accepted.empty(); }));
+  auto accepted = f.accepted.front();
+  std::string seen;
+  bool closed = false;
+  const std::string sender(64, 'p');  // on the heap, as a PeerId's text is
+  accepted->start(
+      [&seen, link = accepted.get(), captured = sender](Bytes& frame) {
+        link->close(make_error("the handling removed this peer"));
+        seen = captured + std::string(frame.begin(), frame.end());
+      },
+      [&closed](const Error&) { closed = true; });
+  dialed->start([](Bytes&) {}, [](const Error&) {});
+  REQUIRE(dialed->send(as_bytes("!")).ok());
+  REQUIRE(run_until(f.io, [&] { return closed; }));
+  CHECK(seen == sender + "!");
+  f.io.run_for(20ms);
+}
+
 TEST_CASE("a peer with another secret is refused on both sides and both logs say why") {
   Fixture f;
   f.listen(config_with(1, &f.server_log));
