@@ -194,8 +194,10 @@ std::vector<std::string> Peer::own_addresses() const {
 }
 
 void Peer::add_peer_addresses(const std::string& id, const std::string& text) {
+  PeerAddresses record = parse_peer_record(id, text);
+  if (!record.peername.empty()) peernames_[id] = record.peername;
   if (id == self_ || !rpc_) return;
-  for (const auto& addr : parse_peer_record(id, text).addrs) {
+  for (const auto& addr : record.addrs) {
     auto m = Multiaddr::parse(addr);
     if (!m) continue;
     Multiaddr with = m->peer_id() ? *m : m->with_peer(PeerId::parse(id).value());
@@ -1119,10 +1121,6 @@ static std::string cluster_error_json(const std::string& peername, const std::st
   return status_entry_json(peername, "cluster_error", error, now);
 }
 
-static std::string remote_status_json(const std::string& id, UnixNanos now) {
-  return status_entry_json(id, "remote", "", now);
-}
-
 // Whether gather_status (StatusScope::allocated) and recover_one ask `member` about a CID whose
 // pin is `pin`: its allocations, every member for a pin everywhere or a CID not in the pinset.
 static bool asked_about(const std::optional<Pin>& pin, const Result<PeerId>& member) {
@@ -1161,7 +1159,7 @@ void Peer::recover_one(const Cid& cid, bool local_only,
 }
 
 std::string Peer::status_error_json(const std::string& id, const std::string& error) {
-  return cluster_error_json(id, error, now());
+  return cluster_error_json(peername_of(id), error, now());
 }
 
 void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function<void(StatusMap)> done) {
@@ -1189,7 +1187,7 @@ void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function
       auto member = PeerId::parse(id);
       for (std::size_t i = 0; i < cids.size(); ++i) {
         if (scope == StatusScope::allocated && !asked_about(pins[i], member)) {
-          (*result)[i][id] = remote_status_json(id, now());
+          (*result)[i][id] = status_entry_json(peername_of(id), "remote", "", now());
           continue;
         }
         a.cids.push_back(cids[i]);
@@ -1202,13 +1200,19 @@ void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function
   // Each peer is asked for its CIDs from `first` on and answers a prefix of them (see
   // handle_request): asked again from where its answer ended until all are answered.
   auto remaining = std::make_shared<std::size_t>(others.size());
+  // Which CIDs the pinset does not hold: a member that cannot be asked about one is reported
+  // `unpinned`, as IPFS Cluster reports every member for such a CID without asking (it unpins
+  // whatever is not in the pinset once it runs), with why it was not asked. A member down no
+  // longer fails `pin rm --wait` of ipfs-cluster-ctl, which polls until every peer is unpinned.
+  auto absent = std::make_shared<std::vector<bool>>(cids.size());
+  for (std::size_t i = 0; i < cids.size(); ++i) (*absent)[i] = !pins[i];
   for (auto& other : others) {
     auto asked_of = std::make_shared<Asked>(std::move(other));
     auto ask = std::make_shared<std::function<void(std::size_t)>>();
-    *ask = [this, result, remaining, done, ask, asked_of](std::size_t first) {
+    *ask = [this, result, remaining, done, ask, asked_of, absent](std::size_t first) {
       const std::vector<Cid>& all = asked_of->cids;
       const std::size_t asked = cids_that_fit(all, first, kMaxPinListBytes);
-      auto finish = [this, result, remaining, done, ask, asked_of, first, asked](Result<Bytes> r) {
+      auto finish = [this, result, remaining, done, ask, asked_of, absent, first, asked](Result<Bytes> r) {
         const std::string& id = asked_of->id;
         const std::size_t n = asked_of->cids.size();
         std::string answer = r ? as_string(*r) : std::string();
@@ -1219,7 +1223,12 @@ void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function
         for (std::size_t i = first; i < end; ++i) {
           std::string json = ok ? std::string(reader.bytes()) : std::string();
           if (!ok || !reader.ok()) {
-            json = cluster_error_json(id, r ? "malformed status answer" : r.error().message, now());
+            const std::string why = r ? "malformed status answer" : r.error().message;
+            json = (*absent)[asked_of->at[i]]
+                       ? status_entry_json(peername_of(id), "unpinned",
+                                           "not in the pinset; the peer could not be asked: " + why,
+                                           now())
+                       : cluster_error_json(peername_of(id), why, now());
           }
           (*result)[asked_of->at[i]][id] = json;
         }
@@ -1458,15 +1467,10 @@ void Peer::stop(bool leave, Done done) {
   });
 }
 
-std::map<std::string, std::string> Peer::recorded_peernames() const {
-  std::map<std::string, std::string> out;
-  if (!state_) return out;
-  auto reader = const_cast<store::StateDb&>(*state_).open_reader();
-  if (!reader) return out;
-  auto peers = reader->peers();
-  if (!peers) return out;
-  for (const auto& p : *peers) out[p.id] = parse_peer_record(p.id, p.addrs).peername;
-  return out;
+std::string Peer::peername_of(const std::string& id) const {
+  if (id == self_) return options_.config.cluster.peername;
+  auto it = peernames_.find(id);
+  return it == peernames_.end() ? id : it->second;
 }
 
 std::vector<std::string> Peer::other_member_addresses() const {
@@ -1642,10 +1646,9 @@ void Peer::gather_graph(std::function<void(std::string)> done) {
     w.Key("id_to_peername");
     w.StartObject();
     // A peer that did not answer is named as its last peer record says.
-    const auto recorded = recorded_peernames();
     for (std::size_t i = 0; i < ids.size(); ++i) {
       std::string name = text(docs[i], "peername");
-      if (auto r = recorded.find(ids[i]); name.empty() && r != recorded.end()) name = r->second;
+      if (name.empty() && peername_of(ids[i]) != ids[i]) name = peername_of(ids[i]);
       w.Key(ids[i].c_str()); w.String(name.c_str());
     }
     w.EndObject();

@@ -91,7 +91,8 @@ class Peer {
   const PeerId& id() const { return peer_id_; }
   std::string id_text() const { return self_; }
   // Each member's name as its peer record in the pinset holds it (empty when unknown).
-  std::map<std::string, std::string> recorded_peernames() const;
+  // A member's name as its last peer record says (its id when none is known).
+  std::string peername_of(const std::string& id) const;
   // The id of the cluster this peer belongs to (known once started; a joiner's once it joined).
   const std::string& cluster_id() const { return cluster_id_; }
   const ServiceConfig& config() const { return options_.config; }
@@ -209,6 +210,7 @@ class Peer {
   Identity identity_;
   PeerId peer_id_;
   std::string self_;
+  std::map<std::string, std::string> peernames_;  // id -> peername, from the peer records
   std::filesystem::path data_dir_;
   std::string cluster_id_;
   std::optional<store::StateDb> state_;

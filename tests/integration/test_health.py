@@ -28,6 +28,11 @@ def fast_monitoring(cfg, groups=None, allocate_by=("tag:group",)):
         cfg["informer"]["tags"]["tags"] = {"group": groups}
 
 
+def name_of(daemon):
+    """The peername a LocalCluster daemon was initialised with (its folder's name)."""
+    return os.path.basename(daemon.folder)
+
+
 def cluster(ctx, n, groups=None, name="peer", **edits):
     c = LocalCluster(ctx, n, name=name)
     for i, d in enumerate(c.daemons):
@@ -173,6 +178,10 @@ def test_the_status_of_one_pin_asks_its_allocations_and_shows_the_other_members_
             expect(peer_map[down.id]["status"] == "remote" and peer_map[other.id]["status"] == "remote",
                    f"{method} {path}: {body}")
             expect(peer_map[holder]["status"] not in ("remote", "cluster_error"), f"{method} {path}: {body}")
+            # Named by their peer names, as IPFS Cluster names them from their pings (the ids
+            # were shown before).
+            expect(peer_map[down.id]["peername"] == name_of(down) and
+                   peer_map[other.id]["peername"] == name_of(other), f"{method} {path}: {body}")
         r = asker.cli("status", cid)
         expect(r.returncode == 0 and "CLUSTER_ERROR" not in r.stdout, r.stdout + r.stderr)
 
@@ -180,6 +189,15 @@ def test_the_status_of_one_pin_asks_its_allocations_and_shows_the_other_members_
         status, body = asker.api("GET", "/pins")
         [info] = [json.loads(line) for line in body.splitlines() if line.strip()]
         expect(info["peer_map"][down.id]["status"] == "cluster_error", body)
+        expect(info["peer_map"][down.id]["peername"] == name_of(down), body)
+        # A CID the pinset does not hold is `unpinned` on a member that cannot be asked (IPFS
+        # Cluster asks nobody about it): `pin rm --wait` of ipfs-cluster-ctl does not fail on it.
+        gone = make_cids(1, seed=45)[0]
+        status, body = asker.api("GET", f"/pins/{gone}")
+        peer_map = json.loads(body)["peer_map"]
+        expect(status == 200 and {p["status"] for p in peer_map.values()} == {"unpinned"}, body)
+        expect("could not be asked" in peer_map[down.id]["error"] and
+               peer_map[down.id]["peername"] == name_of(down), body)
         # A filter keeps each member's matching entries only, and the members that did not answer.
         status, body = asker.api("GET", "/pins?filter=remote")
         [info] = [json.loads(line) for line in body.splitlines() if line.strip()]
