@@ -407,8 +407,11 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
     }
   }
   if (request.current.empty()) request.current = pin.allocations;
+  if (auto s = check_replication(request.rmin, request.rmax); !s) return Refusal{400, s.error().message};
+  // Too few peers to allocate is the cluster's state, not the request's fault: 500, as IPFS
+  // Cluster answers, so clients that retry server errors retry it once peers are back.
   auto allocations = peer_.allocate_pin(cid, request);
-  if (!allocations) return Refusal{400, allocations.error().message};
+  if (!allocations) return Refusal{500, allocations.error().message};
   pin.allocations = std::move(allocations).value();
   return pin;
 }

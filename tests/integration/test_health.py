@@ -278,9 +278,13 @@ def test_allocations_spread_over_tag_groups(ctx):
             expect({by_id[p] for p in allocs} == {"dc1", "dc2"}, f"{cid}: both copies in one group {allocs}")
             used.update(allocs)
         expect(len(used) == 4, f"20 pins used only {len(used)} of 4 peers")
-        # More copies than peers: the error names what was needed.
+        # More copies than peers: the error names what was needed; a server error (500), as IPFS
+        # Cluster answers it, so that clients retrying server errors retry it.
         status, body = c.daemons[0].api("POST", f"/pins/{make_cids(1, seed=43)[0]}?replication-min=5&replication-max=5")
-        expect(status == 400 and "not enough peers to allocate" in body and "need at least 5" in body, body)
+        expect(status == 500 and "not enough peers to allocate" in body and "need at least 5" in body, body)
+        # Factors that can never be met are the request's fault: 400.
+        status, body = c.daemons[0].api("POST", f"/pins/{make_cids(1, seed=43)[0]}?replication-min=3&replication-max=2")
+        expect(status == 400 and "greater than max" in body, body)
 
 
 def test_pins_of_a_dead_peer_move_once_and_never_with_repinning_disabled(ctx):
