@@ -410,8 +410,13 @@ char* write_stored_pin_json(char* at, std::string_view bytes, std::size_t width)
     w.string(r.bytes());
   }
   w.close('}');
-  if (const std::string_view update = r.bytes(); !update.empty()) {
-    w.key("pin_update"); w.cid(update);
+  // Always present, null when unset: IPFS Cluster's pin_update is a struct, which Go's
+  // omitempty never omits, and its JSON of an undefined CID is null.
+  w.key("pin_update");
+  if (const std::string_view update = r.bytes(); update.empty()) {
+    w.literal("null");
+  } else {
+    w.cid(update);
   }
   w.key("origins");
   w.open('[');
