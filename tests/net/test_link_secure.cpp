@@ -63,6 +63,27 @@ struct Fixture {
     REQUIRE(l.ok());
     listener = *l;
   }
+  // Dials the listener as a peer holding secret 1; true once the link is up on both sides.
+  bool peer_links() {
+    const std::size_t before = accepted.size();
+    bool linked = false;
+    dial_secure(io, listener->local_endpoint(), config_with(1, &client_log), nullptr,
+                [&](Result<std::shared_ptr<SecureLink>> r) { linked = r.ok(); });
+    return run_until(io, [&] { return linked && accepted.size() == before + 1; });
+  }
+  // Whether the listener closed `s` within `within` (a read ends with EOF).
+  bool closed_by_server(tcp::socket& s, std::chrono::milliseconds within) {
+    bool ended = false;
+    std::array<char, 16> buf;
+    s.async_read_some(asio::buffer(buf),
+                      [&](const asio::error_code& ec, std::size_t) { ended = ec.value() != 0; });
+    bool r = run_until(io, [&] { return ended; }, within);
+    if (!r) {
+      s.cancel();
+      run_until(io, [&] { return ended; }, 1s);
+    }
+    return r;
+  }
   ~Fixture() {
     if (listener) listener->close();
     for (auto& l : accepted) l->close(make_error("test over"));
@@ -228,10 +249,7 @@ TEST_CASE("garbage, truncated and silent connections are refused, logged up to t
   // A peer that holds the secret and shares the address is not locked out by those failures
   // (it was, for a minute: five connect-and-close from any process on its host did that).
   CHECK(f.accepted.empty());
-  bool linked = false;
-  dial_secure(f.io, target, config_with(1, &f.client_log), nullptr,
-              [&](Result<std::shared_ptr<SecureLink>> r) { linked = r.ok(); });
-  REQUIRE(run_until(f.io, [&] { return linked && f.accepted.size() == 1; }));
+  CHECK(f.peer_links());
 }
 
 TEST_CASE("silent connections never keep a peer out: a newer connection ends the oldest silent one") {
@@ -252,18 +270,6 @@ TEST_CASE("silent connections never keep a peer out: a newer connection ends the
     s->connect(target);
     return s;
   };
-  // Whether the server closed the socket within `within` (a read ends with EOF).
-  auto closed_by_server = [&](tcp::socket& s, std::chrono::milliseconds within) {
-    bool ended = false;
-    std::array<char, 16> buf;
-    s.async_read_some(asio::buffer(buf), [&](const asio::error_code& ec, std::size_t) { ended = ec.value() != 0; });
-    bool r = run_until(f.io, [&] { return ended; }, within);
-    if (!r) {
-      s.cancel();
-      run_until(f.io, [&] { return ended; }, 1s);
-    }
-    return r;
-  };
   std::vector<std::unique_ptr<tcp::socket>> held;
   for (int i = 0; i < 3; ++i) {
     held.push_back(silent_from("127.0.0.1"));
@@ -271,19 +277,16 @@ TEST_CASE("silent connections never keep a peer out: a newer connection ends the
   }
   // A fourth from the same source ends that source's oldest; the others stay.
   auto fourth = silent_from("127.0.0.1");
-  CHECK(closed_by_server(*held[0], 500ms));
-  CHECK_FALSE(closed_by_server(*held[2], 100ms));
-  CHECK_FALSE(closed_by_server(*fourth, 100ms));
+  CHECK(f.closed_by_server(*held[0], 500ms));
+  CHECK_FALSE(f.closed_by_server(*held[2], 100ms));
+  CHECK_FALSE(f.closed_by_server(*fourth, 100ms));
   // Sources 127.0.0.2 and .3 fill the five slots in all; a peer holding the secret, dialling
   // from 127.0.0.1, still gets its link, ending the oldest silent connection.
   auto two = silent_from("127.0.0.2");
   auto three = silent_from("127.0.0.3");
   f.io.run_for(50ms);
-  bool linked = false;
-  dial_secure(f.io, target, config_with(1, &f.client_log), nullptr,
-              [&](Result<std::shared_ptr<SecureLink>> r) { linked = r.ok(); });
-  REQUIRE(run_until(f.io, [&] { return linked && f.accepted.size() == 1; }));
-  CHECK(closed_by_server(*held[1], 500ms));
+  CHECK(f.peer_links());
+  CHECK(f.closed_by_server(*held[1], 500ms));
   // Ending a connection to make room is not the failure of its source: not logged as one.
   CHECK_FALSE(contains(f.server_log, "closed to make room for a newer connection"));
 }
@@ -296,11 +299,7 @@ TEST_CASE("a connection that sends nothing for a second after its connect is clo
   tcp::socket silent(f.io);
   silent.connect(f.listener->local_endpoint());
   const auto start = std::chrono::steady_clock::now();
-  bool ended = false;
-  std::array<char, 16> buf;
-  silent.async_read_some(asio::buffer(buf),
-                         [&](const asio::error_code& ec, std::size_t) { ended = ec.value() != 0; });
-  REQUIRE(run_until(f.io, [&] { return ended; }, 4s));
+  REQUIRE(f.closed_by_server(silent, 4s));
   CHECK(std::chrono::steady_clock::now() - start < 2500ms);
   CHECK(contains(f.server_log, "no handshake message within 1000 ms"));
 }
