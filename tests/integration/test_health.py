@@ -408,7 +408,7 @@ def test_four_peers_real_ipfs_rereplicate_after_a_peer_dies(ctx):
                            f"{cid} pinned on two live peers")
             # The pin moved away from the dead peer: its status no longer asks it (remote).
             r = live[0].cli("status", held[0])
-            expect(r.returncode == 0 and re.search(rf"{dead.id}\s*: REMOTE", r.stdout)
+            expect(r.returncode == 0 and re.search(rf"{name_of(dead)}\s*: REMOTE", r.stdout)
                    and "CLUSTER_ERROR" not in r.stdout, r.stdout + r.stderr)
             r = live[1].cli("health", "alerts")
             expect(dead.id in r.stdout, r.stdout + r.stderr)
