@@ -4,6 +4,8 @@
 #include "core/config.hpp"
 
 #include <limits>
+#include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/core.h>
@@ -253,7 +255,9 @@ class JsonReader {
       if (v->IsInt64()) {
         out = v->GetInt64();
       } else {
-        bad(section, key, *v, "is not an integer");
+        // Said by the range check of the key, which knows what is accepted (finish_integers
+        // says the others).
+        bad_integers_[std::string(section) + "." + key] = show(*v);
       }
     }
   }
@@ -333,6 +337,20 @@ class JsonReader {
 
   void error(std::string message) { errors_.push_back(std::move(message)); }
   const std::vector<std::string>& errors() const { return errors_; }
+  // The value at `path` when it was not an integer (it was left at its default), once.
+  std::optional<std::string> take_bad_integer(const std::string& path) {
+    auto it = bad_integers_.find(path);
+    if (it == bad_integers_.end()) return std::nullopt;
+    std::string shown = std::move(it->second);
+    bad_integers_.erase(it);
+    return shown;
+  }
+  // Reports the values that were not integers and that no range check took.
+  void finish_integers() {
+    for (const auto& [path, shown] : bad_integers_)
+      error(fmt::format("{}: {}: {} is not an integer; accepted: a whole number", origin_, path, shown));
+    bad_integers_.clear();
+  }
   std::string_view origin() const { return origin_; }
 
  private:
@@ -399,6 +417,7 @@ class JsonReader {
   std::string origin_;
   std::set<std::string> seen_;
   std::set<std::string> bad_sections_;
+  std::map<std::string, std::string> bad_integers_;  // path -> the value as shown
   std::vector<std::string> errors_;
 };
 
@@ -436,6 +455,16 @@ std::pair<std::size_t, std::size_t> line_column(std::string_view text, std::size
 void check_replication(const ClusterConfig& c, JsonReader& reader) {
   auto min = c.replication_factor_min, max = c.replication_factor_max;
   auto origin = reader.origin();
+  bool not_integers = false;
+  for (const char* path : {"cluster.replication_factor_min", "cluster.replication_factor_max"}) {
+    if (auto shown = reader.take_bad_integer(path)) {
+      reader.error(fmt::format("{}: {}: {} is not an integer; accepted: -1 (every peer) or an "
+                               "integer >= 1",
+                               origin, path, *shown));
+      not_integers = true;
+    }
+  }
+  if (not_integers) return;
   if (min == 0 || max == 0 || min < -1 || max < -1) {
     reader.error(fmt::format(
         "{}: cluster.replication_factor_min/max: {}/{} is not valid; accepted: -1 (every peer) "
@@ -471,6 +500,11 @@ void check_secret(const ClusterConfig& c, const ConfigLoadOptions& options, Json
 
 void check_range(JsonReader& reader, const char* path, std::int64_t value, std::int64_t min,
                  std::int64_t max) {
+  if (auto shown = reader.take_bad_integer(path)) {
+    reader.error(fmt::format("{}: {}: {} is not an integer; accepted: an integer from {} to {}",
+                             reader.origin(), path, *shown, min, max));
+    return;
+  }
   if (value < min || value > max) {
     reader.error(fmt::format("{}: {}: {} is out of range; accepted: an integer from {} to {}",
                              reader.origin(), path, value, min, max));
@@ -659,6 +693,7 @@ Result<LoadedConfig> parse_config(std::string_view json, std::string_view origin
   }
   warn_compatibility_only(loaded.config, origin, loaded.warnings);
   check_values(loaded.config, options, reader);
+  reader.finish_integers();
   if (!reader.errors().empty()) {
     std::string message;
     for (const auto& e : reader.errors()) message += (message.empty() ? "" : "\n") + e;

@@ -115,6 +115,17 @@ TEST_CASE("every bad value is reported, not just the first") {
   CHECK(err.find("consensus.raft.commit_retries: \"x\" is not an integer") != std::string::npos);
 }
 
+TEST_CASE("a value that is not an integer is told with the key's range") {
+  std::string json = edited("\"commit_retries\": 1", "\"commit_retries\": 1.5");
+  std::string err = load_error(json);
+  CHECK(err.find("consensus.raft.commit_retries: 1.5 is not an integer; accepted: an integer from "
+                 "0 to 1000") != std::string::npos);
+  err = load_error(edited("\"replication_factor_min\": -1", "\"replication_factor_min\": \"2\""));
+  CHECK(err.find("cluster.replication_factor_min: \"2\" is not an integer; accepted: -1 (every "
+                 "peer) or an integer >= 1") != std::string::npos);
+  CHECK(err.find("mixes -1") == std::string::npos);  // said once, not again as a bad pair
+}
+
 TEST_CASE("a secret that is not 64 hex chars is refused") {
   std::string short_secret = load_error(edited(kSecret, "abcd"));
   CHECK(short_secret.find("cluster.secret: \"abcd\" is 4 characters long; accepted: 64 hex") !=
