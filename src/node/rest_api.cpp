@@ -97,6 +97,7 @@ bool listed(const std::vector<std::string>& names, std::string_view name) {
 // without any Access-Control-Allow-* header (the browser then refuses) when not.
 struct Cors {
   bool preflight = false;
+  bool allowed = false;  // the request's origin and method (or the preflight's) are allowed
   net::HttpHeaders headers;
 };
 
@@ -123,6 +124,7 @@ Cors cors_for(const RestApiConfig& c, const net::HttpRequest& q) {
       asked_headers += fmt::format("{}{}", asked_headers.empty() ? "" : ", ", name);
     }
   }
+  out.allowed = true;
   out.headers.add("Access-Control-Allow-Origin", any_origin ? "*" : std::string(*origin));
   if (out.preflight) {
     out.headers.add("Access-Control-Allow-Methods", method);
@@ -164,7 +166,7 @@ Result<std::string> RestApi::start() {
   for (const auto& [k, v] : c.headers) options.default_headers.add(k, v);
   server_ = std::make_unique<net::HttpServer>(io_, options,
       [this](net::HttpRequest request, Responder responder) { handle(std::move(request), std::move(responder)); });
-  server_->set_head_check([this](const net::HttpRequest& head) { return check_credentials(head); });
+  server_->set_head_check([this](const net::HttpRequest& head) { return check_head(head); });
   auto bound = server_->listen(*endpoint);
   if (!bound) return make_error(fmt::format("cannot listen on {}: {}", c.http_listen_multiaddress, bound.error().message));
   return bound->to_string();
@@ -175,11 +177,29 @@ void RestApi::stop() {
   server_.reset();
 }
 
-// Credentials are checked on the request's head, before its body is read: a client without
-// them gets its 401 (and the connection closes) without making the peer hold a body of up to
-// 64 MiB. CORS headers go with the refusal, so a browser can read it.
-std::optional<net::HttpRefusal> RestApi::check_credentials(const net::HttpRequest& head) const {
-  const auto& creds = peer_.config().restapi.basic_auth_credentials;
+// Checked on the request's head, before its body is read: a client without credentials gets
+// its 401 (and the connection closes) without making the peer hold a body of up to 64 MiB.
+// CORS headers go with a refusal, so a browser can read it.
+std::optional<net::HttpRefusal> RestApi::check_head(const net::HttpRequest& head) const {
+  const RestApiConfig& c = peer_.config().restapi;
+  // A browser sends a cross-site POST (a "simple" request) without asking first, so CORS
+  // alone would let any web page its user opens pin into the cluster through a loopback API
+  // without credentials (IPFS Cluster executes it; Kubo's RPC refuses such requests too). A
+  // request that changes something and names an Origin must be allowed by cors_allowed_origins
+  // and cors_allowed_methods; programs (the CLI, ipfs-cluster-ctl, curl) send no Origin.
+  if (head.headers.has("Origin") && head.method != "GET" && head.method != "HEAD" &&
+      head.method != "OPTIONS") {
+    Cors cors = cors_for(c, head);
+    if (!cors.allowed) {
+      return net::HttpRefusal{
+          403,
+          fmt::format("{} from origin {} refused: api.restapi.cors_allowed_origins and "
+                      "cors_allowed_methods do not allow it",
+                      head.method, head.headers.get("Origin").value_or("")),
+          std::move(cors.headers)};
+    }
+  }
+  const auto& creds = c.basic_auth_credentials;
   bool open_route = head.method == "OPTIONS" || (head.method == "GET" && head.path == "/health");
   if (!creds || creds->empty() || open_route) return std::nullopt;
   // As IPFS Cluster: Basic credentials, or a bearer token from POST /token. The challenge makes
@@ -209,7 +229,7 @@ void RestApi::handle(net::HttpRequest request, Responder r) {
   Cors cors = cors_for(peer_.config().restapi, request);
   r->add_headers(cors.headers);
   if (cors.preflight) return r->send(204);  // a browser sends no credentials with a preflight
-  route(request, r);  // credentials were checked on the head (check_credentials)
+  route(request, r);  // credentials and cross-origin writes were checked on the head (check_head)
 }
 
 // POST /token: a token for the user the request authenticated as (handle() checked it).

@@ -28,7 +28,7 @@ class RestApi {
   void stop();
 
  private:
-  std::optional<net::HttpRefusal> check_credentials(const net::HttpRequest& head) const;
+  std::optional<net::HttpRefusal> check_head(const net::HttpRequest& head) const;
   void handle(net::HttpRequest request, std::shared_ptr<net::HttpResponder> responder);
   void route(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   void post_token(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);

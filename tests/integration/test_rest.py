@@ -156,8 +156,15 @@ def test_cors_defaults_answer_every_origin_for_get(ctx):
                       {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "X-Secret"}):
             status, h = cors_exchange(d, "OPTIONS", "/pins", {"Origin": "https://app.example", **asked})
             expect(status == 204 and "Access-Control-Allow-Origin" not in h, f"{asked}: {status} {dict(h)}")
-        status, h = cors_exchange(d, "POST", f"/pins/{make_cids(1, seed=48)[0]}", {"Origin": "https://app.example"})
-        expect(status == 200 and "Access-Control-Allow-Origin" not in h, f"POST is not a CORS method here: {dict(h)}")
+        # POST is not allowed across origins here: a web page's cross-site POST (which a browser
+        # sends without a preflight) is refused before it pins anything (IPFS Cluster executes
+        # it). Programs send no Origin and are not concerned.
+        cid = make_cids(1, seed=48)[0]
+        status, h = cors_exchange(d, "POST", f"/pins/{cid}", {"Origin": "https://app.example"})
+        expect(status == 403 and "Access-Control-Allow-Origin" not in h, f"{status} {dict(h)}")
+        expect(d.api("GET", f"/allocations/{cid}")[0] == 404, "the refused POST pinned")
+        status, body = d.api("POST", f"/pins/{cid}")
+        expect(status == 200, body)
 
 
 def test_cors_settings_restrict_origins_methods_and_headers_and_the_preflight_needs_no_credentials(ctx):
@@ -180,6 +187,16 @@ def test_cors_settings_restrict_origins_methods_and_headers_and_the_preflight_ne
         expect(status == 401 and h["Access-Control-Allow-Origin"] == "https://ui.example.org", f"{status} {dict(h)}")
         status, h = cors_exchange(d, "GET", "/id", {"Origin": "https://evil.example.com"})
         expect(status == 401 and "Access-Control-Allow-Origin" not in h, f"{status} {dict(h)}")
+        # A POST from an allowed origin (POST allowed) goes on to the credentials check; from
+        # another origin it is refused even with credentials.
+        auth = {"Authorization": "Basic " + base64.b64encode(b"ana:s3cret").decode()}
+        cid = make_cids(1, seed=49)[0]
+        status, h = cors_exchange(d, "POST", f"/pins/{cid}", {"Origin": "https://ui.example.org", **auth})
+        expect(status == 200 and h["Access-Control-Allow-Origin"] == "https://ui.example.org", f"{status} {dict(h)}")
+        status, h = cors_exchange(d, "DELETE", f"/pins/{cid}", {"Origin": "https://ui.example.org", **auth})
+        expect(status == 403, f"DELETE is not an allowed method: {status} {dict(h)}")
+        status, h = cors_exchange(d, "POST", f"/pins/{cid}", {"Origin": "https://evil.example.com", **auth})
+        expect(status == 403, f"{status} {dict(h)}")
 
 
 def test_head_is_answered_as_get_without_a_body(ctx):
