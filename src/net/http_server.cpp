@@ -264,7 +264,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
           if (shared_->head_check) {
             if (auto refusal = shared_->head_check(request_)) {
               buffer_.clear();
-              answer_error(refusal->status, refusal->message, std::move(refusal->headers));
+              answer_error(refusal->status, refusal->message, std::move(refusal->headers),
+                           request_.method != "HEAD");
               return;
             }
           }
@@ -341,7 +342,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   }
 
   // Answers an error that ends the connection (parse errors, timeouts, overload, refusals).
-  void answer_error(int status, std::string_view message, HttpHeaders headers = {}) {
+  // An answer to HEAD (`with_body` false) has the headers of the body it leaves out.
+  void answer_error(int status, std::string_view message, HttpHeaders headers = {},
+                    bool with_body = true) {
     phase_ = Phase::closing;
     keep_alive_ = false;
     release_body_bytes();
@@ -352,7 +355,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     headers.add("Content-Type", "application/json");
     headers.add("Content-Length", std::to_string(body.size()));
     write_head(status, headers, false);
-    queue(body);
+    queue(with_body ? std::string_view(body) : std::string_view());
     close_after_write_ = true;
   }
 

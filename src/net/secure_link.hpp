@@ -38,7 +38,8 @@ struct LinkConfig {
   // IPv6 /64). A connection beyond either ends the oldest handshake (of that source, or of
   // anyone) that has not yet proven the secret with its message 1; it is refused only when
   // all have. So silent connections (each also ends 1 s after its connect without a message)
-  // and failing ones never keep a peer that holds the secret out.
+  // and failing ones do not keep a peer that holds the secret out, short of a flood of more
+  // new connections per round trip than these bounds.
   std::size_t max_pending_handshakes = 256;
   std::size_t max_pending_per_source = 16;
   // Failed handshakes are logged up to max_failures per source and window, then not.

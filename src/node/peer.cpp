@@ -422,6 +422,8 @@ Status Peer::start_raft_with(std::unique_ptr<store::LogWriter> writer, raft::Dur
   callbacks.before_restore = [this] { return worker_->make_durable(); };
   callbacks.state_replaced = [this](raft::Index index) {
     worker_->state_replaced();
+    // Peer records inside the snapshot were never applied here: their addresses and names.
+    load_known_addresses();
     // Entries inside the snapshot are never applied one by one: their waiters are done now.
     release_applied_waiters(index);
     check_membership(index);
@@ -909,6 +911,21 @@ void Peer::commit_gathered() {
   if (gathered_count_ == 0) return;
   auto waiting = std::make_shared<std::vector<Done>>(std::move(gathered_done_));
   // A retry proposes these same bytes: when both copies commit, the second changes nothing.
+  // The pinset keeps the numbers applied above the lowest open one as at most
+  // kMaxRequestRanges ranges, a gap being an open request: with more open, a retried one
+  // could be forgotten and apply twice. So none is proposed beyond that (a leader gone silent
+  // under heavy load): refused.
+  if (open_requests_.size() >= store::StateDb::kMaxRequestRanges) {
+    auto waiting = std::move(gathered_done_);
+    gathered_body_.str().clear();
+    gathered_count_ = 0;
+    gathered_done_.clear();
+    const Status refused = make_error(fmt::format(
+        "this peer has {} pinset entries waiting for the leader already; try again later",
+        open_requests_.size()));
+    for (Done& done : waiting) done(refused);
+    return;
+  }
   const std::uint64_t seq = next_request_seq_++;
   open_requests_.insert(seq);
   const RequestId id{request_session_, seq, *open_requests_.begin()};
@@ -1165,9 +1182,11 @@ std::string Peer::status_error_json(const std::string& id, const std::string& er
 void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function<void(StatusMap)> done) {
   auto result = std::make_shared<StatusMap>(cids.size());
   std::vector<std::optional<Pin>> pins;
+  std::vector<bool> not_in_pinset(cids.size());
   for (std::size_t i = 0; i < cids.size(); ++i) {
     auto pin = get_pin(cids[i]);
     pins.push_back(pin && *pin ? std::optional<Pin>(**pin) : std::nullopt);
+    not_in_pinset[i] = pin && !*pin;  // a failed read is not "absent"
     (*result)[i][self_] = local_status_json(cids[i], pins.back());
   }
   // What each other member is asked: every CID, or (StatusScope::allocated) the CIDs allocated
@@ -1204,8 +1223,7 @@ void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function
   // `unpinned`, as IPFS Cluster reports every member for such a CID without asking (it unpins
   // whatever is not in the pinset once it runs), with why it was not asked. A member down no
   // longer fails `pin rm --wait` of ipfs-cluster-ctl, which polls until every peer is unpinned.
-  auto absent = std::make_shared<std::vector<bool>>(cids.size());
-  for (std::size_t i = 0; i < cids.size(); ++i) (*absent)[i] = !pins[i];
+  auto absent = std::make_shared<std::vector<bool>>(std::move(not_in_pinset));
   for (auto& other : others) {
     auto asked_of = std::make_shared<Asked>(std::move(other));
     auto ask = std::make_shared<std::function<void(std::size_t)>>();
@@ -1226,7 +1244,7 @@ void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function
             const std::string why = r ? "malformed status answer" : r.error().message;
             json = (*absent)[asked_of->at[i]]
                        ? status_entry_json(peername_of(id), "unpinned",
-                                           "not in the pinset; the peer could not be asked: " + why,
+                                           "not in the pinset; no status from the peer: " + why,
                                            now())
                        : cluster_error_json(peername_of(id), why, now());
           }

@@ -6,8 +6,8 @@
 // meta(key, value) with schema_version, cluster_id, applied_index and applied_term;
 // local_unpins(cid BLOB PRIMARY KEY, pin BLOB), this peer's own (see set_unpin_guard);
 // requests(session INTEGER PRIMARY KEY, done_below, seen, last_index): the requests applied per
-// proposing session (see StateDb::Request; 64-bit numbers stored as their bits, seen as 8-byte
-// little-endian numbers in ascending order).
+// proposing session (see StateDb::Request; 64-bit numbers stored as their bits, seen as ranges
+// of numbers, each two 8-byte little-endian numbers first and last, in ascending order).
 //
 // Durability: WAL with synchronous=NORMAL. A commit then writes the WAL without fsync; a power
 // loss may drop the newest transactions but never tears one, so the tables always match
@@ -51,29 +51,78 @@ CREATE TABLE IF NOT EXISTS requests(session INTEGER PRIMARY KEY, done_below INTE
 std::int64_t bits_of(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 std::uint64_t from_bits(std::int64_t v) { return static_cast<std::uint64_t>(v); }
 
-std::vector<std::uint64_t> decode_seen(std::string_view blob) {
-  std::vector<std::uint64_t> seen;
-  seen.reserve(blob.size() / 8);
-  for (std::size_t at = 0; at + 8 <= blob.size(); at += 8) {
-    std::uint64_t v = 0;
-    for (int b = 7; b >= 0; --b) v = (v << 8) | static_cast<unsigned char>(blob[at + b]);
-    seen.push_back(v);
-  }
+// The numbers applied of one session: ascending, disjoint ranges [first, last]. Numbers are
+// mostly applied in order, so a few ranges hold them all; a gap is a request still open (or
+// given up) above the session's done_below.
+using SeenRanges = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+
+std::uint64_t read_u64_le(std::string_view bytes) {
+  std::uint64_t v = 0;
+  for (int b = 7; b >= 0; --b) v = (v << 8) | static_cast<unsigned char>(bytes[b]);
+  return v;
+}
+
+void append_u64_le(std::string& out, std::uint64_t v) {
+  for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
+}
+
+SeenRanges decode_seen(std::string_view blob) {
+  SeenRanges seen;
+  seen.reserve(blob.size() / 16);
+  for (std::size_t at = 0; at + 16 <= blob.size(); at += 16)
+    seen.emplace_back(read_u64_le(blob.substr(at, 8)), read_u64_le(blob.substr(at + 8, 8)));
   return seen;
 }
 
-std::string encode_seen(const std::vector<std::uint64_t>& seen) {
+std::string encode_seen(const SeenRanges& seen) {
   std::string blob;
-  blob.reserve(seen.size() * 8);
-  for (std::uint64_t v : seen)
-    for (int b = 0; b < 8; ++b) blob.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
+  blob.reserve(seen.size() * 16);
+  for (const auto& [first, last] : seen) {
+    append_u64_le(blob, first);
+    append_u64_le(blob, last);
+  }
   return blob;
+}
+
+// The first range that starts after `n`.
+SeenRanges::iterator after(SeenRanges& seen, std::uint64_t n) {
+  return std::upper_bound(seen.begin(), seen.end(), n,
+                          [](std::uint64_t v, const auto& range) { return v < range.first; });
+}
+
+bool contains(SeenRanges& seen, std::uint64_t n) {
+  auto next = after(seen, n);
+  return next != seen.begin() && n <= std::prev(next)->second;
+}
+
+// Adds `n` (not in `seen`), joining the ranges it touches.
+void add(SeenRanges& seen, std::uint64_t n) {
+  auto next = after(seen, n);
+  const bool joins_prev = next != seen.begin() && std::prev(next)->second + 1 == n;
+  const bool joins_next = next != seen.end() && n + 1 == next->first;
+  if (joins_prev && joins_next) {
+    std::prev(next)->second = next->second;
+    seen.erase(next);
+  } else if (joins_prev) {
+    std::prev(next)->second = n;
+  } else if (joins_next) {
+    next->first = n;
+  } else {
+    seen.insert(next, {n, n});
+  }
 }
 
 std::int64_t to_sql(std::uint64_t v) {
   assert(v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) &&
          "Raft indexes and terms stay below 2^63 so they fit SQLite integers");
   return static_cast<std::int64_t>(v);
+}
+
+// Drops the numbers below `floor`.
+void drop_below(SeenRanges& seen, std::uint64_t floor) {
+  auto keep = std::find_if(seen.begin(), seen.end(), [&](const auto& r) { return r.second >= floor; });
+  seen.erase(seen.begin(), keep);
+  if (!seen.empty() && seen.front().first < floor) seen.front().first = floor;
 }
 
 // Read statements, one set per connection.
@@ -297,19 +346,18 @@ Result<bool> seen_before(Writer& w, const StateDb::Request& r, raft::Index index
   if (!row) return row.error();
   const bool known = *row;
   std::uint64_t done_below = 0;
-  std::vector<std::uint64_t> seen;
+  SeenRanges seen;
   if (known) {
     done_below = from_bits(w.get_request.column_int(0));
     seen = decode_seen(w.get_request.column_blob(1));
   }
   w.get_request.reset();
-  if (known && (r.seq < done_below || std::binary_search(seen.begin(), seen.end(), r.seq)))
-    return true;
-  seen.insert(std::upper_bound(seen.begin(), seen.end(), r.seq), r.seq);
+  if (known && (r.seq < done_below || contains(seen, r.seq))) return true;
+  add(seen, r.seq);
   done_below = std::max(done_below, r.done_below);
-  seen.erase(seen.begin(), std::lower_bound(seen.begin(), seen.end(), done_below));
-  if (seen.size() > StateDb::kMaxRequestsPerSession)  // the lowest are forgotten
-    seen.erase(seen.begin(), seen.end() - StateDb::kMaxRequestsPerSession);
+  drop_below(seen, done_below);
+  if (seen.size() > StateDb::kMaxRequestRanges)  // the lowest are forgotten
+    seen.erase(seen.begin(), seen.end() - StateDb::kMaxRequestRanges);
   w.put_request.bind_int(1, bits_of(r.session));
   w.put_request.bind_int(2, bits_of(done_below));
   w.put_request.bind_blob(3, encode_seen(seen));

@@ -148,15 +148,16 @@ class StateDb {
   // fail_stop.hpp), since their effects were already acted on.
   // Who proposed an entry (core/command.hpp's RequestId): an entry whose request was applied
   // before, in an earlier entry, changes nothing. Kept per session in the table `requests`,
-  // replicated like the pinset: the numbers applied at or above the session's done_below (at
-  // most kMaxRequestsPerSession; beyond, the lowest are forgotten), for the kMaxSessions
-  // sessions that proposed last (a peer's restart starts a new session).
+  // replicated like the pinset: the numbers applied at or above the session's done_below, as
+  // ranges (at most kMaxRequestRanges: a gap between two is a request still open, and the
+  // proposer keeps fewer open than that; beyond, the lowest ranges are forgotten), for the
+  // kMaxSessions sessions that proposed last (a peer's restart starts a new session).
   struct Request {
     std::uint64_t session = 0;
     std::uint64_t seq = 0;
     std::uint64_t done_below = 0;
   };
-  static constexpr std::size_t kMaxRequestsPerSession = 4096;
+  static constexpr std::size_t kMaxRequestRanges = 4096;
   static constexpr std::size_t kMaxSessions = 1024;
   struct Entry {
     raft::Index index;

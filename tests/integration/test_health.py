@@ -196,7 +196,7 @@ def test_the_status_of_one_pin_asks_its_allocations_and_shows_the_other_members_
         status, body = asker.api("GET", f"/pins/{gone}")
         peer_map = json.loads(body)["peer_map"]
         expect(status == 200 and {p["status"] for p in peer_map.values()} == {"unpinned"}, body)
-        expect("could not be asked" in peer_map[down.id]["error"] and
+        expect("no status from the peer" in peer_map[down.id]["error"] and
                peer_map[down.id]["peername"] == name_of(down), body)
         # A filter keeps each member's matching entries only, and the members that did not answer.
         status, body = asker.api("GET", "/pins?filter=remote")

@@ -715,6 +715,14 @@ TEST_CASE("a head check refuses before the body is read, with its headers, and c
     CHECK(got.find("100 Continue") == std::string::npos);
   }
   CHECK(server.requests == 0);  // the handler never saw it
+  {
+    // HEAD: the refusal's headers without its body.
+    RawClient raw(server.port());
+    raw.send("HEAD /echo HTTP/1.1\r\n\r\n");
+    std::string got = raw.read_to_eof(3s);
+    CHECK(got.rfind("HTTP/1.1 401 Unauthorized\r\n", 0) == 0);
+    CHECK(got.size() == got.find("\r\n\r\n") + 4);
+  }
   RawClient raw(server.port());
   raw.send("POST /echo HTTP/1.1\r\nAuthorization: let me in\r\nContent-Length: 5\r\n\r\nhello");
   std::string got = raw.read_until(

@@ -336,17 +336,34 @@ TEST_CASE("requests of a session apply in any order, once each, and those below 
   CHECK(*other.get_pin(cid(3)) == std::optional<std::string>("three"));
 }
 
-TEST_CASE("the record of requests stays bounded: the least recent sessions and the lowest numbers go") {
+TEST_CASE("a request stays known while a lower one is still open, however many follow it") {
+  // Request 1 stays open (its proposer waits, done_below stays 1); 2 is applied, then 20,000
+  // more in order: a retried copy of 2 is still a duplicate (numbers kept one by one, at most
+  // 4,096 of them, forgot it).
   TempDir dir;
   auto db = open_state(dir.path());
   raft::Index index = 0;
-  // A session that never says which requests ended keeps the last kMaxRequestsPerSession.
   std::vector<StateDb::Entry> batch;
-  for (std::uint64_t seq = 1; seq <= StateDb::kMaxRequestsPerSession + 10; ++seq)
-    batch.push_back(request_entry(++index, 1, seq, 0, {}));
+  for (std::uint64_t seq = 2; seq <= 20'002; ++seq) batch.push_back(request_entry(++index, 1, seq, 1, {}));
   apply_entries(db, std::move(batch));
-  auto low = apply_entries(db, {request_entry(++index, 1, 5, 0, {}),
-                                request_entry(++index, 1, StateDb::kMaxRequestsPerSession + 10, 0, {})});
+  auto again = apply_entries(db, {request_entry(++index, 1, 2, 1, {StateOp::put_pin(cid(2), "twice")}),
+                                  request_entry(++index, 1, 1, 1, {StateOp::put_pin(cid(1), "one")})});
+  CHECK(again[0].duplicate);
+  CHECK(!again[1].duplicate);  // the open one, applied once now
+  CHECK(!db.get_pin(cid(2))->has_value());
+}
+
+TEST_CASE("the record of requests stays bounded: the least recent sessions and the lowest ranges go") {
+  TempDir dir;
+  auto db = open_state(dir.path());
+  raft::Index index = 0;
+  // Every other number applied, none said ended: a range each; the lowest ones are forgotten
+  // beyond kMaxRequestRanges (the proposer keeps fewer requests open than that).
+  const std::uint64_t last = 2 * (StateDb::kMaxRequestRanges + 10);
+  std::vector<StateDb::Entry> batch;
+  for (std::uint64_t seq = 2; seq <= last; seq += 2) batch.push_back(request_entry(++index, 1, seq, 0, {}));
+  apply_entries(db, std::move(batch));
+  auto low = apply_entries(db, {request_entry(++index, 1, 10, 0, {}), request_entry(++index, 1, last, 0, {})});
   CHECK(!low[0].duplicate);  // forgotten: applied again, as an entry without an id would be
   CHECK(low[1].duplicate);
   // kMaxSessions newer sessions push session 1 out; the most recent ones stay.
@@ -355,7 +372,7 @@ TEST_CASE("the record of requests stays bounded: the least recent sessions and t
     batch.push_back(request_entry(++index, session, 1, 1, {}));
   apply_entries(db, std::move(batch));
   auto after = apply_entries(db, {request_entry(++index, StateDb::kMaxSessions + 1, 1, 1, {}),
-                                  request_entry(++index, 1, StateDb::kMaxRequestsPerSession + 10, 0, {})});
+                                  request_entry(++index, 1, last, 0, {})});
   CHECK(after[0].duplicate);
   CHECK(!after[1].duplicate);
 }
