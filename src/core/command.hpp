@@ -4,7 +4,6 @@
 // changes may come with the request id of the peer that proposed it (format 3, see RequestId).
 #pragma once
 
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "core/pin.hpp"
+#include "core/request_id.hpp"
 #include "core/result.hpp"
 
 namespace clusterpin {
@@ -28,19 +28,6 @@ std::string encode_peer_addresses(const PeerAddresses& peer);
 // Decodes format 1, 2, and 3 (the request id is skipped: see split_request).
 Result<Command> decode_command(std::string_view bytes);
 
-// Who proposed an entry, so that applying it twice is seen (Raft dissertation 6.3). A peer that
-// does not hear how its proposal ended (a timeout, a lost answer from the leader, a leader
-// change) proposes the same bytes again; when both copies commit, the second must change
-// nothing: between the two another request may have changed the same pin. Each peer process
-// numbers its proposals within a random session; done_below says that every proposal of the
-// session numbered lower has ended for its proposer (answered or given up), so the pinset
-// keeps per session only the numbers at or above it (see StateDb::Request).
-struct RequestId {
-  std::uint64_t session = 0;
-  std::uint64_t seq = 0;
-  std::uint64_t done_below = 0;
-  bool operator==(const RequestId&) const = default;
-};
 // `command` (format 1) with `id` in front, as format 3.
 std::string with_request_id(const RequestId& id, std::string_view command);
 // An entry's request id (nullopt for formats 1 and 2) and the command bytes behind it.

@@ -103,14 +103,13 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
   // A peer sends message 1 as soon as it connected: a connection silent for
   // kFirstMessageDeadline (or the handshake timeout, when shorter) gives its slot back.
   void arm_first_message_timer() {
-    first_message_timer_.expires_after(std::min(kFirstMessageDeadline, config_->handshake_timeout));
-    first_message_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+    const auto deadline = std::min(kFirstMessageDeadline, config_->handshake_timeout);
+    first_message_timer_.expires_after(deadline);
+    first_message_timer_.async_wait([self = shared_from_this(), deadline](const asio::error_code& ec) {
       if (ec || self->finished_ || self->received_any_) return;
       self->finish(make_error(fmt::format(
           "secure link from {}: no handshake message within {} ms of the connect ({})",
-          self->address_,
-          std::min(kFirstMessageDeadline, self->config_->handshake_timeout).count(),
-          kNotClusterPeer)));
+          self->address_, deadline.count(), kNotClusterPeer)));
     });
   }
 

@@ -915,25 +915,24 @@ void Peer::commit_gathered() {
   // kMaxRequestRanges ranges, a gap being an open request: with more open, a retried one
   // could be forgotten and apply twice. So none is proposed beyond that (a leader gone silent
   // under heavy load): refused.
-  if (open_requests_.size() >= store::StateDb::kMaxRequestRanges) {
-    auto waiting = std::move(gathered_done_);
-    gathered_body_.str().clear();
-    gathered_count_ = 0;
-    gathered_done_.clear();
-    const Status refused = make_error(fmt::format(
-        "this peer has {} pinset entries waiting for the leader already; try again later",
-        open_requests_.size()));
-    for (Done& done : waiting) done(refused);
-    return;
+  const bool too_many_open = open_requests_.size() >= store::StateDb::kMaxRequestRanges;
+  const std::uint64_t seq = too_many_open ? 0 : next_request_seq_++;
+  std::string data;
+  if (!too_many_open) {
+    open_requests_.insert(seq);
+    const RequestId id{request_session_, seq, *open_requests_.begin()};
+    data = with_request_id(id, encode_ops_entry(gathered_count_, gathered_body_.str()));
   }
-  const std::uint64_t seq = next_request_seq_++;
-  open_requests_.insert(seq);
-  const RequestId id{request_session_, seq, *open_requests_.begin()};
-  std::string data =
-      with_request_id(id, encode_ops_entry(gathered_count_, gathered_body_.str()));
   gathered_body_.str().clear();
   gathered_count_ = 0;
   gathered_done_.clear();
+  if (too_many_open) {
+    const Status refused = make_error(fmt::format(
+        "this peer has {} pinset entries waiting for the leader already; try again later",
+        open_requests_.size()));
+    for (Done& done : *waiting) done(refused);
+    return;
+  }
   commit_data(std::move(data), static_cast<int>(options_.config.raft.commit_retries),
               [this, waiting, seq, alive = alive_](Status s) {
                 if (*alive) open_requests_.erase(seq);
@@ -1666,7 +1665,7 @@ void Peer::gather_graph(std::function<void(std::string)> done) {
     // A peer that did not answer is named as its last peer record says.
     for (std::size_t i = 0; i < ids.size(); ++i) {
       std::string name = text(docs[i], "peername");
-      if (name.empty() && peername_of(ids[i]) != ids[i]) name = peername_of(ids[i]);
+      if (std::string known = peername_of(ids[i]); name.empty() && known != ids[i]) name = known;
       w.Key(ids[i].c_str()); w.String(name.c_str());
     }
     w.EndObject();

@@ -90,7 +90,6 @@ class Peer {
   store::StateDb& state() { return *state_; }
   const PeerId& id() const { return peer_id_; }
   std::string id_text() const { return self_; }
-  // Each member's name as its peer record in the pinset holds it (empty when unknown).
   // A member's name as its last peer record says (its id when none is known).
   std::string peername_of(const std::string& id) const;
   // The id of the cluster this peer belongs to (known once started; a joiner's once it joined).
@@ -236,7 +235,7 @@ class Peer {
   std::vector<Done> gathered_done_;
   WireWriter op_scratch_;  // one op's encoding, before it joins gathered_body_
   OncePerTurn commit_gathered_soon_;
-  // Each gathered entry carries a request id (core/command.hpp's RequestId): this process's
+  // Each gathered entry carries a request id (core/request_id.hpp): this process's
   // random session, its number, and the lowest number still open (proposed, not yet ended).
   std::uint64_t request_session_ = 0;
   std::uint64_t next_request_seq_ = 1;

@@ -32,11 +32,10 @@ Result<std::optional<Command>> command_of(const raft::Entry& entry) {
 
 // The request id a Normal entry carries (nullopt for others and for entries without one); the
 // entry decoded already, so its id is well formed.
-std::optional<store::StateDb::Request> request_of(const raft::Entry& entry) {
+std::optional<RequestId> request_of(const raft::Entry& entry) {
   if (entry.type != raft::EntryType::Normal) return std::nullopt;
   auto split = split_request(entry.data);
-  if (!split || !split->id) return std::nullopt;
-  return store::StateDb::Request{split->id->session, split->id->seq, split->id->done_below};
+  return split ? split->id : std::nullopt;
 }
 
 // The state.db changes one entry makes; `command` is the entry's, decoded once by the caller.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/raft/types.hpp"
+#include "core/request_id.hpp"
 #include "core/result.hpp"
 
 namespace clusterpin::store {
@@ -146,17 +147,13 @@ class StateDb {
   // replaced or removed (the tracker unpins a pin that moved away from its peer). On failure nothing of this call is applied;
   // when the open transaction also held earlier calls' entries the process stops (see
   // fail_stop.hpp), since their effects were already acted on.
-  // Who proposed an entry (core/command.hpp's RequestId): an entry whose request was applied
+  // Who proposed an entry (core/request_id.hpp): an entry whose request was applied
   // before, in an earlier entry, changes nothing. Kept per session in the table `requests`,
   // replicated like the pinset: the numbers applied at or above the session's done_below, as
   // ranges (at most kMaxRequestRanges: a gap between two is a request still open, and the
   // proposer keeps fewer open than that; beyond, the lowest ranges are forgotten), for the
   // kMaxSessions sessions that proposed last (a peer's restart starts a new session).
-  struct Request {
-    std::uint64_t session = 0;
-    std::uint64_t seq = 0;
-    std::uint64_t done_below = 0;
-  };
+  using Request = RequestId;
   static constexpr std::size_t kMaxRequestRanges = 4096;
   static constexpr std::size_t kMaxSessions = 1024;
   struct Entry {
