@@ -113,4 +113,31 @@ Result<HttpEndpoint> parse_http_endpoint(std::string_view text) {
   return HttpEndpoint::tcp(address, port);
 }
 
+bool is_loopback_host(std::string_view host) {
+  std::string_view name = host;
+  std::string_view port;
+  if (name.starts_with('[')) {
+    auto close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    port = name.substr(close + 1);
+    name = name.substr(1, close - 1);
+    if (!port.empty() && port.front() != ':') return false;
+  } else if (auto colon = name.find(':'); colon != std::string_view::npos) {
+    port = name.substr(colon);
+    name = name.substr(0, colon);
+  }
+  uint16_t number = 0;
+  if (!port.empty() && !parse_port(port.substr(1), number)) return false;
+  if (name.ends_with('.')) name.remove_suffix(1);  // "localhost." is the same name
+  std::string lower(name);
+  for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (lower == "localhost" || lower.ends_with(".localhost")) return true;
+  asio::error_code ec;
+  auto address = asio::ip::make_address(lower, ec);
+  if (ec) return false;
+  // A bracketed name must be IPv6 and a bare one IPv4: "[127.0.0.1]" is not a Host.
+  if (address.is_v6() != host.starts_with('[')) return false;
+  return address.is_loopback();
+}
+
 }  // namespace clusterpin::net

@@ -35,6 +35,12 @@ struct HttpEndpoint {
 // "/dns|dns4|dns6/localhost/tcp/<port>", "unix:<path>" and "/unix/<path>".
 Result<HttpEndpoint> parse_http_endpoint(std::string_view text);
 
+// Whether an HTTP Host header value names this machine's loopback: "localhost" or a name under
+// it (RFC 6761), an IPv4 address in 127.0.0.0/8 or "[::1]", each with an optional ":port".
+// A server on a loopback address without credentials accepts only those, so that a web page
+// whose own name was made to resolve to 127.0.0.1 (DNS rebinding) cannot use it.
+bool is_loopback_host(std::string_view host);
+
 // A connected byte stream over TCP or a unix socket, so that server and client code is written
 // once. Handlers follow Asio's conventions: (error_code, bytes).
 class HttpSocket {

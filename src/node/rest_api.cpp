@@ -158,6 +158,7 @@ Result<std::string> RestApi::start() {
         "api.restapi.basic_auth_credentials is not set: set credentials or listen on 127.0.0.1",
         c.http_listen_multiaddress));
   }
+  loopback_names_only_ = endpoint->kind == net::HttpEndpoint::Kind::tcp && !has_auth;
   net::HttpServerOptions options;
   options.read_header_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.read_header_timeout);
   options.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.read_timeout);
@@ -182,6 +183,22 @@ void RestApi::stop() {
 // CORS headers go with a refusal, so a browser can read it.
 std::optional<net::HttpRefusal> RestApi::check_head(const net::HttpRequest& head) const {
   const RestApiConfig& c = peer_.config().restapi;
+  // DNS rebinding: a web page whose own name an attacker makes resolve to 127.0.0.1 is, to the
+  // browser, same-origin with this API, so CORS does not stop it from reading or writing. Its
+  // requests carry the page's name as Host; programs on this machine send a loopback name (an
+  // HTTP/1.0 client may send none).
+  if (loopback_names_only_) {
+    auto host = head.headers.get("Host");
+    if (host && !net::is_loopback_host(*host)) {
+      return net::HttpRefusal{
+          403,
+          fmt::format("Host \"{}\" refused: this API listens on a loopback address without "
+                      "credentials and answers requests addressed to localhost, 127.0.0.1 or "
+                      "[::1] only (set api.restapi.basic_auth_credentials to accept other names)",
+                      *host),
+          {}};
+    }
+  }
   // A browser sends a cross-site POST (a "simple" request) without asking first, so CORS
   // alone would let any web page its user opens pin into the cluster through a loopback API
   // without credentials (IPFS Cluster executes it; Kubo's RPC refuses such requests too). A

@@ -65,6 +65,9 @@ class RestApi {
   asio::io_context& io_;
   Peer& peer_;
   std::unique_ptr<net::HttpServer> server_;
+  // A TCP loopback listener without credentials answers only requests whose Host names the
+  // loopback (net::is_loopback_host): the listener's address is then its only guard.
+  bool loopback_names_only_ = false;
   // Callbacks from the IPFS connector (path resolution) check it: they never run on a RestApi
   // that is gone.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

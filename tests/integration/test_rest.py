@@ -199,24 +199,63 @@ def test_cors_settings_restrict_origins_methods_and_headers_and_the_preflight_ne
         expect(status == 403, f"{status} {dict(h)}")
 
 
+def test_a_loopback_api_without_credentials_answers_only_requests_addressed_to_loopback_names(ctx):
+    # DNS rebinding: a web page at attacker.example, its name made to resolve to 127.0.0.1, is
+    # same-origin with the API to the browser, so CORS does not stop it; its requests carry
+    # its own name as Host.
+    with single_peer(ctx)[0] as c:
+        d = c.daemons[0]
+        cid = make_cids(1, seed=52)[0]
+        for method, path in (("GET", "/pins"), ("GET", "/id"), ("POST", f"/pins/{cid}")):
+            status, h = cors_exchange(d, method, path, {"Host": f"attacker.example:{d.api_port}"})
+            expect(status == 403, f"{method} {path} with a foreign Host: {status} {dict(h)}")
+        raw, _ = raw_exchange(d, f"POST /pins/{cid} HTTP/1.1\r\nHost: attacker.example\r\n"
+                                 "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        head, _, body = raw.partition(b"\r\n\r\n")
+        expect(status_line(raw) == 403, raw[:300])
+        message = json.loads(body)["message"]
+        for word in ("attacker.example", "localhost", "basic_auth_credentials"):
+            expect(word in message, f"the refusal does not name {word}: {message}")
+        expect(d.api("GET", f"/allocations/{cid}")[0] == 404, "a refused POST pinned")
+        for host in ("localhost", f"localhost:{d.api_port}", f"127.0.0.1:{d.api_port}", "api.localhost"):
+            status, h = cors_exchange(d, "GET", "/id", {"Host": host})
+            expect(status == 200, f"Host {host}: {status}")
+        raw, _ = raw_exchange(d, b"GET /id HTTP/1.0\r\n\r\n")  # HTTP/1.0 may send no Host
+        expect(status_line(raw) == 200, raw[:300])
+
+
+def test_an_api_with_credentials_answers_any_host_name(ctx):
+    # With credentials the page cannot act (its requests carry none), and a reverse proxy on
+    # this host may forward its own name.
+    def with_credentials(cfg):
+        cfg["api"]["restapi"]["basic_auth_credentials"] = {"ana": "s3cret"}
+    with single_peer(ctx, edit=with_credentials)[0] as c:
+        d = c.daemons[0]
+        auth = {"Authorization": "Basic " + base64.b64encode(b"ana:s3cret").decode()}
+        status, _ = cors_exchange(d, "GET", "/id", {"Host": "cluster.example.org", **auth})
+        expect(status == 200, f"{status}")
+        status, _ = cors_exchange(d, "GET", "/id", {"Host": "cluster.example.org"})
+        expect(status == 401, f"{status}")
+
+
 def test_head_is_answered_as_get_without_a_body(ctx):
     with single_peer(ctx)[0] as c:
         d = c.daemons[0]
         for path, status in (("/id", 200), ("/version", 200), ("/health", 204), ("/no-such-route", 404)):
-            raw, _ = raw_exchange(d, f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            raw, _ = raw_exchange(d, f"HEAD {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
             expect(status_line(raw) == status, f"HEAD {path}: {raw[:200]!r}")
             head, _, body = raw.partition(b"\r\n\r\n")
             expect(body == b"", f"HEAD {path} sent a body: {body[:100]!r}")
         status, body = d.api("POST", f"/pins/{make_cids(1, seed=51)[0]}")
         expect(status == 200, body)
-        raw, _ = raw_exchange(d, b"HEAD /allocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw, _ = raw_exchange(d, b"HEAD /allocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         expect(status_line(raw) == 200 and raw.endswith(b"\r\n\r\n"), raw[:300])
 
 
 def test_the_trailing_slash_redirect_keeps_escapes_in_the_path_and_injects_no_header(ctx):
     with single_peer(ctx)[0] as c:
         d = c.daemons[0]
-        raw, _ = raw_exchange(d, b"GET /pins%3Fx%0D%0AX-Evil:%201/?local=true HTTP/1.1\r\nHost: x\r\n"
+        raw, _ = raw_exchange(d, b"GET /pins%3Fx%0D%0AX-Evil:%201/?local=true HTTP/1.1\r\nHost: localhost\r\n"
                                  b"Connection: close\r\n\r\n")
         expect(status_line(raw) == 307, raw[:300])
         head = raw.split(b"\r\n\r\n", 1)[0].decode()
@@ -327,12 +366,12 @@ def test_a_header_block_over_max_header_bytes_is_refused_and_the_connection_clos
     c, d = single_peer(ctx, lambda cfg: cfg["api"]["restapi"].update(max_header_bytes=limit))
     with c:
         big = "".join(f"X-Filler-{i}: {'a' * 100}\r\n" for i in range(limit * 3 // 100))
-        raw, closed = raw_exchange(d, f"GET /id HTTP/1.1\r\nHost: x\r\n{big}\r\n".encode())
+        raw, closed = raw_exchange(d, f"GET /id HTTP/1.1\r\nHost: localhost\r\n{big}\r\n".encode())
         code = status_line(raw)
         expect(code in (431, 400), f"answered {code}: {raw[:300]!r}")
         expect(closed, "the connection stayed open after the refusal")
         # A header block within the limit is served.
-        raw, _ = raw_exchange(d, b"GET /id HTTP/1.1\r\nHost: x\r\nX-Small: 1\r\nConnection: close\r\n\r\n")
+        raw, _ = raw_exchange(d, b"GET /id HTTP/1.1\r\nHost: localhost\r\nX-Small: 1\r\nConnection: close\r\n\r\n")
         expect(status_line(raw) == 200, raw[:300])
 
 
@@ -340,7 +379,7 @@ def test_a_body_over_the_limit_is_answered_413(ctx):
     c, d = single_peer(ctx)
     with c:
         # Declared larger than the 64 MiB body limit: refused before the body is read.
-        head = (f"POST /pins HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        head = (f"POST /pins HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
                 f"Content-Length: {(64 << 20) + 1}\r\n\r\n").encode()
         raw, closed = raw_exchange(d, head + b"a" * 1000)
         expect(status_line(raw) == 413, raw[:300])
@@ -350,7 +389,7 @@ def test_a_body_over_the_limit_is_answered_413(ctx):
         framed = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
         s = socket.create_connection(("127.0.0.1", d.api_port), timeout=30)
         try:
-            s.sendall(b"POST /pins HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            s.sendall(b"POST /pins HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n")
             try:
                 for _ in range(70):
                     s.sendall(framed)
@@ -375,7 +414,7 @@ def test_a_body_over_the_limit_is_answered_413(ctx):
 def test_slowloris_clients_are_cut_off_while_others_are_served(ctx):
     c, d = single_peer(ctx, lambda cfg: cfg["api"]["restapi"].update(read_header_timeout="4s"))
     with c:
-        request = b"GET /id HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+        request = b"GET /id HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
         outcome = {}
         lock = threading.Lock()
         state = {"open": 0, "connected": 0}
@@ -528,7 +567,7 @@ def test_basic_auth_guards_every_route_but_health(ctx):
             f"{status} {dict(h)}")
         # Credentials are checked on the head: a body announced without them is never waited
         # for (nor held), the 401 comes at once and the connection closes.
-        got, closed = raw_exchange(d, b"POST /pins HTTP/1.1\r\nHost: x\r\n"
+        got, closed = raw_exchange(d, b"POST /pins HTTP/1.1\r\nHost: localhost\r\n"
                                       b"Content-Length: 60000000\r\n\r\n", timeout=10)
         expect(closed and got.startswith(b"HTTP/1.1 401 ") and b"Connection: close" in got, got[:300])
         # The CLI passes --basic-auth (and refuses without it).

@@ -1053,6 +1053,21 @@ TEST_CASE("endpoints parse from host:port, multiaddr and unix forms; names are n
   CHECK(!parse_http_endpoint("/dns4/example.com/tcp/1").ok());
 }
 
+TEST_CASE("Host header values that name the loopback are told from other names") {
+  for (const char* host : {"localhost", "localhost:9094", "LocalHost.", "api.localhost:80",
+                           "127.0.0.1", "127.0.0.1:9094", "127.9.9.9:1", "[::1]", "[::1]:9094"}) {
+    CAPTURE(host);
+    CHECK(is_loopback_host(host));
+  }
+  for (const char* host : {"", "example.com", "example.com:9094", "localhost.example.com",
+                           "mylocalhost", "10.0.0.1:9094", "0.0.0.0", "[::]:9094", "[::1",
+                           "[::1]x", "127.0.0.1:99999", "127.0.0.1:", "[127.0.0.1]", "::1",
+                           "127.0.0.1.nip.io"}) {
+    CAPTURE(host);
+    CHECK(!is_loopback_host(host));
+  }
+}
+
 TEST_CASE("throughput of small keep-alive requests with 1 and 16 concurrent clients (printed)") {
   TestServer server;
   for (int concurrency : {1, 16}) {
