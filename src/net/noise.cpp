@@ -48,25 +48,35 @@ Key hmac2(ByteView key, ByteView a, ByteView b) {
 
 struct Hkdf3 {
   Key out1, out2, out3;
+  ~Hkdf3() {
+    wipe(out1);
+    wipe(out2);
+    wipe(out3);
+  }
 };
 
 Hkdf3 hkdf3(const Key& chaining_key, ByteView ikm) {
-  const Key temp = hmac_sha256(chaining_key, ikm);
+  Key temp = hmac_sha256(chaining_key, ikm);
   const std::uint8_t one = 1, two = 2, three = 3;
   Hkdf3 r;
   r.out1 = hmac2(temp, ByteView(&one, 1), {});
   r.out2 = hmac2(temp, r.out1, ByteView(&two, 1));
   r.out3 = hmac2(temp, r.out2, ByteView(&three, 1));
+  wipe(temp);
   return r;
 }
 
 }  // namespace
 
+void wipe(Key& key) { sodium_memzero(key.data(), key.size()); }
+
 Keypair generate_keypair() {
   ensure_sodium();
   Key secret{};
   randombytes_buf(secret.data(), secret.size());
-  return keypair_from_secret(secret);
+  Keypair kp = keypair_from_secret(secret);
+  wipe(secret);
+  return kp;
 }
 
 Keypair keypair_from_secret(const Key& secret) {
@@ -161,6 +171,8 @@ void SymmetricState::mix_key(ByteView ikm) {
   auto [ck, temp_k] = hkdf2(ck_, ikm);
   ck_ = ck;
   cipher_.initialize_key(temp_k);
+  wipe(ck);
+  wipe(temp_k);
 }
 
 void SymmetricState::mix_hash(ByteView data) {
@@ -192,6 +204,8 @@ std::pair<CipherState, CipherState> SymmetricState::split() const {
   CipherState c1, c2;
   c1.initialize_key(k1);
   c2.initialize_key(k2);
+  wipe(k1);
+  wipe(k2);
   return {c1, c2};
 }
 
@@ -257,6 +271,10 @@ Result<HandshakeState> HandshakeState::create(HandshakeConfig config) {
   hs.e_ = config.fixed_ephemeral;
   hs.psks_ = std::move(config.psks);
   return hs;
+}
+
+HandshakeState::~HandshakeState() {
+  for (Key& psk : psks_) wipe(psk);
 }
 
 bool HandshakeState::my_turn_to_write() const {

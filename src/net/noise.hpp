@@ -24,9 +24,15 @@ inline constexpr std::size_t kDhSize = 32;
 
 using Key = std::array<std::uint8_t, kKeySize>;
 
+// Overwrites key material in a way the compiler does not remove (sodium_memzero). Every type
+// here that holds a secret wipes it when it goes, so that no key of a closed link or a finished
+// handshake stays behind in freed memory (a core dump, a later read of reused memory).
+void wipe(Key& key);
+
 struct Keypair {
   Key secret{};
   Key public_key{};
+  ~Keypair() { wipe(secret); }
 };
 
 // A fresh X25519 keypair from the OS random source.
@@ -42,6 +48,11 @@ std::pair<Key, Key> hkdf2(const Key& chaining_key, ByteView input_key_material);
 // nonce; a nonce is never reused because the counter only moves forward.
 class CipherState {
  public:
+  CipherState() = default;
+  CipherState(const CipherState&) = default;
+  CipherState& operator=(const CipherState&) = default;
+  ~CipherState() { wipe(k_); }
+
   void initialize_key(const Key& key);
   bool has_key() const { return has_key_; }
   std::uint64_t nonce() const { return n_; }
@@ -64,6 +75,9 @@ class CipherState {
 class SymmetricState {
  public:
   explicit SymmetricState(std::string_view protocol_name);
+  SymmetricState(const SymmetricState&) = default;
+  SymmetricState& operator=(const SymmetricState&) = default;
+  ~SymmetricState() { wipe(ck_); }
   void mix_key(ByteView input_key_material);
   void mix_hash(ByteView data);
   void mix_key_and_hash(ByteView input_key_material);
@@ -104,6 +118,9 @@ struct HandshakeConfig {
 class HandshakeState {
  public:
   static Result<HandshakeState> create(HandshakeConfig config);
+  HandshakeState(HandshakeState&&) = default;
+  HandshakeState& operator=(HandshakeState&&) = default;
+  ~HandshakeState();
 
   // Appends the next handshake message carrying payload to out.
   Status write_message(ByteView payload, Bytes& out);

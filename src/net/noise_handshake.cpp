@@ -39,11 +39,12 @@ std::array<std::uint8_t, kMacSize> keyed_mac(const noise::Key& key, ByteView a, 
 }
 
 ClusterKeys ClusterKeys::derive(const ClusterSecret& secret) {
-  const noise::Key prk = noise::hmac_sha256(as_bytes(kSecretSalt), secret);
+  noise::Key prk = noise::hmac_sha256(as_bytes(kSecretSalt), secret);
   ClusterKeys k;
   k.psk = hkdf_expand_label(prk, "clusterpin noise psk");
   k.mac1 = hkdf_expand_label(prk, "clusterpin handshake mac1");
   k.mac2 = hkdf_expand_label(prk, "clusterpin handshake mac2");
+  noise::wipe(prk);
   return k;
 }
 

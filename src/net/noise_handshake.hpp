@@ -44,6 +44,11 @@ struct ClusterKeys {
   noise::Key mac1{};
   noise::Key mac2{};
   static ClusterKeys derive(const ClusterSecret& secret);
+  ~ClusterKeys() {
+    noise::wipe(psk);
+    noise::wipe(mac1);
+    noise::wipe(mac2);
+  }
 };
 
 // This peer's long-term Ed25519 identity and its Noise static key, with the signature binding them

@@ -5,7 +5,12 @@
 #include <doctest/doctest.h>
 #include <sodium.h>
 
+#include <algorithm>
+#include <array>
+#include <new>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "net/frame.hpp"
 #include "net/noise_handshake.hpp"
@@ -101,6 +106,51 @@ TEST_CASE("derived keys are distinct per purpose and per secret") {
   CHECK(a.psk != a.mac1);
   CHECK(a.mac1 != a.mac2);
   CHECK(a.psk != b.psk);
+}
+
+// The bytes an object of type T leaves in its storage once destroyed: `make` constructs it there.
+template <class T, class Make>
+std::array<unsigned char, sizeof(T)> storage_after(Make make, std::vector<noise::Key>& held) {
+  alignas(T) std::array<unsigned char, sizeof(T)> storage{};
+  T* object = make(storage.data());
+  held = [&] {
+    if constexpr (std::is_same_v<T, noise::Keypair>) {
+      return std::vector<noise::Key>{object->secret};
+    } else {
+      return std::vector<noise::Key>{object->psk, object->mac1, object->mac2};
+    }
+  }();
+  object->~T();
+  return storage;
+}
+
+template <std::size_t N>
+bool holds(const std::array<unsigned char, N>& storage, const noise::Key& key) {
+  return std::search(storage.begin(), storage.end(), key.begin(), key.end()) != storage.end();
+}
+
+TEST_CASE("secrets are wiped from memory when their holders are destroyed") {
+  noise::Key key{};
+  for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::uint8_t>(0xa0 + i);
+  std::vector<noise::Key> held;
+
+  alignas(noise::CipherState) std::array<unsigned char, sizeof(noise::CipherState)> live{};
+  auto* cipher = new (live.data()) noise::CipherState();
+  cipher->initialize_key(key);
+  REQUIRE(holds(live, key));  // the key is stored in the object: the checks below can fail
+  cipher->~CipherState();
+  CHECK(!holds(live, key));
+
+  auto keypair = storage_after<noise::Keypair>(
+      [&](unsigned char* at) { return new (at) noise::Keypair(noise::keypair_from_secret(key)); },
+      held);
+  CHECK(!holds(keypair, held.at(0)));
+
+  auto keys = storage_after<ClusterKeys>(
+      [](unsigned char* at) { return new (at) ClusterKeys(ClusterKeys::derive(secret_of(7))); },
+      held);
+  REQUIRE(held.size() == 3);
+  for (const auto& k : held) CHECK(!holds(keys, k));
 }
 
 TEST_CASE("garbage, truncated and oversized first messages are refused") {
