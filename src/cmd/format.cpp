@@ -87,6 +87,19 @@ std::string format_global_info(std::string_view json) {
   return out;
 }
 
+std::vector<std::string> cluster_errors_of(std::string_view json) {
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  std::vector<std::string> out;
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("peer_map") || !d["peer_map"].IsObject()) return out;
+  for (const auto& m : d["peer_map"].GetObject()) {
+    if (str(m.value, "status") != "cluster_error") continue;
+    std::string who = str(m.value, "peername");
+    out.push_back(fmt::format("{}: {}", who.empty() ? m.name.GetString() : who, str(m.value, "error")));
+  }
+  return out;
+}
+
 std::string format_id(std::string_view json) {
   rapidjson::Document d;
   d.Parse(json.data(), json.size());

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace clusterpin::cmd {
 
@@ -12,6 +13,8 @@ namespace clusterpin::cmd {
 std::string format_pin(std::string_view pin_json);
 // "<cid> | <name>:" then one line per peer: "    > <peername> : PINNED | <time> | Attempts: 0 | Priority: false"
 std::string format_global_info(std::string_view json);
+// The members of a GlobalPinInfo whose entry is cluster_error, as "peername: error".
+std::vector<std::string> cluster_errors_of(std::string_view json);
 // "<id> | <peername> | Sees N other peers" and its address lines.
 std::string format_id(std::string_view id_json);
 

@@ -53,12 +53,16 @@ bool check_cids(std::string_view applet, const cxxopts::ParseResult& args) {
   return true;
 }
 
-// Prints each GlobalPinInfo of an answer (one object, or an NDJSON stream).
+// Prints each GlobalPinInfo of an answer (one object, or an NDJSON stream); `failures`, when
+// given, collects the members whose entry is cluster_error.
 int print_infos(std::string_view applet, ApiClient& client, const std::string& method,
-                const std::string& target) {
+                const std::string& target, std::vector<std::string>* failures = nullptr) {
   buffer_listing_output();
   auto print = [&](std::string_view line) {
     if (line.empty()) return true;
+    if (failures != nullptr) {
+      for (std::string& f : cluster_errors_of(line)) failures->push_back(std::move(f));
+    }
     if (client.json_output()) {
       print_pretty_json(line);
     } else {
@@ -137,11 +141,19 @@ int recover_main(const cxxopts::ParseResult& args) {
   if (flag(args, "local")) q.emplace_back("local", "true");
   auto cids = cids_of(args);
   if (cids.empty()) return print_infos("recover", *client, "POST", net::make_target("/pins/recover", q));
+  // A member that could not recover a CID is its cluster_error line in the status printed, and
+  // is named again on standard error: the exit status says the recover was not done everywhere.
+  int result = kExitOk;
   for (const auto& cid : cids) {
-    int code = print_infos("recover", *client, "POST", net::make_target("/pins/" + cid + "/recover", q));
+    std::vector<std::string> failures;
+    int code = print_infos("recover", *client, "POST", net::make_target("/pins/" + cid + "/recover", q), &failures);
     if (code != kExitOk) return code;
+    for (const std::string& f : failures) {
+      fmt::print(stderr, "clusterpin recover: {}: not recovered on {}\n", cid, f);
+      result = kExitApiError;
+    }
   }
-  return kExitOk;
+  return result;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Fault injection for crash tests: the environment variable CLUSTERPIN_FAULT names one scenario.
 // At a point of that name ("after-snapshot-restore", "after-removal-applied",
 // "unpin-before-tracker-commit") the process ends at once with exit code 86 (no cleanup, as
-// kill -9 would); a scenario may also change behaviour before that point (fault_armed). Unset,
+// kill -9 would); a scenario may also change behaviour (fault_armed: "commit-answer-lost",
+// "recover-fails"). Unset,
 // each check costs a comparison.
 #pragma once
 

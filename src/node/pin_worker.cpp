@@ -410,6 +410,8 @@ void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
 Result<std::optional<TrackerRecord>> PinWorker::status(const Cid& cid) { return tracker_->status(cid); }
 
 Result<std::optional<TrackerRecord>> PinWorker::recover(const Cid& cid) {
+  // The tests' "recover-fails": this peer's own recover fails as a tracker.db read error would.
+  if (fault_armed("recover-fails")) return make_error("tracker.db: recover failed (fault injection)");
   PinsetLookup pinset = pinset_lookup();
   auto r = tracker_->recover(cid, now(), &pinset);
   pump();

@@ -678,8 +678,12 @@ void RestApi::recover_or_sync_one(const Cid& cid, bool recover, bool local, cons
     });
     return;
   }
+  // As IPFS Cluster: with local=true this peer's failure is the answer (500); otherwise it is
+  // this peer's cluster_error entry beside the members that did recover.
   peer_.recover_one(cid, local, [this, cid, local, r](std::map<std::string, std::string> errors) {
-    if (auto here = errors.find(peer_.id_text()); here != errors.end()) return r->send_error(500, here->second);
+    if (auto here = errors.find(peer_.id_text()); local && here != errors.end()) {
+      return r->send_error(500, here->second);
+    }
     get_status(cid, local, r, std::move(errors));
   });
 }

@@ -576,6 +576,36 @@ def test_recover_with_a_peer_down_lists_what_was_recovered_and_names_the_peer_th
         expect(r.returncode == 2 and "sync failed on every peer (3)" in r.stderr and dead.id in r.stderr,
                r.stdout + r.stderr)
 
+def test_a_recover_that_fails_on_the_asked_peer_is_its_cluster_error_entry_beside_the_others(ctx):
+    # As IPFS Cluster: POST /pins/{cid}/recover answers 200 with the asked peer's failure as its
+    # cluster_error entry (it answered 500 and hid the other members' outcome); with local=true
+    # that failure is the answer.
+    with LocalCluster(ctx, 2) as c:
+        failing, other = c.daemons
+        failing.start(env={"CLUSTERPIN_FAULT": "recover-fails"})
+        other.start()
+        for d in c.daemons:
+            d.wait_ready()
+        c.leader(20)
+        cid = make_cids(1, seed=81)[0]
+        pin(failing, cid)
+        status, body = failing.api("POST", f"/pins/{cid}/recover")
+        expect(status == 200, f"{status} {body}")
+        peer_map = json.loads(body)["peer_map"]
+        expect(set(peer_map) == {failing.id, other.id}, body)
+        mine = peer_map[failing.id]
+        expect(mine["status"] == "cluster_error" and "fault injection" in mine["error"], body)
+        expect(peer_map[other.id]["status"] != "cluster_error", body)
+        status, body = failing.api("POST", f"/pins/{cid}/recover?local=true")
+        expect(status == 500 and "fault injection" in body, f"{status} {body}")
+        # The CLI prints the status with the failure and exits 2, naming it on standard error.
+        r = failing.cli("recover", cid)
+        expect(r.returncode == 2 and "CLUSTER_ERROR" in r.stdout, r.stdout + r.stderr)
+        expect(f"{cid}: not recovered on " in r.stderr and "fault injection" in r.stderr, r.stderr)
+        r = other.cli("recover", cid)
+        expect(r.returncode == 2 and "fault injection" in r.stderr, r.stdout + r.stderr)
+
+
 def last_log_index(daemon):
     """The last Raft log index in the peer's raft.db (read-only while the daemon runs)."""
     path = os.path.join(daemon.folder, "clusterpin-data", "raft.db")
