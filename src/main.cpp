@@ -1,13 +1,17 @@
-// Busybox dispatch: `clusterpin <applet> [args]`, or a symlink named `clusterpin-<applet>`.
-// Unknown applets get one line naming them plus the applet list on stderr and exit 1.
+// Busybox dispatch: `clusterpin [client options] <applet> [args]`, or a symlink named
+// `clusterpin-<applet>`. Unknown applets get one line naming them plus the applet list on stderr
+// and exit 1.
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <fmt/core.h>
 
 #include "cmd/applet.hpp"
+#include "cmd/cli.hpp"
 #include "cmd/help.hpp"
 #include "core/version.hpp"
 
@@ -23,6 +27,45 @@ int unknown_applet(std::string_view name) {
   fmt::print(stderr, "clusterpin: unknown applet '{}' (applets: {})\n", name,
              clusterpin::cmd::applet_names());
   return clusterpin::cmd::kExitUsage;
+}
+
+
+// ipfs-cluster-ctl takes its client options before the command (`--enc=json --host A pin ls`).
+// Those given before the applet name are taken off here and handed to the applet's parser,
+// which reads them as if they followed the applet name (see set_leading_options). Returns the
+// index of the first argument that is not one of them, or -1 after printing a usage error.
+int take_leading_client_options(int argc, char** argv, std::vector<std::string>& taken) {
+  using namespace clusterpin::cmd;
+  int i = 1;
+  while (i < argc) {
+    std::string_view arg = argv[i];
+    auto eq = arg.find('=');
+    std::string_view name = arg.substr(0, eq);
+    if (name == "--https" || name == "-s") {
+      fmt::print(stderr, "clusterpin: {}: clusterpin's REST API speaks plain HTTP, not TLS; leave {} "
+                         "out (to reach a remote API over TLS, put a TLS proxy or an SSH tunnel in "
+                         "front of it)\n", name, name);
+      return -1;
+    }
+    if (name == "--force-http") {
+      taken.emplace_back(arg);
+      ++i;
+      continue;
+    }
+    if (!takes_client_option_value(name)) break;
+    taken.emplace_back(arg);
+    if (eq == std::string_view::npos) {
+      if (i + 1 >= argc) {
+        fmt::print(stderr, "clusterpin: {}: no value given (usage: clusterpin [client options] "
+                           "<applet> ...)\n", arg);
+        return -1;
+      }
+      taken.emplace_back(argv[i + 1]);
+      ++i;
+    }
+    ++i;
+  }
+  return i;
 }
 
 }  // namespace
@@ -44,8 +87,21 @@ int main(int argc, char** argv) {
     print_general_help(stderr);
     return kExitUsage;
   }
-  std::string_view first = argv[1];
+  std::vector<std::string> leading;
+  const int at = take_leading_client_options(argc, argv, leading);
+  if (at < 0) return kExitUsage;
+  if (at >= argc) {
+    fmt::print(stderr, "clusterpin: no applet after the client options (usage: clusterpin [client "
+                       "options] <applet> [options] [args]; applets: {})\n", applet_names());
+    return kExitUsage;
+  }
+  std::string_view first = argv[at];
   if (first == "--version" || first == "-v") {
+    if (!leading.empty()) {
+      fmt::print(stderr, "clusterpin: {} prints this binary's version and takes no client options "
+                         "(the version of a peer: clusterpin --host ADDRESS version)\n", first);
+      return kExitUsage;
+    }
     if (argc > 2) {
       fmt::print(stderr, "clusterpin: unexpected argument '{}' after {} (it takes none)\n", argv[2], first);
       return kExitUsage;
@@ -58,10 +114,18 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (!first.empty() && first[0] == '-') {
-    fmt::print(stderr, "clusterpin: unknown option '{}' (applets: {})\n", first, applet_names());
+    fmt::print(stderr, "clusterpin: unknown option '{}' before the applet name (accepted there: the "
+                       "client options -l/--host, --enc/--encoding, -t/--timeout, --basic-auth, "
+                       "--force-http; applets: {})\n", first, applet_names());
     return kExitUsage;
   }
   const Applet* applet = find_applet(first);
   if (applet == nullptr) return unknown_applet(first);
-  return applet->run(argc - 1, argv + 1);
+  if (!leading.empty() && applet->name == "help") {
+    fmt::print(stderr, "clusterpin help: it takes no client options ('{}' was given before it)\n",
+               leading.front());
+    return kExitUsage;
+  }
+  set_leading_options(std::move(leading));
+  return applet->run(argc - at, argv + at);
 }

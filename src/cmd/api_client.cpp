@@ -9,6 +9,8 @@
 
 #include <fmt/core.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "cmd/applet.hpp"
 #include "cmd/cli.hpp"
@@ -16,6 +18,15 @@
 #include "net/http_auth.hpp"
 
 namespace clusterpin::cmd {
+
+namespace {
+
+// The --host forms parse_http_endpoint takes, as man/clusterpin.1 (CLIENT OPTIONS) lists them.
+constexpr std::string_view kHostForms =
+    "/ip4/<ip>/tcp/<port>, /ip6/<ip>/tcp/<port>, /dns4/localhost/tcp/<port>, <ip>:<port>, "
+    "localhost:<port>, [<ipv6>]:<port>, http://<ip>:<port>, unix:<path> or /unix/<path>";
+
+}  // namespace
 
 ApiClient::ApiClient(net::HttpEndpoint endpoint, std::string host, std::chrono::milliseconds timeout,
                      std::string auth, bool json)
@@ -27,8 +38,22 @@ ApiClient::ApiClient(net::HttpEndpoint endpoint, std::string host, std::chrono::
 
 Result<ApiClient> ApiClient::from_args(const cxxopts::ParseResult& args) {
   std::string host = args["host"].as<std::string>();
+  if (auto comma = host.find(','); comma != std::string::npos) {
+    // ipfs-cluster-ctl fails over along a comma list; a failover after a request was sent could
+    // send a pin or an unpin twice, so one address is taken and a list is refused.
+    return make_error(fmt::format("--host: \"{}\" is a list; accepted: one address ({}), not "
+                                  "ipfs-cluster-ctl's comma-separated failover list",
+                                  host, kHostForms));
+  }
   auto endpoint = net::parse_http_endpoint(host);
-  if (!endpoint) return make_error(fmt::format("--host: {}", endpoint.error().message));
+  if (!endpoint) {
+    // The parser's reason, with the forms named as the man pages name them.
+    std::string why = endpoint.error().message;
+    const std::string prefix = fmt::format("HTTP endpoint \"{}\": ", host);
+    if (why.starts_with(prefix)) why.erase(0, prefix.size());
+    if (auto forms = why.find(" (expected"); forms != std::string::npos) why.erase(forms);
+    return make_error(fmt::format("--host: \"{}\": {}; accepted: {}", host, why, kHostForms));
+  }
   std::string enc = args["enc"].as<std::string>();
   if (enc != "text" && enc != "json") {
     return make_error(fmt::format("--enc: \"{}\" is not an output format; accepted: text, json", enc));
@@ -45,7 +70,8 @@ Result<ApiClient> ApiClient::from_args(const cxxopts::ParseResult& args) {
     auth = net::basic_auth_header(credentials.substr(0, colon),
                                   colon == std::string::npos ? "" : credentials.substr(colon + 1));
   }
-  auto seconds = integer_option(args, "timeout", 0, 100'000'000, "whole seconds, 0 or more (0: never)");
+  auto seconds = integer_option(args, "timeout", 0, 100'000'000,
+                                "whole seconds from 0 to 100000000 (0: never)");
   if (!seconds) return seconds.error();
   auto timeout = std::chrono::seconds(seconds->value_or(0));
   return ApiClient(std::move(endpoint).value(), host, timeout, std::move(auth), enc == "json");
@@ -114,15 +140,32 @@ Result<net::HttpClientResponse> ApiClient::exchange(std::string method, std::str
   return response;
 }
 
-int check_response(const net::HttpClientResponse& response) {
+int check_response(const net::HttpClientResponse& response, bool json) {
   if (response.status >= 200 && response.status < 300) return kExitOk;
+  std::int64_t code = response.status;
   std::string message = response.reason;
   rapidjson::Document doc;
   doc.Parse(response.body.c_str());
-  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("message") && doc["message"].IsString()) {
-    message = doc["message"].GetString();
+  if (!doc.HasParseError() && doc.IsObject()) {
+    if (doc.HasMember("message") && doc["message"].IsString()) message = doc["message"].GetString();
+    if (doc.HasMember("code") && doc["code"].IsInt64()) code = doc["code"].GetInt64();
   }
-  fmt::print(stderr, "An error occurred:\n  Code: {}\n  Message: {}\n", response.status, message);
+  if (json) {
+    // As ipfs-cluster-ctl prints an API error with --enc json: the error object on standard
+    // output, so that `| jq .message` reads it.
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    writer.StartObject();
+    writer.Key("code");
+    writer.Int64(code);
+    writer.Key("message");
+    writer.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
+    writer.EndObject();
+    print_pretty_json(std::string_view(buffer.GetString(), buffer.GetSize()));
+    std::fflush(stdout);
+    return kExitApiError;
+  }
+  fmt::print(stderr, "An error occurred:\n  Code: {}\n  Message: {}\n", code, message);
   return kExitApiError;
 }
 

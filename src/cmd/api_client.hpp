@@ -1,7 +1,8 @@
 // The REST API client the applets share: --host, --timeout, --basic-auth from the command line,
 // one keep-alive connection, and the output rules of IPFS Cluster's ctl: --enc json prints each
 // object indented by 4 spaces (streams one object after another), API errors print
-// "An error occurred:" with code and message and exit 2, transport errors exit 1.
+// "An error occurred:" with code and message (with --enc json, the error object on standard
+// output) and exit 2, transport errors exit 1.
 #pragma once
 
 #include <functional>
@@ -47,8 +48,10 @@ class ApiClient {
   std::unique_ptr<net::BlockingHttpClient> http_;
 };
 
-// Exit code for a response: 0 for 2xx; prints the API error and returns 2 otherwise.
-int check_response(const net::HttpClientResponse& response);
+// Exit code for a response: 0 for 2xx; prints the API error and returns 2 otherwise: as text on
+// standard error, or with `json` (--enc json) as the object {"code": ..., "message": ...} on
+// standard output, as ipfs-cluster-ctl does.
+int check_response(const net::HttpClientResponse& response, bool json);
 // Prints a transport error ("cannot reach the API at ...") and returns 1.
 int transport_error(std::string_view applet, const Error& error);
 // Pretty JSON with a 4-space indent, as ipfs-cluster-ctl prints it; text that is not JSON as it is.

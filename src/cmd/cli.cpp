@@ -1,6 +1,7 @@
 // Shared command-line plumbing for the applets (see cli.hpp).
 #include "cmd/cli.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 
@@ -35,16 +36,80 @@ std::string positional_usage(const cxxopts::Options& options) {
   return first == std::string::npos ? std::string() : rest.substr(first);
 }
 
+std::vector<std::string>& leading_options() {
+  static std::vector<std::string> options;
+  return options;
+}
+
+bool has_client_options(const cxxopts::Options& options) {
+  const auto& groups = options.groups();
+  return std::find(groups.begin(), groups.end(), "client") != groups.end();
+}
+
 }  // namespace
 
+bool takes_client_option_value(std::string_view name) {
+  for (std::string_view known : {"-l", "--host", "--enc", "--encoding", "-t", "--timeout", "--basic-auth"}) {
+    if (name == known) return true;
+  }
+  return false;
+}
+
+void set_leading_options(std::vector<std::string> options) { leading_options() = std::move(options); }
+
 std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int argc, char** argv) {
+  // Client options given before the applet name go first after the program name: one given
+  // again after it wins, as the later of two does.
+  std::vector<char*> merged;
+  if (argc > 0 && !leading_options().empty()) {
+    merged.push_back(argv[0]);
+    for (std::string& option : leading_options()) merged.push_back(option.data());
+    for (int i = 1; i < argc; ++i) merged.push_back(argv[i]);
+    merged.push_back(nullptr);
+    argc = static_cast<int>(merged.size()) - 1;
+    argv = merged.data();
+  }
+  // ipfs-cluster-ctl's --https: clusterpin's API has no TLS, and an unknown option alone would
+  // not say so.
+  if (has_client_options(options)) {
+    for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+      std::string_view arg = argv[i];
+      if (arg == "--https" || arg.starts_with("--https=")) {
+        fmt::print(stderr, "{}: --https: clusterpin's REST API speaks plain HTTP, not TLS; leave "
+                           "--https out (to reach a remote API over TLS, put a TLS proxy or an SSH "
+                           "tunnel in front of it)\n", options.program());
+        return std::nullopt;
+      }
+    }
+  }
   std::optional<cxxopts::ParseResult> result;
   try {
     result = options.parse(argc, argv);
   } catch (const cxxopts::exceptions::incorrect_argument_type& e) {
-    // Every typed option here is on/off (numbers are parsed by integer_option).
-    fmt::print(stderr, "{}: {}; accepted for an on/off option: true or false (also 1 or 0)\n",
-               options.program(), plain_quotes(e.what()));
+    // Every typed option here is on/off (numbers are parsed by integer_option). cxxopts names
+    // only the value ("Argument 'maybe' failed to parse"); the option is the one given it with
+    // '=' (an on/off option takes no separate value).
+    std::string what = plain_quotes(e.what());
+    std::string value, option;
+    if (auto open = what.find('\''), close = what.find('\'', open + 1);
+        open != std::string::npos && close != std::string::npos) {
+      value = what.substr(open + 1, close - open - 1);
+    }
+    for (int i = 1; i < argc && option.empty(); ++i) {
+      std::string_view arg = argv[i];
+      if (arg == "--") break;
+      auto eq = arg.find('=');
+      if (arg.starts_with("-") && eq != std::string_view::npos && arg.substr(eq + 1) == value) {
+        option = std::string(arg.substr(0, eq));
+      }
+    }
+    if (option.empty()) {
+      fmt::print(stderr, "{}: {}; accepted for an on/off option: true or false (also 1 or 0)\n",
+                 options.program(), what);
+    } else {
+      fmt::print(stderr, "{}: {}: \"{}\" is not on or off; accepted for an on/off option: true or "
+                         "false (also 1 or 0)\n", options.program(), option, value);
+    }
     return std::nullopt;
   } catch (const cxxopts::exceptions::exception& e) {
     fmt::print(stderr, "{}: {} (see '{} --help'; applets: {})\n", options.program(),
@@ -120,14 +185,15 @@ std::string config_dir(const cxxopts::ParseResult& args) {
 
 void add_client_options(cxxopts::Options& options) {
   options.add_options("client")
-      ("l,host", "REST API address of the peer to talk to",
-       cxxopts::value<std::string>()->default_value("/ip4/127.0.0.1/tcp/9094"), "MULTIADDR")
+      ("l,host", "REST API address of the peer to talk to (one address; forms: see man clusterpin)",
+       cxxopts::value<std::string>()->default_value("/ip4/127.0.0.1/tcp/9094"), "ADDRESS")
       ("enc,encoding", "Output format: text or json (--encoding is the same option)",
        cxxopts::value<std::string>()->default_value("text"), "text|json")
       ("t,timeout", "Give up after this many seconds (0: never)",
        cxxopts::value<std::string>()->default_value("0"), "SECONDS")
       ("basic-auth", "Credentials user[:password] (default: $CLUSTER_CREDENTIALS)",
-       cxxopts::value<std::string>(), "USER[:PW]");
+       cxxopts::value<std::string>(), "USER[:PW]")
+      ("force-http", "Accepted for ipfs-cluster-ctl scripts: the API is plain HTTP already");
 }
 
 std::vector<std::string> split_commas(const std::string& text) {

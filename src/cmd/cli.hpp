@@ -29,7 +29,7 @@ bool flag(const cxxopts::ParseResult& args, const std::string& name);
 
 // The value of integer option `name` (declared with a string value, so that a bad one is
 // refused naming the option): nullopt when not given; an error names the option, the value and
-// `accepted` when it is not an integer in [min, max].
+// `accepted` when it is not an integer in [min, max] (`accepted` states that range).
 Result<std::optional<std::int64_t>> integer_option(const cxxopts::ParseResult& args,
                                                    const std::string& name, std::int64_t min,
                                                    std::int64_t max, std::string_view accepted);
@@ -48,6 +48,15 @@ std::string config_dir(const cxxopts::ParseResult& args);
 
 // Options of applets that talk to a daemon's REST API.
 void add_client_options(cxxopts::Options& options);
+
+// Whether `name` ("--host", "-l", ...) is a client option that takes a value: main() takes these
+// (and --force-http) off the front of `clusterpin [client options] <applet> ...`.
+bool takes_client_option_value(std::string_view name);
+
+// The client options given before the applet name, as given ("--enc=json", or "--host" then
+// its value): parse_args reads them as if they came first after the applet (or subcommand)
+// name, so an applet without client options refuses them as it refuses any unknown option.
+void set_leading_options(std::vector<std::string> options);
 
 
 // "a,b,,c" -> {"a", "b", "c"}: the comma lists of --peers and --bootstrap.

@@ -41,23 +41,36 @@ std::string format_pin(std::string_view json) {
   rapidjson::Document d;
   d.Parse(json.data(), json.size());
   if (d.HasParseError() || !d.IsObject()) return std::string(json);
-  auto allocations = strings(d, "allocations");
-  std::sort(allocations.begin(), allocations.end());
-  std::int64_t rmin = d.HasMember("replication_factor_min") ? d["replication_factor_min"].GetInt64() : -1;
-  std::int64_t rmax = d.HasMember("replication_factor_max") ? d["replication_factor_max"].GetInt64() : -1;
-  std::int64_t depth = d.HasMember("max_depth") ? d["max_depth"].GetInt64() : -1;
-  std::string repl = rmin == -1 ? "Repl. Factor: -1 | Allocations: [everywhere]"
-                                : fmt::format("Repl. Factor: {}--{} | Allocations: [{}]", rmin, rmax,
-                                              fmt::join(allocations, ", "));
-  std::string mode = depth == 0 ? "Direct" : depth < 0 ? "Recursive" : fmt::format("Recursive-{}", depth);
+  auto integer = [&](const char* key, std::int64_t missing) {
+    return d.HasMember(key) && d[key].IsInt64() ? d[key].GetInt64() : missing;
+  };
+  std::string type = str(d, "type");
+  for (auto& c : type) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (str(d, "mode") == "direct") type += "-DIRECT";
+  const std::int64_t rmin = integer("replication_factor_min", 0);
+  const std::int64_t rmax = integer("replication_factor_max", 0);
+  std::string repl;
+  if (rmin == -1 && rmax == -1) {
+    repl = "Repl. Factor: -1 | Allocations: [everywhere]";
+  } else {
+    // The list as ipfs-cluster-ctl prints it (Go's %s of a []string): "[a b]", sorted.
+    auto allocations = strings(d, "allocations");
+    std::sort(allocations.begin(), allocations.end());
+    repl = fmt::format("Repl. Factor: {}--{} | Allocations: [{}]", rmin, rmax,
+                       fmt::join(allocations, " "));
+  }
+  const std::int64_t depth = integer("max_depth", 0);
+  std::string recursion = depth == 0    ? "Direct"
+                          : depth == -1 ? "Recursive"
+                                        : fmt::format("Recursive-{}", depth);
   bool metadata = d.HasMember("metadata") && d["metadata"].IsObject() && d["metadata"].MemberCount() > 0;
+  auto is_zero = [](const std::string& t) { return t.empty() || t.rfind("0001-01-01T00:00:00", 0) == 0; };
   std::string expire = str(d, "expire_at");
-  std::string exp = expire.empty() || expire.rfind("0001-01-01", 0) == 0 ? "∞" : short_time(expire);
-  std::string type = str(d, "type") == "pin" ? "PIN" : str(d, "type");
-  if (depth == 0 && type == "PIN") type = "PIN-DIRECT";
+  std::string added = str(d, "timestamp");
   return fmt::format("{} | {} | {} | {} | {} | Metadata: {} | Exp: {} | Added: {}", str(d, "cid"),
-                     str(d, "name"), type, repl, mode, metadata ? "yes" : "no", exp,
-                     short_time(str(d, "timestamp")));
+                     str(d, "name"), type, repl, recursion, metadata ? "yes" : "no",
+                     is_zero(expire) ? "∞" : short_time(expire),
+                     is_zero(added) ? "unknown" : short_time(added));
 }
 
 std::string format_global_info(std::string_view json) {

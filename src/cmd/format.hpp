@@ -8,8 +8,8 @@
 
 namespace clusterpin::cmd {
 
-// "<cid> | <name> | PIN | Repl. Factor: 2--3 | Allocations: [a, b] | Recursive | Metadata: no |
-//  Exp: ∞ | Added: 2026-11-24 01:29:54"
+// "<cid> | <name> | PIN | Repl. Factor: 2--3 | Allocations: [a b] | Recursive | Metadata: no |
+//  Exp: ∞ | Added: 2026-11-24 01:29:54", as ipfs-cluster-ctl prints a pin.
 std::string format_pin(std::string_view pin_json);
 // "<cid> | <name>:" then one line per peer: "    > <peername> : PINNED | <time> | Attempts: 0 | Priority: false"
 std::string format_global_info(std::string_view json);

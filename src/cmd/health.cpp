@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -25,6 +27,7 @@
 #include "cmd/format.hpp"
 #include "core/metrics.hpp"
 #include "core/time_format.hpp"
+#include "net/http_url.hpp"
 
 extern char** environ;
 
@@ -55,7 +58,7 @@ void declare_alerts(cxxopts::Options& o) { add_client_options(o); }
 int get(std::string_view applet, ApiClient& client, const std::string& target, std::string& body) {
   auto response = client.call("GET", target);
   if (!response) return transport_error(applet, response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client.json_output()); code != kExitOk) return code;
   body = response->body;
   return kExitOk;
 }
@@ -109,16 +112,75 @@ std::optional<Metric> metric_of(const rapidjson::Value& item) {
   return std::move(m).value();
 }
 
+// The metric names the peer knows (GET /monitor/metrics), or nullopt when it cannot say.
+std::optional<std::vector<std::string>> metric_names(ApiClient& client) {
+  auto response = client.call("GET", "/monitor/metrics");
+  if (!response || response->status / 100 != 2) return std::nullopt;
+  rapidjson::Document doc;
+  doc.Parse(response->body.c_str());
+  if (doc.HasParseError() || !doc.IsArray()) return std::nullopt;
+  std::vector<std::string> names;
+  for (const auto& item : doc.GetArray()) {
+    if (item.IsString()) names.emplace_back(item.GetString());
+  }
+  return names;
+}
+
 int run_metrics(const cxxopts::ParseResult& args) {
   std::string name = args.count("name") ? args["name"].as<std::string>() : std::string();
-  std::size_t count = 1;  // only the text output counts the items
-  int code = for_each_item("health metrics", args, name.empty() ? "/monitor/metrics" : "/monitor/metrics/" + name,
-      [](const rapidjson::Value& item) {
-        if (item.IsString()) return fmt::print("{}\n", item.GetString());
-        if (auto m = metric_of(item)) fmt::print("{} | {}: {} | {}\n", m->peer, m->name, m->value, expiry_text(*m));
-      }, &count);
-  if (code == kExitOk && name.empty() && count == 0) fmt::print(stderr, "no metrics received yet\n");
-  return code;
+  if (name.empty()) {
+    std::size_t count = 1;  // only the text output counts the items
+    int code = for_each_item("health metrics", args, "/monitor/metrics",
+        [](const rapidjson::Value& item) {
+          if (item.IsString()) fmt::print("{}\n", item.GetString());
+        }, &count);
+    if (code == kExitOk && count == 0) fmt::print(stderr, "no metrics received yet\n");
+    return code;
+  }
+  auto client = ApiClient::from_args(args);
+  if (!client) return usage_error("health metrics", client.error().message);
+  // A name the peer does not know is a typo: refused naming the ones it knows.
+  auto unknown = [&](const std::optional<std::vector<std::string>>& names) {
+    std::string known = !names          ? "the peer could not list the names it knows"
+                        : names->empty() ? "this peer has received no metrics yet"
+                                         : fmt::format("known to this peer: {}", fmt::join(*names, ", "));
+    return usage_error("health metrics", fmt::format("no metric named \"{}\" ({})", name, known));
+  };
+  auto is_known = [&](const std::optional<std::vector<std::string>>& names) {
+    return names && std::find(names->begin(), names->end(), name) != names->end();
+  };
+  // A peer may decode "%2F" before routing and answer "no route": a name with a '/' is first
+  // looked up among the names.
+  if (name.find('/') != std::string::npos) {
+    if (auto names = metric_names(*client); !is_known(names)) return unknown(names);
+  }
+  std::string body;
+  // The name is one path segment: "a/b" or "tag:x" are sent percent-encoded.
+  if (int code = get("health metrics", *client, "/monitor/metrics/" + net::percent_encode(name), body);
+      code != kExitOk) {
+    return code;
+  }
+  rapidjson::Document doc;
+  doc.Parse(body.c_str());
+  if (doc.HasParseError() || !doc.IsArray()) {
+    fmt::print(stderr, "clusterpin health metrics: the API answered something that is not a JSON list\n");
+    return kExitApiError;
+  }
+  // An empty answer for a name the peer does not know is a typo, not "no values right now".
+  if (doc.GetArray().Empty()) {
+    if (auto names = metric_names(*client); !is_known(names)) return unknown(names);
+  }
+  if (client->json_output()) {
+    fmt::print("{}\n", pretty_json(body));
+    return kExitOk;
+  }
+  for (const auto& item : doc.GetArray()) {
+    if (auto m = metric_of(item)) fmt::print("{} | {}: {} | {}\n", m->peer, m->name, m->value, expiry_text(*m));
+  }
+  if (doc.GetArray().Empty()) {
+    fmt::print(stderr, "no peer has a valid {} metric right now\n", name);
+  }
+  return kExitOk;
 }
 
 int run_alerts(const cxxopts::ParseResult& args) {
@@ -287,6 +349,21 @@ int render(const std::string& dot, const std::string& format, const std::string&
   return kExitOk;
 }
 
+// Writes `text` to `file`, or to standard output when `file` is empty.
+int write_output(const std::string& text, const std::string& file) {
+  if (file.empty()) {
+    fmt::print("{}", text);
+    return kExitOk;
+  }
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out.flush()) {
+    fmt::print(stderr, "clusterpin health graph: cannot write {}\n", file);
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
 int run_graph(const cxxopts::ParseResult& args) {
   std::string format = args["format"].as<std::string>();
   if (format != "dot" && format != "svg" && format != "png") {
@@ -295,29 +372,23 @@ int run_graph(const cxxopts::ParseResult& args) {
   std::string file = args.count("file") ? args["file"].as<std::string>() : std::string();
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("health graph", client.error().message);
+  // --enc json prints the API's graph object: a --format (how to draw it) contradicts it, and
+  // --file takes it as it takes a drawing.
+  if (client->json_output() && args.count("format") != 0) {
+    return usage_error("health graph", "--format and --enc json both choose the output: --format "
+                                       "draws the graph (dot, svg, png), --enc json gives the "
+                                       "API's graph object; give one of them");
+  }
   std::string body;
   if (int code = get("health graph", *client, "/health/graph", body); code != kExitOk) return code;
-  if (client->json_output()) {
-    fmt::print("{}\n", pretty_json(body));
-    return kExitOk;
-  }
+  if (client->json_output()) return write_output(pretty_json(body) + "\n", file);
   auto dot = graph_to_dot(body, flag(args, "all-ipfs-peers"));
   if (!dot) {
     fmt::print(stderr, "clusterpin health graph: {}\n", dot.error().message);
     return kExitApiError;
   }
   if (format != "dot") return render(*dot, format, file);
-  if (file.empty()) {
-    fmt::print("{}", *dot);
-    return kExitOk;
-  }
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out << *dot;
-  if (!out.flush()) {
-    fmt::print(stderr, "clusterpin health graph: cannot write {}\n", file);
-    return kExitUsage;
-  }
-  return kExitOk;
+  return write_output(*dot, file);
 }
 
 constexpr Subcommand kSubcommands[] = {

@@ -17,14 +17,14 @@ int id_main(const cxxopts::ParseResult& args) {
   if (!client) return usage_error("id", client.error().message);
   auto response = client->call("GET", "/id");
   if (!response) return transport_error("id", response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client->json_output()); code != kExitOk) return code;
   fmt::print("{}\n", client->json_output() ? pretty_json(response->body) : format_id(response->body));
   return kExitOk;
 }
 
 void declare_version(cxxopts::Options& o) { add_client_options(o); }
-// This binary's version; with --host, the version of that peer (GET /version), as
-// ipfs-cluster-ctl version asks its peer.
+// This binary's version ("clusterpin X.Y.Z"); with --host, the version of that peer
+// (GET /version), printed alone as ipfs-cluster-ctl version prints it.
 int version_main(const cxxopts::ParseResult& args) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("version", client.error().message);
@@ -39,7 +39,7 @@ int version_main(const cxxopts::ParseResult& args) {
   }
   auto response = client->call("GET", "/version");
   if (!response) return transport_error("version", response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client->json_output()); code != kExitOk) return code;
   if (client->json_output()) {
     print_pretty_json(response->body);
     return kExitOk;
@@ -50,7 +50,8 @@ int version_main(const cxxopts::ParseResult& args) {
     fmt::print(stderr, "clusterpin version: the peer answered without a version: {}\n", response->body);
     return kExitApiError;
   }
-  fmt::print("clusterpin {} (the peer at {})\n", d["version"].GetString(), args["host"].as<std::string>());
+  // The version alone, as ipfs-cluster-ctl version prints it: scripts compare it as it is.
+  fmt::print("{}\n", d["version"].GetString());
   return kExitOk;
 }
 

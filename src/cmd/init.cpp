@@ -95,10 +95,12 @@ Result<std::string> choose_secret(const cxxopts::ParseResult& args) {
                       "of them");
   }
   std::string secret;
+  std::string_view source = "--secret";  // where the secret came from, named in its errors
   if (args.count("secret") != 0) {
     secret = args["secret"].as<std::string>();
   } else if (const char* env = std::getenv("CLUSTER_SECRET"); env != nullptr) {
     secret = env;
+    source = "$CLUSTER_SECRET";
   } else if (!flag(args, "insecure-empty-secret")) {
     unsigned char bytes[32];
     randombytes_buf(bytes, sizeof(bytes));
@@ -106,12 +108,13 @@ Result<std::string> choose_secret(const cxxopts::ParseResult& args) {
   }
   if (secret.empty()) {
     if (flag(args, "insecure-empty-secret")) return secret;
-    return make_error(
-        "the secret is empty: anyone could join this cluster; accepted: 64 hex characters, or "
-        "--insecure-empty-secret");
+    return make_error(fmt::format(
+        "{}: the secret is empty: anyone could join this cluster; accepted: 64 hex characters, "
+        "or --insecure-empty-secret{}",
+        source, source == "--secret" ? "" : " (or unset $CLUSTER_SECRET for a new secret)"));
   }
   if (auto bytes = decode_secret(secret); !bytes) {
-    return make_error("secret " + bytes.error().message);
+    return make_error(fmt::format("{}: secret {}", source, bytes.error().message));
   }
   return secret;
 }
@@ -264,6 +267,16 @@ int init_main(const cxxopts::ParseResult& args) {
   if (args.count("listen") != 0) {
     std::string listen = args["listen"].as<std::string>();
     if (auto s = check_peer_multiaddr("listen", listen); !s) return usage_error("init", s.error().message);
+    // The other peers name this peer by the port: one the system picks at each start (0)
+    // could not be written in their cluster.peers.
+    if (auto m = Multiaddr::parse(listen); m) {
+      if (auto tcp = net::tcp_endpoint_of(*m); tcp && tcp->port() == 0) {
+        return usage_error("init", fmt::format("--listen: \"{}\" has port 0: the other peers must "
+                                               "be able to name this peer's port; accepted: a TCP "
+                                               "multiaddr with a port from 1 to 65535 (default "
+                                               "/ip4/0.0.0.0/tcp/9096)", listen));
+      }
+    }
     config.cluster.listen_multiaddress = {listen};
   }
   if (args.count("api") != 0) {

@@ -30,7 +30,7 @@ int run_gc(const cxxopts::ParseResult& args) {
   std::string target = flag(args, "local") ? "/ipfs/gc?local=true" : "/ipfs/gc";
   auto response = client->call("POST", target);
   if (!response) return transport_error("ipfs gc", response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client->json_output()); code != kExitOk) return code;
   rapidjson::Document d;
   d.Parse(response->body.data(), response->body.size());
   auto peers = d.IsObject() ? d.FindMember("peer_map") : rapidjson::Value::MemberIterator();

@@ -31,7 +31,7 @@ int run_ls(const cxxopts::ParseResult& args) {
     return true;
   });
   if (!response) return transport_error("peers ls", response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client->json_output()); code != kExitOk) return code;
   if (!response->stream_error().empty()) {
     fmt::print(stderr, "clusterpin peers ls: the listing was cut short: {}\n",
                response->stream_error());
@@ -48,7 +48,7 @@ int run_rm(const cxxopts::ParseResult& args) {
   if (!client) return usage_error("peers rm", client.error().message);
   auto response = client->call("DELETE", "/peers/" + peer);
   if (!response) return transport_error("peers rm", response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client->json_output()); code != kExitOk) return code;
   // --enc json: what the API answered (nothing for its 204 No Content), as ipfs-cluster-ctl.
   if (client->json_output()) {
     if (!response->body.empty()) print_pretty_json(response->body);

@@ -33,14 +33,18 @@
 namespace clusterpin::cmd {
 namespace {
 
+// Second names are ipfs-cluster-ctl's (its --ns, --wt, --replication-min, ...): cxxopts prints
+// only the first name of an option, so each description names the others.
 void declare_wait(cxxopts::Options& o) {
   o.add_options()
-      ("no-status", "Accepted for ipfs-cluster-ctl scripts: the pin as committed is always printed")
+      ("no-status,ns", "Accepted for ipfs-cluster-ctl scripts (also --ns): the pin as committed is "
+       "always printed")
       ("w,wait", "Wait until the pin reaches its target status on its allocations (not with '-')")
-      ("wait-limit,wl", "With --wait: how many peers must reach it (0: every allocated peer; "
-       "default: the pin's replication_factor_min for add and update, every peer for rm)",
+      ("wait-limit,wl", "With --wait (also --wl): how many peers must reach it (0: every allocated "
+       "peer; default: the pin's replication_factor_min for add and update, every peer for rm)",
        cxxopts::value<std::string>(), "N")
-      ("wait-timeout", "Stop waiting after this Go duration, 0s or more (e.g. 5m0s; 0s: no limit)",
+      ("wait-timeout,wt", "With --wait (also --wt): stop waiting after this Go duration, 0s or more "
+       "(e.g. 5m0s; 0s: no limit)",
        cxxopts::value<std::string>()->default_value("0s"), "DURATION");
 }
 
@@ -50,8 +54,10 @@ void declare_add(cxxopts::Options& o) {
   o.add_options()
       ("r,replication", "Replication factor: sets both --rmin and --rmax (-1: every peer)",
        cxxopts::value<std::string>(), "N")
-      ("rmin", "Minimum number of peers that must pin it", cxxopts::value<std::string>(), "N")
-      ("rmax", "Maximum number of peers that may pin it", cxxopts::value<std::string>(), "N")
+      ("rmin,replication-min", "Minimum number of peers that must pin it (also --replication-min)",
+       cxxopts::value<std::string>(), "N")
+      ("rmax,replication-max", "Maximum number of peers that may pin it (also --replication-max)",
+       cxxopts::value<std::string>(), "N")
       ("n,name", "A name for the pin", cxxopts::value<std::string>(), "NAME")
       ("mode", "Pin mode: recursive or direct",
        cxxopts::value<std::string>()->default_value("recursive"), "recursive|direct")
@@ -59,7 +65,8 @@ void declare_add(cxxopts::Options& o) {
        cxxopts::value<std::string>(), "DURATION")
       ("metadata", "Metadata key=value (repeatable)", cxxopts::value<std::vector<std::string>>(),
        "KEY=VALUE")
-      ("allocations", "Comma-separated peer ids to pin on", cxxopts::value<std::string>(), "IDS")
+      ("allocations,allocs", "Comma-separated peer ids to pin on (also --allocs)",
+       cxxopts::value<std::string>(), "IDS")
       ("cids", "CIDs to pin ('-' reads one per line from standard input)",
        cxxopts::value<std::vector<std::string>>());
   o.parse_positional({"cids"});
@@ -229,7 +236,8 @@ bool check_metadata(const cxxopts::ParseResult& args) {
 bool check_replication(const cxxopts::ParseResult& args) {
   for (const char* name : {"replication", "rmin", "rmax"}) {
     auto n = integer_option(args, name, -1, std::numeric_limits<int>::max(),
-                            "-1 (every peer), 0 (the cluster's default) or a number of peers");
+                            "-1 (every peer), 0 (the cluster's default) or a number of "
+                            "peers up to 2147483647");
     if (!n) {
       usage_error("pin add", n.error().message);
       return false;
@@ -271,10 +279,15 @@ struct WaitFor {
 
 int wait_for(std::string_view applet, ApiClient& client, const std::string& cid, const WaitFor& wait);
 
-// --wait-limit (nullopt when not given), checked before anything is contacted.
+// --wait-limit (nullopt when not given), checked before anything is contacted. Without --wait
+// it would change nothing: refused (ipfs-cluster-ctl has no such option to follow).
 Result<std::optional<std::int64_t>> wait_limit_of(const cxxopts::ParseResult& args) {
+  if (args.count("wait-limit") != 0 && !flag(args, "wait")) {
+    return make_error("--wait-limit needs --wait (it says how many peers --wait waits for)");
+  }
   return integer_option(args, "wait-limit", 0, std::numeric_limits<int>::max(),
-                        "a number of peers, 0 or more (0: every peer the pin is on)");
+                        "a number of peers from 0 to 2147483647 (0: every peer the pin "
+                        "is on)");
 }
 
 // Whole-response calls: prints the pin the API answered with, then waits when asked (for the
@@ -288,7 +301,7 @@ int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const st
   if (!client) return usage_error(applet, client.error().message);
   auto response = client->call(method, target);
   if (!response) return transport_error(applet, response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client->json_output()); code != kExitOk) return code;
   print_pin(*client, response->body);
   if (!flag(args, "wait")) return kExitOk;
   rapidjson::Document pin;
@@ -322,7 +335,7 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
     batch.clear();
     if (!response || response->status / 100 != 2) progress.clear();  // errors start on a clean line
     if (!response) return transport_error("pin add", response.error());
-    if (int code = check_response(*response); code != kExitOk) {
+    if (int code = check_response(*response, client->json_output()); code != kExitOk) {
       // The line the peer names counts from the start of its batch of 10,000; the CID is named.
       fmt::print(stderr, "pin add: that batch was refused whole; {} CIDs before it were pinned\n", pinned);
       return code;
@@ -340,6 +353,14 @@ int add_from_stdin(const cxxopts::ParseResult& args) {
     if (first == std::string::npos) continue;
     line.erase(line.find_last_not_of(" \t\r") + 1);
     line.erase(0, first);
+    if (is_path(line)) {
+      progress.clear();
+      return usage_error("pin add", fmt::format("standard input line {}: \"{}\" is an IPFS path; "
+                                                "'pin add -' reads CIDs only (give a path as an "
+                                                "argument: clusterpin pin add {}) ({} CIDs before "
+                                                "it were pinned)",
+                                                line_number, line, line, pinned));
+    }
     auto cid = Cid::parse(line);
     if (!cid) {
       progress.clear();
@@ -374,7 +395,7 @@ int wait_for(std::string_view applet, ApiClient& client, const std::string& cid,
     auto response = client.call("GET", "/pins/" + cid);
     if (!response || response->status / 100 != 2) progress.clear();
     if (!response) return transport_error(applet, response.error());
-    if (int code = check_response(*response); code != kExitOk) return code;
+    if (int code = check_response(*response, client.json_output()); code != kExitOk) return code;
     rapidjson::Document d;
     d.Parse(response->body.c_str());
     std::size_t done = 0, total = 0;
@@ -490,29 +511,44 @@ int run_update(const cxxopts::ParseResult& args) {
                   *wait_limit, *wait_peers);
 }
 
+// --filter of pin ls: a comma list of pin types, none of them empty (an empty value, often an
+// unset shell variable, must not mean "all"). Checked before anything is contacted, with CIDs
+// too (where, as in ipfs-cluster-ctl, it does not apply): the peer, as IPFS Cluster's, would
+// skip an unknown name beside known ones without a word.
+Status check_pin_filter(const std::string& filter) {
+  constexpr std::string_view kAccepted =
+      "accepted: a comma list of all, pin, meta-pin, clusterdag-pin, shard-pin";
+  if (filter.empty()) return make_error(fmt::format("--filter: no pin type given; {}", kAccepted));
+  std::size_t start = 0;
+  while (true) {
+    auto comma = filter.find(',', start);
+    std::string type = filter.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (type.empty()) {
+      return make_error(fmt::format("--filter: \"{}\" has an empty name; {}", filter, kAccepted));
+    }
+    if (type != "all" && type != "pin" && type != "meta-pin" && type != "clusterdag-pin" &&
+        type != "shard-pin") {
+      return make_error(fmt::format("--filter: \"{}\" is not a pin type; {}", type, kAccepted));
+    }
+    if (comma == std::string::npos) return {};
+    start = comma + 1;
+  }
+}
+
 int run_ls(const cxxopts::ParseResult& args) {
   if (!check_cids("ls", args, false, false)) return kExitUsage;
+  const std::string filter = args["filter"].as<std::string>();
+  if (Status ok = check_pin_filter(filter); !ok) return usage_error("pin ls", ok.error().message);
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("pin ls", client.error().message);
   if (args.count("cids") != 0) {
     for (const auto& cid : args["cids"].as<std::vector<std::string>>()) {
       auto response = client->call("GET", "/allocations/" + cid);
       if (!response) return transport_error("pin ls", response.error());
-      if (int code = check_response(*response); code != kExitOk) return code;
+      if (int code = check_response(*response, client->json_output()); code != kExitOk) return code;
       print_pin(*client, response->body);
     }
     return kExitOk;
-  }
-  // Checked here, before anything is contacted, as `status --filter` is: the peer, as IPFS
-  // Cluster's, would skip an unknown name beside known ones without a word.
-  const std::string filter = args["filter"].as<std::string>();
-  for (const auto& type : split_commas(filter)) {
-    if (type != "all" && type != "pin" && type != "meta-pin" && type != "clusterdag-pin" &&
-        type != "shard-pin") {
-      return usage_error("pin ls", fmt::format("--filter: \"{}\" is not a pin type; accepted: a comma "
-                                               "list of all, pin, meta-pin, clusterdag-pin, shard-pin",
-                                               type));
-    }
   }
   net::QueryPairs q{{"filter", filter}};
   buffer_listing_output();
@@ -521,7 +557,7 @@ int run_ls(const cxxopts::ParseResult& args) {
     return true;
   });
   if (!response) return transport_error("pin ls", response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client->json_output()); code != kExitOk) return code;
   if (!response->stream_error().empty()) {
     fmt::print(stderr, "clusterpin pin ls: the listing was cut short: {}\n", response->stream_error());
     return kExitApiError;

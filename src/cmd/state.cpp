@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include "cmd/applet.hpp"
 #include "cmd/cli.hpp"
@@ -300,6 +301,17 @@ Result<Imported> build_imported_folder(const Peer& peer, std::istream& in,
 }
 
 int run_import(const cxxopts::ParseResult& args) {
+  // The file given twice (as the argument and with -f, or -f twice): which one was meant is
+  // unknown, and the import replaces the whole state.
+  if (args.count("file") > 1) {
+    std::vector<std::string> given;
+    for (const auto& kv : args.arguments()) {
+      if (kv.key() == "file") given.push_back("'" + kv.value() + "'");
+    }
+    return fail("import", fmt::format("the file is given {} times ({}); give it once, as the "
+                                      "argument or with -f/--file",
+                                      given.size(), fmt::join(given, ", ")));
+  }
   Peer peer;
   if (Status s = open_peer(args, peer); !s) return fail("import", s.error().message);
   std::string source = args.count("file") != 0 ? args["file"].as<std::string>() : "-";

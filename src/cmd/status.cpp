@@ -72,7 +72,7 @@ int print_infos(std::string_view applet, ApiClient& client, const std::string& m
   };
   auto response = client.call(method, target, {}, print);
   if (!response) return transport_error(applet, response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client.json_output()); code != kExitOk) return code;
   if (!response->body.empty()) print(response->body);
   if (!response->stream_error().empty()) {
     fmt::print(stderr, "clusterpin {}: {}\n", applet, response->stream_error());
@@ -93,6 +93,13 @@ int status_main(const cxxopts::ParseResult& args) {
   if (flag(args, "local")) q.emplace_back("local", "true");
   if (args.count("filter") != 0) {
     std::string filter = args["filter"].as<std::string>();
+    // An empty value (often an unset shell variable) must not mean "every status".
+    if (filter.empty()) {
+      std::string names = parse_status_filter(",").error().message;  // names what is accepted
+      auto accepted = names.find("accepted: ");
+      return usage_error("status", fmt::format("--filter: no status given; accepted: a comma list of {}",
+                                               accepted == std::string::npos ? names : names.substr(accepted + 10)));
+    }
     if (auto f = parse_status_filter(filter); !f) return usage_error("status", "--filter: " + f.error().message);
     q.emplace_back("filter", filter);
   }
@@ -123,7 +130,7 @@ int sync_main(const cxxopts::ParseResult& args) {
   }
   auto response = client->call("POST", "/pins/sync");
   if (!response) return transport_error("sync", response.error());
-  if (int code = check_response(*response); code != kExitOk) return code;
+  if (int code = check_response(*response, client->json_output()); code != kExitOk) return code;
   // --enc json: what the API answered (nothing for its 204 No Content).
   if (client->json_output()) {
     if (!response->body.empty()) print_pretty_json(response->body);

@@ -612,7 +612,8 @@ def test_version_with_host_asks_that_peer_as_ipfs_cluster_ctl_does(ctx):
     api = FakeApi({"GET /version": (200, '{"version":"9.8.7"}')})
     try:
         r = ctx.run("version", "--host", api.host)
-        expect(r.returncode == 0 and r.stdout.startswith("clusterpin 9.8.7 (the peer at "), r.stdout + r.stderr)
+        # The version alone, as ipfs-cluster-ctl version prints it.
+        expect(r.returncode == 0 and r.stdout == "9.8.7\n", r.stdout + r.stderr)
         r = ctx.run("version", "--host", api.host, "--enc", "json")
         expect(r.returncode == 0 and json.loads(r.stdout) == {"version": "9.8.7"}, r.stdout + r.stderr)
     finally:
@@ -621,6 +622,238 @@ def test_version_with_host_asks_that_peer_as_ipfs_cluster_ctl_does(ctx):
     expect(r.returncode == 0 and re.match(r"^clusterpin \d+\.\d+\.\d+\n$", r.stdout), r.stdout)
     r = ctx.run("version", "--host", DEAD_HOST)
     expect(r.returncode == 1 and "cannot reach" in r.stderr, r.stderr)
+
+
+PIN_JSON = {"cid": "", "name": "n", "type": "pin", "mode": "recursive", "max_depth": -1,
+            "replication_factor_min": 2, "replication_factor_max": 3,
+            "allocations": [PEER_ID, "12D3KooWAaaa"], "metadata": {},
+            "expire_at": "0001-01-01T00:00:00Z", "timestamp": "2026-11-24T01:29:54Z"}
+
+
+def test_client_options_before_the_applet_name_are_taken_as_ctl_takes_them(ctx):
+    cid = make_cids(1, seed=41)[0]
+    pin = json.dumps(dict(PIN_JSON, cid=cid))
+    api = FakeApi({"GET /allocations": (200, pin + "\n"), "GET /version": (200, '{"version":"9.8.7"}')})
+    try:
+        for lead in (["--enc=json", "--host", api.host, "--basic-auth", "u:p"],
+                     ["--encoding", "json", f"--host={api.host}", "--force-http", "-t", "5"],
+                     ["-l", api.host, "--enc", "json", "--timeout=5", "--force-http=true"]):
+            r = ctx.run(*lead, "pin", "ls")
+            expect(r.returncode == 0, f"{lead}: {r.stderr}")
+            expect(json.loads(r.stdout)["cid"] == cid, f"{lead}: {r.stdout}")
+        # --force-http after the applet name too (a no-op: the API is plain HTTP).
+        r = ctx.run("pin", "ls", "--force-http", "--host", api.host)
+        expect(r.returncode == 0 and cid in r.stdout, r.stdout + r.stderr)
+        # One given again after the applet name wins.
+        r = ctx.run("--enc", "json", "--host", DEAD_HOST, "version", "--host", api.host, "--enc", "text")
+        expect(r.returncode == 0 and r.stdout == "9.8.7\n", r.stdout + r.stderr)
+    finally:
+        api.close()
+    for args in (["--https", "pin", "ls"], ["pin", "ls", "--https", "--host", DEAD_HOST],
+                 ["--https=true", "id"]):
+        r = ctx.run(*args)
+        expect(r.returncode == 1 and "--https" in r.stderr and "TLS" in r.stderr, f"{args}: {r.stderr}")
+    # An applet without client options refuses one given before its name, and writes nothing.
+    folder = os.path.join(ctx.scratch, "cfg")
+    r = ctx.run("--host", DEAD_HOST, "init", "--config", folder)
+    expect(r.returncode == 1 and "'host'" in r.stderr, r.stderr)
+    expect(not os.path.exists(folder), "init ran")
+    r = ctx.run("--enc", "json")
+    expect(r.returncode == 1 and "no applet" in r.stderr, r.stderr)
+    r = ctx.run("--host")
+    expect(r.returncode == 1 and "--host: no value" in r.stderr, r.stderr)
+    r = ctx.run("--frob", "pin", "ls")
+    expect(r.returncode == 1 and "'--frob'" in r.stderr and "--host" in r.stderr, r.stderr)
+
+
+def test_api_errors_are_the_error_object_on_stdout_with_enc_json(ctx):
+    cid = make_cids(1, seed=43)[0]
+    api = FakeApi({f"GET /allocations/{cid}": (404, '{"code":404,"message":"pin not found"}')})
+    try:
+        r = ctx.run("pin", "ls", cid, "--enc", "json", "--host", api.host)
+        expect(r.returncode == 2, f"exit {r.returncode}")
+        expect(json.loads(r.stdout) == {"code": 404, "message": "pin not found"}, repr(r.stdout))
+        expect(r.stdout.startswith('{\n    "code": 404'), repr(r.stdout))
+        r = ctx.run("--enc=json", "id", "--host", api.host)  # a route it does not have
+        expect(r.returncode == 2 and json.loads(r.stdout)["message"] == "no route", repr(r.stdout))
+        # Text mode is unchanged.
+        r = ctx.run("pin", "ls", cid, "--host", api.host)
+        expect(r.returncode == 2 and r.stdout == "", repr(r.stdout))
+        expect(r.stderr == "An error occurred:\n  Code: 404\n  Message: pin not found\n", repr(r.stderr))
+    finally:
+        api.close()
+
+
+def test_state_import_refuses_the_file_given_both_as_argument_and_with_f(ctx):
+    folder = ctx.folder("cfg")
+    expect(ctx.run("init", "--config", folder).returncode == 0, "init")
+    cids = make_cids(2, seed=45)
+    files = []
+    for i, cid in enumerate(cids):
+        path = os.path.join(ctx.scratch, f"p{i}.ndjson")
+        open(path, "w").write(json.dumps({"cid": cid}) + "\n")
+        files.append(path)
+    for args in ([files[0], "-f", files[1]], ["-f", files[0], "--file", files[1]]):
+        r = ctx.run("state", "import", "--force", *args, "--config", folder)
+        expect(r.returncode == 1 and f"'{files[0]}'" in r.stderr and f"'{files[1]}'" in r.stderr
+               and "once" in r.stderr, f"{args}: {r.stderr}")
+        expect(not os.path.exists(os.path.join(folder, "clusterpin-data", "state.db")), f"{args}: imported")
+
+
+def test_pin_ls_filter_is_checked_with_cids_too_and_may_not_be_empty(ctx):
+    cid = make_cids(1, seed=47)[0]
+    for value, why in (("bogus", '"bogus" is not a pin type'), ("", "no pin type given"),
+                       (",", "empty name"), ("pin,", "empty name")):
+        for cids in ([], [cid]):
+            r = ctx.run("pin", "ls", "--filter", value, *cids, "--host", DEAD_HOST)
+            expect(r.returncode == 1 and why in r.stderr and "shard-pin" in r.stderr
+                   and "127.0.0.1" not in r.stderr and r.stdout == "", f"{value!r} {cids}: {r.stderr}")
+    for value, why in (("", "no status given"), (",", '"" is not a status'), ("pinned,", '"" is not')):
+        r = ctx.run("status", "--filter", value, "--host", DEAD_HOST)
+        expect(r.returncode == 1 and why in r.stderr and "pin_error" in r.stderr
+               and "127.0.0.1" not in r.stderr, f"{value!r}: {r.stderr}")
+    # A good filter with a CID gets as far as the (dead) API.
+    r = ctx.run("pin", "ls", "--filter", "pin", cid, "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "cannot reach" in r.stderr, r.stderr)
+
+
+def test_pin_wait_limit_needs_wait(ctx):
+    cid, new = make_cids(2, seed=49)
+    for args in (["pin", "add", cid], ["pin", "rm", cid], ["pin", "update", cid, new],
+                 ["pin", "add", cid, "--wait=false"]):
+        for limit in (["--wait-limit", "2"], ["--wl=2"]):
+            r = ctx.run(*args, *limit, "--host", DEAD_HOST)
+            expect(r.returncode == 1 and "--wait-limit needs --wait" in r.stderr
+                   and "127.0.0.1" not in r.stderr, f"{args} {limit}: {r.stderr}")
+    r = ctx.run("pin", "add", cid, "--wait", "--wl", "2", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "cannot reach" in r.stderr, r.stderr)
+
+
+def test_pin_options_take_ipfs_cluster_ctl_names(ctx):
+    cid = make_cids(1, seed=51)[0]
+    api = FakeApi({f"POST /pins/{cid}": (200, json.dumps(dict(PIN_JSON, cid=cid))),
+                   f"DELETE /pins/{cid}": (200, json.dumps(dict(PIN_JSON, cid=cid)))})
+    try:
+        r = ctx.run("pin", "add", cid, "--replication-min", "2", "--replication-max=3",
+                    "--allocs", PEER_ID, "--ns", "--wt", "1m", "--host", api.host)
+        expect(r.returncode == 0, r.stderr)
+        target = api.requests[-1][0]
+        for part in ("replication-min=2", "replication-max=3", f"user-allocations={PEER_ID}"):
+            expect(part in target, f"{part} not in {target}")
+        r = ctx.run("pin", "rm", cid, "--ns", "--wt=5s", "--host", api.host)
+        expect(r.returncode == 0, r.stderr)
+    finally:
+        api.close()
+    r = ctx.run("pin", "add", cid, "--replication-min", "x", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and "--rmin" in r.stderr and "not an integer" in r.stderr, r.stderr)
+    r = ctx.run("pin", "add", "--help")
+    for name in ("--replication-min", "--replication-max", "--allocs", "--ns", "--wt", "--wl"):
+        expect(name in r.stdout, f"{name} not in pin add --help")
+
+
+def test_pin_ls_text_line_is_ipfs_cluster_ctls(ctx):
+    cid = make_cids(1, seed=53)[0]
+    direct = dict(PIN_JSON, cid=cid, mode="direct", max_depth=0, metadata={"k": "v"},
+                  expire_at="2027-01-02T03:04:05Z", timestamp="0001-01-01T00:00:00Z")
+    api = FakeApi({f"GET /allocations/{cid}": (200, json.dumps(dict(PIN_JSON, cid=cid))),
+                   "GET /allocations": (200, json.dumps(direct) + "\n")})
+    try:
+        r = ctx.run("pin", "ls", cid, "--host", api.host)
+        expect(r.returncode == 0, r.stderr)
+        expect(r.stdout == f"{cid} | n | PIN | Repl. Factor: 2--3 | Allocations: [12D3KooWAaaa {PEER_ID}] | "
+               "Recursive | Metadata: no | Exp: \u221e | Added: 2026-11-24 01:29:54\n", r.stdout)
+        r = ctx.run("pin", "ls", "--host", api.host)
+        expect(r.returncode == 0, r.stderr)
+        expect(r.stdout == f"{cid} | n | PIN-DIRECT | Repl. Factor: 2--3 | Allocations: [12D3KooWAaaa {PEER_ID}] | "
+               "Direct | Metadata: yes | Exp: 2027-01-02 03:04:05 | Added: unknown\n", r.stdout)
+    finally:
+        api.close()
+
+
+def test_out_of_range_numbers_name_the_range(ctx):
+    cid = make_cids(1)[0]
+    for args, limit in ((["id", "-t", "200000000"], "100000000"),
+                        (["pin", "add", cid, "--rmin", "2147483648"], "2147483647"),
+                        (["pin", "add", cid, "--wait", "--wait-limit", "3000000000"], "2147483647")):
+        r = ctx.run(*args, "--host", DEAD_HOST)
+        expect(r.returncode == 1 and "out of range" in r.stderr and limit in r.stderr, f"{args}: {r.stderr}")
+
+
+def test_on_off_options_given_a_bad_value_are_named(ctx):
+    cid = make_cids(1)[0]
+    for args, name in ((["pin", "add", cid, "--wait=maybe"], "--wait"),
+                       (["status", "--local=2"], "--local"),
+                       (["daemon", "--leave=maybe"], "--leave")):
+        r = ctx.run(*args, "--host", DEAD_HOST) if args[0] != "daemon" else ctx.run(*args)
+        expect(r.returncode == 1 and f"{name}:" in r.stderr and "true or false" in r.stderr,
+               f"{args}: {r.stderr}")
+
+
+
+def test_host_takes_one_address_and_its_error_names_the_forms(ctx):
+    r = ctx.run("pin", "ls", "--host", "/ip4/127.0.0.1/tcp/9094,/ip4/127.0.0.1/tcp/9095")
+    expect(r.returncode == 1 and "is a list" in r.stderr and "one address" in r.stderr, r.stderr)
+    r = ctx.run("id", "--host", "/ip4/127.0.0.1/udp/9094")
+    expect(r.returncode == 1 and "unsupported multiaddr" in r.stderr and "unix:<path>" in r.stderr
+           and "/unix/<path>" in r.stderr, r.stderr)
+
+
+def test_health_metrics_says_when_there_is_no_such_metric(ctx):
+    api = FakeApi({"GET /monitor/metrics": (200, '["freespace", "ping", "tag:a/b"]'),
+                   "GET /monitor/metrics/nosuch": (200, "[]"),
+                   "GET /monitor/metrics/tag%3Aa%2Fb": (200, "[]"),
+                   "GET /monitor/metrics/ping": (200, "[]")})
+    try:
+        for name in ("nosuch", "a/b"):
+            r = ctx.run("health", "metrics", name, "--host", api.host)
+            expect(r.returncode == 1 and f'no metric named "{name}"' in r.stderr
+                   and "freespace, ping, tag:a/b" in r.stderr and r.stdout == "", f"{name}: {r.stdout}{r.stderr}")
+        # A known metric with no valid value right now is not an error; its name is one path
+        # segment, percent-encoded.
+        for name in ("ping", "tag:a/b"):
+            r = ctx.run("health", "metrics", name, "--host", api.host)
+            expect(r.returncode == 0 and r.stdout == "", f"{name}: {r.stdout}{r.stderr}")
+        expect(any(t == "/monitor/metrics/tag%3Aa%2Fb" for t, _ in api.requests), str(api.requests))
+    finally:
+        api.close()
+
+
+def test_health_graph_with_enc_json_writes_the_file_and_refuses_a_format(ctx):
+    graph = '{"cluster_links": {}, "ipfs_links": {}}'
+    api = FakeApi({"GET /health/graph": (200, graph)})
+    try:
+        out = os.path.join(ctx.scratch, "graph.json")
+        r = ctx.run("health", "graph", "--enc", "json", "-f", out, "--host", api.host)
+        expect(r.returncode == 0 and r.stdout == "", r.stdout + r.stderr)
+        expect(json.load(open(out)) == json.loads(graph), open(out).read())
+        r = ctx.run("health", "graph", "--enc", "json", "--format", "svg", "--host", api.host)
+        expect(r.returncode == 1 and "--format" in r.stderr and "--enc json" in r.stderr, r.stderr)
+    finally:
+        api.close()
+
+
+def test_init_names_cluster_secret_when_the_bad_secret_came_from_it(ctx):
+    folder = os.path.join(ctx.scratch, "envsecret")
+    for value, why in (("", "empty"), ("zz", "64 hex")):
+        r = ctx.run("init", "--config", folder, env={"CLUSTER_SECRET": value})
+        expect(r.returncode == 1 and "$CLUSTER_SECRET" in r.stderr and why in r.stderr, f"{value!r}: {r.stderr}")
+        expect(not os.path.exists(os.path.join(folder, "service.json")), "service.json written")
+    r = ctx.run("init", "--config", folder, "--secret", "zz")
+    expect(r.returncode == 1 and "--secret" in r.stderr and "$CLUSTER_SECRET" not in r.stderr, r.stderr)
+
+
+def test_init_refuses_listen_port_0(ctx):
+    folder = os.path.join(ctx.scratch, "port0")
+    r = ctx.run("init", "--config", folder, "--listen", "/ip4/127.0.0.1/tcp/0")
+    expect(r.returncode == 1 and "--listen" in r.stderr and "port 0" in r.stderr, r.stderr)
+    expect(not os.path.exists(os.path.join(folder, "service.json")), "service.json written")
+
+
+def test_pin_add_from_stdin_says_paths_are_arguments_only(ctx):
+    cid = make_cids(1, seed=55)[0]
+    r = ctx.run("pin", "add", "-", "--host", DEAD_HOST, stdin=f"{cid}\n/ipfs/{cid}/dir\n")
+    expect(r.returncode == 1 and "line 2" in r.stderr and "IPFS path" in r.stderr
+           and "argument" in r.stderr and "cannot reach" not in r.stderr, r.stderr)
 
 
 if __name__ == "__main__":

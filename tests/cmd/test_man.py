@@ -55,5 +55,16 @@ def test_every_option_in_help_appears_in_the_man_page(ctx):
                    f"clusterpin-{applet}.1 does not document {option}")
 
 
+
+def test_the_host_forms_of_the_error_text_are_in_clusterpin_1(ctx):
+    r = ctx.run("id", "--host", "/ip4/127.0.0.1/udp/1")
+    accepted = r.stderr.split("accepted: ", 1)[1].strip()
+    forms = re.split(r", | or ", accepted)
+    expect(len(forms) >= 8, f"forms not found in: {r.stderr}")
+    page = page_text(os.path.join(ctx.source_root, "man", "clusterpin.1"))
+    for form in forms:
+        expect(form in page, f"clusterpin.1 does not document the --host form {form}")
+
+
 if __name__ == "__main__":
     run(globals())
