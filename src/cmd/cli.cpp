@@ -59,7 +59,13 @@ void set_leading_options(std::vector<std::string> options) { leading_options() =
 
 std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int argc, char** argv) {
   // Client options given before the applet name go first after the program name: one given
-  // again after it wins, as the later of two does.
+  // again after it wins, as the later of two does. An applet without them refuses them.
+  if (!leading_options().empty() && !has_client_options(options)) {
+    fmt::print(stderr, "{}: it takes no client options ('{}' was given before the applet name; "
+                       "see '{} --help')\n",
+               options.program(), leading_options().front(), options.program());
+    return std::nullopt;
+  }
   std::vector<char*> merged;
   if (argc > 0 && !leading_options().empty()) {
     merged.push_back(argv[0]);

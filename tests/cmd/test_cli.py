@@ -655,9 +655,11 @@ def test_client_options_before_the_applet_name_are_taken_as_ctl_takes_them(ctx):
         expect(r.returncode == 1 and "--https" in r.stderr and "TLS" in r.stderr, f"{args}: {r.stderr}")
     # An applet without client options refuses one given before its name, and writes nothing.
     folder = os.path.join(ctx.scratch, "cfg")
-    r = ctx.run("--host", DEAD_HOST, "init", "--config", folder)
-    expect(r.returncode == 1 and "'host'" in r.stderr, r.stderr)
-    expect(not os.path.exists(folder), "init ran")
+    for args in (["init", "--config", folder], ["state", "export", "--config", folder]):
+        r = ctx.run("--host", DEAD_HOST, *args)
+        expect(r.returncode == 1 and "takes no client options" in r.stderr and "'--host'" in r.stderr,
+               f"{args}: {r.stderr}")
+        expect(not os.path.exists(folder), f"{args} ran")
     r = ctx.run("--enc", "json")
     expect(r.returncode == 1 and "no applet" in r.stderr, r.stderr)
     r = ctx.run("--host")
