@@ -13,13 +13,16 @@ namespace clusterpin::cmd {
 void print_general_help(std::FILE* out) {
   fmt::print(out,
              "clusterpin {} - a pinning cluster for IPFS (Raft consensus, one binary)\n\n"
-             "Usage: clusterpin <applet> [options] [args]\n"
+             "Usage: clusterpin [client options] <applet> [options] [args]\n"
              "       clusterpin-<applet> [options] [args]   (through a symlink)\n"
              "       clusterpin --version\n\n"
              "Applets:\n",
              version());
   for (const Applet& a : applets()) fmt::print(out, "  {:<10} {}\n", a.name, a.summary);
-  fmt::print(out, "\nRun 'clusterpin <applet> --help' for the options of one applet, "
+  fmt::print(out, "\nClient options (-l/--host, --enc, -t/--timeout, --basic-auth, --force-http) "
+                  "go after the applet name\nor before it, as ipfs-cluster-ctl takes them; see "
+                  "'man clusterpin'.\n"
+                  "Run 'clusterpin <applet> --help' for the options of one applet, "
                   "or 'man clusterpin-<applet>'.\n");
 }
 

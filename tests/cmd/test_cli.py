@@ -662,6 +662,8 @@ def test_client_options_before_the_applet_name_are_taken_as_ctl_takes_them(ctx):
         expect(not os.path.exists(folder), f"{args} ran")
     r = ctx.run("--enc", "json")
     expect(r.returncode == 1 and "no applet" in r.stderr, r.stderr)
+    r = ctx.run("help")
+    expect("clusterpin [client options] <applet>" in r.stdout, r.stdout)
     r = ctx.run("--host")
     expect(r.returncode == 1 and "--host: no value" in r.stderr, r.stderr)
     r = ctx.run("--frob", "pin", "ls")
