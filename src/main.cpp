@@ -29,7 +29,6 @@ int unknown_applet(std::string_view name) {
   return clusterpin::cmd::kExitUsage;
 }
 
-
 // ipfs-cluster-ctl takes its client options before the command (`--enc=json --host A pin ls`).
 // Those given before the applet name are taken off here and handed to the applet's parser,
 // which reads them as if they followed the applet name (see set_leading_options). Returns the
