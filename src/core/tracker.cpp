@@ -278,6 +278,30 @@ void PinTracker::untrack(const Cid& cid, UnixNanos now, const Pin* allocated_her
   enqueue(std::move(r), TrackerOp::unpin, now, attempts);
 }
 
+void PinTracker::recheck(const Cid& cid, const Pin* current, bool allocated_here,
+                         const Pin* held_in_window, UnixNanos now) {
+  auto prev = lookup(cid);
+  std::optional<TrackerRecord> rec = prev ? std::move(*prev) : std::nullopt;
+  if (current != nullptr && allocated_here) {
+    TrackerRecord r = rec ? std::move(*rec) : TrackerRecord(*current);
+    std::int64_t attempts =
+        r.op == TrackerOp::pin && r.status != TrackerStatus::pinned ? r.attempt_count : 0;
+    r.pin = *current;
+    r.remote = false;
+    // Stored, not held in memory only: an unpin before its pin/add must still reach IPFS.
+    return enqueue(std::move(r), TrackerOp::pin, now, attempts);
+  }
+  bool maybe_held = held_in_window != nullptr ||
+                    (rec && rec->status != TrackerStatus::remote &&
+                     rec->status != TrackerStatus::unexpectedly_unpinned);
+  if (!maybe_held) return;
+  TrackerRecord r = rec ? std::move(*rec) : TrackerRecord(*held_in_window);
+  std::int64_t attempts = r.op == TrackerOp::unpin ? r.attempt_count : 0;
+  if (current != nullptr) r.pin = *current;  // otherwise the record's, or the span's, pin
+  r.remote = current != nullptr;
+  enqueue(std::move(r), TrackerOp::unpin, now, attempts);
+}
+
 // ---- running operations ----------------------------------------------------------------------
 
 std::vector<TrackerOperation> PinTracker::next_operations(UnixNanos now, std::size_t max) {
@@ -557,7 +581,10 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
             cursor.wants_ipfs_listing = stopped = true;
             return false;
           } else {
-            track(pin, here, now);
+            // Not looked up in IPFS: a kill may have taken its record after its pin/add ran, so
+            // it is queued as a stored record, not as a new pin held in memory only, which an
+            // unpin before its pin/add would forget while IPFS still holds it.
+            enqueue(TrackerRecord(pin), TrackerOp::pin, now, 0);
           }
           ++cursor.untracked;
         } else {
@@ -636,24 +663,23 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
 }
 
 Result<std::size_t> PinTracker::refill(const PinsetLookup& pinset, UnixNanos now) {
-  std::size_t taken = 0;
-  while (may_have_waiting_ && queued_pins() < window()) {
-    std::size_t room = window() - queued_pins();
-    auto cids = store_->pop_waiting(room);
-    if (!cids) {
-      may_have_waiting_ = false;  // tried again after the next push; the reconcile also finds them
-      return cids.error();
-    }
-    if (cids->size() < room) may_have_waiting_ = false;
-    taken += cids->size();
-    for (const Cid& cid : *cids) {
-      auto pin = pinset.pin_of(cid);
-      if (!pin) return pin.error();  // the rest of this batch is found by the next reconcile
-      if (*pin) track(**pin, (*pin)->allocated_to(pinset.self), now);
-    }
-    if (cids->empty()) break;
+  if (!may_have_waiting_ || queued_pins() >= window()) return 0;
+  // One bounded batch a call: waiting CIDs that were unpinned or moved away meanwhile queue
+  // nothing, and looping until the queue is full read a million of them in one turn of the io
+  // thread (seconds, past the election timeout). The caller comes back for the next batch.
+  std::size_t want = std::min(window() - queued_pins(), kRefillBatch);
+  auto cids = store_->pop_waiting(want);
+  if (!cids) {
+    may_have_waiting_ = false;  // tried again after the next push; the reconcile also finds them
+    return cids.error();
   }
-  return taken;
+  if (cids->size() < want) may_have_waiting_ = false;
+  for (const Cid& cid : *cids) {
+    auto pin = pinset.pin_of(cid);
+    if (!pin) return pin.error();  // the rest of this batch is found by the next reconcile
+    if (*pin) track(**pin, (*pin)->allocated_to(pinset.self), now);
+  }
+  return cids->size();
 }
 
 std::size_t PinTracker::window() const {

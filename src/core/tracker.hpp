@@ -235,6 +235,15 @@ class PinTracker {
   // `allocated_here`: the removed pin, when it was allocated to this peer; as for track, an
   // unpin is queued for it even without a record.
   void untrack(const Cid& cid, UnixNanos now, const Pin* allocated_here = nullptr);
+  // A CID that an applied entry changed after tracker.db's last commit before a kill (see
+  // TrackerDb::applied_index): its record may predate that change (pinned where IPFS unpinned
+  // it since, an older mode or depth, a queued unpin of a CID pinned again), so IPFS is asked
+  // again. `current`: the pin in the pinset now (nullptr: not in it); `allocated_here`: it is
+  // allocated to this peer, and is queued as a pin (pin/add is idempotent). Otherwise an unpin
+  // is queued when this peer may hold it: its record says so, or `held_in_window` (an entry of
+  // that span allocated it here).
+  void recheck(const Cid& cid, const Pin* current, bool allocated_here, const Pin* held_in_window,
+               UnixNanos now);
 
   // Operations to start now, at most `max`: due pins (fresh ones first, then old pins and
   // retries) up to concurrent_pins in progress, due unpins up to concurrent_unpins. Each
@@ -303,10 +312,12 @@ class PinTracker {
   std::size_t in_progress() const { return pins_running_ + unpins_running_; }
   // CIDs held in memory (queued or with an operation in IPFS): bounded by the queue limits.
   std::size_t in_memory() const { return active_.size(); }
-  // Queues waiting new pins, oldest first, while the pin queue holds less than window():
-  // `pinset.pin_of` reads each CID's pin from the shared pinset (nullopt: unpinned since,
-  // dropped).
-  // Returns how many CIDs left the waiting list. Cheap when nothing waits.
+  // Queues waiting new pins, oldest first, at most kRefillBatch a call and while the pin queue
+  // holds less than window(): `pinset.pin_of` reads each CID's pin from the shared pinset
+  // (nullopt: unpinned since, dropped). Returns how many CIDs left the waiting list; the caller
+  // calls again (in a later turn) while may_have_waiting() and there is room. Cheap when
+  // nothing waits.
+  static constexpr std::size_t kRefillBatch = 4096;
   Result<std::size_t> refill(const PinsetLookup& pinset, UnixNanos now);
   // Whether refill() may find waiting CIDs (true after open: the list persists).
   bool may_have_waiting() const { return may_have_waiting_; }

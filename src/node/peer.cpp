@@ -300,7 +300,7 @@ void Peer::start(Done ready) {
   }
   if (auto s = open_stores(); !s) return ready(s.error());
   worker_ = std::make_unique<PinWorker>(io_, options_.config, peer_id_, *state_);
-  if (auto s = worker_->open(data_dir_); !s) return ready(s.error());
+  if (auto s = worker_->open(data_dir_, durable.entries); !s) return ready(s.error());
   worker_->set_cluster_view({
       [this] {
         std::vector<PeerId> live;

@@ -4,7 +4,10 @@
 
 #include <fmt/core.h>
 
+#include <map>
+
 #include "core/cid_set.hpp"
+#include "core/command.hpp"
 #include "core/pin_version.hpp"
 #include "node/fault.hpp"
 
@@ -21,6 +24,10 @@ constexpr std::size_t kRecoverBatch = 10000;
 // they drained to half of it.
 constexpr std::size_t kReconcileSlice = 2000;
 constexpr std::string_view kUnpinFault = "unpin-before-tracker-commit";
+// The crash tests' "tracker-commits-held": tracker.db commits nothing in this run (the test
+// ends it with a kill), as if every change came within the last commit interval.
+constexpr std::string_view kHeldFault = "tracker-commits-held";
+bool tracker_commits_held() { return fault_armed(kUnpinFault) || fault_armed(kHeldFault); }
 
 
 }  // namespace
@@ -40,20 +47,31 @@ UnixNanos PinWorker::now() const {
   return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-Status PinWorker::open(const std::filesystem::path& data_dir) {
+Status PinWorker::open(const std::filesystem::path& data_dir,
+                       const std::vector<raft::Entry>& log) {
   auto db = store::TrackerDb::open(data_dir);
   if (!db) return db.error();
   db_ = std::move(db).value();
-  // tracker.db records what IPFS was asked to do for applied entries: those entries are
-  // committed to state.db first (a crash must not leave the tracker ahead of the pinset).
-  db_->set_before_commit([this] { return state_.commit(); });
-  // ... and an unpin state.db would commit before tracker.db recorded the pin it undoes is
-  // recorded in state.db's own transaction (see StateDb::set_unpin_guard).
+  // An unpin state.db would commit before tracker.db recorded the pin it undoes is recorded in
+  // state.db's own transaction (see StateDb::set_unpin_guard).
   state_.set_unpin_guard(
       [this](std::string_view cid, std::string_view pin) { return guard_unpin(cid, pin); });
   auto tracker = PinTracker::open(*db_, tracker_limits(config_.tracker), now());
   if (!tracker) return tracker.error();
   tracker_.emplace(std::move(tracker).value());
+  recheck_unrecorded(log);
+  // tracker.db records what IPFS was asked to do for applied entries: those entries are
+  // committed to state.db first (a crash must not leave the tracker ahead of the pinset), and
+  // the applied index goes with tracker.db's commit: after a kill, the entries above it may
+  // have changed records the kill took (recheck_unrecorded). Set only now, so that nothing
+  // records a newer index before the re-checked records are buffered: they are committed
+  // together.
+  db_->set_before_commit([this]() -> Result<std::uint64_t> {
+    if (Status s = state_.commit(); !s) return s.error();
+    auto applied = state_.applied();
+    if (!applied) return applied.error();
+    return applied->index;
+  });
   net::IpfsConnectorOptions options;
   options.node_multiaddress = config_.ipfshttp.node_multiaddress;
   options.request_timeout = duration_cast<milliseconds>(config_.ipfshttp.ipfs_request_timeout);
@@ -63,6 +81,58 @@ Status PinWorker::open(const std::filesystem::path& data_dir) {
   options.repogc_timeout = duration_cast<milliseconds>(config_.ipfshttp.repogc_timeout);
   connector_ = std::make_unique<net::IpfsConnector>(io_, options);
   return {};
+}
+
+void PinWorker::recheck_unrecorded(const std::vector<raft::Entry>& entries) {
+  std::optional<std::uint64_t> recorded = db_->applied_index();
+  auto applied = state_.applied();
+  if (!applied) {
+    fmt::print(stderr, "clusterpin daemon: reading state.db's applied index failed: {}\n",
+               applied.error().message);
+    return;
+  }
+  // No index recorded: a new tracker.db (the first reconcile builds it) or one written before
+  // the index was kept.
+  if (!recorded || *recorded >= applied->index) return;
+  const raft::Index from = *recorded + 1, to = applied->index;
+  // Each CID the span names, with the last of its pins there that was allocated here.
+  std::map<Cid, std::optional<Pin>> touched;
+  bool complete = !entries.empty() && entries.front().index <= from;
+  for (const raft::Entry& entry : entries) {
+    if (entry.index < from || entry.index > to || entry.type != raft::EntryType::Normal) continue;
+    auto command = decode_command(entry.data);
+    if (!command) continue;  // it was applied, so it decoded then; nothing to learn from it
+    const auto* ops = std::get_if<std::vector<PinsetOp>>(&*command);
+    if (ops == nullptr) continue;
+    for (const PinsetOp& op : *ops) {
+      auto& held = touched[op.pin.cid];
+      if (op.kind == PinsetOp::Kind::pin && op.pin.allocated_to(self_)) held = op.pin;
+    }
+  }
+  for (const auto& [cid, held] : touched) {
+    auto current = decode_stored_pin(state_.get_pin(as_chars(cid.bytes())));
+    if (!current) {
+      fmt::print(stderr, "clusterpin daemon: re-checking {} failed: {}\n", cid.to_string(),
+                 current.error().message);
+      continue;
+    }
+    const Pin* pin = *current ? &**current : nullptr;
+    tracker_->recheck(cid, pin, pin != nullptr && pin->allocated_to(self_),
+                      held ? &*held : nullptr, now());
+  }
+  fmt::print(stderr,
+             "clusterpin daemon: tracker.db recorded entries up to {} and state.db up to {} when "
+             "this peer last stopped (a kill): the {} CID(s) entries {} to {} changed are "
+             "checked with IPFS again\n",
+             *recorded, to, touched.size(), from, to);
+  if (!complete) {
+    fmt::print(stderr,
+               "clusterpin daemon: entries {} to {} are no longer in the Raft log "
+               "(consensus.raft.trailing_logs is lower than what a kill can leave): the CIDs "
+               "they changed are not re-checked now (the next sync with IPFS finds pins it "
+               "lacks)\n",
+               from, entries.empty() ? to : entries.front().index - 1);
+  }
 }
 
 void PinWorker::start() {
@@ -90,7 +160,7 @@ void PinWorker::stop() {
   }
   // A clean stop commits tracker.db, so the local unpins it records now need no check at the
   // next start (the rows left after a kill do).
-  if (!db_ || fault_armed(kUnpinFault)) return;
+  if (!db_ || tracker_commits_held()) return;
   if (auto s = db_->flush_now(); !s) {
     fmt::print(stderr, "clusterpin daemon: tracker.db: {}\n", s.error().message);
     return;
@@ -154,7 +224,7 @@ void PinWorker::flush() {
   // The crash test of a kill between state.db's commit of an unpin and tracker.db's commit of
   // the pin it undoes: tracker.db commits nothing, and the next applied unpin ends the process
   // right after state.db committed it.
-  if (fault_armed(kUnpinFault)) return;
+  if (tracker_commits_held()) return;
   if (auto s = db_->flush(); !s) {
     // The changes stay buffered; the next burst or retry tick tries again.
     fmt::print(stderr, "clusterpin daemon: tracker.db: {}\n", s.error().message);
@@ -319,7 +389,10 @@ void PinWorker::refill() {
   auto taken = tracker_->refill(pinset_lookup(), now());
   if (!taken) {
     fmt::print(stderr, "clusterpin daemon: queuing waiting pins failed: {}\n", taken.error().message);
+    return;
   }
+  // The next batch in a later turn of the io thread (Raft and the API run in between).
+  if (*taken > 0 && tracker_->may_have_waiting() && below_half_window()) pump_soon_.request();
 }
 
 std::function<void(Status)> PinWorker::finisher(Cid cid, std::uint64_t id) {

@@ -17,6 +17,7 @@
 #include <asio.hpp>
 
 #include "core/config.hpp"
+#include "core/raft/types.hpp"
 #include "core/peer_id.hpp"
 #include "core/pin.hpp"
 #include "core/tracker.hpp"
@@ -40,7 +41,9 @@ class PinWorker {
   };
   void set_cluster_view(ClusterView view) { cluster_ = std::move(view); }
 
-  Status open(const std::filesystem::path& data_dir);
+  // Opens tracker.db and the tracker. `log`: the Raft log as loaded at the start (see
+  // recheck_unrecorded). Call before new entries are applied.
+  Status open(const std::filesystem::path& data_dir, const std::vector<raft::Entry>& log);
   void start();
   void stop();
 
@@ -163,6 +166,11 @@ class PinWorker {
   void check_ipfs();
   void flush();
   UnixNanos now() const;
+  // After a kill, state.db may hold entries above the applied index tracker.db recorded with
+  // its last commit, whose record changes the kill took (a pin updated or pinned again, a
+  // queued unpin replaced): the CIDs those entries name are re-checked (PinTracker::recheck)
+  // before any operation starts.
+  void recheck_unrecorded(const std::vector<raft::Entry>& entries);
   // Local unpins (see StateDb::set_unpin_guard): the guard records the CIDs it holds for in
   // `guarded_`; each row is erased once tracker.db committed that CID's changes. At the start,
   // the rows a crash left are acted on again before anything else: unpinned unless the pinset

@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS waiting (
   seq INTEGER PRIMARY KEY,
   cid BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
 PRAGMA user_version = 1;
 )sql";
 
@@ -106,14 +110,24 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
   auto wait_push = prepare("INSERT INTO waiting (cid) VALUES (?)");
   auto wait_first = prepare("SELECT seq, cid FROM waiting ORDER BY seq LIMIT ?");
   auto wait_drop = prepare("DELETE FROM waiting WHERE seq <= ?");
+  auto index_put = prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('applied_index', ?)");
+  auto index_get = prepare("SELECT value FROM meta WHERE key = 'applied_index'");
   for (auto* st : {&put, &del, &get, &get_brief, &active, &all, &all_after, &wait_push,
-                   &wait_first, &wait_drop})
+                   &wait_first, &wait_drop, &index_put, &index_get})
     if (!*st) return st->error();
+  std::optional<std::uint64_t> recorded;
+  {
+    auto row = index_get->step();
+    if (!row) return row.error();
+    if (*row) recorded = static_cast<std::uint64_t>(index_get->column_int(0));
+    index_get->reset();
+  }
   auto tracker = std::unique_ptr<TrackerDb>(new TrackerDb(
       std::move(*db),
       Queries{std::move(*put), std::move(*del), std::move(*get), std::move(*get_brief),
               std::move(*active), std::move(*all), std::move(*all_after), std::move(*wait_push),
-              std::move(*wait_first), std::move(*wait_drop)}));
+              std::move(*wait_first), std::move(*wait_drop), std::move(*index_put)}));
+  tracker->recorded_index_ = recorded;
   // Checkpoints off the io thread (they were a quarter of its CPU while pins streamed in).
   auto checkpointer = WalCheckpointer::start(tracker->db_, path, "", kCheckpointFrames);
   if (!checkpointer) return checkpointer.error();
@@ -254,6 +268,7 @@ bool TrackerDb::reap(bool block) {
     if (!deferred_error_) deferred_error_ = std::move(*failed);
   } else {
     ++commits_;
+    if (committing_.applied_index) recorded_index_ = committing_.applied_index;
   }
   committing_ = Batch{};
   return true;
@@ -262,11 +277,18 @@ bool TrackerDb::reap(bool block) {
 Status TrackerDb::start_commit() {
   assert(!in_flight_);
   end_read();
-  if (buffered() == 0) return take_deferred_error();
-  deferred_error_.reset();  // what failed is retried now
+  if (buffered() == 0 && !before_commit_) return take_deferred_error();
+  std::optional<std::uint64_t> index;
   if (before_commit_) {
-    if (Status s = before_commit_(); !s) return s;
+    auto applied = before_commit_();
+    if (!applied) return applied.error();
+    index = *applied;
   }
+  // Nothing buffered: a commit only when the applied index moved on, so that a restart after a
+  // kill does not re-check entries that changed nothing here.
+  if (buffered() == 0 && (!index || index == recorded_index_)) return take_deferred_error();
+  deferred_error_.reset();  // what failed is retried now
+  committing_.applied_index = index;
   committing_.changes = std::move(pending_);
   committing_.waiting = std::move(waiting_);
   pending_.clear();
@@ -320,6 +342,10 @@ Status TrackerDb::write_batch() {
     q_.put.bind_int(9, r.next_attempt_at);
     q_.put.bind_blob(10, encode_pin(r.pin));
     if (Status s = q_.put.run(); !s) return s;
+  }
+  if (committing_.applied_index) {
+    q_.index_put.bind_int(1, static_cast<std::int64_t>(*committing_.applied_index));
+    if (Status s = q_.index_put.run(); !s) return s;
   }
   return tx->commit();
 }

@@ -66,10 +66,19 @@ class TrackerDb final : public TrackerStore {
   // A batch was handed to the committer and its result not taken yet (by flush, a lookup that
   // had to read the connection, or wait_commit).
   bool committing() const { return in_flight_; }
-  // Runs before each commit of buffered changes; its failure fails the flush. The pin worker
-  // commits state.db's applied entries here, so tracker.db never holds the effect of an entry
-  // that a crash could take back out of state.db.
-  void set_before_commit(std::function<Status()> before) { before_commit_ = std::move(before); }
+  // Runs before each commit of buffered changes and returns the applied index of state.db that
+  // the commit covers, stored with it (applied_index()); its failure fails the flush. The pin
+  // worker commits state.db's applied entries here, so tracker.db never holds the effect of an
+  // entry that a crash could take back out of state.db. With a hook, a flush with nothing
+  // buffered still commits when the index moved on (once per kFlushInterval at most).
+  void set_before_commit(std::function<Result<std::uint64_t>()> before) {
+    before_commit_ = std::move(before);
+  }
+  // The applied index of state.db recorded with the last commit (nullopt: none yet, or a
+  // tracker.db written before it was recorded). Every tracker change made for an entry at or
+  // below it is committed, or is a new pin held in memory only that the first reconcile finds
+  // again; a kill may have taken the changes made for entries above it.
+  std::optional<std::uint64_t> applied_index() const { return recorded_index_; }
   // Larger batches write each b-tree page that several of their CIDs share once (500 ms and
   // 8,192 instead of 100 ms and 1,024, with the committer: +20% pins/s at 64 API clients,
   // docs/benchmarks.md item 25).
@@ -102,6 +111,7 @@ class TrackerDb final : public TrackerStore {
   struct Queries {
     Statement put, del, get, get_brief, active, all, all_after;
     Statement wait_push, wait_first, wait_drop;
+    Statement index_put;
   };
   TrackerDb(Connection db, Queries q);
   Result<TrackerRecord> read_row(const Statement& row) const;
@@ -130,6 +140,7 @@ class TrackerDb final : public TrackerStore {
   struct Batch {
     std::map<Cid, std::optional<TrackerRecord>> changes;
     std::vector<Cid> waiting;
+    std::optional<std::uint64_t> applied_index;
   };
   // Point reads (load) share one read transaction, opened by the first of them and ended before
   // anything else uses the connection (every write goes through flush_now, which ends it first).
@@ -146,7 +157,8 @@ class TrackerDb final : public TrackerStore {
   std::map<Cid, std::optional<TrackerRecord>> pending_;  // nullopt: erase
   std::vector<Cid> waiting_;                             // pushes not committed yet
   std::optional<Error> deferred_error_;  // of an automatic flush, reported by the next flush
-  std::function<Status()> before_commit_;
+  std::function<Result<std::uint64_t>()> before_commit_;
+  std::optional<std::uint64_t> recorded_index_;  // owner's thread: as committed (applied_index)
   std::chrono::steady_clock::time_point last_commit_{};  // when the last commit began (epoch: never)
 
   // The hand-over. While `in_flight_` the committer owns db_, q_ and reads `committing_`; the

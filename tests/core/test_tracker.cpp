@@ -1081,13 +1081,115 @@ TEST_CASE("new pins past the window wait in the store's list and refill queues t
   run_all(t, kT0);
   taken = t.refill({pin_of, peer_n(1)}, kT0);
   REQUIRE(taken.ok());
-  CHECK(*taken == 2);  // 4 was dropped (unpinned), 5 is remote: the list ran dry
+  CHECK(*taken == 2);  // 4 was dropped (unpinned), 5 is remote
   CHECK(asked.size() == 4);
+  taken = t.refill({pin_of, peer_n(1)}, kT0);  // one batch a call: this one finds the list dry
+  REQUIRE(taken.ok());
+  CHECK(*taken == 0);
   CHECK_FALSE(t.may_have_waiting());
   CHECK(status_of(t, 4) == TrackerStatus::unpinned);
   CHECK(status_elsewhere(t, 5) == TrackerStatus::remote);
   for (int i = 0; i < 4; ++i) CHECK(status_of(t, i) == TrackerStatus::pinned);
   CHECK(store.waiting.empty());
+}
+
+TEST_CASE("a refill reads one bounded batch a call, however many waiting CIDs queue nothing") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.max_pin_queue_size = 100000;
+  limits.fresh_pin_window = 20000;
+  PinTracker t = open_tracker(store, limits);
+  // CIDs that waited, then were unpinned: popping them queues nothing, so a refill that went on
+  // until the queue was full read the whole list in one call.
+  const std::size_t waiting = 2 * PinTracker::kRefillBatch + 10;
+  for (std::size_t i = 0; i < waiting; ++i) store.waiting.push_back(cid_n(static_cast<int>(i)));
+  std::size_t asked = 0;
+  auto pin_of = [&](const Cid&) -> Result<std::optional<Pin>> {
+    ++asked;
+    return std::optional<Pin>();
+  };
+  int calls = 0;
+  while (t.may_have_waiting()) {
+    auto taken = t.refill({pin_of, peer_n(1)}, kT0);
+    REQUIRE(taken.ok());
+    CHECK(*taken <= PinTracker::kRefillBatch);
+    REQUIRE(++calls <= 4);
+  }
+  CHECK(calls == 3);
+  CHECK(asked == waiting);
+  CHECK(t.queued_pins() == 0);
+}
+
+TEST_CASE("an untracked pin a reconcile queues before listing IPFS is stored: an unpin reaches IPFS") {
+  // After a kill took its record, a pin allocated here may be held by IPFS already; if it were
+  // queued in memory only, an unpin before its pin/add would forget it and leave it in IPFS.
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  PeerId self = peer_n(1);
+  SlicedPinset pinset;
+  pinset.add(pin_n(1));
+  SharedReconcileCursor cursor;
+  REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 1000).ok());
+  CHECK(store.rows.count(cid_n(1)) == 1);
+  CHECK(status_of(t, 1) == TrackerStatus::pin_queued);
+  t.untrack(cid_n(1), kT0);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].op == TrackerOp::unpin);
+  CHECK(ops[0].pin.cid == cid_n(1));
+}
+
+TEST_CASE("recheck asks IPFS again about CIDs whose records a kill may have left behind") {
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.concurrent_pins = 10;
+  limits.concurrent_unpins = 10;
+  Pin elsewhere_pin = pin_n(4);
+  elsewhere_pin.allocations = {peer_n(2)};
+  {
+    PinTracker before = open_tracker(store, limits);
+    for (int n : {1, 2, 4}) before.track(pin_n(n), true, kT0);
+    run_all(before, kT0);
+  }
+  // What tracker.db kept: 1, 2 and 4 pinned, and an unpin of 5 that was still queued.
+  TrackerRecord queued_unpin(pin_n(5));
+  queued_unpin.op = TrackerOp::unpin;
+  queued_unpin.status = TrackerStatus::unpin_queued;
+  store.rows.insert_or_assign(cid_n(5), queued_unpin);
+  PinTracker t = open_tracker(store, limits);
+  // 1: pinned again after an unpin whose pin/rm ran, in another mode.
+  Pin direct = pin_n(1);
+  direct.options.mode = PinMode::direct;
+  t.recheck(cid_n(1), &direct, true, &direct, kT0);
+  // 5: pinned again while its unpin waited: the unpin is replaced, not run.
+  Pin five = pin_n(5);
+  t.recheck(cid_n(5), &five, true, &five, kT0);
+  // 2: unpinned (its record says pinned); 4: moved to another peer.
+  t.recheck(cid_n(2), nullptr, false, nullptr, kT0);
+  t.recheck(cid_n(4), &elsewhere_pin, false, nullptr, kT0);
+  // 6: pinned here and unpinned again inside the span, no record: it may be in IPFS.
+  Pin six = pin_n(6);
+  t.recheck(cid_n(6), nullptr, false, &six, kT0);
+  // 7: never allocated here, no record: nothing to ask.
+  t.recheck(cid_n(7), nullptr, false, nullptr, kT0);
+
+  std::map<Cid, TrackerOperation> ops;
+  for (auto& op : t.next_operations(kT0)) ops.emplace(op.pin.cid, op);
+  REQUIRE(ops.size() == 5);
+  CHECK(ops.at(cid_n(1)).op == TrackerOp::pin);
+  CHECK(ops.at(cid_n(1)).pin.options.mode == PinMode::direct);
+  CHECK(ops.at(cid_n(5)).op == TrackerOp::pin);
+  CHECK(ops.at(cid_n(2)).op == TrackerOp::unpin);
+  CHECK(ops.at(cid_n(4)).op == TrackerOp::unpin);
+  CHECK(ops.at(cid_n(6)).op == TrackerOp::unpin);
+  CHECK(ops.count(cid_n(7)) == 0);
+  for (const auto& [cid, op] : ops) t.operation_finished(cid, op.id, Status::ok_status(), kT0);
+  run_all(t, kT0);
+  CHECK(status_of(t, 1) == TrackerStatus::pinned);
+  CHECK(status_of(t, 5) == TrackerStatus::pinned);
+  CHECK(status_of(t, 2) == TrackerStatus::unpinned);
+  CHECK(status_elsewhere(t, 4) == TrackerStatus::remote);
+  CHECK(status_of(t, 6) == TrackerStatus::unpinned);
 }
 
 TEST_CASE("new pins that left the pinset before reaching IPFS are forgotten by the reconcile") {

@@ -123,6 +123,46 @@ def test_an_unpin_state_db_committed_before_tracker_db_recorded_the_pin_still_re
             node.stop()
 
 
+def test_a_pin_again_that_tracker_db_had_not_recorded_before_a_kill_reaches_ipfs_at_the_restart(ctx):
+    # state.db commits applied entries every tick, tracker.db its records every half second: a
+    # kill in between keeps the pinset's newest changes and loses the tracker's. Here tracker.db
+    # still says "pinned" from before an unpin whose pin/rm ran; the CID was pinned again while
+    # IPFS was down, then the peer was killed. The old record was trusted at the restart: the
+    # CID was reported pinned and never pinned again. The fault scenario holds every tracker.db
+    # commit of the second run back.
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c:
+            d = c.daemons[0]
+            c.start_all()
+            cid = nodes[0].add(os.urandom(50_000))
+            r = d.cli("pin", "add", "--wait", cid)
+            expect(r.returncode == 0, r.stderr)
+            d.stop()  # a clean stop: tracker.db records the pin as pinned
+            # No sync with IPFS in the second run: a sync reads every record, committing the
+            # buffered ones first, which would close the window the fault holds open.
+            c.edit(d, lambda cfg: cfg["cluster"].update(ipfs_sync_interval="1h"))
+            d.start(env={"CLUSTERPIN_FAULT": "tracker-commits-held"})
+            d.wait_ready()
+            r = d.cli("pin", "rm", cid)
+            expect(r.returncode == 0, r.stderr)
+            wait_until(lambda: not nodes[0].pinned(cid), 30, "the unpin to reach IPFS")
+            nodes[0].stop()
+            r = d.cli("pin", "add", cid)
+            expect(r.returncode == 0, r.stderr)
+            time.sleep(1)  # state.db commits the applied pin within a tick
+            d.kill()
+            nodes[0].start()
+            d.start()
+            d.wait_ready()
+            wait_until(lambda: nodes[0].pinned(cid), 60, "the pin to reach IPFS after the restart")
+            wait_until(lambda: status_of(d, cid)[d.id] == "pinned", 30, "status pinned")
+            expect("checked with IPFS again" in d.log(), d.log()[-1500:])
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_ipfs_gc_collects_garbage_on_every_peers_ipfs_and_names_a_peer_whose_ipfs_fails(ctx):
     c, nodes = cluster_with_ipfs(ctx, 2)
     try:

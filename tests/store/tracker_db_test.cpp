@@ -333,10 +333,10 @@ TEST_CASE("the before-commit hook runs before each commit, and its failure keeps
   auto db = open_db(dir);
   int calls = 0;
   bool fail = true;
-  db->set_before_commit([&]() -> Status {
+  db->set_before_commit([&]() -> Result<std::uint64_t> {
     ++calls;
     if (fail) return make_error("state.db: commit failed");
-    return Status::ok_status();
+    return std::uint64_t{7};
   });
   auto committed_rows = [&] {
     return store::testing::committed_rows(dir.path() / TrackerDb::kFileName, "tracker");
@@ -353,17 +353,39 @@ TEST_CASE("the before-commit hook runs before each commit, and its failure keeps
   CHECK(calls == 2);
   CHECK(db->pending() == 0);
   CHECK(committed_rows() == 1);
-  REQUIRE(db->flush_now().ok());  // nothing buffered: no commit, no hook
-  CHECK(calls == 2);
+  std::uint64_t commits = db->commits();
+  REQUIRE(db->flush_now().ok());  // nothing buffered, the applied index unchanged: no commit
+  CHECK(calls == 3);
+  CHECK(db->commits() == commits);
+}
+
+TEST_CASE("the applied index goes with each commit, also alone once it moved on, and is read back") {
+  TempDir dir;
+  std::uint64_t applied = 5;
+  {
+    auto db = open_db(dir);
+    CHECK_FALSE(db->applied_index().has_value());  // none recorded yet
+    db->set_before_commit([&]() -> Result<std::uint64_t> { return applied; });
+    db->save(record_n(1, TrackerStatus::pinned));
+    REQUIRE(db->flush_now().ok());
+    CHECK(db->applied_index() == std::optional<std::uint64_t>(5));
+    applied = 9;  // entries that changed no record here
+    std::uint64_t commits = db->commits();
+    REQUIRE(db->flush_now().ok());
+    CHECK(db->commits() == commits + 1);
+    CHECK(db->applied_index() == std::optional<std::uint64_t>(9));
+  }
+  auto reopened = open_db(dir);
+  CHECK(reopened->applied_index() == std::optional<std::uint64_t>(9));
 }
 
 TEST_CASE("a change is pending until a commit that holds it was taken, and commits() counts those") {
   TempDir dir;
   auto db = open_db(dir);
   bool fail = false;
-  db->set_before_commit([&]() -> Status {
+  db->set_before_commit([&]() -> Result<std::uint64_t> {
     if (fail) return make_error("state.db: commit failed");
-    return Status::ok_status();
+    return std::uint64_t{1};
   });
   CHECK(db->pending_change(cid_n(1)) == nullptr);
   db->save(record_n(1, TrackerStatus::pinning));
