@@ -349,9 +349,10 @@ Status RaftDriver::take_snapshot() {
   // readable (retiring_), then is retired like any replaced snapshot.
   retiring_ = latest_snapshot_;
   latest_snapshot_ = *meta;
+  node_->snapshot_started(meta->index);
   writer_->submit(std::move(batch), [this, alive = alive_, meta = *meta](Status s) {
     asio::post(io_, [this, alive, meta, s] {
-      if (!*alive || !s.ok()) return;
+      if (!*alive || !s.ok()) return;  // a failed raft.db write stops the peer (LogWriter)
       (void)node_->snapshot_taken(meta);
       retire(std::exchange(retiring_, std::nullopt));
       pump();

@@ -484,6 +484,38 @@ TEST_CASE("snapshots: snapshot_interval_ticks spaces snapshots out even past the
   CHECK(c.node("solo").snapshot_due());
 }
 
+TEST_CASE("snapshots: none is due while one is being recorded") {
+  Cluster c({"solo"}, [](Config& cfg) {
+    cfg.snapshot_threshold = 2;
+    cfg.snapshot_interval_ticks = 50;
+  });
+  c.tick("solo", 25);
+  REQUIRE(c.node("solo").role() == Role::Leader);
+  Node& n = c.node("solo");
+  for (int i = 0; i < 4; ++i) REQUIRE(n.propose("a" + std::to_string(i)).ok());
+  c.flush();  // the first snapshot is taken at once
+  for (int i = 0; i < 4; ++i) REQUIRE(n.propose("b" + std::to_string(i)).ok());
+  c.flush();
+  c.tick("solo", 50);
+  REQUIRE(n.snapshot_due());
+  // The application copied its state and submitted the record; until it is durable, entries
+  // applied meanwhile must not make another one due (a second copy replaced the first's file).
+  Index at = n.applied_index();
+  auto meta = n.snapshot_meta_at(at);
+  REQUIRE(meta.ok());
+  n.snapshot_started(at);
+  CHECK_FALSE(n.snapshot_due());
+  Index durable_before = c.peer("solo").durable().snapshot.index;
+  for (int i = 0; i < 4; ++i) REQUIRE(n.propose("c" + std::to_string(i)).ok());
+  c.flush();
+  c.tick("solo", 60);
+  CHECK_FALSE(n.snapshot_due());
+  CHECK(c.peer("solo").durable().snapshot.index == durable_before);  // no second one
+  REQUIRE(n.snapshot_taken(*meta).ok());
+  c.tick("solo", 50);
+  CHECK(n.snapshot_due());  // the entries applied since count toward the next one
+}
+
 TEST_CASE("restart: a peer rebuilt from durable state keeps its log, term and vote") {
   Cluster c(kThree);
   elect_and_settle(c, "a");

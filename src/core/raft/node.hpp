@@ -92,6 +92,10 @@ class Node {
   // Leader: the indexes of the snapshots it is streaming to followers now (a snapshot file the
   // application replaced must stay readable until its transfers end).
   std::vector<Index> snapshots_being_sent() const;
+  // The application started recording a snapshot (its copy exists; its record is not durable
+  // yet): no other is due until snapshot_taken, so a Ready that applies entries meanwhile does
+  // not start a second one (which replaced the first one's file while it was being recorded).
+  void snapshot_started(Index index) { snapshot_recording_ = index; }
   // A snapshot described by `meta` is durable: the log before it may be compacted, keeping
   // trailing_logs entries for followers that are only a little behind.
   Status snapshot_taken(const SnapshotMeta& meta);
@@ -204,6 +208,7 @@ class Node {
 
   // Snapshots.
   std::optional<SnapshotMeta> latest_snapshot_;  // the newest snapshot the application holds
+  Index snapshot_recording_ = 0;  // snapshot_started and not taken yet (0: none)
   std::optional<SnapshotMeta> receiving_;        // follower: snapshot being received
   std::uint64_t received_bytes_ = 0;
 

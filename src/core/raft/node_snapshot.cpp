@@ -186,6 +186,7 @@ Result<SnapshotMeta> Node::snapshot_meta_at(Index index) const {
 }
 
 Status Node::snapshot_taken(const SnapshotMeta& meta) {
+  if (meta.index >= snapshot_recording_) snapshot_recording_ = 0;
   if (meta.index > applied_)
     return make_error(fmt::format("raft: snapshot at index {} is beyond the applied index {}",
                                   meta.index, applied_));
@@ -206,6 +207,7 @@ Status Node::snapshot_taken(const SnapshotMeta& meta) {
 }
 
 bool Node::snapshot_due() const {
+  if (snapshot_recording_ != 0) return false;
   Index last = latest_snapshot_ ? latest_snapshot_->index : 0;
   return cfg_.snapshot_threshold > 0 && applied_ >= last + cfg_.snapshot_threshold &&
          since_snapshot_ >= cfg_.snapshot_interval_ticks;
