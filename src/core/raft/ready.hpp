@@ -46,8 +46,10 @@ struct Ready {
   std::vector<Message> send_now;
   std::vector<Entry> committed;
   // The committed entries with an index up to here are durable in this peer's log already (0:
-  // none): a leader's are (its commit counts its own copy only once durable); a follower's
-  // that arrived in this Ready are not. Applying them while `entries` persist saves the wait.
+  // none): min(commit, what this peer's log made durable). A leader's usually all are, but a
+  // quorum of followers alone may commit entries the leader has not made durable yet (safe in
+  // Raft); a follower's that arrived in this Ready are not. Applying them while `entries`
+  // persist saves the wait.
   Index apply_early_through = 0;
   // The applied log since the last snapshot exceeds snapshot_threshold: take a snapshot and
   // report it with Node::snapshot_taken.
