@@ -103,8 +103,10 @@ def test_every_peer_sees_every_peers_metrics_with_their_expiry(ctx):
             expect(re.match(rf"^{peer} \| ping: .* \| Expires in: \d+ seconds?$", line), line)
         r = c.daemons[2].cli("health", "metrics", "ping", "--enc", "json")
         expect(r.returncode == 0 and len(json.loads(r.stdout)) == 3, r.stdout + r.stderr)
+        # A name no peer publishes is refused, naming the ones this peer knows.
         r = c.daemons[2].cli("health", "metrics", "no-such-metric")
-        expect(r.returncode == 0 and r.stdout == "", r.stdout + r.stderr)
+        expect(r.returncode == 1 and r.stdout == "", r.stdout + r.stderr)
+        expect("no-such-metric" in r.stderr and "ping" in r.stderr, r.stderr)
 
 
 def test_a_killed_peer_raises_one_alert_and_shows_in_status_and_graph(ctx):
