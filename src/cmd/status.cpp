@@ -95,10 +95,8 @@ int status_main(const cxxopts::ParseResult& args) {
     std::string filter = args["filter"].as<std::string>();
     // An empty value (often an unset shell variable) must not mean "every status".
     if (filter.empty()) {
-      std::string names = parse_status_filter(",").error().message;  // names what is accepted
-      auto accepted = names.find("accepted: ");
       return usage_error("status", fmt::format("--filter: no status given; accepted: a comma list of {}",
-                                               accepted == std::string::npos ? names : names.substr(accepted + 10)));
+                                               status_filter_names()));
     }
     if (auto f = parse_status_filter(filter); !f) return usage_error("status", "--filter: " + f.error().message);
     q.emplace_back("filter", filter);

@@ -92,6 +92,10 @@ StatusFilter StatusFilter::of(std::initializer_list<TrackerStatus> statuses) {
   return f;
 }
 
+std::string status_filter_names() {
+  return fmt::format("{}, error, queued", fmt::join(kStatusNames, ", "));
+}
+
 Result<StatusFilter> parse_status_filter(std::string_view text) {
   if (text.empty()) return StatusFilter::all();
   StatusFilter filter = StatusFilter::none();
@@ -108,8 +112,8 @@ Result<StatusFilter> parse_status_filter(std::string_view text) {
       auto status = parse_status(name);
       if (!status)
         return make_error(
-            fmt::format("status filter: \"{}\" is not a status; accepted: {}, error, queued", name,
-                        fmt::join(kStatusNames, ", ")));
+            fmt::format("status filter: \"{}\" is not a status; accepted: {}", name,
+                        status_filter_names()));
       filter = filter.with(*status);
     }
     if (comma == std::string_view::npos) break;

@@ -71,6 +71,8 @@ class StatusFilter {
 // "pin_error,queued": comma-separated status names or IPFS Cluster's groups (`error` = pin_error,
 // unpin_error and cluster_error; `queued` = pin_queued and unpin_queued). Empty means all.
 Result<StatusFilter> parse_status_filter(std::string_view text);
+// The names parse_status_filter accepts, for messages ("undefined, pin_queued, ..., queued").
+std::string status_filter_names();
 
 // What IPFS must be asked to do for a CID.
 enum class TrackerOp : std::uint8_t { none = 0, pin = 1, unpin = 2 };
