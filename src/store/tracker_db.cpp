@@ -277,15 +277,14 @@ bool TrackerDb::reap(bool block) {
 Status TrackerDb::start_commit() {
   assert(!in_flight_);
   end_read();
-  if (buffered() == 0 && !before_commit_) return take_deferred_error();
   std::optional<std::uint64_t> index;
   if (before_commit_) {
     auto applied = before_commit_();
     if (!applied) return applied.error();
     index = *applied;
   }
-  // Nothing buffered: a commit only when the applied index moved on, so that a restart after a
-  // kill does not re-check entries that changed nothing here.
+  // Nothing buffered: a commit only when the applied index moved on (never without a hook), so
+  // that a restart after a kill does not re-check entries that changed nothing here.
   if (buffered() == 0 && (!index || index == recorded_index_)) return take_deferred_error();
   deferred_error_.reset();  // what failed is retried now
   committing_.applied_index = index;
