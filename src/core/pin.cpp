@@ -244,6 +244,28 @@ Result<Pin> decode_pin(std::string_view bytes) {
   return pin;
 }
 
+Result<PinIpfsForm> stored_pin_ipfs_form(std::string_view bytes) {
+  WireReader r(bytes);
+  if (r.u64() != kPinFormat || !r.ok()) return decode_error<PinIpfsForm>("unknown format version");
+  if (r.bytes().empty()) return decode_error<PinIpfsForm>("bad cid");
+  std::uint64_t type = r.u64();
+  if (type < 1 || type > 4) return decode_error<PinIpfsForm>("bad type");
+  std::uint64_t peers = r.u64();
+  for (std::uint64_t i = 0; r.ok() && i < peers; ++i) r.bytes();
+  PinIpfsForm form;
+  form.max_depth = r.i64();
+  r.bytes();  // reference
+  r.i64();    // timestamp
+  r.i64();    // replication_factor_min
+  r.i64();    // replication_factor_max
+  r.bytes();  // name
+  std::uint64_t mode = r.u64();
+  if (!r.ok()) return decode_error<PinIpfsForm>("truncated");
+  if (mode > 1) return decode_error<PinIpfsForm>("bad mode");
+  form.mode = static_cast<PinMode>(mode);
+  return form;
+}
+
 namespace {
 
 // A list of peer IDs as a record stores it: how many, and their length-prefixed bytes.

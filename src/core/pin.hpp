@@ -59,6 +59,16 @@ std::string encode_pin(const Pin& pin);
 Result<Pin> decode_pin(std::string_view bytes);
 // A pin as a store answers a lookup: an error, absent (nullopt), or encoded bytes to decode.
 Result<std::optional<Pin>> decode_stored_pin(const Result<std::optional<std::string>>& stored);
+// What an encoded pin asks of IPFS (its mode and depth), read without decoding the rest: a
+// reconcile compares it for every pin a tracker records. Refused as decode_pin would refuse
+// the fields before it.
+struct PinIpfsForm {
+  PinMode mode = PinMode::recursive;
+  std::int64_t max_depth = -1;
+  bool operator==(const PinIpfsForm&) const = default;
+  static PinIpfsForm of(const Pin& pin) { return {pin.options.mode, pin.max_depth}; }
+};
+Result<PinIpfsForm> stored_pin_ipfs_form(std::string_view bytes);
 
 // The REST API object (keys as IPFS Cluster v1 writes them), compact, as one line.
 std::string pin_to_json(const Pin& pin);

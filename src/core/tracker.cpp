@@ -565,10 +565,12 @@ Status PinTracker::reconcile_shared_slice(SharedReconcileCursor& cursor,
         return false;
       }
       const std::optional<TrackerStore::Brief>& r = *prev;
-      // Elsewhere, no record is right: remote pins have none (see settle).
-      bool right =
-          here ? (r && !r->remote && r->op != TrackerOp::unpin && r->status != TrackerStatus::remote)
-               : (!r || r->remote);
+      // Elsewhere, no record is right: remote pins have none (see settle). Here, a record of
+      // the pin in another mode or depth is not (a snapshot install may have changed it):
+      // track() pins it again as it is now asked.
+      bool right = here ? (r && !r->remote && r->op != TrackerOp::unpin &&
+                           r->status != TrackerStatus::remote && r->form == PinIpfsForm::of(pin))
+                        : (!r || r->remote);
       if (!right) {
         if (here && !r) {
           if (cursor.held_by_ipfs) {

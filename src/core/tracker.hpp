@@ -115,7 +115,10 @@ class TrackerStore {
     TrackerStatus status = TrackerStatus::undefined;
     TrackerOp op = TrackerOp::none;
     bool remote = false;
-    static Brief of(const TrackerRecord& r) { return {r.status, r.op, r.remote}; }
+    PinIpfsForm form;  // the mode and depth of the recorded pin
+    static Brief of(const TrackerRecord& r) {
+      return {r.status, r.op, r.remote, PinIpfsForm::of(r.pin)};
+    }
   };
   virtual Result<std::optional<Brief>> load_brief(const Cid& cid);
   // Records with an unsettled status (anything but pinned, remote, unpinned) in CID order.

@@ -101,7 +101,7 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
       fmt::format("INSERT OR REPLACE INTO tracker ({}) VALUES (?,?,?,?,?,?,?,?,?,?)", kColumns));
   auto del = prepare("DELETE FROM tracker WHERE cid = ?");
   auto get = prepare(fmt::format("SELECT {} FROM tracker WHERE cid = ?", kColumns));
-  auto get_brief = prepare("SELECT status, op, remote FROM tracker WHERE cid = ?");
+  auto get_brief = prepare("SELECT status, op, remote, pin FROM tracker WHERE cid = ?");
   auto active = prepare(fmt::format(
       "SELECT {} FROM tracker INDEXED BY tracker_active WHERE {} ORDER BY cid", kColumns,
       kUnsettled));
@@ -421,7 +421,11 @@ Result<std::optional<TrackerStore::Brief>> TrackerDb::load_brief(const Cid& cid)
   return point_read<Brief>(q_.get_brief, cid, [&](const Statement& q) -> Result<Brief> {
     auto checked = status_and_op(db_.path(), cid, q.column_int(0), q.column_int(1));
     if (!checked) return checked.error();
-    return Brief{checked->first, checked->second, q.column_int(2) != 0};
+    auto form = stored_pin_ipfs_form(q.column_blob(3));
+    if (!form)
+      return make_error(fmt::format("{}: the tracker row of {} holds an unreadable pin: {}",
+                                    db_.path(), cid.to_string(), form.error().message));
+    return Brief{checked->first, checked->second, q.column_int(2) != 0, *form};
   });
 }
 

@@ -64,6 +64,29 @@ TEST_CASE("truncated or garbage pin records are refused, never crash") {
   }
 }
 
+TEST_CASE("a stored pin's mode and depth are read without decoding it, and cut records refused") {
+  Pin pin = full_pin();
+  pin.max_depth = 5;
+  auto form = stored_pin_ipfs_form(encode_pin(pin));
+  REQUIRE(form.ok());
+  CHECK(*form == PinIpfsForm{PinMode::direct, 5});
+  Pin plain(cid_of(kCidV1));
+  CHECK(stored_pin_ipfs_form(encode_pin(plain)).value() == PinIpfsForm{PinMode::recursive, -1});
+  // Cut before the mode (the byte after the name): refused; after it, the rest is not read.
+  std::string bytes = encode_pin(pin);
+  std::size_t mode_at = bytes.find("photos") + 6;
+  REQUIRE(bytes[mode_at] == 1);
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    CAPTURE(n);
+    auto cut = stored_pin_ipfs_form(bytes.substr(0, n));
+    CHECK(cut.ok() == (n > mode_at));
+    if (cut.ok()) CHECK(*cut == PinIpfsForm{PinMode::direct, 5});
+  }
+  std::string bad_mode = bytes;
+  bad_mode[mode_at] = 2;
+  CHECK_FALSE(stored_pin_ipfs_form(bad_mode).ok());
+}
+
 TEST_CASE("the JSON object has IPFS Cluster's keys and value forms") {
   rapidjson::Document doc;
   doc.Parse(pin_to_json(full_pin()).c_str());

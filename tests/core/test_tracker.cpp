@@ -1139,6 +1139,39 @@ TEST_CASE("an untracked pin a reconcile queues before listing IPFS is stored: an
   CHECK(ops[0].pin.cid == cid_n(1));
 }
 
+TEST_CASE("a reconcile pins again a pin recorded pinned in another mode or depth") {
+  // A snapshot install replaces the pinset without entries: a pin whose mode or depth changed
+  // meanwhile shows only as a difference between its record and the pinset.
+  MemoryStore store;
+  TrackerLimits limits = small_limits();
+  limits.concurrent_pins = 10;
+  PinTracker t = open_tracker(store, limits);
+  PeerId self = peer_n(1);
+  for (int n : {1, 2, 3}) t.track(pin_n(n), true, kT0);
+  run_all(t, kT0);
+  for (int n : {1, 2, 3}) REQUIRE(status_of(t, n) == TrackerStatus::pinned);
+
+  SlicedPinset pinset;
+  Pin direct = pin_n(1);
+  direct.options.mode = PinMode::direct;
+  direct.max_depth = 0;
+  Pin shallow = pin_n(2);
+  shallow.max_depth = 2;
+  Pin renamed = pin_n(3);
+  renamed.options.name = "only the name changed";
+  for (const Pin& p : {direct, shallow, renamed}) pinset.add(p);
+  SharedReconcileCursor cursor;
+  REQUIRE(t.reconcile_shared_slice(cursor, pinset.scan(), pinset.contains(), self, kT0, 1000).ok());
+  std::map<Cid, TrackerOperation> ops;
+  for (auto& op : t.next_operations(kT0)) ops.emplace(op.pin.cid, op);
+  REQUIRE(ops.size() == 2);
+  CHECK(ops.at(cid_n(1)).op == TrackerOp::pin);
+  CHECK(ops.at(cid_n(1)).pin.options.mode == PinMode::direct);
+  CHECK(ops.at(cid_n(2)).op == TrackerOp::pin);
+  CHECK(ops.at(cid_n(2)).pin.max_depth == 2);
+  CHECK(ops.count(cid_n(3)) == 0);  // a name is not IPFS's business
+}
+
 TEST_CASE("recheck asks IPFS again about CIDs whose records a kill may have left behind") {
   MemoryStore store;
   TrackerLimits limits = small_limits();

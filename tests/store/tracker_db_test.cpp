@@ -259,7 +259,7 @@ TEST_CASE("a pin tracker reopened on tracker.db keeps its statuses") {
 }
 
 
-TEST_CASE("load_brief gives the status, operation and remote flag that load gives, buffered or not") {
+TEST_CASE("load_brief gives the status, operation, remote flag and pin mode and depth that load gives, buffered or not") {
   TempDir dir;
   auto db = open_db(dir);
   for (int n = 0; n < 40; ++n) {
@@ -269,7 +269,12 @@ TEST_CASE("load_brief gives the status, operation and remote flag that load give
   db->save(record_n(3, TrackerStatus::unpinning));  // buffered over a committed row
   db->save(record_n(100, TrackerStatus::pinning));  // buffered only
   db->erase(cid_n(4));                              // erased, not committed yet
-  for (int n : {0, 1, 3, 4, 17, 100, 101}) {
+  TrackerRecord deep = record_n(21, TrackerStatus::pinned);
+  deep.pin.max_depth = 7;
+  db->save(deep);
+  REQUIRE(db->flush_now().ok());
+  db->save(record_n(23, TrackerStatus::pinned));  // buffered: direct over the committed direct
+  for (int n : {0, 1, 3, 4, 17, 21, 23, 100, 101}) {
     CAPTURE(n);
     auto full = db->load(cid_n(n));
     auto brief = db->load_brief(cid_n(n));
@@ -280,7 +285,10 @@ TEST_CASE("load_brief gives the status, operation and remote flag that load give
     CHECK((*brief)->status == (*full)->status);
     CHECK((*brief)->op == (*full)->op);
     CHECK((*brief)->remote == (*full)->remote);
+    CHECK((*brief)->form == PinIpfsForm::of((*full)->pin));
   }
+  CHECK((*db->load_brief(cid_n(21)))->form == PinIpfsForm{PinMode::direct, 7});
+  CHECK((*db->load_brief(cid_n(0)))->form == PinIpfsForm{PinMode::recursive, -1});
   CHECK((*db->load_brief(cid_n(3)))->status == TrackerStatus::unpinning);
   CHECK_FALSE(db->load_brief(cid_n(4))->has_value());
   CHECK_FALSE(db->load_brief(cid_n(101))->has_value());
