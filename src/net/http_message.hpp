@@ -58,6 +58,7 @@ struct HttpRequest {
   std::string method;     // as sent, e.g. "GET" (methods are case-sensitive)
   std::string target;     // raw request target, e.g. "/pins?local=true"
   std::string path;       // percent-decoded path, e.g. "/pins/Qm..."
+  std::string raw_path;   // as sent, escapes kept: split into segments by net::path_segments
   std::string raw_query;  // undecoded query after '?', without the '?'
   std::vector<std::pair<std::string, std::string>> query;  // decoded, repeated keys kept in order
   int version_minor = 1;                                   // HTTP/1.<minor>

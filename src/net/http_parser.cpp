@@ -206,6 +206,7 @@ bool HttpParser::parse_start_line() {
     request_.method = std::string(method);
     request_.target = std::string(target);
     request_.path = std::move(parsed->path);
+    request_.raw_path = std::move(parsed->raw_path);
     request_.raw_query = std::move(parsed->raw_query);
     request_.query = std::move(parsed->query);
     request_.version_minor = minor;

@@ -86,10 +86,24 @@ std::string make_target(std::string_view path, const QueryPairs& query) {
   return out;
 }
 
+std::optional<std::vector<std::string>> path_segments(std::string_view raw_path) {
+  std::vector<std::string> segments;
+  while (!raw_path.empty()) {
+    size_t slash = raw_path.find('/');
+    std::string_view raw = raw_path.substr(0, slash);
+    raw_path = slash == std::string_view::npos ? std::string_view() : raw_path.substr(slash + 1);
+    if (raw.empty()) continue;
+    auto segment = percent_decode(raw, false);
+    if (!segment) return std::nullopt;
+    segments.push_back(std::move(*segment));
+  }
+  return segments;
+}
+
 std::optional<ParsedTarget> parse_target(std::string_view target) {
   ParsedTarget parsed;
   if (target == "*") {
-    parsed.path = "*";
+    parsed.path = parsed.raw_path = "*";
     return parsed;
   }
   if (target.substr(0, 7) == "http://" || target.substr(0, 8) == "https://") {
@@ -97,7 +111,7 @@ std::optional<ParsedTarget> parse_target(std::string_view target) {
     size_t slash = target.find_first_of("/?", scheme_end);
     target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
     if (!target.empty() && target.front() == '?') {
-      parsed.path = "/";
+      parsed.path = parsed.raw_path = "/";
       parsed.raw_query = std::string(target.substr(1));
       auto q = parse_query(parsed.raw_query);
       if (!q) return std::nullopt;
@@ -107,7 +121,8 @@ std::optional<ParsedTarget> parse_target(std::string_view target) {
   }
   if (target.empty() || target.front() != '/') return std::nullopt;
   size_t qmark = target.find('?');
-  auto path = percent_decode(target.substr(0, qmark), false);
+  parsed.raw_path = std::string(target.substr(0, qmark));
+  auto path = percent_decode(parsed.raw_path, false);
   if (!path) return std::nullopt;
   parsed.path = std::move(*path);
   if (qmark != std::string_view::npos) {

@@ -27,9 +27,16 @@ std::string percent_encode(std::string_view text, bool keep_slash = false);
 // Builds "path?k=v&k2=v2" with every key and value encoded; `path` is used as given.
 std::string make_target(std::string_view path, const QueryPairs& query);
 
-// A request target split into its decoded path and its raw and decoded query.
+// The segments of a raw (still encoded) path, each decoded on its own: the path is split on '/'
+// before decoding, so an encoded slash ("a%2Fb") stays inside its segment ("a/b"). Empty
+// segments (a leading or trailing '/', "//") are skipped. Nothing when a segment has a malformed
+// escape.
+std::optional<std::vector<std::string>> path_segments(std::string_view raw_path);
+
+// A request target split into its path (raw and decoded) and its raw and decoded query.
 struct ParsedTarget {
-  std::string path;
+  std::string path;      // decoded: an encoded '/' can no longer be told from a separator
+  std::string raw_path;  // as sent, escapes kept: what path_segments splits
   std::string raw_query;
   QueryPairs query;
 };

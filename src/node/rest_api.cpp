@@ -31,20 +31,6 @@ using Responder = std::shared_ptr<net::HttpResponder>;
 
 constexpr const char* kNotInPinset = "pin is not part of the pinset";
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> parts;
-  while (!path.empty()) {
-    if (path.front() == '/') {
-      path.remove_prefix(1);
-      continue;
-    }
-    auto slash = path.find('/');
-    parts.push_back(path.substr(0, slash));
-    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
-  }
-  return parts;
-}
-
 std::int64_t unix_seconds_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -269,14 +255,23 @@ void RestApi::post_token(const net::HttpRequest& q, const Responder& r) {
 }
 
 void RestApi::route(const net::HttpRequest& q, const Responder& r) {
-  auto parts = split_path(q.path);
+  // Split before decoding: an encoded '/' (%2F) stays inside its segment, as in a metric name
+  // "tag:a/b" (GET /monitor/metrics/tag%3Aa%2Fb). The parser refused malformed escapes already.
+  auto segments = net::path_segments(q.raw_path);
+  if (!segments) {
+    return r->send_error(400, fmt::format("malformed path {}: a '%' must be followed by two hex "
+                                          "digits", q.raw_path));
+  }
+  std::vector<std::string_view> parts(segments->begin(), segments->end());
   // HEAD is answered as GET without the body (the server drops it): `curl -I` and monitors
   // that probe with HEAD get the status and headers GET would.
   const std::string& m = q.method == "HEAD" ? kGet : q.method;
-  if (q.path.size() > 1 && q.path.back() == '/') {
-    // The path is held decoded: encoded again, so an escaped '?', '#' or line break stays part
-    // of the path instead of ending it (or the header).
-    std::string target = net::percent_encode(std::string_view(q.path).substr(0, q.path.size() - 1), true);
+  if (q.raw_path.size() > 1 && q.raw_path.back() == '/') {
+    // Each decoded segment encoded again, '/' included, so an escaped '/', '?', '#' or line
+    // break stays part of its segment instead of splitting it, ending the path (or the header).
+    std::string target;
+    for (std::string_view part : parts) target += "/" + net::percent_encode(part);
+    if (target.empty()) target = "/";
     if (!q.raw_query.empty()) target += "?" + q.raw_query;
     return r->send(307, {{"Location", target}});
   }

@@ -263,6 +263,35 @@ def test_the_trailing_slash_redirect_keeps_escapes_in_the_path_and_injects_no_he
         expect("\r\nLocation: /pins%3Fx%0D%0AX-Evil%3A%201?local=true\r\n" in head, head)
 
 
+def test_an_encoded_slash_stays_inside_its_path_segment(ctx):
+    # The tag "a/b" is published as the metric "tag:a/b": one path segment, sent as tag%3Aa%2Fb.
+    def tagged(cfg):
+        cfg["informer"]["tags"]["tags"] = {"a/b": "slashed"}
+    with single_peer(ctx, edit=tagged)[0] as c:
+        d = c.daemons[0]
+        wait_until(lambda: "tag:a/b" in json.loads(d.api("GET", "/monitor/metrics")[1]), 30,
+                   "the tag metric to be published")
+        status, body = d.api("GET", "/monitor/metrics/tag%3Aa%2Fb")
+        expect(status == 200, f"{status} {body}")
+        got = json.loads(body)
+        expect(len(got) == 1 and got[0]["name"] == "tag:a/b" and got[0]["value"] == "slashed", body)
+        # A real slash still separates segments: that is another (unknown) route.
+        status, body = d.api("GET", "/monitor/metrics/tag%3Aa/b")
+        expect(status == 404 and "no route" in error_message(body), f"{status} {body}")
+        # The trailing-slash redirect keeps the encoded slash inside the name.
+        raw, _ = raw_exchange(d, b"GET /monitor/metrics/tag%3Aa%2Fb/ HTTP/1.1\r\nHost: localhost\r\n"
+                                 b"Connection: close\r\n\r\n")
+        expect(status_line(raw) == 307, raw[:300])
+        expect(b"\r\nLocation: /monitor/metrics/tag%3Aa%2Fb\r\n" in raw, raw[:300])
+        # The CLI sends the name encoded and prints the peer's value.
+        r = d.cli("health", "metrics", "tag:a/b")
+        expect(r.returncode == 0 and "tag:a/b: slashed" in r.stdout, r.stdout + r.stderr)
+        # A malformed escape is still refused with 400 before routing.
+        raw, _ = raw_exchange(d, b"GET /monitor/metrics/tag%3Aa%2 HTTP/1.1\r\nHost: localhost\r\n"
+                                 b"Connection: close\r\n\r\n")
+        expect(status_line(raw) == 400, raw[:300])
+
+
 def test_allocations_filter_is_a_list_of_pin_types_as_ipfs_cluster_reads_it(ctx):
     with single_peer(ctx)[0] as c:
         d = c.daemons[0]

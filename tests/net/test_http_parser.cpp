@@ -365,6 +365,42 @@ TEST_CASE("percent decoding is strict and query parsing keeps repeated keys in o
   CHECK(!parse_query("a=%zz"));
 }
 
+TEST_CASE("a path is split into segments before decoding, so an encoded slash stays in its segment") {
+  using Segments = std::vector<std::string>;
+  CHECK(path_segments("/monitor/metrics/tag%3Aa%2Fb") == Segments{"monitor", "metrics", "tag:a/b"});
+  CHECK(path_segments("/monitor/metrics/a%2fb%2F") == Segments{"monitor", "metrics", "a/b/"});
+  // Real slashes still separate: an IPFS path under /pins keeps every component.
+  CHECK(path_segments("/pins/ipfs/Qm1/a/b") == Segments{"pins", "ipfs", "Qm1", "a", "b"});
+  CHECK(path_segments("/pins/ipfs/Qm1/a%20b/c") == Segments{"pins", "ipfs", "Qm1", "a b", "c"});
+  // Empty segments (leading, trailing, doubled '/') are skipped; an encoded empty name is not.
+  CHECK(path_segments("//pins//x/") == Segments{"pins", "x"});
+  CHECK(path_segments("/") == Segments{});
+  CHECK(path_segments("") == Segments{});
+  CHECK(path_segments("/%2F") == Segments{"/"});
+  // A malformed escape in any segment refuses the whole path.
+  CHECK(!path_segments("/a%zz/b"));
+  CHECK(!path_segments("/a/b%2"));
+  CHECK(!path_segments("/a/%/b"));
+}
+
+TEST_CASE("a request keeps its raw path beside the decoded one") {
+  auto out = feed_request("GET /monitor/metrics/tag%3Aa%2Fb?x=%2F HTTP/1.1\r\nHost: h\r\n\r\n");
+  REQUIRE(out.error == HttpParseError::none);
+  REQUIRE(out.messages.size() == 1);
+  const auto& r = out.messages[0].request;
+  CHECK(r.raw_path == "/monitor/metrics/tag%3Aa%2Fb");
+  CHECK(r.path == "/monitor/metrics/tag:a/b");
+  CHECK(r.raw_query == "x=%2F");
+  auto absolute = parse_target("http://127.0.0.1:9094/pins/a%2Fb?local=true");
+  REQUIRE(absolute);
+  CHECK(absolute->raw_path == "/pins/a%2Fb");
+  CHECK(absolute->path == "/pins/a/b");
+  auto bare = parse_target("http://127.0.0.1:9094?local=true");
+  REQUIRE(bare);
+  CHECK(bare->raw_path == "/");
+  CHECK(parse_target("*")->raw_path == "*");
+}
+
 TEST_CASE("targets built with make_target decode back to the same path and query") {
   QueryPairs query = {{"arg", "/ipfs/Qm x"}, {"arg", "a&b=c"}, {"stream", "true"}};
   std::string target = make_target("/api/v0/pin/ls", query);
