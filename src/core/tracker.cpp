@@ -461,6 +461,17 @@ Status PinTracker::scan_in_chunks(const std::function<bool(const TrackerRecord&)
   }
 }
 
+Status listing_clock_check(UnixNanos wall_start, UnixNanos wall_end,
+                           std::chrono::nanoseconds monotonic_elapsed) {
+  const std::int64_t back = monotonic_elapsed.count() - (wall_end - wall_start);
+  if (back <= std::chrono::nanoseconds(kListingClockSlack).count()) return Status::ok_status();
+  return make_error(fmt::format(
+      "the system clock stepped back by {:.1f} s while IPFS listed its pins: statuses set "
+      "meanwhile cannot be told from older ones, so nothing was judged from this listing (run "
+      "sync again)",
+      static_cast<double>(back) / 1e9));
+}
+
 Result<std::size_t> PinTracker::reconcile_ipfs(
     const InIpfs& pinned_in_ipfs, UnixNanos listed_at, UnixNanos now,
     const std::function<void(const TrackerRecord&)>& on_change) {

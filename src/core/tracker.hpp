@@ -6,6 +6,7 @@
 // result of a superseded operation is ignored, and that failed operations retry with backoff.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -100,6 +101,16 @@ struct TrackerRecord {
 // the shared pinset holds the CID (`pin`), pin_queued if it is allocated to `self` (a new pin
 // that waits has no record yet) or remote (remote pins have none); otherwise unpinned.
 TrackerStatus reported_status(const TrackerRecord* record, const Pin* pin, const PeerId& self);
+
+// A sync judges records by their wall-clock timestamps against the time its listing began
+// (PinTracker::reconcile_ipfs): a clock stepped back while IPFS listed would date a status set
+// meanwhile before the listing, and a pin just pinned would be judged from a listing without it.
+// Refused (naming the step) when the wall clock advanced less than the monotonic clock over the
+// listing by more than kListingClockSlack; NTP's slewing stays far below it. A step forward is
+// harmless: what changed meanwhile is dated after the listing began all the same.
+inline constexpr std::chrono::milliseconds kListingClockSlack{1000};
+Status listing_clock_check(UnixNanos wall_start, UnixNanos wall_end,
+                           std::chrono::nanoseconds monotonic_elapsed);
 
 // Where records persist. Writes may be buffered by the implementation (e.g. many per
 // transaction) but every read must see every save/erase made before it.
@@ -289,6 +300,8 @@ class PinTracker {
   // -> pinned; unpin_error but not pinned in any way -> done. Records whose status changed at
   // or after `listed_at` (when the listing began) are not judged: the listing may predate their
   // last operation. Returns how many records changed; `on_change` sees each new record.
+  // Statuses carry the wall clock: a sync must check with listing_clock_check that the clock
+  // did not step meanwhile.
   using InIpfs = std::function<bool(const Cid&, PinMode)>;
   Result<std::size_t> reconcile_ipfs(
       const InIpfs& pinned_in_ipfs, UnixNanos listed_at, UnixNanos now,

@@ -2,7 +2,7 @@
 // At a point of that name ("after-snapshot-restore", "after-removal-applied",
 // "unpin-before-tracker-commit") the process ends at once with exit code 86 (no cleanup, as
 // kill -9 would); a scenario may also change behaviour (fault_armed: "commit-answer-lost",
-// "recover-fails", "tracker-commits-held"). Unset,
+// "recover-fails", "tracker-commits-held", "sync-clock-steps-back"). Unset,
 // each check costs a comparison.
 #pragma once
 

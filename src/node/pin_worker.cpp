@@ -510,15 +510,21 @@ void PinWorker::sync(std::function<void(Result<std::size_t>)> done) {
   };
   auto listed = std::make_shared<Listed>();
   UnixNanos listed_at = now();
+  auto listing_began = steady_clock::now();
   connector_->pin_ls("all",
       [listed](const Cid& cid, std::string_view type) {
         (type == "direct" ? listed->direct : listed->recursive).add(cid.bytes());
         return true;
       },
-      [this, listed, listed_at, done, alive = alive_](Status s) {
+      [this, listed, listed_at, listing_began, done, alive = alive_](Status s) {
         if (!*alive) return;
         syncing_ = false;
         if (!s) return done(s.error());
+        // The tests' "sync-clock-steps-back": the wall clock went back an hour meanwhile.
+        UnixNanos ended_at = now() - (fault_armed("sync-clock-steps-back") ? 3600 * 1'000'000'000LL : 0);
+        auto took = steady_clock::now() - listing_began;
+        if (Status clock = listing_clock_check(listed_at, ended_at, took); !clock)
+          return done(clock.error());
         listed->recursive.seal();
         listed->direct.seal();
         // A recursive pin counts only as a recursive one; a direct pin either way.

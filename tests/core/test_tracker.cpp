@@ -1139,6 +1139,23 @@ TEST_CASE("an untracked pin a reconcile queues before listing IPFS is stored: an
   CHECK(ops[0].pin.cid == cid_n(1));
 }
 
+TEST_CASE("a sync's listing is refused when the wall clock stepped back while IPFS listed") {
+  using std::chrono::milliseconds;
+  // Both clocks advanced alike, or within the slack (NTP slews at most 0.5 ms a second).
+  CHECK(listing_clock_check(kT0, kT0 + 30 * kSecond, std::chrono::seconds(30)).ok());
+  CHECK(listing_clock_check(kT0, kT0 + 30 * kSecond, std::chrono::seconds(30) - kListingClockSlack).ok());
+  CHECK(listing_clock_check(kT0, kT0 + 30 * kSecond, std::chrono::seconds(30) + kListingClockSlack).ok());
+  // Stepped back: a status set during the listing would look older than the listing.
+  Status back = listing_clock_check(kT0, kT0 + 28 * kSecond, std::chrono::seconds(30));
+  REQUIRE_FALSE(back.ok());
+  CHECK(back.error().message.find("stepped back by 2.0 s") != std::string::npos);
+  Status before_start = listing_clock_check(kT0, kT0 - 3600 * kSecond, milliseconds(200));
+  REQUIRE_FALSE(before_start.ok());
+  CHECK(before_start.error().message.find("stepped back by 3600.2 s") != std::string::npos);
+  // Stepped forward: what changed meanwhile is still dated after the listing began.
+  CHECK(listing_clock_check(kT0, kT0 + 100 * kSecond, std::chrono::seconds(30)).ok());
+}
+
 TEST_CASE("a reconcile pins again a pin recorded pinned in another mode or depth") {
   // A snapshot install replaces the pinset without entries: a pin whose mode or depth changed
   // meanwhile shows only as a difference between its record and the pinset.

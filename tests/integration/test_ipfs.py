@@ -224,6 +224,33 @@ def test_unpinned_behind_the_clusters_back_is_reported_and_recovered(ctx):
             node.stop()
 
 
+def test_a_sync_during_which_the_clock_stepped_back_judges_nothing(ctx):
+    # Statuses are dated by the wall clock and a sync judges only those dated before its
+    # listing began; with the clock stepped back meanwhile (the fault moves it an hour back
+    # between the listing's start and end) that test means nothing, so the sync refuses.
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c:
+            d = c.daemons[0]
+            d.start(env={"CLUSTERPIN_FAULT": "sync-clock-steps-back"})
+            d.wait_ready()
+            cid = nodes[0].add(os.urandom(20_000))
+            r = d.cli("pin", "add", cid)
+            expect(r.returncode == 0, r.stderr)
+            wait_until(lambda: status_of(d, cid)[d.id] == "pinned", 60, "the pin to settle")
+            status, text = nodes[0].call(f"pin/rm?arg={cid}")
+            expect(status == 200, text)
+            r = d.cli("sync")
+            expect(r.returncode == 2 and "clock stepped back by 3600" in r.stderr, r.stdout + r.stderr)
+            # The periodic syncs (every 2 s here) refuse as well: nothing is judged.
+            time.sleep(5)
+            expect(status_of(d, cid)[d.id] == "pinned", str(status_of(d, cid)))
+            expect("clock stepped back by 3600" in d.log(), "the periodic sync's refusal is not logged")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_ipfs_down_gives_pin_error_and_pins_resume_when_it_is_back(ctx):
     c, nodes = cluster_with_ipfs(ctx, 1)
     try:
