@@ -40,13 +40,11 @@ int take_leading_client_options(int argc, char** argv, std::vector<std::string>&
     std::string_view arg = argv[i];
     auto eq = arg.find('=');
     std::string_view name = arg.substr(0, eq);
-    if (name == "--https" || name == "-s") {
-      fmt::print(stderr, "clusterpin: {}: clusterpin's REST API speaks plain HTTP, not TLS; leave {} "
-                         "out (to reach a remote API over TLS, put a TLS proxy or an SSH tunnel in "
-                         "front of it)\n", name, name);
+    if (auto why = refused_client_option(name)) {
+      fmt::print(stderr, "clusterpin: {}\n", *why);
       return -1;
     }
-    if (name == "--force-http") {
+    if (is_client_switch(name)) {
       taken.emplace_back(arg);
       ++i;
       continue;
@@ -115,7 +113,8 @@ int main(int argc, char** argv) {
   if (!first.empty() && first[0] == '-') {
     fmt::print(stderr, "clusterpin: unknown option '{}' before the applet name (accepted there: the "
                        "client options -l/--host, --enc/--encoding, -t/--timeout, --basic-auth, "
-                       "--force-http; applets: {})\n", first, applet_names());
+                       "-d/--debug, --force-http, --no-check-certificate; applets: {})\n", first,
+               applet_names());
     return kExitUsage;
   }
   const Applet* applet = find_applet(first);

@@ -29,8 +29,12 @@ constexpr std::string_view kHostForms =
 }  // namespace
 
 ApiClient::ApiClient(net::HttpEndpoint endpoint, std::string host, std::chrono::milliseconds timeout,
-                     std::string auth, bool json)
-    : endpoint_(std::move(endpoint)), host_(std::move(host)), auth_(std::move(auth)), json_(json) {
+                     std::string auth, bool json, bool debug)
+    : endpoint_(std::move(endpoint)),
+      host_(std::move(host)),
+      auth_(std::move(auth)),
+      json_(json),
+      debug_(debug) {
   net::HttpClientOptions options;
   options.timeout = timeout;
   http_ = std::make_unique<net::BlockingHttpClient>(options);
@@ -74,7 +78,8 @@ Result<ApiClient> ApiClient::from_args(const cxxopts::ParseResult& args) {
                                 "whole seconds from 0 to 100000000 (0: never)");
   if (!seconds) return seconds.error();
   auto timeout = std::chrono::seconds(seconds->value_or(0));
-  return ApiClient(std::move(endpoint).value(), host, timeout, std::move(auth), enc == "json");
+  return ApiClient(std::move(endpoint).value(), host, timeout, std::move(auth), enc == "json",
+                   flag(args, "debug"));
 }
 
 Result<net::HttpClientResponse> ApiClient::call(std::string method, std::string target,
@@ -101,6 +106,8 @@ Result<net::HttpClientResponse> ApiClient::exchange(std::string method, std::str
   request.target = std::move(target);
   request.body = std::move(body);
   if (!auth_.empty()) request.headers.add("Authorization", auth_);
+  // --debug: the request line as sent (headers are left out: Authorization holds credentials).
+  if (debug_) fmt::print(stderr, "> {} {} HTTP/1.1\n", request.method, request.target);
   // A streamed answer: a success's lines go to on_line as they arrive (or, when the peer wrote
   // them indented as asked, its bytes to standard output); an error's body is kept whole for
   // check_response. The exchange runs to its end before this returns: locals may be captured.
@@ -125,6 +132,14 @@ Result<net::HttpClientResponse> ApiClient::exchange(std::string method, std::str
         return true;
       }
       return lines.feed(data, on_line);
+    };
+  }
+  if (debug_) {
+    // The status line as it arrives, before a streamed body is printed.
+    sink.on_head = [print = std::move(sink.on_head)](const net::HttpResponseHead& head) {
+      fmt::print(stderr, "< HTTP/1.{} {}{}{}\n", head.version_minor, head.status,
+                 head.reason.empty() ? "" : " ", head.reason);
+      if (print) print(head);
     };
   }
   auto response = http_->request(endpoint_, std::move(request), std::move(sink));

@@ -1,6 +1,6 @@
-// The REST API client the applets share: --host, --timeout, --basic-auth from the command line,
-// one keep-alive connection, and the output rules of IPFS Cluster's ctl: --enc json prints each
-// object indented by 4 spaces (streams one object after another), API errors print
+// The REST API client the applets share: --host, --timeout, --basic-auth and --debug from the
+// command line, one keep-alive connection, and the output rules of IPFS Cluster's ctl: --enc json
+// prints each object indented by 4 spaces (streams one object after another), API errors print
 // "An error occurred:" with code and message (with --enc json, the error object on standard
 // output) and exit 2, transport errors exit 1.
 #pragma once
@@ -20,7 +20,9 @@ namespace clusterpin::cmd {
 
 class ApiClient {
  public:
-  // Reads --host, --timeout and --basic-auth ($CLUSTER_CREDENTIALS).
+  // Reads --host, --timeout, --basic-auth ($CLUSTER_CREDENTIALS) and --debug (each request line
+  // and the answer's status line on standard error, as "> GET /id HTTP/1.1", "< HTTP/1.1 200 OK").
+  // --force-http and --no-check-certificate change nothing: the API is plain HTTP.
   static Result<ApiClient> from_args(const cxxopts::ParseResult& args);
 
   using LineHandler = std::function<bool(std::string_view line)>;
@@ -38,13 +40,14 @@ class ApiClient {
 
  private:
   ApiClient(net::HttpEndpoint endpoint, std::string host, std::chrono::milliseconds timeout,
-            std::string auth, bool json);
+            std::string auth, bool json, bool debug);
   Result<net::HttpClientResponse> exchange(std::string method, std::string target, std::string body,
                                            LineHandler on_line, bool copy_indented);
   net::HttpEndpoint endpoint_;
   std::string host_;
   std::string auth_;
   bool json_;
+  bool debug_;
   std::unique_ptr<net::BlockingHttpClient> http_;
 };
 

@@ -55,6 +55,31 @@ bool takes_client_option_value(std::string_view name) {
   return false;
 }
 
+bool is_client_switch(std::string_view name) {
+  for (std::string_view known : {"-d", "--debug", "--force-http", "--no-check-certificate"}) {
+    if (name == known) return true;
+  }
+  return false;
+}
+
+std::optional<std::string> refused_client_option(std::string_view name) {
+  if (name == "--https" || name == "-s") {
+    return fmt::format("{}: clusterpin's REST API speaks plain HTTP, not TLS; leave {} out (to "
+                       "reach a remote API over TLS, put a TLS proxy or an SSH tunnel in front of "
+                       "it)", name, name);
+  }
+  if (name == "--secret") {
+    // ctl sends its requests over libp2p, protected by the cluster secret, when --host names a
+    // peer (/p2p/<id>); clusterpin's client only speaks HTTP to the REST API.
+    return "--secret: clusterpin reaches the REST API over HTTP, not over libp2p, so it takes no "
+           "cluster secret; leave --secret out and give --host the peer's REST API address "
+           "(api.restapi.http_listen_multiaddress, default /ip4/127.0.0.1/tcp/9094), with "
+           "--basic-auth if the API asks for credentials (a new peer's secret is given to "
+           "'clusterpin init --secret')";
+  }
+  return std::nullopt;
+}
+
 void set_leading_options(std::vector<std::string> options) { leading_options() = std::move(options); }
 
 std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int argc, char** argv) {
@@ -75,15 +100,14 @@ std::optional<cxxopts::ParseResult> parse_args(cxxopts::Options& options, int ar
     argc = static_cast<int>(merged.size()) - 1;
     argv = merged.data();
   }
-  // ipfs-cluster-ctl's --https: clusterpin's API has no TLS, and an unknown option alone would
-  // not say so.
+  // ipfs-cluster-ctl's --https and --secret: an unknown option alone would not say why
+  // clusterpin has no use for them.
   if (has_client_options(options)) {
     for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
       std::string_view arg = argv[i];
-      if (arg == "--https" || arg.starts_with("--https=")) {
-        fmt::print(stderr, "{}: --https: clusterpin's REST API speaks plain HTTP, not TLS; leave "
-                           "--https out (to reach a remote API over TLS, put a TLS proxy or an SSH "
-                           "tunnel in front of it)\n", options.program());
+      if (!arg.starts_with("--")) continue;
+      if (auto why = refused_client_option(arg.substr(0, arg.find('=')))) {
+        fmt::print(stderr, "{}: {}\n", options.program(), *why);
         return std::nullopt;
       }
     }
@@ -199,7 +223,10 @@ void add_client_options(cxxopts::Options& options) {
        cxxopts::value<std::string>()->default_value("0"), "SECONDS")
       ("basic-auth", "Credentials user[:password] (default: $CLUSTER_CREDENTIALS)",
        cxxopts::value<std::string>(), "USER[:PW]")
-      ("force-http", "Accepted for ipfs-cluster-ctl scripts: the API is plain HTTP already");
+      ("force-http", "Accepted for ipfs-cluster-ctl scripts: the API is plain HTTP already")
+      ("no-check-certificate",
+       "Accepted for ipfs-cluster-ctl scripts: plain HTTP has no certificate to check")
+      ("d,debug", "Print each request line and the answer's status line on standard error");
 }
 
 std::vector<std::string> split_commas(const std::string& text) {

@@ -50,8 +50,18 @@ std::string config_dir(const cxxopts::ParseResult& args);
 void add_client_options(cxxopts::Options& options);
 
 // Whether `name` ("--host", "-l", ...) is a client option that takes a value: main() takes these
-// (and --force-http) off the front of `clusterpin [client options] <applet> ...`.
+// (and the on/off ones, see is_client_switch) off the front of
+// `clusterpin [client options] <applet> ...`.
 bool takes_client_option_value(std::string_view name);
+
+// Whether `name` is an on/off client option (--debug, --force-http, ...): main() takes it off
+// the front as it is given ("--debug" or "--debug=false"), with no separate value.
+bool is_client_switch(std::string_view name);
+
+// Why ipfs-cluster-ctl's client option `name` (without "=value") is refused, before or after the
+// applet name: --https/-s (the API is plain HTTP) and --secret (it is not reached over libp2p).
+// Nothing for any other name.
+std::optional<std::string> refused_client_option(std::string_view name);
 
 // The client options given before the applet name, as given ("--enc=json", or "--host" then
 // its value): parse_args reads them as if they came first after the applet (or subcommand)

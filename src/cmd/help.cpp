@@ -19,9 +19,9 @@ void print_general_help(std::FILE* out) {
              "Applets:\n",
              version());
   for (const Applet& a : applets()) fmt::print(out, "  {:<10} {}\n", a.name, a.summary);
-  fmt::print(out, "\nClient options (-l/--host, --enc, -t/--timeout, --basic-auth, --force-http) "
-                  "go after the applet name\nor before it, as ipfs-cluster-ctl takes them; see "
-                  "'man clusterpin'.\n"
+  fmt::print(out, "\nClient options (-l/--host, --enc, -t/--timeout, --basic-auth, -d/--debug, "
+                  "--force-http,\n--no-check-certificate) go after the applet name or before it, "
+                  "as ipfs-cluster-ctl takes them;\nsee 'man clusterpin'.\n"
                   "Run 'clusterpin <applet> --help' for the options of one applet, "
                   "or 'man clusterpin-<applet>'.\n");
 }

@@ -860,5 +860,83 @@ def test_pin_add_from_stdin_says_paths_are_arguments_only(ctx):
            and "argument" in r.stderr and "cannot reach" not in r.stderr, r.stderr)
 
 
+
+def test_debug_prints_each_request_line_and_status_line_on_stderr(ctx):
+    cid = make_cids(1, seed=56)[0]
+    pin = json.dumps(dict(PIN_JSON, cid=cid))
+    api = FakeApi({"GET /allocations": (200, pin + "\n"), "GET /version": (200, '{"version":"9.8.7"}')})
+    try:
+        plain = ctx.run("pin", "ls", "--host", api.host)
+        expect(plain.returncode == 0 and plain.stderr == "", plain.stdout + plain.stderr)
+        # Before the applet name (as ctl takes it), after it, and the short -d: standard output is
+        # unchanged, standard error has the request line then the status line.
+        for args in (["--debug", "pin", "ls", "--host", api.host, "--basic-auth", "alice:s3cret"],
+                     ["pin", "ls", "--debug", "--host", api.host],
+                     ["-d", "--host", api.host, "pin", "ls"]):
+            r = ctx.run(*args)
+            expect(r.returncode == 0 and r.stdout == plain.stdout, f"{args}: {r.stdout}{r.stderr}")
+            expect(r.stderr == "> GET /allocations?filter=pin HTTP/1.1\n< HTTP/1.1 200 OK\n",
+                   f"{args}: {r.stderr!r}")
+            expect("s3cret" not in r.stderr and "Authorization" not in r.stderr, r.stderr)
+        # Every request of a command is shown; an API error keeps its own message after the lines.
+        r = ctx.run("--debug", "id", "--host", api.host)
+        expect(r.returncode == 2, f"exit {r.returncode}: {r.stderr}")
+        expect(r.stderr.startswith("> GET /id HTTP/1.1\n< HTTP/1.1 404 Not Found\nAn error occurred:"),
+               repr(r.stderr))
+        r = ctx.run("version", "--host", api.host, "--debug=false")
+        expect(r.returncode == 0 and r.stdout == "9.8.7\n" and r.stderr == "", r.stdout + r.stderr)
+    finally:
+        api.close()
+    # A request that reaches nothing is shown, then the transport error.
+    r = ctx.run("--debug", "version", "--host", DEAD_HOST)
+    expect(r.returncode == 1 and r.stderr.startswith("> GET /version HTTP/1.1\n")
+           and "cannot reach" in r.stderr and "< HTTP" not in r.stderr, r.stderr)
+
+
+def test_no_check_certificate_is_accepted_and_changes_nothing(ctx):
+    cid = make_cids(1, seed=57)[0]
+    pin = json.dumps(dict(PIN_JSON, cid=cid))
+    api = FakeApi({"GET /allocations": (200, pin + "\n")})
+    try:
+        plain = ctx.run("pin", "ls", "--host", api.host)
+        expect(plain.returncode == 0 and cid in plain.stdout, plain.stdout + plain.stderr)
+        for args in (["--no-check-certificate", "pin", "ls", "--host", api.host],
+                     ["pin", "ls", "--no-check-certificate=true", "--host", api.host],
+                     ["--no-check-certificate", "--force-http", "--host", api.host, "pin", "ls"]):
+            r = ctx.run(*args)
+            expect(r.returncode == 0 and r.stdout == plain.stdout and r.stderr == "",
+                   f"{args}: {r.stdout}{r.stderr}")
+    finally:
+        api.close()
+    # With --https it is still --https that is refused, saying why.
+    r = ctx.run("--no-check-certificate", "--https", "pin", "ls")
+    expect(r.returncode == 1 and "--https" in r.stderr and "TLS" in r.stderr, r.stderr)
+    for name in ("--debug", "--no-check-certificate"):
+        expect(name in ctx.run("help").stdout, f"the general help does not list {name}")
+
+
+def test_secret_is_refused_saying_it_is_for_libp2p_and_what_to_give_instead(ctx):
+    api = FakeApi({"GET /version": (200, '{"version":"9.8.7"}')})
+    try:
+        for args in (["--secret", SECRET, "version", "--host", api.host],
+                     [f"--secret={SECRET}", "--host", api.host, "pin", "ls"],
+                     ["version", "--host", api.host, "--secret", SECRET],
+                     ["pin", "ls", f"--secret={SECRET}", "--host", api.host]):
+            r = ctx.run(*args)
+            expect(r.returncode == 1 and r.stdout == "", f"{args}: exit {r.returncode}: {r.stdout}")
+            for words in ("--secret", "libp2p", "HTTP", "--host", "http_listen_multiaddress"):
+                expect(words in r.stderr, f"{args}: the message lacks {words!r}: {r.stderr}")
+            expect(len(r.stderr.splitlines()) == 1, f"{args}: not one line: {r.stderr}")
+        expect(api.requests == [], f"a refused --secret still contacted the API: {api.requests}")
+    finally:
+        api.close()
+    # init's own --secret (a new peer's cluster secret) is not a client option: still taken.
+    folder = ctx.folder("secretinit")
+    r = ctx.run("init", "--config", folder, "--secret", SECRET)
+    expect(r.returncode == 0, r.stderr)
+    expect(json.load(open(os.path.join(folder, "service.json")))["cluster"]["secret"] == SECRET,
+           "init --secret did not write the secret")
+
+
 if __name__ == "__main__":
     run(globals())

@@ -66,5 +66,20 @@ def test_the_host_forms_of_the_error_text_are_in_clusterpin_1(ctx):
         expect(form in page, f"clusterpin.1 does not document the --host form {form}")
 
 
+
+# ipfs-cluster-ctl's global options: each is either taken or refused with a reason, and
+# clusterpin.1 says which.
+CTL_GLOBAL_OPTIONS = ["--host", "--secret", "--https", "--no-check-certificate", "--encoding",
+                      "--timeout", "--debug", "--basic-auth", "--force-http"]
+
+
+def test_every_ipfs_cluster_ctl_global_option_is_in_the_client_options_of_clusterpin_1(ctx):
+    page = page_text(os.path.join(ctx.source_root, "man", "clusterpin.1"))
+    section = re.search(r"^\.SH CLIENT OPTIONS\n(.*?)^\.SH ", page, re.M | re.S)
+    expect(section is not None, "clusterpin.1 has no CLIENT OPTIONS section")
+    for option in CTL_GLOBAL_OPTIONS:
+        expect(re.search(re.escape(option) + r"(?![a-z0-9-])", section.group(1)),
+               f"clusterpin.1 CLIENT OPTIONS does not say what becomes of {option}")
+
 if __name__ == "__main__":
     run(globals())
