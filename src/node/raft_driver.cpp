@@ -88,13 +88,43 @@ Result<std::unique_ptr<RaftDriver>> RaftDriver::create(
   if (durable.snapshot.index > 0) {
     driver->latest_snapshot_ = durable.snapshot;
   }
+  // state.db behind raft.db's snapshot: the log no longer holds the entries between (they were
+  // compacted), and the node would take the snapshot's index as applied and never apply them.
+  // It happens only when state.db lost writes or was replaced by an older copy; the snapshot
+  // file is state.db as of that index, so it is restored from it and the log replays the rest.
+  if (durable.snapshot.index > 0 && durable.applied < durable.snapshot.index) {
+    const raft::Index at = durable.snapshot.index;
+    const std::filesystem::path file = driver->snapshot_path(at);
+    const std::string why = fmt::format(
+        "{} is at index {}, behind raft.db's snapshot at index {} (it lost writes or was "
+        "replaced by an older copy)",
+        state.file().string(), durable.applied, at);
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec))
+      return make_error(fmt::format(
+          "{}, and the snapshot's file {} is missing: this peer cannot rebuild its state; reset "
+          "it (clusterpin state cleanup) and let it catch up from the cluster",
+          why, file.string()));
+    auto restored = state.restore_snapshot(file);
+    if (!restored) return make_error(fmt::format("{}; restoring it from {} failed: {}", why, file.string(), restored.error().message));
+    if (restored->index != at || restored->term != durable.snapshot.term)
+      return make_error(fmt::format("{}; its file {} holds index {} term {}, not term {}", why,
+                                    file.string(), restored->index, restored->term,
+                                    durable.snapshot.term));
+    fmt::print(stderr, "clusterpin daemon: {}: restored it from {}\n", why, file.string());
+    durable.applied = at;
+  }
   // Files of snapshots replaced before the last stop (kept for a transfer then) go now.
+  // (The error_code forms throughout: a folder that cannot be read is not worth an exception.)
   std::error_code ec;
-  for (const auto& file : std::filesystem::directory_iterator(driver->data_dir_ / "snapshots", ec)) {
-    const std::string name = file.path().filename().string();
-    bool latest = driver->latest_snapshot_ && file.path() == driver->snapshot_path(driver->latest_snapshot_->index);
+  for (std::filesystem::directory_iterator it(driver->data_dir_ / "snapshots", ec), end;
+       !ec && it != end; it.increment(ec)) {
+    const std::filesystem::path& file = it->path();
+    const std::string name = file.filename().string();
+    bool latest = driver->latest_snapshot_ && file == driver->snapshot_path(driver->latest_snapshot_->index);
     if (name.starts_with("state-") && name.ends_with(".db") && !latest) {
-      std::filesystem::remove(file.path(), ec);
+      std::error_code ignored;
+      std::filesystem::remove(file, ignored);
     }
   }
   driver->last_durable_hard_ = durable.hard;
@@ -332,13 +362,22 @@ std::filesystem::path RaftDriver::snapshot_file(const std::filesystem::path& dat
   return data_dir / "snapshots" / fmt::format("state-{:020}.db", index);
 }
 
+Status RaftDriver::snapshots_folder() {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir_ / "snapshots", ec);
+  if (ec)
+    return make_error(fmt::format("{}: cannot create the folder: {}",
+                                  (data_dir_ / "snapshots").string(), ec.message()));
+  return {};
+}
+
 Status RaftDriver::take_snapshot() {
   raft::Index applied = node_->applied_index();
   if (applied_ > applied) return {};  // see the header
   if (applied == 0 || (latest_snapshot_ && latest_snapshot_->index >= applied)) return {};
   auto meta = node_->snapshot_meta_at(applied);
   if (!meta) return meta.error();
-  std::filesystem::create_directories(data_dir_ / "snapshots");
+  if (Status s = snapshots_folder(); !s) return s;
   auto taken = state_.create_snapshot(snapshot_path(applied));
   if (!taken) return taken.error();
   // The snapshot is made at state.db's applied index, which equals the node's applied index
@@ -364,10 +403,11 @@ Status RaftDriver::take_snapshot() {
 Status RaftDriver::receive_snapshot_chunks(const raft::Ready& ready) {
   for (const raft::SnapshotChunk& chunk : ready.snapshot_chunks) {
     auto staging = data_dir_ / "snapshots" / "incoming.db";
-    std::filesystem::create_directories(staging.parent_path());
+    if (Status s = snapshots_folder(); !s) return s;
     if (chunk.offset == 0) {
-      std::error_code ec;
-      std::filesystem::remove(staging, ec);
+      // With the journal a kill inside mark_snapshot may have left, which the next open of
+      // the new file would roll back into it.
+      if (Status s = store::remove_database_file(staging); !s) return s;
     }
     auto written = store::append_snapshot_chunk(staging, chunk.offset, chunk.data);
     if (!written) return written.error();

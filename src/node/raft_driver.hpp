@@ -84,6 +84,7 @@ class RaftDriver : public raft::SnapshotSource {
                            std::size_t length) override;
 
  private:
+  Status snapshots_folder();  // creates data_dir/snapshots when missing
   RaftDriver(asio::io_context& io, std::unique_ptr<store::LogWriter> writer, store::StateDb& state,
              std::filesystem::path data_dir, std::chrono::milliseconds tick, Callbacks callbacks);
 

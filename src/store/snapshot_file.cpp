@@ -86,6 +86,16 @@ Status sync_file(const std::filesystem::path& file) {
   return sync_path(file, O_RDONLY, "file");
 }
 
+Status remove_database_file(const std::filesystem::path& file) {
+  for (const char* suffix : {"-journal", "-wal", "-shm", ""}) {
+    std::filesystem::path path = file.string() + suffix;
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    if (ec) return make_error(fmt::format("{}: cannot remove it: {}", path.string(), ec.message()));
+  }
+  return Status::ok_status();
+}
+
 Status sync_parent_directory(const std::filesystem::path& file) {
   std::filesystem::path dir = file.parent_path();
   if (dir.empty()) dir = ".";

@@ -25,6 +25,12 @@ Result<std::string> read_snapshot_chunk(const std::filesystem::path& file, std::
 Result<std::uint64_t> append_snapshot_chunk(const std::filesystem::path& file, std::uint64_t offset,
                                             std::string_view bytes);
 
+// Removes a database file that is about to be written anew, with the files SQLite keeps
+// beside it (-journal, -wal, -shm): a rollback journal left by a kill would otherwise be taken
+// as hot by the next open of the new file and roll the old pages back into it. An error names
+// the file that could not be removed.
+Status remove_database_file(const std::filesystem::path& file);
+
 // fsync(2) of a file's data and metadata.
 Status sync_file(const std::filesystem::path& file);
 // fsync(2) of the directory holding `file`, so a create or rename of it survives power loss.

@@ -39,6 +39,13 @@ namespace clusterpin::store {
 
 namespace {
 
+// Where a restore copies a received snapshot before renaming it over state.db.
+std::filesystem::path restore_file(const std::filesystem::path& state_file) {
+  std::filesystem::path tmp = state_file;
+  tmp += ".restore";
+  return tmp;
+}
+
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS pins(cid BLOB PRIMARY KEY, pin BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS peers(id TEXT PRIMARY KEY, addrs TEXT NOT NULL) WITHOUT ROWID;
@@ -622,6 +629,9 @@ Result<StateDb> StateDb::open(const std::filesystem::path& data_dir,
   auto impl = std::make_unique<Impl>();
   impl->file = data_dir / kFileName;
   impl->options = options;
+  // The private copy of a restore that a stop interrupted before its rename (the rename is
+  // what installs it; state.db is whole until then): nothing reads it again.
+  if (Status s = remove_database_file(restore_file(impl->file)); !s) return s.error();
   auto w = open_writer(impl->file, options);
   if (!w) return w.error();
   impl->w = std::move(*w);
@@ -796,7 +806,11 @@ Status StateDb::make_durable() {
     auto tx = Transaction::begin(db);
     if (!tx) return tx.error();
     if (Status s = write_meta(db, "durable_index", std::to_string(pos->index)); !s) return s;
-    return tx->commit();
+    // A failed fsync may have dropped earlier commits' pages (synchronous=NORMAL wrote them
+    // unsynced) and cleared the error: a retry could "succeed" without them, and the snapshot
+    // and log compaction that follow would rest on entries no longer on disk.
+    if (Status s = tx->commit(); !s) stop_on_storage_failure(s.error());
+    return Status::ok_status();
   }();
   if (Status s = db.exec("PRAGMA synchronous=NORMAL"); !s && result) return s;
   return result;
@@ -899,8 +913,9 @@ Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& s
   //    with this peer's local unpins in place of the sender's.
   auto local = read_local_unpins((*w)->db);
   if (!local) return local.error();
-  std::filesystem::path tmp = impl_->file;
-  tmp += ".restore";
+  std::filesystem::path tmp = restore_file(impl_->file);
+  // A journal a kill left beside an earlier copy must not be rolled back into this one.
+  if (Status s = remove_database_file(tmp); !s) return s.error();
   std::error_code ec;
   std::filesystem::copy_file(src, tmp, std::filesystem::copy_options::overwrite_existing, ec);
   if (ec)

@@ -295,4 +295,99 @@ def test_import_counts_pins_stored_not_lines_with_a_repeated_cid(ctx):
         expect(pins == {a: "last", b: ""}, str(pins))
 
 
+
+def test_a_state_db_behind_the_snapshot_is_restored_from_the_snapshot_file(ctx):
+    # state.db replaced by an older copy (or one that lost writes) while raft.db holds a later
+    # snapshot and has compacted the entries before it: the peer used to start at the
+    # snapshot's index and never apply them, serving a pinset without those pins.
+    first, later = make_cids(5, seed=91), make_cids(60, seed=92)
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0]
+        c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(snapshot_threshold=20, trailing_logs=5))
+        d.start()
+        d.wait_ready()
+        pin_some(d, first)
+        expect(d.stop() == 0, d.log()[-1000:])
+        data = os.path.join(d.folder, "clusterpin-data")
+        with open(os.path.join(data, "state.db"), "rb") as f:
+            old_state = f.read()
+        expect(not os.path.exists(os.path.join(data, "state.db-wal"))
+               or os.path.getsize(os.path.join(data, "state.db-wal")) == 0,
+               "a clean stop left state.db's WAL with frames")
+        restart(d)
+        pin_some(d, later)
+        snapshots = os.path.join(data, "snapshots")
+        wait_until(lambda: any(n.startswith("state-") for n in os.listdir(snapshots)), 20, "a snapshot")
+        d.kill()
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(os.path.join(data, "state.db" + suffix)):
+                os.remove(os.path.join(data, "state.db" + suffix))
+        with open(os.path.join(data, "state.db"), "wb") as f:
+            f.write(old_state)
+        restart(d)
+        expect("restored it from" in d.log()[d.log_offset:], d.log()[-2000:])
+        expect(d.pin_cids() == set(first + later), f"{len(d.pin_cids())} of {len(first + later)} pins")
+        # Without the snapshot's file there is nothing to rebuild from: refused, naming the way.
+        d.kill()
+        with open(os.path.join(data, "state.db"), "wb") as f:
+            f.write(old_state)
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(os.path.join(data, "state.db" + suffix)):
+                os.remove(os.path.join(data, "state.db" + suffix))
+        for name in os.listdir(snapshots):
+            os.remove(os.path.join(snapshots, name))
+        r = ctx.run("daemon", "--config", d.folder, timeout=30)
+        expect(r.returncode != 0 and "is missing" in r.stderr and "state cleanup" in r.stderr, r.stderr)
+
+
+def leave_a_hot_journal(path):
+    """A copy of a database at `path` with the rollback journal a kill inside a write leaves
+    (as one inside the restore's rewrite of its private copy would): SQLite takes such a journal
+    as hot and rolls its pages back into whatever file next has that name."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE filler(x)")
+    db.executemany("INSERT INTO filler VALUES (?)", [(os.urandom(500),) for _ in range(2000)])
+    db.commit()
+    db.close()
+    child = os.fork()
+    if child == 0:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA cache_size=2")
+        db.execute("BEGIN")
+        db.execute("DELETE FROM filler WHERE rowid % 2 = 0")
+        os._exit(0)  # no commit, no rollback: the journal stays
+    os.waitpid(child, 0)
+    expect(os.path.getsize(path + "-journal") > 0, "no journal left")
+
+
+def test_a_journal_left_beside_a_restore_copy_does_not_reach_the_next_snapshot_install(ctx):
+    # A follower killed while rewriting its private copy of a received snapshot
+    # (state.db.restore) left the copy's rollback journal; the next install copied a new
+    # snapshot over the same name and SQLite rolled the old journal into it: a corrupt state.db.
+    with LocalCluster(ctx, 3) as c:
+        for d in c.daemons:
+            c.edit(d, lambda cfg: cfg["consensus"]["raft"].update(snapshot_threshold=20, trailing_logs=5))
+        c.start_all()
+        leader = json.loads(c.daemons[0].api("GET", "/id")[1])["raft_leader"]
+        lagging = next(d for d in c.daemons if d.id != leader)
+        live = [d for d in c.daemons if d is not lagging]
+        lagging.kill()
+        leave_a_hot_journal(os.path.join(lagging.folder, "clusterpin-data", "state.db.restore"))
+        cids = make_cids(60, seed=93)
+        for i, cid in enumerate(cids):
+            r = live[i % 2].cli("pin", "add", cid)
+            expect(r.returncode == 0, r.stderr)
+        snapshots = os.path.join(live[0].folder, "clusterpin-data", "snapshots")
+        wait_until(lambda: os.path.isdir(snapshots) and os.listdir(snapshots), 20, "a snapshot")
+        restart(lagging)
+        wait_until(lambda: lagging.pin_cids() == set(cids), 30, "the follower to hold every pin")
+        state = os.path.join(lagging.folder, "clusterpin-data", "state.db")
+        import sqlite3
+        db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+        try:
+            expect(db.execute("PRAGMA quick_check").fetchone()[0] == "ok", "state.db is corrupt")
+        finally:
+            db.close()
+
 run(globals())

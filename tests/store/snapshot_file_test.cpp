@@ -62,3 +62,18 @@ TEST_CASE("a chunk past the end of the file is refused because it would leave a 
   CHECK(store::read_snapshot_chunk(f, 50, 10)->empty());
   CHECK(!store::read_snapshot_chunk(dir.path() / "missing", 0, 10).ok());
 }
+
+TEST_CASE("remove_database_file takes the file and what SQLite keeps beside it, and only those") {
+  TempDir dir;
+  auto base = dir.path() / "incoming.db";
+  for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+    REQUIRE(store::append_snapshot_chunk(base.string() + suffix, 0, "bytes").ok());
+  }
+  REQUIRE(store::append_snapshot_chunk(dir.path() / "incoming.db.other", 0, "kept").ok());
+  REQUIRE(store::remove_database_file(base).ok());
+  for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+    CHECK_FALSE(std::filesystem::exists(base.string() + suffix));
+  }
+  CHECK(std::filesystem::exists(dir.path() / "incoming.db.other"));
+  CHECK(store::remove_database_file(base).ok());  // nothing there: nothing to do
+}
