@@ -710,6 +710,35 @@ TrackerStatus reported_status(const TrackerRecord* record, const Pin* pin, const
   return pin->allocated_to(self) ? TrackerStatus::pin_queued : TrackerStatus::remote;
 }
 
+bool is_leaving(TrackerStatus status, TrackerOp op, bool remote) {
+  return op == TrackerOp::unpin && !remote &&
+         (status == TrackerStatus::unpin_queued || status == TrackerStatus::unpinning ||
+          status == TrackerStatus::unpin_error);
+}
+
+Result<TrackerStore::LeavingPage> TrackerStore::load_leaving(const std::optional<Cid>& after,
+                                                             std::size_t max,
+                                                             std::size_t max_scanned) {
+  LeavingPage page;
+  std::size_t scanned = 0;
+  std::optional<Cid> last;
+  bool stopped = false;
+  Status s = load_active([&](TrackerRecord&& r) {
+    if (after && !(*after < r.cid())) return true;
+    if (page.cids.size() >= max || scanned >= max_scanned) {
+      stopped = true;
+      return false;
+    }
+    ++scanned;
+    last = r.cid();
+    if (is_leaving(r)) page.cids.push_back(r.cid());
+    return true;
+  });
+  if (!s) return s.error();
+  if (stopped) page.resume = last;
+  return page;
+}
+
 // ---- bookkeeping -----------------------------------------------------------------------------
 
 PinTracker::Entry* PinTracker::find(const Cid& cid) {

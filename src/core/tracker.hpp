@@ -102,6 +102,13 @@ struct TrackerRecord {
 // that waits has no record yet) or remote (remote pins have none); otherwise unpinned.
 TrackerStatus reported_status(const TrackerRecord* record, const Pin* pin, const PeerId& self);
 
+// Whether a record is of a CID this peer is still unpinning because it left the pinset (a
+// "leaving" CID): an unsettled unpin (unpin_queued, unpinning, unpin_error) that is not a move
+// away (remote false; PinTracker::untrack clears it when the CID leaves the pinset). GET /pins
+// lists such CIDs after the pinset's, as IPFS Cluster's StatusAll lists whatever a peer tracks.
+bool is_leaving(TrackerStatus status, TrackerOp op, bool remote);
+inline bool is_leaving(const TrackerRecord& r) { return is_leaving(r.status, r.op, r.remote); }
+
 // A sync judges records by their wall-clock timestamps against the time its listing began
 // (PinTracker::reconcile_ipfs): a clock stepped back while IPFS listed would date a status set
 // meanwhile before the listing, and a pin just pinned would be judged from a listing without it.
@@ -135,6 +142,18 @@ class TrackerStore {
   // Records with an unsettled status (anything but pinned, remote, unpinned) in CID order.
   // `visit` returns false to stop; like for_each's, it must not call save/erase.
   virtual Status load_active(const std::function<bool(TrackerRecord&&)>& visit) = 0;
+  // The leaving CIDs (is_leaving) in CID order from the first CID after `after` (from the lowest
+  // when nullopt). Stops once it holds `max` of them or has looked at `max_scanned` records (the
+  // unsettled ones, and changes a store holds unwritten), so one call costs little however many
+  // records are unsettled (a million pin errors after an IPFS outage); `resume` is then the last
+  // CID looked at (call again after it), and nullopt when no record is left past it. The
+  // default scans load_active from the lowest CID.
+  struct LeavingPage {
+    std::vector<Cid> cids;
+    std::optional<Cid> resume;
+  };
+  virtual Result<LeavingPage> load_leaving(const std::optional<Cid>& after, std::size_t max,
+                                           std::size_t max_scanned);
   // Every record in CID order, those with CID > `after` when given. `visit` returns false to stop;
   // it must not call save/erase (collect, then write after the listing).
   virtual Status for_each(const std::function<bool(const TrackerRecord&)>& visit,
@@ -278,6 +297,12 @@ class PinTracker {
   // The record of one CID (from memory or the store); nullopt when untracked: unpinned, or
   // pin_queued / remote when the pinset has the CID (see reported_status).
   Result<std::optional<TrackerRecord>> status(const Cid& cid);
+  // This peer's leaving CIDs (see TrackerStore::load_leaving): every unpin record is written
+  // through to the store (only new pins wait in memory unwritten), so the store answers.
+  Result<TrackerStore::LeavingPage> leaving(const std::optional<Cid>& after, std::size_t max,
+                                            std::size_t max_scanned) {
+    return store_->load_leaving(after, max, max_scanned);
+  }
 
   // Makes an errored or unexpectedly_unpinned CID due now. Returns the record when touched.
   // With `pinset`, an unpin error of a CID that is in the pinset again is not retried as an

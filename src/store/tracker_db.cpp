@@ -112,8 +112,13 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
   auto wait_drop = prepare("DELETE FROM waiting WHERE seq <= ?");
   auto index_put = prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('applied_index', ?)");
   auto index_get = prepare("SELECT value FROM meta WHERE key = 'applied_index'");
+  // An empty blob sorts before every CID: bound to it, the query starts at the lowest.
+  auto leaving = prepare(fmt::format(
+      "SELECT cid, status, op, remote FROM tracker INDEXED BY tracker_active WHERE {} AND cid > ? "
+      "ORDER BY cid",
+      kUnsettled));
   for (auto* st : {&put, &del, &get, &get_brief, &active, &all, &all_after, &wait_push,
-                   &wait_first, &wait_drop, &index_put, &index_get})
+                   &wait_first, &wait_drop, &index_put, &index_get, &leaving})
     if (!*st) return st->error();
   std::optional<std::uint64_t> recorded;
   {
@@ -126,7 +131,8 @@ Result<std::unique_ptr<TrackerDb>> TrackerDb::open(const std::filesystem::path& 
       std::move(*db),
       Queries{std::move(*put), std::move(*del), std::move(*get), std::move(*get_brief),
               std::move(*active), std::move(*all), std::move(*all_after), std::move(*wait_push),
-              std::move(*wait_first), std::move(*wait_drop), std::move(*index_put)}));
+              std::move(*wait_first), std::move(*wait_drop), std::move(*index_put),
+              std::move(*leaving)}));
   tracker->recorded_index_ = recorded;
   // Checkpoints off the io thread (they were a quarter of its CPU while pins streamed in).
   auto checkpointer = WalCheckpointer::start(tracker->db_, path, "", kCheckpointFrames);
@@ -449,6 +455,63 @@ Status TrackerDb::load_active(const std::function<bool(TrackerRecord&&)>& visit)
   }
   q_.active.reset();
   return result;
+}
+
+Result<TrackerStore::LeavingPage> TrackerDb::load_leaving(const std::optional<Cid>& after,
+                                                          std::size_t max,
+                                                          std::size_t max_scanned) {
+  // After reap, every change tracker.db lacks is in pending_ (a failed commit's too); a change
+  // there wins over the row, and an erase hides it.
+  reap(true);
+  if (Status s = begin_read(); !s) return s.error();
+  Statement& q = q_.leaving;
+  q.bind_blob(1, after ? as_chars(after->bytes()) : std::string_view());
+  auto change = after ? pending_.upper_bound(*after) : pending_.begin();
+  // The current row of the query (nullopt once it ran out) and whether it is leaving.
+  std::optional<Cid> row_cid;
+  bool row_leaving = false;
+  auto next_row = [&]() -> Status {
+    auto row = q.step();
+    if (!row) return row.error();
+    row_cid.reset();
+    if (!*row) return Status::ok_status();
+    auto cid = Cid::from_bytes(as_bytes(q.column_blob(0)));
+    if (!cid)
+      return make_error(fmt::format("{}: a tracker row's key is not a CID (bytes {}): {}",
+                                    db_.path(), hex(q.column_blob(0)), cid.error().message));
+    auto checked = status_and_op(db_.path(), *cid, q.column_int(1), q.column_int(2));
+    if (!checked) return checked.error();
+    row_leaving = is_leaving(checked->first, checked->second, q.column_int(3) != 0);
+    row_cid = std::move(cid).value();
+    return Status::ok_status();
+  };
+  LeavingPage page;
+  std::size_t scanned = 0;
+  std::optional<Cid> last;
+  Status result = next_row();
+  while (result) {
+    const bool from_buffer =
+        change != pending_.end() && (!row_cid || !(*row_cid < change->first));
+    if (!from_buffer && !row_cid) break;  // both ran out
+    if (page.cids.size() >= max || scanned >= max_scanned) {
+      page.resume = last;  // more records follow
+      break;
+    }
+    ++scanned;
+    if (from_buffer) {
+      last = change->first;
+      if (change->second && is_leaving(*change->second)) page.cids.push_back(change->first);
+      if (row_cid && *row_cid == change->first) result = next_row();  // the change wins
+      ++change;
+    } else {
+      last = row_cid;
+      if (row_leaving) page.cids.push_back(*row_cid);
+      result = next_row();
+    }
+  }
+  q.reset();
+  if (!result) return result.error();
+  return page;
 }
 
 Status TrackerDb::for_each(const std::function<bool(const TrackerRecord&)>& visit,

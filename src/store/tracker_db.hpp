@@ -103,6 +103,12 @@ class TrackerDb final : public TrackerStore {
   // Reads three columns: no pin is decoded (a reconcile asks this for every pin of the pinset).
   Result<std::optional<Brief>> load_brief(const Cid& cid) override;
   Status load_active(const std::function<bool(TrackerRecord&&)>& visit) override;
+  // Reads the unsettled rows after `after` through the partial index tracker_active (three
+  // columns, no pin decoded) with the buffered changes laid over them: unlike the streams, it
+  // commits nothing first (a listing over the API must not force commits, which also commit
+  // state.db through the before-commit hook); it waits only for a commit under way.
+  Result<LeavingPage> load_leaving(const std::optional<Cid>& after, std::size_t max,
+                                   std::size_t max_scanned) override;
   Status for_each(const std::function<bool(const TrackerRecord&)>& visit,
                   const std::optional<Cid>& after = std::nullopt) override;
   Result<std::size_t> count();
@@ -112,6 +118,7 @@ class TrackerDb final : public TrackerStore {
     Statement put, del, get, get_brief, active, all, all_after;
     Statement wait_push, wait_first, wait_drop;
     Statement index_put;
+    Statement leaving;  // unsettled rows after a CID: cid, status, op, remote (load_leaving)
   };
   TrackerDb(Connection db, Queries q);
   Result<TrackerRecord> read_row(const Statement& row) const;

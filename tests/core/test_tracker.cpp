@@ -1537,3 +1537,71 @@ TEST_CASE("random histories keep one operation per CID and converge to the pinse
     CHECK(t->in_memory() == 0);
   }
 }
+
+namespace {
+// Every leaving CID the tracker lists, page after page of at most `max` CIDs and `max_scanned`
+// records.
+std::vector<Cid> all_leaving(PinTracker& t, std::size_t max, std::size_t max_scanned) {
+  std::vector<Cid> out;
+  std::optional<Cid> after;
+  for (int pages = 0; pages < 100; ++pages) {
+    auto page = t.leaving(after, max, max_scanned);
+    REQUIRE(page.ok());
+    CHECK(page->cids.size() <= max);
+    out.insert(out.end(), page->cids.begin(), page->cids.end());
+    if (!page->resume) return out;
+    if (after) REQUIRE(*after < *page->resume);
+    after = page->resume;
+  }
+  FAIL("the listing of leaving CIDs does not end");
+  return out;
+}
+}  // namespace
+
+TEST_CASE("the leaving CIDs are the unpins of CIDs that left the pinset, queued, running or failed") {
+  MemoryStore store;
+  PinTracker t = open_tracker(store);
+  for (int i = 1; i <= 7; ++i) t.track(pin_n(i), true, kT0);
+  run_all(t, kT0);
+  t.track(pin_n(8), true, kT0);
+  run_all(t, kT0, make_error("IPFS is down"));
+  REQUIRE(status_of(t, 8) == TrackerStatus::pin_error);
+  // 3: its unpin failed; 2: its unpin runs; 1 and 8 (a pin that had failed): unpins queued.
+  t.untrack(cid_n(3), kT0);
+  run_all(t, kT0, make_error("IPFS is down"));
+  REQUIRE(status_of(t, 3) == TrackerStatus::unpin_error);
+  t.untrack(cid_n(2), kT0);
+  auto ops = t.next_operations(kT0);
+  REQUIRE(ops.size() == 1);
+  REQUIRE(status_of(t, 2) == TrackerStatus::unpinning);
+  t.untrack(cid_n(1), kT0);
+  t.untrack(cid_n(8), kT0);
+  REQUIRE(status_of(t, 1) == TrackerStatus::unpin_queued);
+  REQUIRE(status_of(t, 8) == TrackerStatus::unpin_queued);
+  // Not leaving: 7 moved to other peers (still in the pinset), 4-6 pinned, 9 a new pin.
+  t.track(pin_n(7), false, kT0);
+  REQUIRE(status_of(t, 7) == TrackerStatus::unpin_queued);
+  t.track(pin_n(9), true, kT0, true);
+
+  std::vector<Cid> expected = {cid_n(1), cid_n(2), cid_n(3), cid_n(8)};
+  std::sort(expected.begin(), expected.end());
+  auto page = t.leaving(std::nullopt, 100, 100);
+  REQUIRE(page.ok());
+  CHECK(page->cids == expected);
+  CHECK_FALSE(page->resume.has_value());
+  CHECK(all_leaving(t, 1, 100) == expected);
+  CHECK(all_leaving(t, 100, 1) == expected);
+  CHECK(all_leaving(t, 3, 2) == expected);
+
+  // 7 leaves the pinset while its move away is queued: leaving now.
+  t.untrack(cid_n(7), kT0);
+  expected.push_back(cid_n(7));
+  std::sort(expected.begin(), expected.end());
+  CHECK(all_leaving(t, 2, 100) == expected);
+  // 2's unpin ends: unpinned, no longer listed; 3 is pinned again: no longer leaving.
+  t.operation_finished(cid_n(2), ops[0].id, Status::ok_status(), kT0);
+  t.track(pin_n(3), true, kT0);
+  std::erase(expected, cid_n(2));
+  std::erase(expected, cid_n(3));
+  CHECK(all_leaving(t, 100, 100) == expected);
+}

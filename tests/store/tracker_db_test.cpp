@@ -1,7 +1,9 @@
 // tracker.db: records survive closing and reopening with every field, reads see buffered
 // writes, many changes commit in one transaction and coalesce per CID, listings stream in CID
 // order (resumable, stoppable), the unsettled listing skips pinned and remote rows (also in a
-// file made with the earlier index), and the waiting list is first in, first out.
+// file made with the earlier index), the leaving listing pages through the unpins of CIDs that
+// left the pinset with the uncommitted changes laid over the rows, and the waiting list is first
+// in, first out.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -481,4 +483,115 @@ TEST_CASE("a commit runs on the committer: lookups and new changes go on meanwhi
   auto again = open_db(dir);
   CHECK(again->load(cid_n(1)).value()->status == TrackerStatus::pin_error);
   CHECK(again->load(cid_n(2)).value()->status == TrackerStatus::pinned);
+}
+
+namespace {
+
+// An unpin record of cid_n(n): of a CID that left the pinset (remote false) or moved away.
+TrackerRecord unpin_n(int n, TrackerStatus status, bool remote = false) {
+  TrackerRecord r = record_n(n, status);
+  r.op = TrackerOp::unpin;
+  r.remote = remote;
+  return r;
+}
+
+// Every leaving CID through load_leaving, page after page; `pages` counts the calls.
+std::vector<Cid> all_leaving(TrackerDb& db, std::size_t max, std::size_t max_scanned, int& pages) {
+  std::vector<Cid> out;
+  std::optional<Cid> after;
+  pages = 0;
+  while (true) {
+    auto page = db.load_leaving(after, max, max_scanned);
+    REQUIRE(page.ok());
+    ++pages;
+    CHECK(page->cids.size() <= max);
+    for (const Cid& cid : page->cids) {
+      if (after) CHECK(*after < cid);
+      out.push_back(cid);
+    }
+    if (!page->resume) break;
+    if (after) REQUIRE(*after < *page->resume);  // every page moves on
+    after = page->resume;
+    REQUIRE(pages < 1000);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("load_leaving lists the unpins of CIDs that left the pinset, page by page, with buffered changes") {
+  TempDir dir;
+  auto db = open_db(dir);
+  std::vector<Cid> expected;
+  // 300 records: a leaving unpin in each status it can have, and what is not leaving: moves
+  // away (remote), pins in every unsettled status, settled rows.
+  for (int i = 0; i < 300; ++i) {
+    switch (i % 10) {
+      case 0: db->save(unpin_n(i, TrackerStatus::unpin_queued)); expected.push_back(cid_n(i)); break;
+      case 1: db->save(unpin_n(i, TrackerStatus::unpinning)); expected.push_back(cid_n(i)); break;
+      case 2: db->save(unpin_n(i, TrackerStatus::unpin_error)); expected.push_back(cid_n(i)); break;
+      case 3: db->save(unpin_n(i, TrackerStatus::unpin_error, true)); break;
+      case 4: db->save(unpin_n(i, TrackerStatus::unpin_queued, true)); break;
+      case 5: db->save(record_n(i, TrackerStatus::pin_error)); break;
+      case 6: db->save(record_n(i, TrackerStatus::pin_queued)); break;
+      case 7: db->save(record_n(i, TrackerStatus::pinned)); break;
+      case 8: db->save(record_n(i, TrackerStatus::unexpectedly_unpinned)); break;
+      default: db->save(record_n(i, TrackerStatus::pinning)); break;
+    }
+  }
+  REQUIRE(db->flush_now().ok());
+  // Changes not committed yet count as they are: an unpin that failed since, a new unpin, an
+  // unpin that ended (erased) and one moved back into the pinset (now a pin).
+  db->save(unpin_n(500, TrackerStatus::unpin_error));
+  expected.push_back(cid_n(500));
+  db->save(unpin_n(5, TrackerStatus::unpin_queued));  // a pin_error row, now a leaving unpin
+  expected.push_back(cid_n(5));
+  db->erase(cid_n(10));
+  std::erase(expected, cid_n(10));
+  TrackerRecord back = unpin_n(20, TrackerStatus::pin_queued);
+  back.op = TrackerOp::pin;
+  db->save(back);
+  std::erase(expected, cid_n(20));
+  REQUIRE(db->pending() > 0);
+  std::sort(expected.begin(), expected.end());
+
+  int pages = 0;
+  auto one_page = db->load_leaving(std::nullopt, 10000, 10000);
+  REQUIRE(one_page.ok());
+  CHECK(one_page->cids == expected);
+  CHECK_FALSE(one_page->resume.has_value());
+  CHECK(db->pending() > 0);  // nothing was committed for it
+
+  // At most 7 CIDs a page.
+  CHECK(all_leaving(*db, 7, 10000, pages) == expected);
+  // (one more when the last full page stopped before records that are not leaving)
+  CHECK(pages >= static_cast<int>((expected.size() + 6) / 7));
+  CHECK(pages <= static_cast<int>((expected.size() + 6) / 7) + 1);
+  // At most 13 records looked at a page: pages may be empty, and still move on.
+  CHECK(all_leaving(*db, 10000, 13, pages) == expected);
+  CHECK(pages >= 240 / 13);
+
+  // From a given CID: the ones after it.
+  auto later = db->load_leaving(expected[4], 10000, 10000);
+  REQUIRE(later.ok());
+  CHECK(later->cids == std::vector<Cid>(expected.begin() + 5, expected.end()));
+
+  // The same once committed.
+  REQUIRE(db->flush_now().ok());
+  CHECK(all_leaving(*db, 3, 5, pages) == expected);
+}
+
+TEST_CASE("load_leaving of an empty or settled tracker.db is empty and complete") {
+  TempDir dir;
+  auto db = open_db(dir);
+  auto page = db->load_leaving(std::nullopt, 10, 10);
+  REQUIRE(page.ok());
+  CHECK(page->cids.empty());
+  CHECK_FALSE(page->resume.has_value());
+  for (int i = 0; i < 50; ++i) db->save(record_n(i, TrackerStatus::pinned));
+  REQUIRE(db->flush_now().ok());
+  page = db->load_leaving(std::nullopt, 10, 10);
+  REQUIRE(page.ok());
+  CHECK(page->cids.empty());
+  CHECK_FALSE(page->resume.has_value());  // pinned rows are not even looked at
 }
