@@ -12,6 +12,9 @@
 //             kMaxPinListBytes, and is asked again for the rest (see pin_lists.hpp)
 //   "recover_all", "sync"  request: run here; answer the CIDs touched that fit in
 //             kMaxPinListBytes and the count of the others
+//   "leaving" request: nothing (from the lowest CID) or a CID; answers this peer's CIDs after it
+//             that left the pinset and are still being unpinned here, those that fit in
+//             kMaxPinListBytes, and where to ask on (encode_leaving)
 #include "node/peer.hpp"
 #include "node/pin_lists.hpp"
 
@@ -687,6 +690,19 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
     std::string encoded = answer.take();
     return shared->reply(as_view(encoded));
   }
+  if (method == "leaving") {
+    if (!worker_) return shared->fail("this peer is still starting");
+    std::optional<Cid> after;
+    if (!payload.empty()) {
+      auto cid = Cid::from_bytes(payload);
+      if (!cid) return shared->fail("malformed leaving request");
+      after = std::move(cid).value();
+    }
+    auto page = leaving_local(after);
+    if (!page) return shared->fail(page.error().message);
+    std::string encoded = encode_leaving(*page, kMaxPinListBytes);
+    return shared->reply(as_view(encoded));
+  }
   if (method == "recover_all" || method == "sync") {
     if (!worker_) return shared->fail("this peer is still starting");
     run_local(std::string(method), [shared](std::vector<Cid> touched, std::string error) {
@@ -1262,6 +1278,43 @@ void Peer::gather_status(std::vector<Cid> cids, StatusScope scope, std::function
     };
     (*ask)(0);
   }
+}
+
+Result<LeavingPage> Peer::leaving_local(const std::optional<Cid>& after) {
+  if (!worker_) return LeavingPage{};  // still starting: nothing tracked yet
+  return worker_->leaving(after, kLeavingPage, kLeavingScan);
+}
+
+void Peer::gather_leaving(const std::optional<Cid>& after, bool local_only,
+                          std::function<void(Result<LeavingRound>)> done) {
+  auto here = leaving_local(after);
+  if (!here) return done(here.error());
+  struct Gathered {
+    std::vector<LeavingPage> pages;
+    std::size_t remaining = 1;
+  };
+  auto g = std::make_shared<Gathered>();
+  g->pages.push_back(std::move(here).value());
+  std::vector<std::string> others = other_members(local_only);
+  g->remaining += others.size();
+  auto one_done = [g, done, after] {
+    if (--g->remaining == 0) done(merge_leaving(g->pages, after, kLeavingRound));
+  };
+  const std::string request = after ? std::string(as_chars(after->bytes())) : std::string();
+  for (const auto& id : others) {
+    call_peer(id, "leaving", request, [g, one_done](Result<Bytes> r) {
+      // Partial on purpose, as gather_status is for a member it cannot ask: a member that is
+      // down, of an earlier version (it fails the unknown method "leaving") or that answers
+      // something unreadable only leaves its own leaving CIDs out of the listing. The CIDs
+      // listed still show that member's entry (unpinned, with why it was not asked), and
+      // GET /pins/<cid> asks every member about a CID not in the pinset.
+      if (r) {
+        if (auto page = decode_leaving(as_string(*r))) g->pages.push_back(std::move(*page));
+      }
+      one_done();
+    }, milliseconds(15000));
+  }
+  one_done();
 }
 
 void Peer::run_local(const std::string& method, std::function<void(std::vector<Cid>, std::string)> done) {

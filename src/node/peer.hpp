@@ -26,6 +26,7 @@
 #include "net/rpc.hpp"
 #include "node/monitor.hpp"
 #include "node/once_per_turn.hpp"
+#include "node/pin_lists.hpp"
 #include "node/pin_worker.hpp"
 #include "node/rereplicator.hpp"
 #include "node/raft_driver.hpp"
@@ -116,6 +117,17 @@ class Peer {
   using StatusMap = std::vector<std::map<std::string, std::string>>;
   enum class StatusScope { every_member, allocated, local };
   void gather_status(std::vector<Cid> cids, StatusScope scope, std::function<void(StatusMap)> done);
+  // One round of listing the CIDs that members are still unpinning after they left the pinset
+  // (GET /pins lists them after the pinset's): every member (only this peer when `local_only`)
+  // is asked for its leaving CIDs after `after`, and the answers are merged (merge_leaving: at
+  // most kLeavingRound CIDs, sorted, once each; `next`, where the next round starts). Some may
+  // have come back to the pinset meanwhile: the caller skips those. A member that cannot be
+  // asked (down, or of a version without the "leaving" method) is left out: its leaving CIDs
+  // are missing from the listing, while the CIDs listed still show its status (gather_status).
+  // An error only when this peer's own tracker.db cannot be read.
+  static constexpr std::size_t kLeavingRound = 500;
+  void gather_leaving(const std::optional<Cid>& after, bool local_only,
+                      std::function<void(Result<LeavingRound>)> done);
   // Runs `method` ("recover_all", "sync") on every member (or only here) and collects the CIDs
   // they touched, or their errors.
   void run_everywhere(std::string method, bool local_only,
@@ -175,6 +187,11 @@ class Peer {
   // asker asks again for the CIDs not answered; a "recover_all" answer lists touched CIDs up to
   // it and counts the others.
   static constexpr std::size_t kMaxPinListBytes = 512 * 1024;
+  // A "leaving" answer lists at most kLeavingPage CIDs (and those that fit in kMaxPinListBytes)
+  // and looks at most at kLeavingScan tracker records (TrackerStore::load_leaving).
+  static constexpr std::size_t kLeavingPage = 500;
+  static constexpr std::size_t kLeavingScan = 10000;
+  Result<LeavingPage> leaving_local(const std::optional<Cid>& after);
   void commit_at_leader(std::string data, int attempts_left, Done done,
                         std::chrono::steady_clock::time_point waited_since);
   void wait_applied(raft::Index index, Done done);

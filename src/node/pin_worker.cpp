@@ -482,6 +482,11 @@ void PinWorker::run_fresh(std::vector<TrackerOperation> ops) {
 
 Result<std::optional<TrackerRecord>> PinWorker::status(const Cid& cid) { return tracker_->status(cid); }
 
+Result<TrackerStore::LeavingPage> PinWorker::leaving(const std::optional<Cid>& after,
+                                                     std::size_t max, std::size_t max_scanned) {
+  return tracker_->leaving(after, max, max_scanned);
+}
+
 Result<std::optional<TrackerRecord>> PinWorker::recover(const Cid& cid) {
   // The tests' "recover-fails": this peer's own recover fails as a tracker.db read error would.
   if (fault_armed("recover-fails")) return make_error("tracker.db: recover failed (fault injection)");

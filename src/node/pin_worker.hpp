@@ -66,6 +66,10 @@ class PinWorker {
 
   // This peer's record of a CID (nullopt: not tracked here, i.e. unpinned).
   Result<std::optional<TrackerRecord>> status(const Cid& cid);
+  // The CIDs this peer is still unpinning after they left the pinset, from the first after
+  // `after` (see TrackerStore::load_leaving).
+  Result<TrackerStore::LeavingPage> leaving(const std::optional<Cid>& after, std::size_t max,
+                                            std::size_t max_scanned);
   Result<std::optional<TrackerRecord>> recover(const Cid& cid);
   Result<std::vector<TrackerRecord>> recover_all();
   // Compares with one streamed `pin ls` of IPFS and marks what drifted; `done` gets how many

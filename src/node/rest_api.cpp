@@ -716,8 +716,51 @@ void RestApi::run_everywhere(const std::string& method, bool local, const Respon
   });
 }
 
+namespace {
+// Writes the entries of some CIDs' statuses that a GET /pins listing shows (see get_statuses).
+using WriteStatuses = std::function<void(const std::vector<Cid>&, const Peer::StatusMap&)>;
+
+// GET /pins after the pinset: the CIDs some member is still unpinning although they left the
+// pinset (unpin_queued, unpinning, unpin_error), which IPFS Cluster's StatusAll lists too (each
+// peer lists what its tracker holds). Rounds of at most Peer::kLeavingRound CIDs gathered from
+// every member (Peer::gather_leaving), each round's statuses gathered from every member and
+// written, the next round once the socket drained: what is held stays bounded however many
+// there are. A CID back in the pinset meanwhile was (or will be) listed with the pinset and is
+// skipped. A member that cannot be asked only leaves its own leaving CIDs out (see
+// gather_leaving); the listing does not fail for it.
+void stream_leaving(Peer& peer, const Responder& r, bool local, std::optional<Cid> after,
+                    WriteStatuses write, std::shared_ptr<void> listing) {
+  if (!r->connected()) return;
+  peer.gather_leaving(after, local, [&peer, r, local, write, listing](Result<LeavingRound> round) {
+    if (!r->connected()) return;
+    if (!round) return r->finish({{"X-Stream-Error", round.error().message}});
+    std::vector<Cid> cids;
+    for (const Cid& cid : round->cids) {
+      auto pin = peer.get_pin(cid);
+      if (!pin) return r->finish({{"X-Stream-Error", pin.error().message}});
+      if (!*pin) cids.push_back(cid);
+    }
+    auto go_on = [&peer, r, local, write, listing, next = round->next] {
+      if (!next) return r->finish();
+      r->on_drained([&peer, r, local, write, listing, next] {
+        stream_leaving(peer, r, local, next, write, listing);
+      });
+    };
+    if (cids.empty()) return go_on();
+    auto scope = local ? Peer::StatusScope::local : Peer::StatusScope::every_member;
+    peer.gather_status(cids, scope, [r, cids, write, go_on](Peer::StatusMap statuses) {
+      if (!r->connected()) return;
+      write(cids, statuses);
+      go_on();
+    });
+  });
+}
+}  // namespace
+
 // GET /pins: the shared pinset in pages of 500 CIDs, each page's statuses gathered from every
-// peer (or only here with local=true), filtered, streamed with backpressure.
+// peer (or only here with local=true), filtered, streamed with backpressure; then the CIDs that
+// left the pinset and that a member is still unpinning (stream_leaving). ?cids= lists the
+// CIDs named, in or out of the pinset.
 void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
   bool local = q.query_value("local").value_or("") == "true";
   auto filter = parse_status_filter(q.query_value("filter").value_or(""));
@@ -743,9 +786,29 @@ void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
   r->start_stream(200, {{"Content-Type", "application/json"}});
   auto page = std::make_shared<std::function<void(std::string)>>();
   StatusFilter f = *filter;
+  // As IPFS Cluster filters: each member's entries that match, and a CID only where some
+  // member's does; a member that could not be asked (cluster_error) is added to the CIDs
+  // listed, so a filter never hides that its answer is missing.
+  WriteStatuses write = [this, r, f](const std::vector<Cid>& cids, const Peer::StatusMap& statuses) {
+    for (std::size_t i = 0; i < cids.size(); ++i) {
+      std::map<std::string, std::string> matching;
+      std::vector<const std::pair<const std::string, std::string>*> unreachable;
+      for (const auto& entry : statuses[i]) {
+        rapidjson::Document d;
+        d.Parse(entry.second.c_str());
+        if (!d.IsObject() || !d.HasMember("status") || !d["status"].IsString()) continue;
+        auto st = parse_status(d["status"].GetString());
+        if (st && f.matches(*st)) matching.insert(entry);
+        else if (st && *st == TrackerStatus::cluster_error) unreachable.push_back(&entry);
+      }
+      if (matching.empty()) continue;
+      for (const auto* entry : unreachable) matching.insert(*entry);
+      r->write_chunk(global_info_json(cids[i], matching) + "\n");
+    }
+  };
   bool explicit_cids = !wanted.empty();
   auto wanted_shared = std::make_shared<std::vector<Cid>>(std::move(wanted));
-  *page = [this, r, shared_reader, page, f, local, explicit_cids, wanted_shared,
+  *page = [this, r, shared_reader, page, write, local, explicit_cids, wanted_shared,
            listing = peer_.worker().listing_started()](std::string after) {
     std::vector<Cid> cids;
     std::string last;
@@ -764,37 +827,21 @@ void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
       }
     }
     bool final_page = explicit_cids || cids.size() < 500;
-    if (cids.empty()) {
-      r->finish();
+    // After the pinset's last page, the CIDs that left it and are still being unpinned.
+    auto after_pinset = [this, r, page, write, local, explicit_cids, listing] {
       *page = nullptr;
-      return;
-    }
-    peer_.gather_status(cids, local ? Peer::StatusScope::local : Peer::StatusScope::every_member, [this, r, page, cids, f, last, final_page](Peer::StatusMap statuses) {
+      if (explicit_cids) return r->finish();
+      r->on_drained([this, r, write, local, listing] {
+        stream_leaving(peer_, r, local, std::nullopt, write, listing);
+      });
+    };
+    if (cids.empty()) return after_pinset();
+    peer_.gather_status(cids, local ? Peer::StatusScope::local : Peer::StatusScope::every_member,
+                        [r, page, cids, write, last, final_page, after_pinset](Peer::StatusMap statuses) {
       if (!r->connected()) *page = nullptr;  // the client went away: end the stream's cycle
       if (!*page) return;
-      // As IPFS Cluster filters: each member's entries that match, and a CID only where some
-      // member's does; a member that could not be asked (cluster_error) is added to the CIDs
-      // listed, so a filter never hides that its answer is missing.
-      for (std::size_t i = 0; i < cids.size(); ++i) {
-        std::map<std::string, std::string> matching;
-        std::vector<const std::pair<const std::string, std::string>*> unreachable;
-        for (const auto& entry : statuses[i]) {
-          rapidjson::Document d;
-          d.Parse(entry.second.c_str());
-          if (!d.IsObject() || !d.HasMember("status") || !d["status"].IsString()) continue;
-          auto st = parse_status(d["status"].GetString());
-          if (st && f.matches(*st)) matching.insert(entry);
-          else if (st && *st == TrackerStatus::cluster_error) unreachable.push_back(&entry);
-        }
-        if (matching.empty()) continue;
-        for (const auto* entry : unreachable) matching.insert(*entry);
-        r->write_chunk(global_info_json(cids[i], matching) + "\n");
-      }
-      if (final_page) {
-        r->finish();
-        *page = nullptr;
-        return;
-      }
+      write(cids, statuses);
+      if (final_page) return after_pinset();
       r->on_drained([r, page, last] { next_page(r, page, last); });
     });
   };

@@ -606,6 +606,96 @@ def test_a_recover_that_fails_on_the_asked_peer_is_its_cluster_error_entry_besid
         expect(r.returncode == 2 and "fault injection" in r.stderr, r.stdout + r.stderr)
 
 
+def test_pins_lists_the_cids_a_member_is_still_unpinning_after_they_left_the_pinset(ctx):
+    # A CID removed from the pinset whose unpin cannot finish on the peer that held it (its IPFS
+    # is a closed port) is listed by GET /pins after the pinset, with that member's status, as
+    # IPFS Cluster's StatusAll lists what each peer tracks: `status --filter unpin_error` never
+    # showed a failed unpin. The pinset's CIDs are still listed once each; a member that is down
+    # does not fail the listing.
+    with LocalCluster(ctx, 3) as c:
+        closed = f"/ip4/127.0.0.1/tcp/{free_port()}"
+
+        def setup(cfg):  # allocated by tag, which needs no IPFS to measure
+            cfg["ipfs_connector"]["ipfshttp"]["node_multiaddress"] = closed
+            cfg["cluster"]["monitor_ping_interval"] = "1s"
+            cfg["allocator"]["balanced"]["allocate_by"] = ["tag:group"]
+        for d in c.daemons:
+            c.edit(d, setup)
+        c.start_all()
+        leader = c.leader(20)
+        kept = make_cids(3, seed=95)
+        for cid in kept:
+            pin(leader, cid)
+        # One copy, on a follower; the leader asks.
+        holder = next(d for d in c.daemons if d is not leader)
+        asker, third = leader, next(d for d in c.daemons if d not in (leader, holder))
+
+        def peers_with_tags():
+            status, body = leader.api("GET", "/monitor/metrics/tag:group")
+            return len(json.loads(body)) if status == 200 else 0
+        wait_until(lambda: peers_with_tags() == 3, 20, "every peer's tag metric")
+        leaving = pin(leader, make_cids(1, seed=96)[0], "--replication", "1", "--allocations", holder.id)
+        status, body = leader.api("GET", f"/allocations/{leaving}")
+        expect(status == 200 and json.loads(body)["allocations"] == [holder.id], f"{status} {body}")
+
+        def holder_status():
+            status, body = holder.api("GET", f"/pins/{leaving}?local=true")
+            return json.loads(body)["peer_map"][holder.id]["status"] if status == 200 else None
+        wait_until(lambda: holder_status() == "pin_error", 30, "the pin in error on the peer holding it")
+        r = leader.cli("pin", "rm", leaving)
+        expect(r.returncode == 0, r.stderr)
+        wait_until(lambda: holder_status() == "unpin_error", 30, "the unpin in error on the peer holding it")
+
+        def listed(daemon, query):
+            status, body = daemon.api("GET", "/pins" + query)
+            expect(status in (200, 204), f"GET /pins{query}: {status} {body}")
+            return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+        # Asked of a peer that holds no record of it: the holder's answer.
+        def unpin_errors():
+            return [e for e in listed(asker, "?filter=unpin_error") if e["cid"] == leaving]
+        entries = wait_until(unpin_errors, 30, "GET /pins?filter=unpin_error to list the failed unpin")
+        expect(len(entries) == 1, f"listed {len(entries)} times: {entries}")
+        peer_map = entries[0]["peer_map"]
+        expect(set(peer_map) == {holder.id} and peer_map[holder.id]["status"] == "unpin_error",
+               f"{peer_map}")
+        expect("unreachable" in peer_map[holder.id]["error"], f"{peer_map}")
+        expect(entries[0]["allocations"] == [], f"a CID out of the pinset shows allocations: {entries[0]}")
+        # The unpin statuses together, as `status --filter` takes them.
+        wait_until(lambda: any(e["cid"] == leaving for e in listed(asker, "?filter=unpin_queued,unpinning,unpin_error")),
+                   30, "the unpin statuses to list the CID")
+
+        # Unfiltered: each pinset CID once, then the leaving CID once, with every member's status.
+        entries = listed(asker, "")
+        cids = [e["cid"] for e in entries]
+        expect(sorted(cids) == sorted(kept + [leaving]), f"listed {cids}, pinset {kept}, leaving {leaving}")
+        expect(cids[:3] == sorted(cids[:3]) and cids[-1] == leaving, f"not the pinset, then what left it: {cids}")
+        peer_map = entries[-1]["peer_map"]
+        expect(set(peer_map) == {d.id for d in c.daemons}, f"{peer_map}")
+        expect(peer_map[holder.id]["status"] in ("unpin_error", "unpin_queued", "unpinning"), f"{peer_map}")
+        expect(all(peer_map[d.id]["status"] == "unpinned" for d in (asker, third)), f"{peer_map}")
+
+        # local=true: only this peer's leaving CIDs.
+        expect(not any(e["cid"] == leaving for e in listed(asker, "?local=true")), "the asker lists the holder's")
+        wait_until(lambda: any(e["cid"] == leaving and set(e["peer_map"]) == {holder.id}
+                               for e in listed(holder, "?local=true&filter=unpin_error")),
+                   30, "the holder to list its own failed unpin with local=true")
+
+        # The CLI without CIDs goes through the listing.
+        def cli_lists():
+            r = asker.cli("status", "--filter", "unpin_error")
+            return r.returncode == 0 and leaving in r.stdout and "UNPIN_ERROR" in r.stdout.upper() and r
+        r = wait_until(cli_lists, 30, "`status --filter unpin_error` to print the failed unpin")
+        expect(not any(cid in r.stdout for cid in kept), r.stdout)
+
+        # A member down: the listing still ends and still holds the holder's failed unpin.
+        third.kill()
+        entries = wait_until(unpin_errors, 30, "the failed unpin listed with a member down")
+        expect(entries[0]["peer_map"][holder.id]["status"] == "unpin_error", f"{entries}")
+        cids = [e["cid"] for e in listed(asker, "")]
+        expect(sorted(cids) == sorted(kept + [leaving]), f"with a member down: {cids}")
+
+
 def last_log_index(daemon):
     """The last Raft log index in the peer's raft.db (read-only while the daemon runs)."""
     path = os.path.join(daemon.folder, "clusterpin-data", "raft.db")
