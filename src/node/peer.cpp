@@ -40,6 +40,7 @@
 #include "core/wire.hpp"
 #include "node/backup.hpp"
 #include "node/fault.hpp"
+#include "store/snapshot_file.hpp"
 
 namespace clusterpin::node {
 namespace {
@@ -337,17 +338,23 @@ void Peer::start(Done ready) {
       auto mark = state_->installed_snapshot();
       if (!mark) return ready(mark.error());
       if (*mark) {
+        // The received file becomes the snapshot's file first, durably, as at an install: once
+        // raft.db records the snapshot this peer may have to send it.
+        std::error_code ec;
+        auto kept = RaftDriver::snapshot_file(data_dir_, applied->index);
+        if (!std::filesystem::exists(kept, ec)) {
+          std::filesystem::rename(data_dir_ / "snapshots" / "incoming.db", kept, ec);
+          if (ec)
+            return ready(make_error(fmt::format("cannot keep the snapshot state.db was restored from as {}: {}",
+                                                kept.string(), ec.message())));
+          if (auto s = store::sync_parent_directory(kept); !s) return ready(s.error());
+        }
         store::LogBatch record;
         record.snapshot = **mark;
         if (auto s = log->apply(record); !s) return ready(s.error());
         auto reloaded = log->load();
         if (!reloaded) return ready(reloaded.error());
         durable = std::move(reloaded).value();
-        std::error_code ec;
-        auto kept = RaftDriver::snapshot_file(data_dir_, applied->index);
-        if (!std::filesystem::exists(kept, ec)) {
-          std::filesystem::rename(data_dir_ / "snapshots" / "incoming.db", kept, ec);
-        }
         options_.log(fmt::format("raft.db lacked the snapshot at index {} that state.db was restored from "
                                  "(a stop during its install): recorded it", applied->index));
       }
