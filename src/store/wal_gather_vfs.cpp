@@ -37,7 +37,10 @@ GatherFile* of(sqlite3_file* f) { return reinterpret_cast<GatherFile*>(f); }
 const sqlite3_io_methods* inner_methods(GatherFile* g) { return g->inner->pMethods; }
 
 // Writes what is buffered. Whatever the outcome the buffer is empty afterwards: after a failed
-// write SQLite abandons the transaction, and frames past its last commit are never read.
+// write the transaction is abandoned, and frames past its last commit are never read. That
+// relies on the callers: SQLite alone may roll back only the failed statement (SQLITE_FULL) and
+// go on to commit frames this dropped, but every user of this VFS (StateDb, RaftLog, TrackerDb)
+// rolls back the whole transaction when any statement in it fails.
 int flush(GatherFile* g) {
   if (g->length == 0) return SQLITE_OK;
   int rc = inner_methods(g)->xWrite(g->inner, g->buffer, g->length, g->start);
