@@ -85,7 +85,8 @@ struct HttpResponseHead {
 // The standard reason phrase for a status code ("Unknown" for codes it does not know).
 std::string_view status_reason(int status);
 
-// Escapes `text` for use inside a JSON string literal (without the surrounding quotes).
+// Escapes `text` for use inside a JSON string literal (without the surrounding quotes); bytes
+// that are not UTF-8 become \ufffd (JSON text is UTF-8).
 std::string json_escape(std::string_view text);
 
 // {"code":<status>,"message":"<message>"}: the error body shape of the ipfs-cluster REST API.

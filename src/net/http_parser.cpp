@@ -4,6 +4,8 @@
 // handed out as views into the caller's input, so bodies are never copied by the parser.
 #include "net/http_parser.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cassert>
 
@@ -130,6 +132,29 @@ std::string_view describe(HttpParseError error) {
 }
 
 HttpParser::HttpParser(Mode mode, HttpLimits limits) : mode_(mode), limits_(limits) {}
+
+std::string HttpParser::error_message() const {
+  switch (error_) {
+    case HttpParseError::start_line_too_large:
+      return fmt::format("request line too long (at most {} bytes)", limits_.max_start_line_bytes);
+    case HttpParseError::header_too_large:
+      return fmt::format("request header fields too large (at most {} bytes and {} fields)",
+                         limits_.max_header_bytes, limits_.max_header_count);
+    case HttpParseError::body_too_large:
+      return fmt::format("request body too large (at most {} bytes)", limits_.max_body_bytes);
+    case HttpParseError::bad_header: {
+      // The line as far as it is safe to show: up to 64 printable bytes.
+      std::string shown;
+      for (char c : std::string_view(line_).substr(0, 64))
+        shown += (c >= 0x20 && c < 0x7f) ? c : '?';
+      return fmt::format("malformed header field \"{}\" (expected Name: value, a token before "
+                         "the colon, no line folding)",
+                         shown);
+    }
+    default:
+      return std::string(describe(error_));
+  }
+}
 
 HttpParser::Step HttpParser::fail(size_t consumed, HttpParseError e) {
   assert(e != HttpParseError::none);
@@ -276,6 +301,9 @@ HttpParseError HttpParser::set_framing() {
   }
   auto te = split_list(headers.get_all("Transfer-Encoding"));
   auto cl_values = headers.get_all("Content-Length");
+  // A Transfer-Encoding that names no coding ("", ",") would leave Content-Length to frame
+  // the body where a proxy in front may read it as chunked: refused, as both at once are.
+  if (te.empty() && headers.has("Transfer-Encoding")) return HttpParseError::bad_framing;
   if (!te.empty()) {
     // Both framings at once is the classic request-smuggling shape: refuse it.
     if (!cl_values.empty()) return HttpParseError::bad_framing;

@@ -85,6 +85,8 @@ class HttpParser {
   const HttpHeaders& trailers() const { return trailers_; }
   std::string_view body_piece() const { return piece_; }
   HttpParseError error() const { return error_; }
+  // describe(error()) with the limit that was passed (sizes) or the line refused (a header).
+  std::string error_message() const;
   // Whether the connection may carry another message after this one.
   bool keep_alive() const { return keep_alive_; }
   // True when some bytes of a message have been consumed and the message is not done yet.

@@ -203,8 +203,14 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
           answer_error(408, fmt::format("timed out reading the request: no bytes of the request "
                                         "body for {} (idle timeout)",
                                         format_duration(read_silence_limit_)));
+        } else if (phase_ == Phase::header) {
+          answer_error(408, fmt::format("timed out reading the request head: it must arrive "
+                                        "within {} (read_header_timeout)",
+                                        format_duration(shared_->options.read_header_timeout)));
         } else {
-          answer_error(408, "timed out reading the request");
+          answer_error(408, fmt::format("timed out reading the request body: it must arrive "
+                                        "within {} (read_timeout)",
+                                        format_duration(shared_->options.read_timeout)));
         }
         return;
       case Phase::idle:
@@ -303,7 +309,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
           return;
         case HttpParser::Event::error:
           buffer_.clear();
-          answer_error(status_for(parser_.error()), describe(parser_.error()));
+          answer_error(status_for(parser_.error()), parser_.error_message());
           return;
       }
     }

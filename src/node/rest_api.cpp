@@ -164,6 +164,16 @@ void RestApi::stop() {
   server_.reset();
 }
 
+namespace {
+
+// The routes that read a request body (the unserved ones answer 501 whatever it holds).
+bool takes_body(std::string_view method, std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return method == "POST" && (path == "/pins" || path == "/add" || path == "/peers");
+}
+
+}  // namespace
+
 // Checked on the request's head, before its body is read: a client without credentials gets
 // its 401 (and the connection closes) without making the peer hold a body of up to 64 MiB.
 // CORS headers go with a refusal, so a browser can read it.
@@ -173,6 +183,11 @@ std::optional<net::HttpRefusal> RestApi::check_head(const net::HttpRequest& head
   // browser, same-origin with this API, so CORS does not stop it from reading or writing. Its
   // requests carry the page's name as Host; programs on this machine send a loopback name (an
   // HTTP/1.0 client may send none).
+  // One Host at most (RFC 9112 3.2): with two, this check and a proxy in front could each
+  // read another.
+  if (head.headers.get_all("Host").size() > 1) {
+    return net::HttpRefusal{400, "more than one Host header field: a request names one host", {}};
+  }
   if (loopback_names_only_) {
     auto host = head.headers.get("Host");
     if (host && !net::is_loopback_host(*host)) {
@@ -201,6 +216,20 @@ std::optional<net::HttpRefusal> RestApi::check_head(const net::HttpRequest& head
                       head.method, head.headers.get("Origin").value_or("")),
           std::move(cors.headers)};
     }
+  }
+  // A body only where a route reads one: elsewhere it would be read and held for nothing (up
+  // to 64 MiB a request, from the budget all requests share), and on the routes open without
+  // credentials (OPTIONS, GET /health) by anyone. Go's client sends POSTs without a body as
+  // Content-Length: 0, which is no body.
+  const bool has_body = head.headers.has("Transfer-Encoding") ||
+                        head.headers.get("Content-Length").value_or("0") != "0";
+  if (has_body && !takes_body(head.method, head.path)) {
+    return net::HttpRefusal{
+        413,
+        fmt::format("{} {} takes no request body; only POST /pins (a list of CIDs, one a line) "
+                    "does (POST /add and POST /peers are not served)",
+                    head.method, head.path),
+        cors_for(c, head).headers};
   }
   const auto& creds = c.basic_auth_credentials;
   bool open_route = head.method == "OPTIONS" || (head.method == "GET" && head.path == "/health");
@@ -482,6 +511,13 @@ void RestApi::post_pins_batch(const net::HttpRequest& q, const Responder& r) {
     ++line_number;
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
     if (line.empty()) continue;
+    // Each CID is prepared on the io thread, which also runs Raft and the peer links: a 64 MiB
+    // body of a million CIDs would hold it for seconds (and cost the leader its heartbeats).
+    if (ops.size() == kMaxPinsPerRequest) {
+      return r->send_error(413, fmt::format("line {}: at most {} CIDs a request (what `clusterpin "
+                                            "pin add -` sends in each); split the list",
+                                            line_number, kMaxPinsPerRequest));
+    }
     auto cid = Cid::parse(line);
     if (!cid) return r->send_error(400, fmt::format("line {}: {}", line_number, cid.error().message));
     auto prepared = prepare_pin(*cid, *options, now);

@@ -44,6 +44,8 @@ class RestApi {
                 const std::shared_ptr<net::HttpResponder>& r);
   void pin_path(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   void post_pins_batch(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
+  // POST /pins with a list of CIDs: what `pin add -` sends a request (and a Raft entry holds).
+  static constexpr std::size_t kMaxPinsPerRequest = 10000;
   void delete_pin(const Cid& cid, const std::shared_ptr<net::HttpResponder>& r);
   void get_allocations(const net::HttpRequest& request, const std::shared_ptr<net::HttpResponder>& r);
   void get_peers(const std::shared_ptr<net::HttpResponder>& r);

@@ -633,6 +633,9 @@ TEST_CASE("a slowloris client is cut off with 408 while another client is served
   auto elapsed = Clock::now() - started;
   CHECK(got.rfind("HTTP/1.1 408 Request Timeout\r\n", 0) == 0);
   CHECK(got.find("{\"code\":408,") != std::string::npos);
+  // The message names what was late and the limit it missed.
+  CHECK(got.find("timed out reading the request head: it must arrive within 300ms "
+                 "(read_header_timeout)") != std::string::npos);
   CHECK(slow.eof());
   CHECK(elapsed < 3s);
   CHECK(served > 5);

@@ -237,6 +237,10 @@ TEST_CASE("malformed requests are refused with the matching status") {
        HttpParseError::bad_framing, 400},
       {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", HttpParseError::unsupported_encoding,
        501},
+      // A Transfer-Encoding naming no coding, beside a Content-Length or alone.
+      {"POST / HTTP/1.1\r\nTransfer-Encoding:\r\nContent-Length: 5\r\n\r\nabcde",
+       HttpParseError::bad_framing, 400},
+      {"POST / HTTP/1.1\r\nTransfer-Encoding: ,\r\n\r\n", HttpParseError::bad_framing, 400},
       {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", HttpParseError::bad_chunk,
        400},
       {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
@@ -254,6 +258,46 @@ TEST_CASE("malformed requests are refused with the matching status") {
   // Equal repeated Content-Length values are one length, not a conflict.
   CHECK(request_error("POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab") ==
         HttpParseError::none);
+}
+
+TEST_CASE("an error's message names the limit passed or the header line refused") {
+  auto message = [](const std::string& input, HttpLimits limits = {}) {
+    HttpParser parser(HttpParser::Mode::request, limits);
+    feed(parser, input);
+    return parser.error_message();
+  };
+  HttpLimits small;
+  small.max_header_bytes = 100;
+  small.max_header_count = 7;
+  small.max_body_bytes = 10;
+  small.max_start_line_bytes = 64;
+  CHECK(message("GET / HTTP/1.1\r\nX-Big: " + std::string(200, 'a'), small) ==
+        "request header fields too large (at most 100 bytes and 7 fields)");
+  CHECK(message("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", small) ==
+        "request body too large (at most 10 bytes)");
+  CHECK(message("GET /" + std::string(100, 'a') + " HTTP/1.1\r\n", small) ==
+        "request line too long (at most 64 bytes)");
+  CHECK(message("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n").starts_with(
+      "malformed header field \"Bad Name: x\""));
+  // Bytes that are not printable are shown as '?', and at most 64 of them.
+  std::string odd = message("GET / HTTP/1.1\r\n\x01" + std::string(100, 'z') + "\r\n\r\n");
+  CHECK(odd.starts_with("malformed header field \"?" + std::string(63, 'z') + "\""));
+  CHECK(message("GET / FTP/1.1\r\n\r\n") == describe(HttpParseError::bad_start_line));
+}
+
+TEST_CASE("an error body is valid UTF-8 JSON whatever bytes its message echoes") {
+  // Valid sequences of 1 to 4 bytes are kept; bytes that are not UTF-8 (a lone continuation,
+  // an overlong form, a surrogate, past U+10FFFF, a cut sequence) become \ufffd.
+  CHECK(json_escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x8c") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x8c");
+  CHECK(json_escape("/x\xff") == "/x\\ufffd");
+  CHECK(json_escape("\x80") == "\\ufffd");
+  CHECK(json_escape("\xc0\xaf") == "\\ufffd\\ufffd");          // overlong '/'
+  CHECK(json_escape("\xed\xa0\x80") == "\\ufffd\\ufffd\\ufffd");  // a surrogate
+  CHECK(json_escape("\xf4\x90\x80\x80") == "\\ufffd\\ufffd\\ufffd\\ufffd");
+  CHECK(json_escape("ab\xe2\x82") == "ab\\ufffd\\ufffd");  // cut at the end
+  CHECK(json_escape("q\"\\\n\x01") == "q\\\"\\\\\\n\\u0001");
+  CHECK(json_error_body(404, "no route for GET /x\xff") ==
+        "{\"code\":404,\"message\":\"no route for GET /x\\ufffd\"}");
 }
 
 TEST_CASE("bytes that cannot begin a request fail at once, without waiting for a line end") {
