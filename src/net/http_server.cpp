@@ -112,9 +112,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       return;
     }
     phase_ = Phase::idle;
-    arm_read_timer(shared_->options.idle_timeout);
     // Parse pipelined requests only once this answer is sent, so a client that never reads
     // cannot make us queue answers without bound. Posting avoids recursion through handlers.
+    // The idle timeout starts there too: while the answer is still being written (a listing's
+    // tail to a slow reader) the write stall timeout bounds the connection, not idle_timeout.
     resume_after_write_ = true;
     if (!writing_) {
       asio::post(*shared_->io, [self = shared_from_this()] { self->resume(); });
@@ -163,6 +164,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void resume() {
     resume_after_write_ = false;
     if (closed_ || phase_ != Phase::idle) return;
+    arm_read_timer(shared_->options.idle_timeout);
     process();
   }
 

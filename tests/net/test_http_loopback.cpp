@@ -884,6 +884,29 @@ TEST_CASE("write_stall_timeout spares a large answer that a slow reader takes in
   CHECK(took > 2 * options.write_stall_timeout);
 }
 
+TEST_CASE("idle_timeout starts once the answer is written, not while a slow reader takes it") {
+  // The answer is complete on the server's side at once; writing it to a reader slower than
+  // idle_timeout used to be cut by the idle timer, armed as the answer was queued.
+  HttpServerOptions options;
+  options.idle_timeout = 200ms;
+  TestServer server(options);
+  const size_t size = 12u << 20;  // more than the socket buffers hold
+  RawClient raw(server.port(), 64 * 1024);
+  raw.send(fmt::format("GET /big?bytes={} HTTP/1.1\r\n\r\n", size));
+  auto start = Clock::now();
+  auto complete = [&](const std::string& s) {
+    size_t head_end = s.find("\r\n\r\n");
+    return head_end != std::string::npos && s.size() >= head_end + 4 + size;
+  };
+  std::string got = raw.read_until(complete, 30s, 32 * 1024, 2ms);
+  REQUIRE(complete(got));
+  CHECK(got.substr(got.find("\r\n\r\n") + 4) == pattern(size));
+  CHECK(Clock::now() - start > 2 * options.idle_timeout);  // the reader was that slow
+  // Once it is written the idle timeout applies: the connection closes after it.
+  raw.read_to_eof(3s);
+  CHECK(raw.eof());
+}
+
 TEST_CASE("HTTP/1.0 clients get their answer and the connection closes") {
   TestServer server;
   RawClient raw(server.port());
