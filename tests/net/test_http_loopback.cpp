@@ -862,12 +862,14 @@ TEST_CASE("a streaming client that stops reading is dropped after write_stall_ti
   CHECK(server.max_buffered.load() < options.stream_high_water_bytes + 1024);
 }
 
-TEST_CASE("write_stall_timeout spares a large answer that a slow reader takes in steadily") {
-  HttpServerOptions options;
-  options.write_stall_timeout = 250ms;
-  TestServer server(options);
-  const size_t size = 12u << 20;  // more than the socket buffers hold
-  RawClient raw(server.port(), 64 * 1024);
+// GET /big of 12 MiB (more than the socket buffers hold) read 32 KiB every 2 ms, a slow but
+// steady reader: whether it all arrived intact, and how long it took.
+struct SlowRead {
+  bool whole = false;
+  Clock::duration took{};
+};
+SlowRead read_big_slowly(RawClient& raw) {
+  const size_t size = 12u << 20;
   raw.send(fmt::format("GET /big?bytes={} HTTP/1.1\r\n\r\n", size));
   auto start = Clock::now();
   auto complete = [&](const std::string& s) {
@@ -875,13 +877,23 @@ TEST_CASE("write_stall_timeout spares a large answer that a slow reader takes in
     return head_end != std::string::npos && s.size() >= head_end + 4 + size;
   };
   std::string got = raw.read_until(complete, 30s, 32 * 1024, 2ms);
-  auto took = Clock::now() - start;
-  REQUIRE(complete(got));
-  CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
-  CHECK(got.substr(got.find("\r\n\r\n") + 4) == pattern(size));
+  SlowRead out;
+  out.took = Clock::now() - start;
+  out.whole = complete(got) && got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0 &&
+              got.substr(got.find("\r\n\r\n") + 4) == pattern(size);
+  return out;
+}
+
+TEST_CASE("write_stall_timeout spares a large answer that a slow reader takes in steadily") {
+  HttpServerOptions options;
+  options.write_stall_timeout = 250ms;
+  TestServer server(options);
+  RawClient raw(server.port(), 64 * 1024);
+  SlowRead read = read_big_slowly(raw);
+  CHECK(read.whole);
   CHECK_FALSE(raw.eof());
   // The reader was slow: the answer took longer than the stall timeout, more than once over.
-  CHECK(took > 2 * options.write_stall_timeout);
+  CHECK(read.took > 2 * options.write_stall_timeout);
 }
 
 TEST_CASE("idle_timeout starts once the answer is written, not while a slow reader takes it") {
@@ -890,18 +902,10 @@ TEST_CASE("idle_timeout starts once the answer is written, not while a slow read
   HttpServerOptions options;
   options.idle_timeout = 200ms;
   TestServer server(options);
-  const size_t size = 12u << 20;  // more than the socket buffers hold
   RawClient raw(server.port(), 64 * 1024);
-  raw.send(fmt::format("GET /big?bytes={} HTTP/1.1\r\n\r\n", size));
-  auto start = Clock::now();
-  auto complete = [&](const std::string& s) {
-    size_t head_end = s.find("\r\n\r\n");
-    return head_end != std::string::npos && s.size() >= head_end + 4 + size;
-  };
-  std::string got = raw.read_until(complete, 30s, 32 * 1024, 2ms);
-  REQUIRE(complete(got));
-  CHECK(got.substr(got.find("\r\n\r\n") + 4) == pattern(size));
-  CHECK(Clock::now() - start > 2 * options.idle_timeout);  // the reader was that slow
+  SlowRead read = read_big_slowly(raw);
+  REQUIRE(read.whole);
+  CHECK(read.took > 2 * options.idle_timeout);  // the reader was that slow
   // Once it is written the idle timeout applies: the connection closes after it.
   raw.read_to_eof(3s);
   CHECK(raw.eof());
