@@ -49,11 +49,6 @@ TrackerStatus error_status(TrackerOp op) {
   return op == TrackerOp::pin ? TrackerStatus::pin_error : TrackerStatus::unpin_error;
 }
 
-// Pins that IPFS would pin the same way: other changes (name, metadata) need no IPFS call.
-bool same_in_ipfs(const Pin& a, const Pin& b) {
-  return a.max_depth == b.max_depth && a.options.mode == b.options.mode;
-}
-
 std::string queue_full_error(std::int64_t max) {
   return fmt::format("pin/unpin operation queue is full (max_pin_queue_size {})", max);
 }
@@ -197,7 +192,8 @@ void PinTracker::track(const Pin& pin, bool allocated_here, UnixNanos now, bool 
   if (allocated_here) {
     if (!rec) return enqueue_fresh(TrackerRecord(pin), now);
     TrackerRecord r = std::move(*rec);
-    bool same = same_in_ipfs(r.pin, pin);
+    // Pinned the same way by IPFS: other changes (name, metadata) need no IPFS call.
+    bool same = PinIpfsForm::of(r.pin) == PinIpfsForm::of(pin);
     bool changed = r.remote || encode_pin(r.pin) != encode_pin(pin);
     r.pin = pin;
     r.remote = false;
