@@ -664,6 +664,12 @@ Result<std::vector<StateDb::Applied>> StateDb::apply_batch(std::span<const Entry
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const Entry& e = entries[i];
     if (e.index <= last.index) continue;  // already in the tables: replay after a restart
+    // The entries after the applied one, each once and in order: a gap would be entries this
+    // file never holds (a caller's bug or a log that lost entries), and is refused.
+    if (e.index != last.index + 1)
+      return fail(make_error(fmt::format(
+          "state.db: entry {} does not follow the applied entry {} (entries {}-{} are missing)",
+          e.index, last.index, last.index + 1, e.index - 1)));
     applied[i].new_pins.resize(e.ops.size());
     applied[i].replaced.resize(e.ops.size());
     applied[i].skipped.resize(e.ops.size());

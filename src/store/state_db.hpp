@@ -141,7 +141,8 @@ class StateDb {
   // commits write each page the pins land on once per commit instead of once per batch. A crash
   // loses the uncommitted entries together with their applied position, and the Raft log, which
   // still holds every entry above the durable applied index, replays them at the restart.
-  // Entries at or below the applied index are skipped. Returns, per entry, whether it was
+  // Entries at or below the applied index are skipped; the others must follow it one by one
+  // (an entry after a gap is refused: this file would never hold the missing ones). Returns, per entry, whether it was
   // applied now, which of its PutPin ops added a CID the pinset did not hold (the pin
   // tracker needs no record lookup for those), and the pin each other PutPin or DeletePin
   // replaced or removed (the tracker unpins a pin that moved away from its peer). On failure nothing of this call is applied;

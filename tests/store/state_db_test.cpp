@@ -47,6 +47,14 @@ bool apply(StateDb& db, raft::Index index, raft::Term term, std::vector<StateOp>
   return *r;
 }
 
+// Applies `ops` as entry `index` of a state with a history: empty entries (as a leader's no-op
+// entry) fill the indexes between the applied one and it, since state.db takes entries only in
+// order.
+bool apply_at(StateDb& db, raft::Index index, raft::Term term, std::vector<StateOp> ops) {
+  for (raft::Index i = db.applied().value().index + 1; i < index; ++i) apply(db, i, term, {});
+  return apply(db, index, term, std::move(ops));
+}
+
 std::string cid(int i) {
   // CID-like binary keys: a fixed prefix and a big-endian number, so byte order is numeric order.
   std::string k("\x01\x70\x12\x20", 4);
@@ -88,7 +96,7 @@ void in_killed_child(const std::function<void()>& body) {
 // <root>/s.db: a snapshot of a state at index 11, term 2 holding one pin (kept in <root>/a).
 void snapshot_at_11(const std::filesystem::path& root) {
   auto a = open_state(root / "a");
-  apply(a, 11, 2, {StateOp::put_pin(cid(1000), "from-snapshot")});
+  apply_at(a, 11, 2, {StateOp::put_pin(cid(1000), "from-snapshot")});
   REQUIRE(a.create_snapshot(root / "s.db").ok());
 }
 
@@ -125,7 +133,7 @@ TEST_CASE("apply stores the rows and the applied position together, and they sur
 TEST_CASE("applying an index at or below the applied index is a no-op (idempotent replay)") {
   TempDir dir;
   auto db = open_state(dir.path());
-  CHECK(apply(db, 5, 2, {StateOp::put_pin(cid(1), "v5")}));
+  CHECK(apply_at(db, 5, 2, {StateOp::put_pin(cid(1), "v5")}));
   CHECK(!apply(db, 5, 2, {StateOp::put_pin(cid(1), "replayed")}));
   CHECK(!apply(db, 3, 1, {StateOp::put_pin(cid(9), "old")}));
   CHECK(*db.get_pin(cid(1)) == std::optional<std::string>("v5"));
@@ -196,6 +204,32 @@ TEST_CASE("a conditional pin op applies only to the pin it was decided from, and
   CHECK(!db.get_pin(cid(3))->has_value());
   REQUIRE(apply(db, 5, 1, {delete_if(cid(2), "b2")}));
   CHECK(!db.get_pin(cid(2))->has_value());
+}
+
+TEST_CASE("an entry that does not follow the applied one is refused and changes nothing") {
+  TempDir dir;
+  StateDb db = open_state(dir.path());
+  REQUIRE(apply(db, 1, 1, {StateOp::put_pin(cid(1), "one")}));
+  std::vector<StateDb::Entry> batch{{2, 1, {StateOp::put_pin(cid(2), "two")}},
+                                    {4, 1, {StateOp::put_pin(cid(4), "four")}}};
+  auto r = db.apply_batch(batch);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("entry 4 does not follow the applied entry 2") !=
+        std::string::npos);
+  CHECK(r.error().message.find("3-3 are missing") != std::string::npos);
+  // The whole call is rolled back: entry 2 too, and the position stays at 1.
+  CHECK(*db.applied() == store::AppliedPosition{1, 1});
+  CHECK_FALSE(db.get_pin(cid(2)).value().has_value());
+  CHECK_FALSE(db.get_pin(cid(4)).value().has_value());
+  // A fresh file takes entry 1 first, not a later one.
+  TempDir other;
+  StateDb fresh = open_state(other.path());
+  auto late = fresh.apply(3, 1, std::vector{StateOp::put_pin(cid(3), "three")});
+  REQUIRE_FALSE(late.ok());
+  CHECK(late.error().message.find("entries 1-2 are missing") != std::string::npos);
+  // The entries in order are then taken.
+  CHECK(apply(db, 2, 1, {StateOp::put_pin(cid(2), "two")}));
+  CHECK(db.get_pin(cid(2)).value() == "two");
 }
 
 TEST_CASE("shared reads see every applied entry, and a snapshot can be taken after them") {
@@ -480,14 +514,14 @@ TEST_CASE("a snapshot restore keeps this peer's local unpins and drops the sende
   TempDir dir;
   auto a = open_state(dir.path() / "a");
   a.set_unpin_guard([](std::string_view, std::string_view) { return true; });
-  apply(a, 10, 2, {StateOp::put_pin(cid(1), "a1"), StateOp::put_pin(cid(2), "a2")});
+  apply_at(a, 10, 2, {StateOp::put_pin(cid(1), "a1"), StateOp::put_pin(cid(2), "a2")});
   apply(a, 11, 2, {StateOp::delete_pin(cid(1))});
   REQUIRE(a.local_unpins().value().size() == 1);
   REQUIRE(a.create_snapshot(dir.path() / "snap-11.db").ok());
 
   auto b = open_state(dir.path() / "b");
   b.set_unpin_guard([](std::string_view, std::string_view) { return true; });
-  apply(b, 3, 1, {StateOp::put_pin(cid(7), "b7")});
+  apply_at(b, 3, 1, {StateOp::put_pin(cid(7), "b7")});
   apply(b, 4, 1, {StateOp::delete_pin(cid(7))});
   REQUIRE(b.restore_snapshot(dir.path() / "snap-11.db").ok());
   CHECK(b.get_pin(cid(2)).value() == "a2");
@@ -609,7 +643,7 @@ TEST_CASE("a snapshot restored into another peer has exactly the original rows a
   for (int i = 0; i < 500; ++i)
     ops.push_back(StateOp::put_pin(cid(i), std::string(i % 37, 'x') + std::to_string(i)));
   ops.push_back(StateOp::put_peer("p1", "/ip4/10.0.0.1/tcp/9096"));
-  apply(a, 10, 2, ops);
+  apply_at(a, 10, 2, ops);
   apply(a, 11, 2, {StateOp::delete_pin(cid(3))});
 
   auto snap = a.create_snapshot(dir.path() / "snap-11.db");
@@ -621,7 +655,7 @@ TEST_CASE("a snapshot restored into another peer has exactly the original rows a
   apply(a, 12, 2, {StateOp::put_pin(cid(9999), "after")});
 
   auto b = open_state(dir.path() / "b");
-  apply(b, 3, 1, {StateOp::put_pin(cid(7777), "stale"), StateOp::put_peer("gone", "x")});
+  apply_at(b, 3, 1, {StateOp::put_pin(cid(7777), "stale"), StateOp::put_peer("gone", "x")});
   auto pos = b.restore_snapshot(dir.path() / "snap-11.db");
   REQUIRE_MESSAGE(pos.ok(), (pos.ok() ? "" : pos.error().message));
   CHECK(*pos == store::AppliedPosition{11, 2});
@@ -654,7 +688,7 @@ TEST_CASE("restore refuses a snapshot of another cluster and keeps the current s
   REQUIRE(a.create_snapshot(dir.path() / "s.db").ok());
   auto b = open_state(dir.path() / "b");
   REQUIRE(b.set_cluster_id("cluster-2").ok());
-  apply(b, 4, 1, {StateOp::put_pin(cid(2), "b")});
+  apply_at(b, 4, 1, {StateOp::put_pin(cid(2), "b")});
   auto r = reader(b);
   auto pos = b.restore_snapshot(dir.path() / "s.db");
   REQUIRE(!pos.ok());
@@ -674,13 +708,13 @@ TEST_CASE("a restore ends the readers open between pages: their next read names 
   std::vector<StateOp> ops;
   for (int i = 1000; i < 1050; ++i) ops.push_back(StateOp::put_pin(cid(i), "from-snapshot"));
   ops.push_back(StateOp::put_peer("p1", "/ip4/10.0.0.1/tcp/9096"));
-  apply(a, 11, 2, ops);
+  apply_at(a, 11, 2, ops);
   REQUIRE(a.create_snapshot(dir.path() / "s.db").ok());
 
   auto b = open_state(dir.path() / "b");
   ops.clear();
   for (int i = 0; i < 300; ++i) ops.push_back(StateOp::put_pin(cid(i), "old"));
-  apply(b, 5, 1, ops);
+  apply_at(b, 5, 1, ops);
   auto listing = reader(b);
   // A reader holding a read transaction (begin_snapshot) would also keep the WAL from being
   // folded into state.db before the swap.
@@ -746,7 +780,7 @@ TEST_CASE("a restore waits for a reader's call in progress on another thread, th
   auto b = open_state(dir.path() / "b");
   std::vector<StateOp> ops;
   for (int i = 0; i < 300; ++i) ops.push_back(StateOp::put_pin(cid(i), "old"));
-  apply(b, 5, 1, ops);
+  apply_at(b, 5, 1, ops);
   auto r = reader(b);
 
   std::atomic<bool> inside{false};
@@ -785,7 +819,7 @@ TEST_CASE("a restore from inside a reader's own visitor is refused instead of wa
   TempDir dir;
   snapshot_at_11(dir.path());
   auto b = open_state(dir.path() / "b");
-  apply(b, 5, 1, {StateOp::put_pin(cid(1), "old"), StateOp::put_pin(cid(2), "old")});
+  apply_at(b, 5, 1, {StateOp::put_pin(cid(1), "old"), StateOp::put_pin(cid(2), "old")});
   auto r = reader(b);
   Result<store::AppliedPosition> pos = make_error("not run");
   int visited = 0;
@@ -869,7 +903,7 @@ TEST_CASE("a snapshot that fails after its copy was written leaves no partial fi
 TEST_CASE("a received snapshot's mark is read back while state.db stands at it, and not after") {
   TempDir dir;
   StateDb leader = open_state(dir.path() / "a");
-  CHECK(apply(leader, 7, 3, {StateOp::put_pin(cid(7), "pin")}));
+  CHECK(apply_at(leader, 7, 3, {StateOp::put_pin(cid(7), "pin")}));
   auto file = dir.path() / "incoming.db";
   REQUIRE(leader.create_snapshot(file).ok());
   raft::SnapshotMeta meta;
