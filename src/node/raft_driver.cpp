@@ -105,12 +105,11 @@ Result<std::unique_ptr<RaftDriver>> RaftDriver::create(
           "{}, and the snapshot's file {} is missing: this peer cannot rebuild its state; reset "
           "it (clusterpin state cleanup) and let it catch up from the cluster",
           why, file.string()));
-    auto restored = state.restore_snapshot(file);
-    if (!restored) return make_error(fmt::format("{}; restoring it from {} failed: {}", why, file.string(), restored.error().message));
-    if (restored->index != at || restored->term != durable.snapshot.term)
-      return make_error(fmt::format("{}; its file {} holds index {} term {}, not term {}", why,
-                                    file.string(), restored->index, restored->term,
-                                    durable.snapshot.term));
+    auto restored =
+        state.restore_snapshot(file, store::AppliedPosition{at, durable.snapshot.term});
+    if (!restored)
+      return make_error(fmt::format("{}; restoring it from {} failed: {}", why, file.string(),
+                                    restored.error().message));
     fmt::print(stderr, "clusterpin daemon: {}: restored it from {}\n", why, file.string());
     durable.applied = at;
   }
@@ -381,7 +380,15 @@ Status RaftDriver::take_snapshot() {
   auto taken = state_.create_snapshot(snapshot_path(applied));
   if (!taken) return taken.error();
   // The snapshot is made at state.db's applied index, which equals the node's applied index
-  // because both advance together on this thread.
+  // because both advance together on this thread; a file at another one is not recorded.
+  if (taken->applied.index != meta->index || taken->applied.term != meta->term) {
+    std::error_code ec;
+    std::filesystem::remove(snapshot_path(applied), ec);
+    return make_error(fmt::format(
+        "the snapshot of state.db holds entry {} (term {}) where the Raft node applied entry {} "
+        "(term {}); not recorded",
+        taken->applied.index, taken->applied.term, meta->index, meta->term));
+  }
   store::LogBatch batch;
   batch.snapshot = *meta;
   // Until raft.db records the new one, the node still sends the previous snapshot: it stays
@@ -426,7 +433,7 @@ Status RaftDriver::install_received_snapshot(const raft::SnapshotMeta& meta,
   if (callbacks_.before_restore) {
     if (auto s = callbacks_.before_restore(); !s) return s;
   }
-  auto restored = state_.restore_snapshot(staging);
+  auto restored = state_.restore_snapshot(staging, store::AppliedPosition{meta.index, meta.term});
   // The crash test of a stop between this swap and raft.db's record of the snapshot.
   if (restored) fault_point("after-snapshot-restore");
   if (!restored) return restored.error();

@@ -898,7 +898,8 @@ Result<std::optional<raft::SnapshotMeta>> StateDb::installed_snapshot() {
   return std::optional<raft::SnapshotMeta>(std::move(meta));
 }
 
-Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& src) {
+Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& src,
+                                                  std::optional<AppliedPosition> expected) {
   auto w = impl_->writer_committed();
   if (!w) return w.error();
   const std::string file = impl_->file.string();
@@ -914,6 +915,11 @@ Result<AppliedPosition> StateDb::restore_snapshot(const std::filesystem::path& s
   if (!ours) return ours.error();
   if (!ours->empty() && !info->cluster_id.empty() && *ours != info->cluster_id)
     return other_cluster_error(src.string(), info->cluster_id, *ours);
+  if (expected && info->applied != *expected)
+    return make_error(fmt::format(
+        "{}: the snapshot holds the state at entry {} (term {}), not at entry {} (term {}) as its "
+        "Raft snapshot says; not restored",
+        src.string(), info->applied.index, info->applied.term, expected->index, expected->term));
 
   // 1. A durable private copy next to state.db, so the rename below is atomic (same folder),
   //    with this peer's local unpins in place of the sender's.

@@ -231,8 +231,11 @@ class StateDb {
   // snapshot belongs to another cluster, or when called from inside a call of one of this
   // StateDb's readers on the same thread (e.g. a for_each_pin visitor: it would wait for itself).
   // Open readers do not hold it up: once the snapshot is copied next to state.db, each is ended
-  // (see StateReader). Returns the new applied position.
-  Result<AppliedPosition> restore_snapshot(const std::filesystem::path& src);
+  // (see StateReader). Returns the new applied position. With `expected`, a snapshot whose
+  // applied position is another one is refused too, changing nothing (the Raft snapshot it is
+  // restored for stands at `expected`).
+  Result<AppliedPosition> restore_snapshot(const std::filesystem::path& src,
+                                           std::optional<AppliedPosition> expected = {});
   // A snapshot received from the leader carries the Raft snapshot it stands for (index, term,
   // configuration), written into the file before it is restored. state.db is swapped first and
   // raft.db records the snapshot after; a crash between the two left a state.db ahead of

@@ -510,6 +510,24 @@ TEST_CASE("a guarded unpin is recorded in the transaction of the entry that remo
   CHECK(db.local_unpins().value() == std::vector<store::LocalUnpin>{{cid(3), "three"}});
 }
 
+TEST_CASE("a restore for a Raft snapshot at another position is refused and keeps the state") {
+  TempDir dir;
+  snapshot_at_11(dir.path());
+  auto b = open_state(dir.path() / "b");
+  apply_at(b, 5, 1, {StateOp::put_pin(cid(1), "b")});
+  auto pos = b.restore_snapshot(dir.path() / "s.db", store::AppliedPosition{12, 2});
+  REQUIRE_FALSE(pos.ok());
+  CHECK(pos.error().message.find("holds the state at entry 11 (term 2), not at entry 12 (term 2)") !=
+        std::string::npos);
+  CHECK(*b.applied() == store::AppliedPosition{5, 1});
+  CHECK(b.get_pin(cid(1)).value() == "b");
+  CHECK_FALSE(b.get_pin(cid(1000)).value().has_value());
+  // At the position it holds, the same file is restored.
+  auto at = b.restore_snapshot(dir.path() / "s.db", store::AppliedPosition{11, 2});
+  REQUIRE_MESSAGE(at.ok(), (at.ok() ? "" : at.error().message));
+  CHECK(b.get_pin(cid(1000)).value() == "from-snapshot");
+}
+
 TEST_CASE("a snapshot restore keeps this peer's local unpins and drops the sender's") {
   TempDir dir;
   auto a = open_state(dir.path() / "a");
