@@ -122,6 +122,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     }
   }
 
+  // Runs `f` on the server's io_context, after the current handler returns.
+  void post(std::function<void()> f) { asio::post(*shared_->io, std::move(f)); }
+
   void on_drained(std::function<void()> callback) {
     drained_ = std::move(callback);
     if (closed_ || buffered() <= high_water() / 2) {
@@ -496,13 +499,14 @@ HttpResponder::~HttpResponder() {
 }
 
 void HttpResponder::abort() {
+  if (state_ == State::done) return;  // answered: the connection may be serving the next one
   state_ = State::done;
   if (auto* c = connection_.get()) c->close();
 }
 
 bool HttpResponder::connected() const {
   auto* c = connection_.get();
-  return c && c->open();
+  return state_ != State::done && c && c->open();
 }
 
 size_t HttpResponder::buffered_bytes() const {
@@ -555,6 +559,7 @@ void HttpResponder::start_stream(int status, HttpHeaders headers) {
 }
 
 bool HttpResponder::write_chunk(std::string_view data) {
+  if (state_ == State::done) return false;  // a HEAD answer, ended at its head (below)
   assert(state_ == State::stream_pending || state_ == State::streaming);
   auto* c = connection_.get();
   if (!c || !c->open()) return false;
@@ -565,8 +570,15 @@ bool HttpResponder::write_chunk(std::string_view data) {
     if (!raw_stream_) headers.set("Trailer", "X-Stream-Error");
     write_head(stream_status_, std::move(headers), true, {});
   }
-  // An empty chunk would end the body, and HEAD answers carry no body at all.
-  if (data.empty() || head_request_) {
+  // The head is the whole answer to HEAD: it ends here, and the producer hears so at once
+  // (false, then connected() false) instead of producing a listing nobody reads.
+  if (head_request_) {
+    c->push();
+    state_ = State::done;
+    c->response_complete();
+    return false;
+  }
+  if (data.empty()) {  // an empty chunk would end the body
     c->push();
     return true;
   }
@@ -585,10 +597,14 @@ void HttpResponder::on_drained(std::function<void()> callback) {
   if (!c) {
     return;  // nobody will ever drain; the producer sees connected() == false on its next call
   }
+  // An answer already ended (HEAD) no longer owns the connection's drain callback, which the
+  // next request's answer may be using: the producer is called back at once, to see the end.
+  if (state_ == State::done) return c->post(std::move(callback));
   c->on_drained(std::move(callback));
 }
 
 void HttpResponder::finish(HttpHeaders trailers) {
+  if (state_ == State::done) return;  // a HEAD answer, ended at its head (see write_chunk)
   assert(state_ == State::stream_pending || state_ == State::streaming);
   if (state_ == State::stream_pending) {
     // ipfs-cluster: an empty stream answers 204; a stream that failed before its first item

@@ -96,7 +96,9 @@ class HttpResponder {
   // or the error as a 500 JSON body when the trailer X-Stream-Error is set (ipfs-cluster rules).
   void start_stream(int status, HttpHeaders headers = {});
   // Queues one chunk. Returns false when unsent bytes are above the high-water mark: the
-  // producer should stop and call on_drained() to be resumed.
+  // producer should stop and call on_drained() to be resumed. The answer to HEAD ends at the
+  // first chunk (its head); that call and any later one return false, and connected() turns
+  // false: a producer that checks it after on_drained() stops there.
   bool write_chunk(std::string_view data);
   // Runs `callback` once, when unsent bytes fall to half the high-water mark, or at once if they
   // already have. It also runs when the connection is lost: check connected() in it.
@@ -108,6 +110,7 @@ class HttpResponder {
   // (a client must not mistake a cut stream for a complete one).
   void abort();
 
+  // The client still takes this answer: its connection is open and the answer not ended.
   bool connected() const;
   size_t buffered_bytes() const;
   bool answered() const { return state_ == State::done; }

@@ -826,7 +826,7 @@ void RestApi::get_statuses(const net::HttpRequest& q, const Responder& r) {
   // member's does; a member that could not be asked (cluster_error) is added to the CIDs
   // listed, so a filter never hides that its answer is missing.
   WriteStatuses write = [this, r, f](const std::vector<Cid>& cids, const Peer::StatusMap& statuses) {
-    for (std::size_t i = 0; i < cids.size(); ++i) {
+    for (std::size_t i = 0; i < cids.size() && r->connected(); ++i) {
       std::map<std::string, std::string> matching;
       std::vector<const std::pair<const std::string, std::string>*> unreachable;
       for (const auto& entry : statuses[i]) {

@@ -250,6 +250,14 @@ def test_head_is_answered_as_get_without_a_body(ctx):
         expect(status == 200, body)
         raw, _ = raw_exchange(d, b"HEAD /allocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         expect(status_line(raw) == 200 and raw.endswith(b"\r\n\r\n"), raw[:300])
+        # A listing's HEAD ends at its head and the connection answers the next request.
+        raw, _ = raw_exchange(d, b"HEAD /pins HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                                 b"HEAD /allocations HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                                 b"GET /version HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        answers = raw.split(b"HTTP/1.1 ")
+        expect([a[:3] for a in answers[1:]] == [b"200", b"200", b"200"], raw[:600])
+        expect(b'"version"' in answers[3] and answers[1].endswith(b"\r\n\r\n")
+               and answers[2].endswith(b"\r\n\r\n"), raw[:600])
 
 
 def test_the_trailing_slash_redirect_keeps_escapes_in_the_path_and_injects_no_header(ctx):

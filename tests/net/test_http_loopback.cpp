@@ -48,6 +48,7 @@ struct LineStream : std::enable_shared_from_this<LineStream> {
   size_t next = 0;
   std::string error;
   std::atomic<size_t>* max_buffered = nullptr;
+  std::atomic<size_t>* lines_written = nullptr;
 
   void pump() {
     while (next < count) {
@@ -55,6 +56,7 @@ struct LineStream : std::enable_shared_from_this<LineStream> {
       bool more = responder->write_chunk(
           fmt::format("{{\"n\":{},\"pad\":\"{}\"}}\n", next, std::string(40, 'x')));
       ++next;
+      if (lines_written) ++*lines_written;
       size_t buffered = responder->buffered_bytes();
       if (max_buffered && buffered > max_buffered->load()) max_buffered->store(buffered);
       if (!more) {
@@ -115,6 +117,7 @@ class TestServer {
   const HttpEndpoint& endpoint() const { return endpoint_; }
   uint16_t port() const { return endpoint_.port; }
   std::atomic<size_t> max_buffered{0};
+  std::atomic<size_t> stream_lines{0};  // lines the /stream producers wrote, all together
   std::atomic<int> requests{0};
 
   std::vector<std::string> remotes() {
@@ -156,6 +159,7 @@ class TestServer {
       s->responder = w;
       s->count = std::stoul(std::string(r.query_value("n").value_or("10")));
       s->max_buffered = &max_buffered;
+      s->lines_written = &stream_lines;
       if (r.path == "/stream-error") s->error = "boom";
       w->start_stream(200, {{"Content-Type", "application/json"}});
       s->pump();
@@ -551,6 +555,29 @@ TEST_CASE("HEAD gets the headers of GET without a body") {
   CHECK(answer->headers.get("Content-Length") == "5");
   CHECK(answer->body.empty());
   CHECK(client.request(server.endpoint(), get("/hello"))->body == "hello");
+}
+
+TEST_CASE("HEAD of a stream ends at its head: the producer stops, the connection goes on") {
+  TestServer server;
+  BlockingHttpClient client;
+  HttpClientRequest r = get("/stream?n=100000");
+  r.method = "HEAD";
+  auto answer = client.request(server.endpoint(), r);
+  REQUIRE(answer.ok());
+  CHECK(answer->status == 200);
+  CHECK(answer->headers.get("Content-Type") == "application/json");
+  CHECK(answer->body.empty());
+  // The same connection answers the next request, and the producer never got past its first
+  // line (before, it produced all 100,000 for nobody).
+  auto next = client.request(server.endpoint(), get("/hello"));
+  REQUIRE(next.ok());
+  CHECK(next->body == "hello");
+  CHECK(client.idle_connections() == 1);
+  CHECK(server.stream_lines.load() == 1);
+  // GET of the same stream still sends every line.
+  auto whole = client.request(server.endpoint(), get("/stream?n=500"));
+  REQUIRE(whole.ok());
+  CHECK(std::count(whole->body.begin(), whole->body.end(), '\n') == 500);
 }
 
 TEST_CASE("OPTIONS * is answered by the server itself; OPTIONS on a path goes to the handler") {
