@@ -321,7 +321,8 @@ int pin_call(std::string_view applet, const cxxopts::ParseResult& args, const st
 }
 
 // `pin add -`: CIDs from standard input, checked locally and sent in batches of 10,000 (one
-// request and one Raft entry per batch, not one round trip per CID).
+// request per batch, not one round trip per CID; the leader proposes it as entries of at most
+// 512 KiB, two for 10,000 pins).
 int add_from_stdin(const cxxopts::ParseResult& args) {
   auto client = ApiClient::from_args(args);
   if (!client) return usage_error("pin add", client.error().message);

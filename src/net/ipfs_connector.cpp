@@ -295,6 +295,7 @@ struct IpfsConnector::State : std::enable_shared_from_this<IpfsConnector::State>
         stream_client(io, client_options(Budget::stream, options)),
         pin_client(io, client_options(Budget::pin, options)),
         unpin_client(io, client_options(Budget::unpin, options)),
+        repogc_client(io, client_options(Budget::repogc, options)),
         limiter(io) {}
 
   asio::io_context& io;
@@ -304,6 +305,7 @@ struct IpfsConnector::State : std::enable_shared_from_this<IpfsConnector::State>
   HttpClient stream_client;
   HttpClient pin_client;
   HttpClient unpin_client;
+  HttpClient repogc_client;
 
   int consecutive_failures = 0;
   Clock::time_point next_slot{};
@@ -322,7 +324,7 @@ struct IpfsConnector::State : std::enable_shared_from_this<IpfsConnector::State>
       case Budget::unpin:
         return unpin_client;
       case Budget::repogc:
-        return stream_client;
+        return repogc_client;
     }
     return request_client;
   }
@@ -384,11 +386,12 @@ struct IpfsConnector::State : std::enable_shared_from_this<IpfsConnector::State>
           fmt::format("no connection within {}", format_go_duration(options.connect_timeout)));
     }
     if (contains(reason, "(request timeout)")) {
-      bool unpin = call.budget == Budget::unpin;
-      return fmt::format(
-          "IPFS {} at {}: no answer within {} ({})", call.subject, maddr,
-          format_go_duration(unpin ? options.unpin_timeout : options.request_timeout),
-          unpin ? "unpin_timeout" : "ipfs_request_timeout");
+      auto [limit, setting] =
+          call.budget == Budget::unpin    ? std::pair(options.unpin_timeout, "unpin_timeout")
+          : call.budget == Budget::repogc ? std::pair(options.repogc_timeout, "repogc_timeout")
+                                          : std::pair(options.request_timeout, "ipfs_request_timeout");
+      return fmt::format("IPFS {} at {}: no answer within {} ({})", call.subject, maddr,
+                         format_go_duration(limit), setting);
     }
     if (contains(reason, "(stall timeout)")) {
       if (call.budget == Budget::pin) {
@@ -494,6 +497,7 @@ struct PinAddProgress {
   bool saw_pins = false;
   std::vector<bool> answered;  // per asked CID: named in Pins
   std::string bad;
+  std::string ipfs_message;  // IPFS's own error, when `bad` is one
 };
 
 // pin/add with progress of one or more CIDs (IPFS pins them one after another): Kubo streams
@@ -531,6 +535,7 @@ void add_pins(const std::shared_ptr<State>& state, std::vector<Cid> cids, PinMod
     }
     if (std::string_view message = string_of(member(doc, "Message")); !message.empty()) {
       seen->bad = ipfs_error("pin/add", message);
+      seen->ipfs_message = message;
       return false;
     }
     const auto* pins = member(doc, "Pins");
@@ -569,19 +574,25 @@ void add_pins(const std::shared_ptr<State>& state, std::vector<Cid> cids, PinMod
       state, std::move(sent), line_sink(answer, on_line),
       [call, maddr, pin_timeout, text, mode, answer, seen, cids = std::move(cids),
        done = std::move(done)](Answer a) {
+        // Kubo refuses a direct pin over a recursive one: the content is pinned either way.
+        // The refusal comes as the status of the answer, or, once a progress line went out
+        // (an answer slower than 500 ms), as an error line or the X-Stream-Error trailer.
+        auto pinned_anyway = [&](std::string_view message) {
+          return mode == PinMode::direct && cids.size() == 1 &&
+                 contains(message, "already pinned recursively");
+        };
         if (seen->stalled)
           return done(make_error(no_progress_message(call.subject, maddr, pin_timeout)));
-        if (!seen->bad.empty()) return done(make_error(seen->bad));
+        if (!seen->bad.empty())
+          return pinned_anyway(seen->ipfs_message) ? done({}) : done(make_error(seen->bad));
         if (!a) return done(a.error());
         if (!is_success(a->status)) {
           std::string message = ipfs_message(a->status, answer->error_body);
-          // Kubo refuses a direct pin over a recursive one: the content is pinned either way.
-          if (mode == PinMode::direct && cids.size() == 1 &&
-              contains(message, "already pinned recursively"))
-            return done({});
+          if (pinned_anyway(message)) return done({});
           return done(make_error(ipfs_error(call.command, message)));
         }
         if (std::string e = a->stream_error(); !e.empty()) {
+          if (pinned_anyway(e)) return done({});
           return done(make_error(ipfs_error(call.command, e)));
         }
         if (!seen->saw_pins) {

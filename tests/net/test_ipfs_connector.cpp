@@ -319,6 +319,15 @@ TEST_CASE("a direct pin of a CID IPFS already pins recursively counts as pinned"
   Harness h(kubo);
   CHECK(h.pin_add(cid, PinMode::direct).ok());
   CHECK_FALSE(h.pin_add(cid, PinMode::recursive).ok());
+  // The same refusal after a progress line (a slower answer): as an error line of the stream,
+  // or as its X-Stream-Error trailer.
+  std::string refusal = fmt::format("pin: {} already pinned recursively", cid.to_string());
+  kubo.route("pin/add", ndjson({"{}", fmt::format(R"({{"Message":"{}","Code":0}})", refusal)}));
+  CHECK(h.pin_add(cid, PinMode::direct).ok());
+  CHECK_FALSE(h.pin_add(cid, PinMode::recursive).ok());
+  kubo.route("pin/add", ndjson({"{}"}, refusal));
+  CHECK(h.pin_add(cid, PinMode::direct).ok());
+  CHECK_FALSE(h.pin_add(cid, PinMode::recursive).ok());
 }
 
 // A pin/add route that writes `line` every 40ms for as long as the client listens.
@@ -699,6 +708,43 @@ TEST_CASE("id, swarm_connect and repo_gc read what IPFS answers") {
   auto f = wait_for(h.io, failed);
   REQUIRE_FALSE(f.ok());
   CHECK(f.error().message == "IPFS error (repo/gc): could not remove block: disk on fire");
+}
+
+// Answers with `route` after `delay` of silence, as Kubo's repo/gc while it waits for its lock.
+static Route after_silence(milliseconds delay, Route route) {
+  return [delay, route](const HttpRequest& q, std::shared_ptr<HttpResponder> w,
+                        asio::io_context& io) {
+    auto timer = std::make_shared<asio::steady_timer>(io, delay);
+    timer->async_wait([timer, route, q, w, &io](asio::error_code ec) {
+      if (!ec) route(q, w, io);
+    });
+  };
+}
+
+TEST_CASE("repo/gc waits for IPFS up to repogc_timeout, not ipfs_request_timeout") {
+  FakeKubo kubo;
+  Cid a = content_cid("gc after a long silence");
+  kubo.route("repo/gc", after_silence(800ms, ndjson({fmt::format(R"({{"Key":{{"/":"{}"}}}})",
+                                                                 a.to_string())})));
+  IpfsConnectorOptions o = options_for(kubo.maddr());
+  o.request_timeout = 200ms;  // silence four times longer than this is fine for a GC
+  o.repogc_timeout = 10s;
+  Harness h(o);
+  std::optional<Result<std::vector<Cid>>> gc;
+  h.connector.repo_gc([&](Result<std::vector<Cid>> r) { gc = std::move(r); });
+  auto removed = wait_for(h.io, gc);
+  REQUIRE_MESSAGE(removed.ok(), (removed.ok() ? "" : removed.error().message));
+  CHECK(*removed == std::vector<Cid>{a});
+
+  // repogc_timeout bounds the whole collection, and the error names it.
+  IpfsConnectorOptions short_gc = options_for(kubo.maddr());
+  short_gc.repogc_timeout = 300ms;
+  Harness h2(short_gc);
+  std::optional<Result<std::vector<Cid>>> cut;
+  h2.connector.repo_gc([&](Result<std::vector<Cid>> r) { cut = std::move(r); });
+  auto c = wait_for(h2.io, cut);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().message.find("no answer within 300ms (repogc_timeout)") != std::string::npos);
 }
 
 TEST_CASE("the connector speaks to a daemon on a unix socket") {
