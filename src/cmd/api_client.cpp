@@ -23,8 +23,8 @@ namespace {
 
 // The --host forms parse_http_endpoint takes, as man/clusterpin.1 (CLIENT OPTIONS) lists them.
 constexpr std::string_view kHostForms =
-    "/ip4/<ip>/tcp/<port>, /ip6/<ip>/tcp/<port>, /dns4/localhost/tcp/<port>, <ip>:<port>, "
-    "localhost:<port>, [<ipv6>]:<port>, http://<ip>:<port>, unix:<path> or /unix/<path>";
+    "/ip4/<ip>/tcp/<port>, /ip6/<ip>/tcp/<port>, /dns4/<name>/tcp/<port>, <ip>:<port>, "
+    "<name>:<port>, [<ipv6>]:<port>, http://<ip or name>:<port>, unix:<path> or /unix/<path>";
 
 }  // namespace
 

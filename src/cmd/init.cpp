@@ -129,9 +129,10 @@ Status check_peer_multiaddr(std::string_view flag, const std::string& text) {
   return {};
 }
 
+// --api is listened on (an address), --ipfs is connected to (an address or a name).
 Result<net::HttpEndpoint> check_http_multiaddr(std::string_view flag, const std::string& text) {
   if (auto m = Multiaddr::parse(text); !m) return make_error(fmt::format("--{}: {}", flag, m.error().message));
-  auto endpoint = net::parse_http_endpoint(text);
+  auto endpoint = flag == "api" ? net::parse_http_listen_endpoint(text) : net::parse_http_endpoint(text);
   if (!endpoint) return make_error(fmt::format("--{}: {}", flag, endpoint.error().message));
   return endpoint;
 }

@@ -128,9 +128,29 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     milliseconds limit = shared_->options.connect_timeout.count() > 0
                              ? shared_->options.connect_timeout
                              : shared_->options.stall_timeout;
-    arm_stall(limit);
+    arm_stall(limit);  // the name's resolution included
+    if (!endpoint_.is_named()) return dial();
+    // A name is resolved at each new connection (a container's address changes when it is
+    // restarted), with the system's resolv.conf and hosts file as they are now.
+    resolve_host(*shared_->io, load_resolver_config(), endpoint_.host, endpoint_.family,
+                 [self = shared_from_this()](Result<std::vector<asio::ip::address>> r) {
+                   if (self->finished_) return;
+                   if (!r) return self->fail(r.error().message);
+                   if (r->empty())
+                     return self->fail(fmt::format("cannot resolve {}: no address", self->endpoint_.host));
+                   self->addresses_ = std::move(r).value();
+                   self->dial();
+                 });
+  }
+
+  // Connects to endpoint_, or to the next of the addresses its name resolved to.
+  void dial() {
     auto on_connected = [self = shared_from_this()](asio::error_code ec) {
       if (self->finished_) return;
+      if (ec && self->next_address_ < self->addresses_.size()) {
+        self->socket_.reset();
+        return self->dial();  // the name has another address: try it
+      }
       self->connecting_ = false;
       if (ec) {
         if (ec == asio::error::connection_refused) {
@@ -148,9 +168,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     // The socket moves into HttpSocket after the connect; until then it is a member, so that a
     // timer firing first can close it (see fail()).
     if (endpoint_.kind == HttpEndpoint::Kind::tcp) {
+      asio::ip::tcp::endpoint target = endpoint_.tcp_endpoint();
+      if (endpoint_.is_named()) target.address(addresses_.at(next_address_++));
       connecting_tcp_ = std::make_unique<asio::ip::tcp::socket>(*shared_->io);
       connecting_tcp_->async_connect(
-          endpoint_.tcp_endpoint(), [self = shared_from_this(), on_connected](asio::error_code ec) {
+          target, [self = shared_from_this(), on_connected](asio::error_code ec) {
             if (self->finished_) return;  // fail() closed the socket: nothing to hand over
             self->socket_ = std::make_unique<HttpSocket>(std::move(*self->connecting_tcp_));
             self->connecting_tcp_.reset();
@@ -397,6 +419,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // The socket of a connect in progress (one of the two, by endpoint kind).
   std::unique_ptr<asio::ip::tcp::socket> connecting_tcp_;
   std::unique_ptr<asio::local::stream_protocol::socket> connecting_local_;
+  std::vector<asio::ip::address> addresses_;  // a named endpoint's, as resolved
+  std::size_t next_address_ = 0;
   std::string wire_;
   std::string piece_;  // the chunk of a streamed body being written
   bool body_done_ = false;

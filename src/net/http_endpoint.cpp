@@ -1,4 +1,5 @@
-// Parsing of HTTP endpoints from host:port, URL and multiaddr forms, without DNS.
+// Parsing of HTTP endpoints from host:port, URL and multiaddr forms; names are kept to be
+// resolved by the client that connects.
 // Every refusal names the text given and the forms that would be accepted.
 #include "net/http_endpoint.hpp"
 
@@ -10,8 +11,8 @@ namespace clusterpin::net {
 
 namespace {
 constexpr std::string_view kForms =
-    "expected host:port with a numeric IP or localhost, [v6]:port, /ip4/<ip>/tcp/<port> or "
-    "unix:<path>";
+    "expected host:port with an IP or a name, [v6]:port, /ip4/<ip>/tcp/<port>, "
+    "/dns4/<name>/tcp/<port> or unix:<path>";
 
 Error endpoint_error(std::string_view text, std::string_view why) {
   return make_error(fmt::format("HTTP endpoint \"{}\": {} ({})", text, why, kForms));
@@ -35,6 +36,7 @@ bool parse_host(std::string_view host, asio::ip::address& out) {
   out = asio::ip::make_address(std::string(host), ec);
   return !ec;
 }
+
 }  // namespace
 
 HttpEndpoint HttpEndpoint::tcp(asio::ip::address address, uint16_t port) {
@@ -42,6 +44,15 @@ HttpEndpoint HttpEndpoint::tcp(asio::ip::address address, uint16_t port) {
   e.kind = Kind::tcp;
   e.address = address;
   e.port = port;
+  return e;
+}
+
+HttpEndpoint HttpEndpoint::named(std::string host, uint16_t port, AddressFamily family) {
+  HttpEndpoint e;
+  e.kind = Kind::tcp;
+  e.host = std::move(host);
+  e.port = port;
+  e.family = family;
   return e;
 }
 
@@ -54,6 +65,7 @@ HttpEndpoint HttpEndpoint::unix_socket(std::string path) {
 
 std::string HttpEndpoint::to_string() const {
   if (kind == Kind::unix_socket) return "unix:" + path;
+  if (!host.empty()) return fmt::format("{}:{}", host, port);
   if (address.is_v6()) return fmt::format("[{}]:{}", address.to_string(), port);
   return fmt::format("{}:{}", address.to_string(), port);
 }
@@ -78,14 +90,21 @@ Result<HttpEndpoint> parse_http_endpoint(std::string_view text) {
       return endpoint_error(text, "unsupported multiaddr");
     asio::ip::address address;
     bool dns = parts[0] == "dns" || parts[0] == "dns4" || parts[0] == "dns6";
-    if (dns && parts[1] != "localhost") return endpoint_error(text, "DNS names are not resolved");
     if (!dns && parts[0] != "ip4" && parts[0] != "ip6")
       return endpoint_error(text, "unsupported multiaddr");
+    uint16_t port = 0;
+    if (dns && parts[1] != "localhost") {
+      if (!validate_host_name(parts[1])) return endpoint_error(text, "invalid DNS name");
+      if (!parse_port(parts[3], port)) return endpoint_error(text, "invalid port");
+      AddressFamily family = parts[0] == "dns4"   ? AddressFamily::v4
+                             : parts[0] == "dns6" ? AddressFamily::v6
+                                                  : AddressFamily::any;
+      return HttpEndpoint::named(std::string(parts[1]), port, family);
+    }
     if (!parse_host(parts[1], address) || (parts[0] == "ip4" && !address.is_v4()) ||
         (parts[0] == "ip6" && !address.is_v6())) {
       return endpoint_error(text, "invalid IP address");
     }
-    uint16_t port = 0;
     if (!parse_port(parts[3], port)) return endpoint_error(text, "invalid port");
     return HttpEndpoint::tcp(address, port);
   }
@@ -107,10 +126,27 @@ Result<HttpEndpoint> parse_http_endpoint(std::string_view text) {
     port_text = rest.substr(colon + 1);
   }
   asio::ip::address address;
-  if (!parse_host(host, address)) return endpoint_error(text, "host is not a numeric IP address");
   uint16_t port = 0;
+  if (!parse_host(host, address)) {
+    // Not an IP: a name ("ipfs0:5001"), unless it is no valid one or a bracketed IPv6.
+    if (text.find('[') != std::string_view::npos || !validate_host_name(host))
+      return endpoint_error(text, "host is neither an IP address nor a DNS name");
+    if (!parse_port(port_text, port)) return endpoint_error(text, "invalid port");
+    return HttpEndpoint::named(std::string(host), port, AddressFamily::any);
+  }
   if (!parse_port(port_text, port)) return endpoint_error(text, "invalid port");
   return HttpEndpoint::tcp(address, port);
+}
+
+Result<HttpEndpoint> parse_http_listen_endpoint(std::string_view text) {
+  auto endpoint = parse_http_endpoint(text);
+  if (!endpoint) return endpoint;
+  if (endpoint->is_named())
+    return make_error(fmt::format(
+        "HTTP endpoint \"{}\": a server listens on an IP address (or localhost) or a unix "
+        "socket, not on the name \"{}\"",
+        text, endpoint->host));
+  return endpoint;
 }
 
 bool is_loopback_host(std::string_view host) {

@@ -1,7 +1,8 @@
 // Where an HTTP server listens or a client connects: a TCP address (IPv4/IPv6, numeric, or
-// "localhost") or a unix socket path, parsed from the forms users write in service.json and on
-// command lines ("127.0.0.1:9094", "[::1]:5001", "/ip4/127.0.0.1/tcp/5001", "unix:/run/x.sock").
-// Names are never resolved through DNS: a static binary has no working getaddrinfo.
+// "localhost"), a host name that a client resolves when it connects (net/dns_resolver.hpp: the
+// static binary has no getaddrinfo), or a unix socket path, parsed from the forms users write in
+// service.json and on command lines ("127.0.0.1:9094", "[::1]:5001", "/ip4/127.0.0.1/tcp/5001",
+// "/dns4/ipfs0/tcp/5001", "ipfs0:5001", "unix:/run/x.sock"). A server listens on an address.
 #pragma once
 
 #include <cstdint>
@@ -12,28 +13,44 @@
 #include <asio.hpp>
 
 #include "core/result.hpp"
+#include "net/dns_resolver.hpp"
 
 namespace clusterpin::net {
 
 struct HttpEndpoint {
   enum class Kind { tcp, unix_socket };
   Kind kind = Kind::tcp;
-  asio::ip::address address;  // tcp only
+  asio::ip::address address;  // tcp only, unless `host` is set
   uint16_t port = 0;          // tcp only; 0 asks the OS for a free port when listening
   std::string path;           // unix_socket only
+  // tcp only: a name to resolve at each new connection, with the addresses it may take
+  // (/dns4: IPv4 only, /dns6: IPv6 only); `address` is unset.
+  std::string host;
+  AddressFamily family = AddressFamily::any;
 
   static HttpEndpoint tcp(asio::ip::address address, uint16_t port);
+  static HttpEndpoint named(std::string host, uint16_t port, AddressFamily family);
   static HttpEndpoint unix_socket(std::string path);
 
-  // "127.0.0.1:9094", "[::1]:9094" or "unix:/path": used in every error message.
+  bool is_named() const { return kind == Kind::tcp && !host.empty(); }
+  // "127.0.0.1:9094", "[::1]:9094", "ipfs0:5001" or "unix:/path": used in every error message.
   std::string to_string() const;
+  // The address to connect to or listen on; for a named endpoint, once resolved (with_address).
   asio::ip::tcp::endpoint tcp_endpoint() const { return {address, port}; }
+  HttpEndpoint with_address(asio::ip::address resolved) const {
+    HttpEndpoint e = *this;
+    e.address = resolved;
+    return e;
+  }
   bool operator==(const HttpEndpoint& other) const = default;
 };
 
 // Parses "host:port", "[v6]:port", "http://host:port[/]", "/ip4|ip6/<addr>/tcp/<port>",
-// "/dns|dns4|dns6/localhost/tcp/<port>", "unix:<path>" and "/unix/<path>".
+// "/dns|dns4|dns6/<name>/tcp/<port>", "unix:<path>" and "/unix/<path>"; host is a numeric IP,
+// "localhost" (the IPv4 loopback, never asked), or a DNS name.
 Result<HttpEndpoint> parse_http_endpoint(std::string_view text);
+// The same for an address to listen on: a name is refused (a server binds an address).
+Result<HttpEndpoint> parse_http_listen_endpoint(std::string_view text);
 
 // Whether an HTTP Host header value names this machine's loopback: "localhost" or a name under
 // it (RFC 6761), an IPv4 address in 127.0.0.0/8 or "[::1]", each with an optional ":port".

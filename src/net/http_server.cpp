@@ -687,6 +687,9 @@ HttpServer::~HttpServer() {
 }
 
 Result<HttpEndpoint> HttpServer::listen(const HttpEndpoint& endpoint) {
+  if (endpoint.is_named())
+    return make_error(fmt::format("cannot listen for HTTP on the name {}: give an address",
+                                  endpoint.to_string()));
   asio::error_code ec;
   if (endpoint.kind == HttpEndpoint::Kind::tcp) {
     auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(io_);

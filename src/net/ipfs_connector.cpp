@@ -377,6 +377,7 @@ struct IpfsConnector::State : std::enable_shared_from_this<IpfsConnector::State>
     // The HTTP client's sentences: see http_client.cpp (connect, timers).
     if (reason.starts_with("connection refused")) return down("connection refused");
     if (reason.starts_with("no unix socket")) return down("no such unix socket");
+    if (reason.starts_with("cannot resolve ")) return down(reason);
     if (std::string prefix = fmt::format("cannot connect to {}: ", key);
         reason.starts_with(prefix)) {
       return down(reason.substr(prefix.size()));

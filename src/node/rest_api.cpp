@@ -133,7 +133,7 @@ RestApi::~RestApi() { stop(); }
 
 Result<std::string> RestApi::start() {
   const RestApiConfig& c = peer_.config().restapi;
-  auto endpoint = net::parse_http_endpoint(c.http_listen_multiaddress);
+  auto endpoint = net::parse_http_listen_endpoint(c.http_listen_multiaddress);
   if (!endpoint) {
     return make_error(fmt::format("api.restapi.http_listen_multiaddress: {}", endpoint.error().message));
   }

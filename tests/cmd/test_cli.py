@@ -493,8 +493,13 @@ def test_init_refuses_addresses_the_daemon_would_refuse_and_writes_nothing(ctx):
         expect(r.returncode == 1 and flag + ":" in r.stderr and value.split("/p2p/")[0] in r.stderr,
                f"{flag} {value}: {r.stderr}")
         expect(not os.path.exists(os.path.join(folder, "service.json")), f"{flag}: service.json written")
-    for flag, value in (("--api", "/ip4/127.0.0.1/tcp/9194"), ("--ipfs", "/unix/run/ipfs.sock")):
-        r = ctx.run("init", "--config", ctx.folder("goodaddr" + flag), flag, value)
+    r = ctx.run("init", "--config", folder, "--api", "/dns4/api.example.org/tcp/9094")
+    expect(r.returncode == 1 and "--api:" in r.stderr and 'not on the name "api.example.org"' in r.stderr,
+           r.stderr)
+    expect(not os.path.exists(os.path.join(folder, "service.json")), "--api name: service.json written")
+    for flag, value in (("--api", "/ip4/127.0.0.1/tcp/9194"), ("--ipfs", "/unix/run/ipfs.sock"),
+                        ("--ipfs", "/dns4/ipfs0/tcp/5001")):
+        r = ctx.run("init", "--config", ctx.folder("goodaddr" + value.replace("/", "_")), flag, value)
         expect(r.returncode == 0, f"{flag} {value}: {r.stderr}")
     r = ctx.run("init", "--config", ctx.folder("openapi"), "--api", "/ip4/0.0.0.0/tcp/9094")
     expect(r.returncode == 0 and "basic_auth_credentials" in r.stderr, r.stderr)

@@ -419,6 +419,28 @@ def test_status_of_every_pin_has_each_peers_answer_when_ipfs_reports_many_addres
             node.stop()
 
 
+def test_an_ipfs_daemon_and_an_api_given_by_name_are_resolved_and_reached(ctx):
+    # Names under localhost resolve to the loopback without asking a name server (RFC 6761), so
+    # the named path (resolved at each new connection) runs here without leaving the machine.
+    nodes = start_nodes(ctx, 1)
+    c = LocalCluster(ctx, 1)
+    c.edit(c.daemons[0], lambda cfg: cfg["ipfs_connector"]["ipfshttp"].update(
+        node_multiaddress=f"/dns4/ipfs.localhost/tcp/{nodes[0].api_port}"))
+    try:
+        with c:
+            d = c.daemons[0].start()
+            d.wait_ready()
+            cid = nodes[0].add(os.urandom(50_000))
+            r = c.ctx.run("pin", "add", cid, "--host", f"api.localhost:{d.api_port}")
+            expect(r.returncode == 0, r.stderr)
+            wait_until(lambda: nodes[0].pinned(cid), 60, "IPFS, named by /dns4/ipfs.localhost, to pin it")
+            r = c.ctx.run("id", "--host", f"/dns4/api.localhost/tcp/{d.api_port}")
+            expect(r.returncode == 0 and "IPFS ERROR" not in r.stdout.upper(), r.stdout + r.stderr)
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_id_shows_an_ipfs_daemon_that_stopped_or_came_back_at_once(ctx):
     # IPFS Cluster asks IPFS on every /id; a cached answer showed a stopped daemon as healthy for
     # up to 30 s (the periodic check).

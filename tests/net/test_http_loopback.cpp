@@ -1091,7 +1091,7 @@ TEST_CASE("server and client work over a unix socket") {
   std::filesystem::remove(path);
 }
 
-TEST_CASE("endpoints parse from host:port, multiaddr and unix forms; names are not resolved") {
+TEST_CASE("endpoints parse from host:port, multiaddr and unix forms; names are kept to resolve") {
   CHECK(parse_http_endpoint("127.0.0.1:9094")->to_string() == "127.0.0.1:9094");
   CHECK(parse_http_endpoint("[::1]:5001")->to_string() == "[::1]:5001");
   CHECK(parse_http_endpoint("localhost:5001")->to_string() == "127.0.0.1:5001");
@@ -1101,13 +1101,51 @@ TEST_CASE("endpoints parse from host:port, multiaddr and unix forms; names are n
   CHECK(parse_http_endpoint("/dns4/localhost/tcp/9094")->to_string() == "127.0.0.1:9094");
   CHECK(parse_http_endpoint("unix:/run/x.sock")->path == "/run/x.sock");
   CHECK(parse_http_endpoint("/unix/run/x.sock")->path == "/run/x.sock");
-  auto named = parse_http_endpoint("example.com:80");
-  REQUIRE(!named.ok());
-  CHECK(named.error().message.find("\"example.com:80\"") != std::string::npos);
+  // Names are resolved by the client at each connection, not here.
+  auto named = parse_http_endpoint("ipfs0:5001");
+  REQUIRE(named.ok());
+  CHECK(named->is_named());
+  CHECK(named->host == "ipfs0");
+  CHECK(named->port == 5001);
+  CHECK(named->family == AddressFamily::any);
+  CHECK(named->to_string() == "ipfs0:5001");
+  CHECK(parse_http_endpoint("http://ipfs.example.org:5001/")->host == "ipfs.example.org");
+  CHECK(parse_http_endpoint("/dns4/ipfs0/tcp/5001")->family == AddressFamily::v4);
+  CHECK(parse_http_endpoint("/dns6/ipfs0/tcp/5001")->family == AddressFamily::v6);
+  CHECK(parse_http_endpoint("/dns/ipfs0/tcp/5001")->family == AddressFamily::any);
+  CHECK_FALSE(parse_http_endpoint("/dns4/localhost/tcp/9094")->is_named());
+  for (const char* bad : {"bad_name!:80", "a..b:80", ".x:80", ":80", "/dns4/a..b/tcp/1",
+                          "/dns4/ipfs0/tcp/70000", "[ipfs0]:80"}) {
+    CAPTURE(bad);
+    auto refused = parse_http_endpoint(bad);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find(std::string("\"") + bad + "\"") != std::string::npos);
+  }
   CHECK(!parse_http_endpoint("127.0.0.1").ok());
   CHECK(!parse_http_endpoint("127.0.0.1:70000").ok());
   CHECK(!parse_http_endpoint("/ip4/::1/tcp/1").ok());
-  CHECK(!parse_http_endpoint("/dns4/example.com/tcp/1").ok());
+  // A server listens on an address: a name is refused there, naming it.
+  auto listen = parse_http_listen_endpoint("/dns4/api.example.org/tcp/9094");
+  REQUIRE_FALSE(listen.ok());
+  CHECK(listen.error().message.find("not on the name \"api.example.org\"") != std::string::npos);
+  CHECK(parse_http_listen_endpoint("/ip4/127.0.0.1/tcp/9094").ok());
+}
+
+TEST_CASE("a client connects to a named endpoint, resolved when it connects") {
+  // Names under localhost resolve to the loopback without asking anyone (RFC 6761): nothing
+  // leaves this machine.
+  TestServer server;
+  BlockingHttpClient client;
+  auto named = parse_http_endpoint(fmt::format("api.localhost:{}", server.port()));
+  REQUIRE(named.ok());
+  REQUIRE(named->is_named());
+  auto answer = client.request(*named, get("/hello"));
+  REQUIRE_MESSAGE(answer.ok(), (answer.ok() ? "" : answer.error().message));
+  CHECK(answer->body == "hello");
+  // The name, not its address, is the Host the server sees, and the pool's key: a second
+  // request reuses the connection.
+  CHECK(client.request(*named, get("/hello"))->body == "hello");
+  CHECK(client.idle_connections() == 1);
 }
 
 TEST_CASE("Host header values that name the loopback are told from other names") {
