@@ -358,7 +358,6 @@ bool answers_query(std::string_view msg, uint16_t id, const std::string& qname, 
 
 struct Answer {
   int rcode = 0;
-  bool truncated = false;
   std::vector<asio::ip::address> addresses;
 };
 
@@ -372,7 +371,6 @@ Result<Answer> parse_answer(std::string_view msg, const std::string& qname, uint
   if (!h || !r.ok()) return make_error(r.error());
   Answer answer;
   answer.rcode = h->rcode();
-  answer.truncated = h->truncated();
   struct Record {
     std::string owner;
     uint16_t type;
@@ -475,6 +473,7 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
         family_(family),
         done_(std::move(done)),
         timer_(strand_),
+        deadline_(strand_),
         buffer_(65536) {
     if (config_.nameservers.empty())
       config_.nameservers.emplace_back(asio::ip::make_address("127.0.0.1"), 53);
@@ -483,7 +482,18 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
   }
 
   void start() {
-    asio::post(strand_, [self = shared_from_this()] { self->run(); });
+    asio::post(strand_, [self = shared_from_this()] {
+      // A bound on the whole resolution, whatever the servers do (one that truncates every UDP
+      // answer and then never answers over TCP would otherwise cost every candidate, type,
+      // server and round two timeouts), so that a caller that gave up holds nothing for long.
+      auto bound = self->config_.timeout * 2 * self->config_.attempts *
+                   static_cast<int>(self->config_.nameservers.size());
+      self->deadline_.expires_after(bound);
+      self->deadline_.async_wait([self, bound](asio::error_code ec) {
+        if (!ec) self->fail(fmt::format("no result within {}", format_duration(bound)));
+      });
+      self->run();
+    });
   }
 
  private:
@@ -594,9 +604,10 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
     timer_.async_wait([self = shared_from_this(), gen = generation_, tcp](asio::error_code ec) {
       if (ec || gen != self->generation_) return;
       if (tcp) {
-        self->server_failed(false, fmt::format("no answer over TCP from {} within {}",
-                                               endpoint_text(self->server()),
-                                               format_duration(self->config_.timeout)));
+        // Silent too: a server that never answers over TCP must not keep the search going.
+        self->server_failed(true, fmt::format("no answer over TCP from {} within {}",
+                                              endpoint_text(self->server()),
+                                              format_duration(self->config_.timeout)));
       } else {
         self->server_failed(true, "");
       }
@@ -625,13 +636,19 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
   }
 
   void handle_answer(std::string_view msg, bool over_tcp) {
+    // A truncated UDP answer goes to TCP before its records are read: a forwarder may cut one
+    // in the middle of a record and leave the counts as they were (answers_query checked the
+    // header is there).
+    Reader header_reader(msg);
+    auto header = read_header(header_reader);
+    if (header && header->truncated() && !over_tcp && header->rcode() == kRcodeNoError)
+      return start_tcp();
     auto parsed = parse_answer(msg, qname_, types_[type_]);
     if (!parsed) {
       return server_failed(false,
                            fmt::format("malformed answer from {}{}: {}", endpoint_text(server()),
                                        over_tcp ? " over TCP" : "", parsed.error().message));
     }
-    if (parsed->truncated && !over_tcp && parsed->rcode == kRcodeNoError) return start_tcp();
     if (parsed->rcode == kRcodeNxDomain) {
       QueryOutcome out;
       out.kind = QueryOutcome::Kind::nxdomain;
@@ -713,7 +730,10 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
   void server_failed(bool silent, std::string why) {
     ++generation_;
     close_sockets();
-    failures_[server_] = ServerFailure{true, silent, std::move(why)};
+    // Silent only if silent in every round: one that answered SERVFAIL once was heard.
+    const ServerFailure& before = failures_[server_];
+    failures_[server_] =
+        ServerFailure{true, silent && (!before.happened || before.silent), std::move(why)};
     if (++server_ == config_.nameservers.size()) {
       server_ = 0;
       ++round_;
@@ -801,6 +821,7 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
     ++generation_;
     close_sockets();
     timer_.cancel();
+    deadline_.cancel();
     if (!done_) return;
     auto done = std::move(done_);
     done_ = nullptr;
@@ -819,6 +840,7 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
   AddressFamily family_;
   Done done_;
   asio::steady_timer timer_;
+  asio::steady_timer deadline_;  // the whole resolution's (see start)
   std::vector<char> buffer_;
 
   std::vector<std::string> candidates_;

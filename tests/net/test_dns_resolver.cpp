@@ -787,6 +787,37 @@ TEST_CASE("a truncated answer is asked again over TCP of the same server") {
   CHECK(result->back().to_string() == "10.0.0.40");
   CHECK(dns.asked() == Strings{"A big.example", "TCP A big.example"});
 
+  SUBCASE("a truncated answer cut in the middle of a record still goes to TCP") {
+    dns.set_handler([many](const Query& q) -> std::vector<Reply> {
+      if (!q.tcp) {
+        std::string cut = response(q, many, 0, true);
+        return {{cut.substr(0, cut.size() - 7)}};  // 40 records counted, the last one cut
+      }
+      return {{response(q, many)}};
+    });
+    auto again = resolve(config, "big.example", AddressFamily::v4);
+    REQUIRE_MESSAGE(again.ok(), (again.ok() ? "" : again.error().message));
+    CHECK(again->size() == 40);
+  }
+
+  SUBCASE("a server that never answers over TCP stops the search like a silent one") {
+    config.search = {"one.example", "two.example"};
+    config.ndots = 2;
+    config.attempts = 1;
+    dns.set_handler([](const Query& q) -> std::vector<Reply> {
+      if (!q.tcp) return {{response(q, {}, 0, true)}};
+      std::this_thread::sleep_for(300ms);  // longer than the resolver's 200 ms: no answer
+      return {};
+    });
+    const auto earlier = dns.asked().size();
+    auto error = error_of(resolve(config, "big.example", AddressFamily::v4));
+    CHECK(error.find("no answer from " + dns.name()) != std::string::npos);
+    // Only the first candidate was asked: the other search domains would only wait again.
+    auto asked = dns.asked();
+    asked.erase(asked.begin(), asked.begin() + static_cast<std::ptrdiff_t>(earlier));
+    CHECK(asked == Strings{"A big.example.one.example", "TCP A big.example.one.example"});
+  }
+
   SUBCASE("a TCP answer that is not ours is an error for that server") {
     dns.set_handler([](const Query& q) -> std::vector<Reply> {
       if (!q.tcp) return {{response(q, {}, 0, true)}};
