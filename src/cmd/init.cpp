@@ -125,7 +125,13 @@ Result<std::string> choose_secret(const cxxopts::ParseResult& args) {
 Status check_peer_multiaddr(std::string_view flag, const std::string& text) {
   auto m = Multiaddr::parse(text);
   if (!m) return make_error(fmt::format("--{}: {}", flag, m.error().message));
-  if (auto tcp = net::tcp_endpoint_of(*m); !tcp) return make_error(fmt::format("--{}: {}", flag, tcp.error().message));
+  // --listen is listened on (an address); --peers are dialled (an address or a name).
+  if (flag == "listen") {
+    if (auto tcp = net::tcp_endpoint_of(*m); !tcp)
+      return make_error(fmt::format("--{}: {}", flag, tcp.error().message));
+  } else if (auto target = net::dial_target_of(*m); !target) {
+    return make_error(fmt::format("--{}: {}", flag, target.error().message));
+  }
   return {};
 }
 

@@ -42,6 +42,38 @@ Result<tcp::endpoint> tcp_endpoint_of(const Multiaddr& address) {
   return tcp::endpoint(ip, *port);
 }
 
+Result<DialTarget> dial_target_of(const Multiaddr& address) {
+  const auto host = address.host();
+  const auto transport = address.transport();
+  const auto port = address.port();
+  const bool named = host && (host->protocol == Protocol::dns || host->protocol == Protocol::dns4 ||
+                              host->protocol == Protocol::dns6);
+  if (!named) {
+    auto endpoint = tcp_endpoint_of(address);
+    if (!endpoint) {
+      return make_error(fmt::format(
+          "multiaddr \"{}\" is not a TCP address (expected /ip4/<ip>/tcp/<port>, "
+          "/ip6/<ip>/tcp/<port> or /dns4/<name>/tcp/<port>)",
+          address.to_string()));
+    }
+    return DialTarget{*endpoint, {}, AddressFamily::any};
+  }
+  if (!transport || *transport != Protocol::tcp || !port) {
+    return make_error(fmt::format("multiaddr \"{}\" is not a TCP address (expected "
+                                  "/dns4/<name>/tcp/<port>)",
+                                  address.to_string()));
+  }
+  if (auto valid = validate_host_name(host->value); !valid)
+    return make_error(fmt::format("multiaddr \"{}\": {}", address.to_string(), valid.error().message));
+  DialTarget target;
+  target.endpoint.port(*port);
+  target.host = host->value;
+  target.family = host->protocol == Protocol::dns4   ? AddressFamily::v4
+                  : host->protocol == Protocol::dns6 ? AddressFamily::v6
+                                                     : AddressFamily::any;
+  return target;
+}
+
 std::chrono::milliseconds redial_delay(unsigned failures, std::chrono::milliseconds initial,
                                        std::chrono::milliseconds max, double jitter01) {
   assert(jitter01 >= 0 && jitter01 <= 1);
@@ -108,10 +140,10 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     }
     if (*id == self_id_)
       return make_error(fmt::format("peer address \"{}\" is this peer", address.to_string()));
-    Result<tcp::endpoint> endpoint = tcp_endpoint_of(address);
-    if (!endpoint) return endpoint.error();
+    Result<DialTarget> target = dial_target_of(address);
+    if (!target) return target.error();
     Peer& peer = peer_for(*id);
-    peer.dial_to = *endpoint;
+    peer.dial_to = std::move(target).value();
     peer.failures = 0;
     if (!peer.active) dial(peer);
     return {};
@@ -240,7 +272,7 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
   struct Peer {
     explicit Peer(PeerId i) : id(std::move(i)) {}
     PeerId id;
-    std::optional<tcp::endpoint> dial_to;
+    std::optional<DialTarget> dial_to;
     std::shared_ptr<SecureLink> active;
     std::vector<std::shared_ptr<SecureLink>> retired;
     std::deque<Queued> queue;
@@ -343,8 +375,23 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     peer.dialing = true;
     const PeerId expected = peer.id;
     std::weak_ptr<Impl> weak = shared_from_this();
+    if (peer.dial_to->host.empty()) return dial_address(expected, peer.dial_to->endpoint);
+    const std::uint16_t port = peer.dial_to->endpoint.port();
+    resolve_host(io_, load_resolver_config(), peer.dial_to->host, peer.dial_to->family,
+                 [weak, expected, port](Result<std::vector<asio::ip::address>> r) {
+                   auto self = weak.lock();
+                   if (!self) return;
+                   if (!r) return self->dial_finished(expected, r.error());
+                   if (r->empty())
+                     return self->dial_finished(expected, make_error("the name has no address"));
+                   self->dial_address(expected, tcp::endpoint(r->front(), port));
+                 });
+  }
+
+  void dial_address(const PeerId& expected, const tcp::endpoint& endpoint) {
+    std::weak_ptr<Impl> weak = shared_from_this();
     dial_secure(
-        io_, *peer.dial_to, link_config_,
+        io_, endpoint, link_config_,
         [expected](const IdentityKey& key) -> Status {
           const PeerId remote = PeerId::from_ed25519_public_key(key);
           if (remote == expected) return {};

@@ -19,6 +19,7 @@
 #include "core/multiaddr.hpp"
 #include "core/peer_id.hpp"
 #include "core/result.hpp"
+#include "net/dns_resolver.hpp"
 #include "net/frame.hpp"
 #include "net/secure_link.hpp"
 
@@ -114,7 +115,17 @@ class RpcEndpoint {
 std::chrono::milliseconds redial_delay(unsigned failures, std::chrono::milliseconds initial,
                                        std::chrono::milliseconds max, double jitter01);
 
-// The TCP endpoint of an /ip4 or /ip6 + /tcp multiaddr (a trailing /p2p is ignored).
+// The TCP endpoint of an /ip4 or /ip6 + /tcp multiaddr (a trailing /p2p is ignored): where to
+// listen.
 Result<asio::ip::tcp::endpoint> tcp_endpoint_of(const Multiaddr& address);
+
+// Where to dial a peer: an /ip4 or /ip6 address, or a /dns, /dns4 or /dns6 name that is resolved
+// at each dial (a restarted container changes address), + /tcp (a trailing /p2p is ignored).
+struct DialTarget {
+  asio::ip::tcp::endpoint endpoint;  // the port, and the address unless `host` is set
+  std::string host;
+  AddressFamily family = AddressFamily::any;
+};
+Result<DialTarget> dial_target_of(const Multiaddr& address);
 
 }  // namespace clusterpin::net

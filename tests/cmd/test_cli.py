@@ -488,7 +488,8 @@ def test_init_refuses_addresses_the_daemon_would_refuse_and_writes_nothing(ctx):
     folder = os.path.join(ctx.scratch, "badaddr")
     for flag, value in (("--listen", "/ip4/0.0.0.0/udp/9096"), ("--api", "/ip4/127.0.0.1/udp/9094"),
                         ("--ipfs", "/ip4/127.0.0.1/udp/5001"),
-                        ("--peers", "/dns4/example.com/tcp/9096/p2p/" + PEER_ID)):
+                        ("--peers", "/dns4/example.com/udp/9096/p2p/" + PEER_ID),
+                        ("--listen", "/dns4/example.com/tcp/9096")):
         r = ctx.run("init", "--config", folder, flag, value)
         expect(r.returncode == 1 and flag + ":" in r.stderr and value.split("/p2p/")[0] in r.stderr,
                f"{flag} {value}: {r.stderr}")
@@ -498,7 +499,8 @@ def test_init_refuses_addresses_the_daemon_would_refuse_and_writes_nothing(ctx):
            r.stderr)
     expect(not os.path.exists(os.path.join(folder, "service.json")), "--api name: service.json written")
     for flag, value in (("--api", "/ip4/127.0.0.1/tcp/9194"), ("--ipfs", "/unix/run/ipfs.sock"),
-                        ("--ipfs", "/dns4/ipfs0/tcp/5001")):
+                        ("--ipfs", "/dns4/ipfs0/tcp/5001"),
+                        ("--peers", "/dns4/cluster1/tcp/9096/p2p/" + PEER_ID)):
         r = ctx.run("init", "--config", ctx.folder("goodaddr" + value.replace("/", "_")), flag, value)
         expect(r.returncode == 0, f"{flag} {value}: {r.stderr}")
     r = ctx.run("init", "--config", ctx.folder("openapi"), "--api", "/ip4/0.0.0.0/tcp/9094")

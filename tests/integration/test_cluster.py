@@ -157,6 +157,26 @@ def test_pins_commit_with_a_follower_killed_and_it_catches_up_after_restart(ctx)
         all_live_have(c, cids)
 
 
+def test_peers_named_by_dns_names_form_the_cluster_and_a_restarted_one_is_dialled_again(ctx):
+    # cluster.peers as a container setup writes them (/dns4/<name>/tcp/...): names under
+    # localhost resolve to the loopback without asking a name server (RFC 6761), so the named
+    # path (resolved at each dial) runs here without leaving the machine.
+    with LocalCluster(ctx, 3, peers=False) as c:
+        for d in c.daemons:
+            c.set_peers(d, [o.address.replace("/ip4/127.0.0.1/", f"/dns4/peer{o.index}.localhost/")
+                            for o in c.daemons if o is not d])
+        c.start_all()
+        leader = c.leader(20)
+        cids = [pin(leader, cid) for cid in make_cids(3, seed=70)]
+        all_live_have(c, cids)
+        victim = next(d for d in c.daemons if d is not leader)
+        victim.kill()
+        victim.start()
+        victim.wait_ready()
+        more = [pin(c.leader(20), cid) for cid in make_cids(2, seed=71)]
+        all_live_have(c, cids + more)
+
+
 def test_leader_killed_a_new_one_takes_over_and_pinning_resumes(ctx):
     with LocalCluster(ctx, 3) as c:
         c.start_all()
