@@ -132,7 +132,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (!endpoint_.is_named()) return dial();
     // A name is resolved at each new connection (a container's address changes when it is
     // restarted), with the system's resolv.conf and hosts file as they are now.
-    resolve_host(*shared_->io, load_resolver_config(), endpoint_.host, endpoint_.family,
+    const auto& configured = shared_->options.resolver;
+    resolve_host(*shared_->io, configured ? *configured : load_resolver_config(), endpoint_.host,
+                 endpoint_.family,
                  [self = shared_from_this()](Result<std::vector<asio::ip::address>> r) {
                    if (self->finished_) return;
                    if (!r) return self->fail(r.error().message);
@@ -510,8 +512,13 @@ Result<HttpClientResponse> BlockingHttpClient::request(const HttpEndpoint& endpo
       endpoint, std::move(request),
       [&outcome](Result<HttpClientResponse> r) { outcome.emplace(std::move(r)); }, std::move(sink));
   io_.restart();
-  io_.run();
-  assert(outcome.has_value());  // run() returns only when no work is left, i.e. after `done`
+  // Until the outcome, not until no work is left: a name resolution that the exchange gave up
+  // on (its connect timeout) may still wait for a silent name server, up to its own bound.
+  // What is left runs in a later request or ends with this client.
+  while (!outcome && io_.run_one() > 0) {
+  }
+  io_.poll();
+  if (!outcome) return make_error(fmt::format("the request to {} ended without an answer", endpoint.to_string()));
   return std::move(*outcome);
 }
 

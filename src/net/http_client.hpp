@@ -34,6 +34,9 @@ struct HttpClientOptions {
   size_t max_idle_per_endpoint = 4;
   // max_body_bytes applies to bodies collected in HttpClientResponse::body, not to streamed ones.
   HttpLimits limits{8192, 64 * 1024, 256, 256ull << 20, 64 * 1024};
+  // How a named endpoint is resolved; unset: the system's resolv.conf and hosts file, read at
+  // each new connection.
+  std::optional<ResolverConfig> resolver;
 };
 
 // Lets the caller end a request under way (or not started yet): cancel() makes it fail with

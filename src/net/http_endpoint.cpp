@@ -128,7 +128,10 @@ Result<HttpEndpoint> parse_http_endpoint(std::string_view text) {
   asio::ip::address address;
   uint16_t port = 0;
   if (!parse_host(host, address)) {
-    // Not an IP: a name ("ipfs0:5001"), unless it is no valid one or a bracketed IPv6.
+    // Not an IP: a name ("ipfs0:5001"), unless it is no valid one or a bracketed IPv6. Digits
+    // and dots alone are a mistyped IP address (10.0.0.256), not a name.
+    if (host.find_first_not_of("0123456789.") == std::string_view::npos)
+      return endpoint_error(text, "invalid IP address");
     if (text.find('[') != std::string_view::npos || !validate_host_name(host))
       return endpoint_error(text, "host is neither an IP address nor a DNS name");
     if (!parse_port(port_text, port)) return endpoint_error(text, "invalid port");

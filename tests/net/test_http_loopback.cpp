@@ -1131,6 +1131,31 @@ TEST_CASE("endpoints parse from host:port, multiaddr and unix forms; names are k
   CHECK(parse_http_listen_endpoint("/ip4/127.0.0.1/tcp/9094").ok());
 }
 
+TEST_CASE("a request to a name whose name server is silent ends at the connect timeout") {
+  // A name server that never answers: a bound UDP socket that nobody reads. The resolver alone
+  // would wait 2 attempts of 2 s; the request must end at its 300 ms connect timeout.
+  asio::io_context dns_io;
+  asio::ip::udp::socket silent(dns_io, {asio::ip::make_address("127.0.0.1"), 0});
+  ResolverConfig resolver;
+  resolver.nameservers = {silent.local_endpoint()};
+  resolver.timeout = 2000ms;
+  resolver.attempts = 2;
+  resolver.hosts_file.clear();
+  HttpClientOptions options;
+  options.connect_timeout = 300ms;
+  options.resolver = resolver;
+  BlockingHttpClient client(options);
+  auto start = Clock::now();
+  auto answer = client.request(*parse_http_endpoint("ipfs0:5001"), get("/hello"));
+  REQUIRE_FALSE(answer.ok());
+  CHECK(answer.error().message.find("connecting to ipfs0:5001") != std::string::npos);
+  CHECK(Clock::now() - start < 3s);
+  // A mistyped IP address is refused as one, not taken for a name.
+  auto typo = parse_http_endpoint("10.0.0.256:5001");
+  REQUIRE_FALSE(typo.ok());
+  CHECK(typo.error().message.find("invalid IP address") != std::string::npos);
+}
+
 TEST_CASE("a client connects to a named endpoint, resolved when it connects") {
   // Names under localhost resolve to the loopback without asking anyone (RFC 6761): nothing
   // leaves this machine.
