@@ -18,6 +18,7 @@
 #include <fmt/ranges.h>
 
 #include "core/sodium_init.hpp"
+#include "net/http_message.hpp"  // equals_ignore_case
 
 namespace clusterpin::net {
 
@@ -47,13 +48,6 @@ std::string to_lower(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = lower(c);
   return out;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
 }
 
 std::string format_duration(milliseconds d) {
