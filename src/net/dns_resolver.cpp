@@ -18,6 +18,7 @@
 #include <fmt/ranges.h>
 
 #include "core/sodium_init.hpp"
+#include "net/address_text.hpp"
 #include "net/http_message.hpp"  // equals_ignore_case
 
 namespace clusterpin::net {
@@ -55,14 +56,6 @@ std::string format_duration(milliseconds d) {
   return fmt::format("{}ms", d.count());
 }
 
-std::string endpoint_text(const asio::ip::address& address, uint16_t port) {
-  if (address.is_v6()) return fmt::format("[{}]:{}", address.to_string(), port);
-  return fmt::format("{}:{}", address.to_string(), port);
-}
-
-std::string endpoint_text(const asio::ip::udp::endpoint& ep) {
-  return endpoint_text(ep.address(), ep.port());
-}
 
 // A name as given by a user, quoted with anything unprintable escaped, for error messages.
 std::string quoted(std::string_view text) {
@@ -583,7 +576,7 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
     if (!ec) udp_->connect(server(), ec);
     if (ec)
       return server_failed(
-          false, fmt::format("cannot send to {}: {}", endpoint_text(server()), ec.message()));
+          false, fmt::format("cannot send to {}: {}", address_text(server()), ec.message()));
     arm_timer(false);
     udp_->async_send(asio::buffer(query_),
                      [self = shared_from_this(), gen = generation_](asio::error_code ec, size_t) {
@@ -600,7 +593,7 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
       if (tcp) {
         // Silent too: a server that never answers over TCP must not keep the search going.
         self->server_failed(true, fmt::format("no answer over TCP from {} within {}",
-                                              endpoint_text(self->server()),
+                                              address_text(self->server()),
                                               format_duration(self->config_.timeout)));
       } else {
         self->server_failed(true, "");
@@ -610,8 +603,8 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
 
   std::string network_error(const asio::error_code& ec) const {
     if (ec == asio::error::connection_refused)
-      return fmt::format("connection refused by {}", endpoint_text(server()));
-    return fmt::format("cannot reach {}: {}", endpoint_text(server()), ec.message());
+      return fmt::format("connection refused by {}", address_text(server()));
+    return fmt::format("cannot reach {}: {}", address_text(server()), ec.message());
   }
 
   void receive() {
@@ -640,26 +633,26 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
     auto parsed = parse_answer(msg, qname_, types_[type_]);
     if (!parsed) {
       return server_failed(false,
-                           fmt::format("malformed answer from {}{}: {}", endpoint_text(server()),
+                           fmt::format("malformed answer from {}{}: {}", address_text(server()),
                                        over_tcp ? " over TCP" : "", parsed.error().message));
     }
     if (parsed->rcode == kRcodeNxDomain) {
       QueryOutcome out;
       out.kind = QueryOutcome::Kind::nxdomain;
-      out.server = endpoint_text(server());
+      out.server = address_text(server());
       return query_done(std::move(out));
     }
     if (parsed->rcode != kRcodeNoError) {
       const char* text = rcode_text(parsed->rcode);
       std::string why =
-          text ? fmt::format("{} from {}", text, endpoint_text(server()))
-               : fmt::format("error code {} from {}", parsed->rcode, endpoint_text(server()));
+          text ? fmt::format("{} from {}", text, address_text(server()))
+               : fmt::format("error code {} from {}", parsed->rcode, address_text(server()));
       return server_failed(false, std::move(why));
     }
     QueryOutcome out;
     out.kind = QueryOutcome::Kind::answer;
     out.addresses = std::move(parsed->addresses);
-    out.server = endpoint_text(server());
+    out.server = address_text(server());
     query_done(std::move(out));
   }
 
@@ -704,7 +697,7 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
                   return self->server_failed(false,
                                              fmt::format("the answer over TCP from {} does not "
                                                          "match the query",
-                                                         endpoint_text(self->server())));
+                                                         address_text(self->server())));
                 }
                 self->handle_answer(msg, true);
               });
@@ -714,7 +707,7 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
   void tcp_read_failed(const asio::error_code& ec) {
     if (ec == asio::error::eof)
       return server_failed(false, fmt::format("{} closed the TCP connection without an answer",
-                                              endpoint_text(server())));
+                                              address_text(server())));
     server_failed(false, network_error(ec) + " (TCP)");
   }
 
@@ -744,7 +737,7 @@ class Resolution : public std::enable_shared_from_this<Resolution> {
       const auto& f = failures_[i];
       if (!f.happened) continue;
       if (f.silent)
-        silent.push_back(endpoint_text(config_.nameservers[i]));
+        silent.push_back(address_text(config_.nameservers[i]));
       else
         parts.push_back(f.why);
     }

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "net/address_text.hpp"
+
 namespace clusterpin::net {
 
 namespace {
@@ -66,8 +68,7 @@ HttpEndpoint HttpEndpoint::unix_socket(std::string path) {
 std::string HttpEndpoint::to_string() const {
   if (kind == Kind::unix_socket) return "unix:" + path;
   if (!host.empty()) return fmt::format("{}:{}", host, port);
-  if (address.is_v6()) return fmt::format("[{}]:{}", address.to_string(), port);
-  return fmt::format("{}:{}", address.to_string(), port);
+  return address_text(address, port);
 }
 
 Result<HttpEndpoint> parse_http_endpoint(std::string_view text) {

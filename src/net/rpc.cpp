@@ -15,6 +15,7 @@
 
 #include <fmt/core.h>
 
+#include "net/address_text.hpp"
 #include "net/rpc_wire.hpp"
 
 namespace clusterpin::net {
@@ -375,7 +376,7 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     peer.dialing = true;
     const PeerId expected = peer.id;
     std::weak_ptr<Impl> weak = shared_from_this();
-    if (peer.dial_to->host.empty()) return dial_address(expected, peer.dial_to->endpoint);
+    if (peer.dial_to->host.empty()) return dial_addresses(expected, {peer.dial_to->endpoint}, 0, {});
     const std::uint16_t port = peer.dial_to->endpoint.port();
     resolve_host(io_, load_resolver_config(), peer.dial_to->host, peer.dial_to->family,
                  [weak, expected, port](Result<std::vector<asio::ip::address>> r) {
@@ -384,12 +385,19 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
                    if (!r) return self->dial_finished(expected, r.error());
                    if (r->empty())
                      return self->dial_finished(expected, make_error("the name has no address"));
-                   self->dial_address(expected, tcp::endpoint(r->front(), port));
+                   std::vector<tcp::endpoint> endpoints;
+                   for (const auto& ip : *r) endpoints.emplace_back(ip, port);
+                   self->dial_addresses(expected, std::move(endpoints), 0, {});
                  });
   }
 
-  void dial_address(const PeerId& expected, const tcp::endpoint& endpoint) {
+  // Dials endpoints[index], and on failure the next one (a name's addresses in the resolver's
+  // order: a peer listening on ::1 only is still reached through a name that also has
+  // 127.0.0.1). The dial fails when every address failed, with each address's reason.
+  void dial_addresses(const PeerId& expected, std::vector<tcp::endpoint> endpoints,
+                      std::size_t index, std::string failures) {
     std::weak_ptr<Impl> weak = shared_from_this();
+    const tcp::endpoint endpoint = endpoints[index];
     dial_secure(
         io_, endpoint, link_config_,
         [expected](const IdentityKey& key) -> Status {
@@ -398,13 +406,20 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
           return make_error(fmt::format("expected peer {} but the remote is peer {}; refusing it",
                                         expected.to_string(), remote.to_string()));
         },
-        [weak, expected](Result<std::shared_ptr<SecureLink>> r) {
+        [weak, expected, endpoints = std::move(endpoints), index,
+         failures = std::move(failures)](Result<std::shared_ptr<SecureLink>> r) mutable {
           auto self = weak.lock();
           if (!self) {
             if (r) (*r)->close(make_error("rpc: endpoint gone"));
             return;
           }
-          self->dial_finished(expected, std::move(r));
+          if (r || endpoints.size() == 1) return self->dial_finished(expected, std::move(r));
+          if (!failures.empty()) failures += "; ";
+          failures += fmt::format("{}: {}", address_text(endpoints[index]), r.error().message);
+          const bool wanted = !self->closed_ && self->peers_.contains(expected);
+          if (index + 1 == endpoints.size() || !wanted)
+            return self->dial_finished(expected, make_error(std::move(failures)));
+          self->dial_addresses(expected, std::move(endpoints), index + 1, std::move(failures));
         });
   }
 

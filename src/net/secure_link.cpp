@@ -10,19 +10,14 @@
 
 #include <fmt/core.h>
 
+#include "net/address_text.hpp"
+
 namespace clusterpin::net {
 
 using asio::ip::tcp;
 
 void log_to_stderr(const std::string& line) {
   fmt::print(stderr, "{}\n", line);
-}
-
-std::string describe(const tcp::endpoint& endpoint) {
-  if (endpoint.address().is_v6()) {
-    return fmt::format("[{}]:{}", endpoint.address().to_string(), endpoint.port());
-  }
-  return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
 }
 
 namespace {
@@ -52,7 +47,7 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
         done_(std::move(done)) {}
 
   void start_connect(const tcp::endpoint& endpoint) {
-    address_ = describe(endpoint);
+    address_ = address_text(endpoint);
     arm_timer();
     socket_.async_connect(endpoint, [self = shared_from_this()](const asio::error_code& ec) {
       if (self->finished_) return;
@@ -69,7 +64,7 @@ class HandshakeRun : public std::enable_shared_from_this<HandshakeRun> {
   void start_accepted() {
     asio::error_code ec;
     const tcp::endpoint remote = socket_.remote_endpoint(ec);
-    address_ = ec ? std::string("unknown address") : describe(remote);
+    address_ = ec ? std::string("unknown address") : address_text(remote);
     socket_.set_option(tcp::no_delay(true), ec);
     arm_timer();
     arm_first_message_timer();
@@ -269,7 +264,7 @@ SecureLink::SecureLink(tcp::socket socket, LinkSession session, FrameLimits limi
       initiated_locally_(initiated_locally) {
   asio::error_code ec;
   const tcp::endpoint remote = socket_.remote_endpoint(ec);
-  remote_address_ = ec ? std::string("unknown address") : describe(remote);
+  remote_address_ = ec ? std::string("unknown address") : address_text(remote);
   // A peer that vanishes without a FIN is eventually noticed even on a link with no traffic.
   socket_.set_option(asio::socket_base::keep_alive(true), ec);
 }
@@ -375,7 +370,7 @@ Result<std::shared_ptr<SecureListener>> SecureListener::open(
   if (!ec) listener->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return make_error(fmt::format("cluster.listen_multiaddress: cannot listen on {}: {}",
-                                  describe(endpoint), ec.message()));
+                                  address_text(endpoint), ec.message()));
   }
   listener->accept_more();
   return listener;

@@ -146,7 +146,4 @@ class SecureListener : public std::enable_shared_from_this<SecureListener> {
 // or the /64 of an IPv6 address (one host commonly holds a whole /64).
 std::string source_key(const asio::ip::address& address);
 
-// "ip:port" (or "[ip6]:port") for logs and limiter keys.
-std::string describe(const asio::ip::tcp::endpoint& endpoint);
-
 }  // namespace clusterpin::net

@@ -85,6 +85,15 @@ static std::uint16_t unused_port(asio::io_context& io) {
   return probe.local_endpoint().port();
 }
 
+// Whether this host has an IPv6 loopback (some CI containers do not).
+static bool has_ipv6_loopback(asio::io_context& io) {
+  asio::error_code ec;
+  asio::ip::tcp::acceptor probe(io);
+  probe.open(asio::ip::tcp::v6(), ec);
+  if (!ec) probe.bind(asio::ip::tcp::endpoint(asio::ip::make_address("::1"), 0), ec);
+  return !ec;
+}
+
 TEST_CASE("a call gets the remote handler's answer and one-way messages arrive") {
   asio::io_context io;
   Node a(io, 1), b(io, 1);
@@ -419,16 +428,47 @@ TEST_CASE("listen refuses a multiaddr that is not ip + tcp") {
   Status st = rpc.listen(*Multiaddr::parse("/ip4/127.0.0.1/udp/9096"));
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().message.find("cluster.listen_multiaddress") != std::string::npos);
-  // IPv6 only where the host has an IPv6 loopback (some CI containers do not).
-  asio::error_code ec;
-  asio::ip::tcp::acceptor probe(io);
-  probe.open(asio::ip::tcp::v6(), ec);
-  if (!ec) probe.bind(asio::ip::tcp::endpoint(asio::ip::make_address("::1"), 0), ec);
-  if (!ec) {
-    probe.close();
+  if (has_ipv6_loopback(io)) {
     CHECK(rpc.listen(*Multiaddr::parse("/ip6/::1/tcp/0")).ok());
     CHECK(rpc.listen_address()->to_string().starts_with("/ip6/::1/tcp/"));
   }
+}
+
+TEST_CASE("a peer named by /dns is reached at the name's second address when the first refuses") {
+  asio::io_context io;
+  if (!has_ipv6_loopback(io)) return;
+  // a.localhost resolves to 127.0.0.1 first, then ::1; the peer listens on ::1 only.
+  Node a(io, 1, *Multiaddr::parse("/ip6/::1/tcp/0")), b(io, 1);
+  const auto port = a.rpc->listen_address()->port();
+  const auto named = Multiaddr::parse(fmt::format("/dns/a.localhost/tcp/{}", *port));
+  REQUIRE(named);
+  REQUIRE(b.rpc->add_peer(named->with_peer(a.identity.peer_id())).ok());
+  CallResult r;
+  b.rpc->call(a.identity.peer_id(), "echo", as_bytes("hello"), r.handler());
+  REQUIRE(run_until(io, [&] { return r.value.has_value(); }));
+  REQUIRE(r.value->ok());
+  CHECK(**r.value == to_bytes("hello"));
+  CHECK_FALSE(contains(b.log, "cannot reach"));
+}
+
+TEST_CASE("a dial of a name fails with each of its addresses' reasons when none answers") {
+  asio::io_context io;
+  if (!has_ipv6_loopback(io)) return;
+  std::vector<std::string> log;
+  RpcEndpoint rpc(io, Identity::generate(), options_with(1, &log));
+  const std::uint16_t port = unused_port(io);
+  const PeerId ghost = Identity::generate().peer_id();
+  REQUIRE(rpc.add_peer(Multiaddr::parse(fmt::format("/dns/ghost.localhost/tcp/{}", port))
+                           ->with_peer(ghost))
+              .ok());
+  CallResult r;
+  rpc.call(ghost, "echo", {}, r.handler(), std::chrono::minutes(10));
+  REQUIRE(run_until(io, [&] { return r.value.has_value(); }, 5s));
+  REQUIRE_FALSE(r.value->ok());
+  const std::string& message = r.value->error().message;
+  CHECK(message.find(fmt::format("127.0.0.1:{}", port)) != std::string::npos);
+  CHECK(message.find(fmt::format("[::1]:{}", port)) != std::string::npos);
+  CHECK(rpc.pending_calls() == 0);
 }
 
 TEST_CASE("a call larger than the frame maximum is refused at once") {
