@@ -33,6 +33,7 @@ struct HttpServer::Shared {
   HttpHandler handler;
   HttpHeadCheck head_check;
   size_t body_bytes = 0;  // held by connections reading a body (max_body_bytes_in_flight)
+  size_t refusing = 0;    // connections answering 503 for max_connections (max_refusing)
   std::unordered_map<HttpConnection*, std::weak_ptr<HttpConnection>> connections;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp_acceptors;
   std::vector<std::unique_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors;
@@ -49,6 +50,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         write_timer_(*shared_->io) {}
   ~HttpConnection() {
     release_body_bytes();
+    stop_refusing();
     shared_->connections.erase(this);
   }
 
@@ -62,7 +64,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   }
 
   // Answers 503 and closes: used when the server is at max_connections.
-  void reject() { answer_error(503, "too many connections, try again later"); }
+  void reject() {
+    refusing_ = true;
+    ++shared_->refusing;
+    answer_error(503, "too many connections, try again later");
+  }
 
   bool open() const { return !closed_; }
   size_t buffered() const { return out_.size() + inflight_.size(); }
@@ -137,6 +143,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (closed_) return;
     closed_ = true;
     release_body_bytes();
+    stop_refusing();
     socket_.close();
     read_timer_.cancel();
     write_timer_.cancel();
@@ -155,6 +162,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     handling,  // the handler owns the request; reading is paused
     closing,   // answer sent or being sent, input is discarded until close
   };
+
+  void stop_refusing() {
+    if (refusing_) --shared_->refusing;
+    refusing_ = false;
+  }
 
   void run_drained() {
     if (!drained_) return;
@@ -472,6 +484,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool keep_alive_ = true;
   int request_minor_ = 1;
   bool close_after_write_ = false;
+  bool refusing_ = false;  // counted in shared_->refusing
   bool resume_after_write_ = false;
   std::string out_;           // queued, not yet handed to the socket
   std::string inflight_;      // handed to the socket by the current write
@@ -642,8 +655,12 @@ void HttpResponder::finish(HttpHeaders trailers) {
 
 namespace {
 void start_connection(const std::shared_ptr<HttpServer::Shared>& shared, HttpSocket socket) {
-  auto connection = std::make_shared<HttpConnection>(std::move(socket), shared);
   bool full = shared->connections.size() >= shared->options.max_connections;
+  if (full && shared->refusing >= shared->options.max_refusing) {
+    socket.close();  // no answer: answering holds a descriptor for up to 3 s
+    return;
+  }
+  auto connection = std::make_shared<HttpConnection>(std::move(socket), shared);
   shared->connections.emplace(connection.get(), connection);
   if (full) {
     connection->reject();

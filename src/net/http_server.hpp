@@ -42,8 +42,13 @@ struct HttpServerOptions {
   // writer only once half of what it queued has drained (measured on loopback with a 536-byte
   // MSS and 4 KiB window: the socket took 39-48 KB a time, seconds apart).
   std::chrono::milliseconds write_stall_timeout{60000};
-  // Connections beyond this many are answered 503 and closed.
+  // Connections beyond this many are answered 503 and closed. A refused connection is held
+  // while its answer is written and the client closes (at most 3 s); beyond max_refusing of
+  // them at once, further connections are closed at once without an answer, so that a flood of
+  // connections cannot hold the process's file descriptors (which peer links and the stores
+  // need too).
   size_t max_connections = 1024;
+  size_t max_refusing = 64;
   // Request bodies being read, all connections together, may hold this many bytes; a body that
   // would go beyond is answered 503 and its connection closed. Each body alone is bounded by
   // limits.max_body_bytes, but 1024 connections of 64 MiB would be 64 GiB.

@@ -874,6 +874,35 @@ TEST_CASE("connections beyond max_connections get 503") {
   CHECK(got.find("\"code\":503") != std::string::npos);
 }
 
+TEST_CASE("beyond max_refusing refused connections at once, further ones are closed unanswered") {
+  HttpServerOptions options;
+  options.max_connections = 1;
+  options.max_refusing = 2;
+  TestServer server(options);
+  RawClient a(server.port());
+  a.send("GET /hello HTTP/1.1\r\n\r\n");
+  REQUIRE(a.read_until([](const std::string& s) { return s.find("hello") != std::string::npos; }, 2s)
+              .find("200 OK") != std::string::npos);
+  auto answered_503 = [](const std::string& s) { return s.find("\"code\":503") != std::string::npos; };
+  // Two refused clients that read their 503 and keep their sockets open: the server holds them.
+  auto b = std::make_unique<RawClient>(server.port());
+  RawClient c(server.port());
+  CHECK(answered_503(b->read_until(answered_503, 2s)));
+  CHECK(answered_503(c.read_until(answered_503, 2s)));
+  CHECK_FALSE(b->eof());
+  // A third while both are held: closed without an answer, and nothing more is held for it.
+  RawClient d(server.port());
+  CHECK(d.read_to_eof(2s).empty());
+  CHECK(d.eof());
+  CHECK(server.connection_count() == 3);
+  // Once one refused client has gone, the next is answered 503 again.
+  b.reset();
+  const auto deadline = Clock::now() + 2s;
+  while (server.connection_count() != 2 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  RawClient e(server.port());
+  CHECK(answered_503(e.read_to_eof(4s)));
+}
+
 TEST_CASE("a streaming client that stops reading is dropped after write_stall_timeout") {
   HttpServerOptions options;
   options.write_stall_timeout = 300ms;
