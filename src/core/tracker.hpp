@@ -276,7 +276,7 @@ class PinTracker {
   // again. `current`: the pin in the pinset now (nullptr: not in it); `allocated_here`: it is
   // allocated to this peer, and is queued as a pin (pin/add is idempotent). Otherwise an unpin
   // is queued when this peer may hold it: its record says so, or `held_in_window` (an entry of
-  // that span allocated it here).
+  // that span allocated it here, or state.db's local unpin row of it: whatever the record says).
   void recheck(const Cid& cid, const Pin* current, bool allocated_here, const Pin* held_in_window,
                UnixNanos now);
 

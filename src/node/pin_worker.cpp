@@ -330,10 +330,13 @@ void PinWorker::replay_local_unpins() {
       // holds it from before: the row stays until a start finds a record.
       tracker_->track(**current, true, now());
       if (!record->has_value()) continue;
-    } else if (*current) {
-      tracker_->track(**current, false, now(), false, true);  // moved away: unpinned, then remote
     } else {
-      tracker_->untrack(*cid, now(), &*removed);
+      // Removed, or moved away (unpinned here, then remote). The row says IPFS may hold it
+      // whatever tracker.db committed: it was written because a change that says so (a pin/add
+      // after an `unexpectedly_unpinned` record, say) was still in tracker.db's buffer, so the
+      // committed record is not asked whether there is anything to unpin.
+      const Pin* moved_to = *current ? &**current : nullptr;
+      tracker_->recheck(*cid, moved_to, false, &*removed, now());
     }
     guarded_.push_back(std::move(cid).value());
   }

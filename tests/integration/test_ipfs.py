@@ -123,6 +123,44 @@ def test_an_unpin_state_db_committed_before_tracker_db_recorded_the_pin_still_re
             node.stop()
 
 
+def test_an_unpin_after_a_recover_that_tracker_db_had_not_recorded_still_reaches_ipfs(ctx):
+    # tracker.db's committed record says unexpectedly_unpinned (IPFS lost the pin behind the
+    # cluster's back); a recover pins it again, but the peer is killed after an unpin that
+    # state.db committed and before tracker.db recorded the recover's pin/add. The restart
+    # trusted the old record ("nothing pinned here") and forgot the CID while IPFS held it.
+    c, nodes = cluster_with_ipfs(ctx, 1)
+    try:
+        with c:
+            d = c.daemons[0]
+            c.start_all()
+            cid = nodes[0].add(os.urandom(50_000))
+            r = d.cli("pin", "add", "--wait", cid)
+            expect(r.returncode == 0, r.stderr)
+            status, text = nodes[0].call(f"pin/rm?arg={cid}")
+            expect(status == 200, text)
+            r = d.cli("sync")
+            expect(r.returncode == 0, r.stdout + r.stderr)
+            wait_until(lambda: status_of(d, cid)[d.id] == "unexpectedly_unpinned", 30,
+                       "status unexpectedly_unpinned")
+            d.stop()  # a clean stop: tracker.db commits the unexpectedly_unpinned record
+            d.start(env={"CLUSTERPIN_FAULT": "unpin-before-tracker-commit"})
+            d.wait_ready()
+            r = d.cli("recover", cid)
+            expect(r.returncode == 0, r.stdout + r.stderr)
+            wait_until(lambda: nodes[0].pinned(cid), 60, "recover to pin it again in IPFS")
+            d.cli("pin", "rm", cid)
+            wait_until(lambda: d.proc.poll() is not None, 20, "the fault hook to end the peer")
+            expect(d.proc.returncode == 86, f"exit {d.proc.returncode}:\n{d.log()[-1500:]}")
+            expect(nodes[0].pinned(cid), "the unpin reached IPFS before the peer ended")
+            d.start()
+            d.wait_ready()
+            wait_until(lambda: not nodes[0].pinned(cid), 60, "the unpin to reach IPFS after the restart")
+            wait_until(lambda: status_of(d, cid)[d.id] == "unpinned", 30, "status unpinned")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_a_pin_again_that_tracker_db_had_not_recorded_before_a_kill_reaches_ipfs_at_the_restart(ctx):
     # state.db commits applied entries every tick, tracker.db its records every half second: a
     # kill in between keeps the pinset's newest changes and loses the tracker's. Here tracker.db
