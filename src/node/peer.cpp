@@ -822,7 +822,9 @@ void Peer::handle_request(const PeerId& from, std::string_view method, ByteView 
     }
     if (driver_->node().conf().learners.end() !=
         std::find(driver_->node().conf().learners.begin(), driver_->node().conf().learners.end(), joiner.peer)) {
-      return reply_members();  // already a learner: a retried join
+      // Already a learner: a retried join, perhaps with a wiped log.
+      driver_->node().restart_replication(joiner.peer);
+      return reply_members();
     }
     raft::ConfChange change{raft::ConfChangeType::AddLearner, joiner.peer, peer_record_text(joiner)};
     add_peer_addresses(joiner.peer, peer_record_text(joiner));

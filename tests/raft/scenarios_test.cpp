@@ -2,7 +2,7 @@
 // hand-driven Cluster with the invariant checker running after every event: the Figure-8 case,
 // a stale leader's uncommitted tail, votes denied to shorter logs, a partitioned peer rejoining
 // (with and without pre-vote), a lagging peer caught up through a chunked snapshot, and a
-// removed peer that comes back wiped under its old id.
+// removed peer that comes back wiped under its old id, and a learner that joins again wiped.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -262,6 +262,42 @@ TEST_CASE("membership: a removed peer re-added wiped under its old id is caught 
   CHECK(c.node("c").conf() == c.node("a").conf());
   CHECK(c.peer("c").state().commands == c.peer("a").state().commands);
   CHECK(c.peer("c").state().has("after"));
+  CHECK(c.checker().ok());
+}
+
+TEST_CASE("membership: a learner that lost its log and joins again is caught up from the start") {
+  // A learner caught up partway (match > 0), then stopped and wiped (`state cleanup`) before
+  // it was promoted, joins again under its id: it is still a learner, so the join changes no
+  // configuration. The leader's progress says match = M; every Append it sends (prev = M) is
+  // rejected by the empty log, and rejections never take next below match: without a restart
+  // of its replication the learner is probed at M + 1 for ever.
+  Cluster c({"a", "b", "c"});
+  REQUIRE(elect_until(c, "a") == "a");
+  settle(c);
+  for (int i = 0; i < 300; ++i) REQUIRE(c.node("a").propose("cmd" + std::to_string(i)).ok());
+  settle(c);
+  c.add_peer("d");
+  REQUIRE(c.node("a").propose_conf_change({ConfChangeType::AddLearner, "d", "/ip4/1.2.3.4"}).ok());
+  // d accepts one batch of entries, then everything to and from it is lost (it stops).
+  int accepted = 0;
+  c.deliver_all([&](Message& m) {
+    if (m.from == "d" && m.type == MessageType::AppendResponse && !m.reject) return accepted++ == 0;
+    return accepted == 0 || (m.to != "d" && m.from != "d");
+  });
+  const Index old_match = c.node("a").status().peers.at("d").match;
+  REQUIRE(old_match > 0);
+  REQUIRE(old_match < c.node("a").last_index());
+  REQUIRE_FALSE(c.node("a").is_voter("d"));
+  REQUIRE(c.node("a").first_index() <= old_match);  // still in the log: no snapshot is sent
+
+  c.wipe("d");
+  c.node("a").restart_replication("d");  // what the leader does when a learner's join arrives
+  CHECK(c.node("a").status().peers.at("d").match == 0);
+  for (int i = 0; i < 20 && !c.node("a").is_voter("d"); ++i) settle(c, 1);
+  CHECK(c.node("a").is_voter("d"));
+  settle(c);
+  CHECK(c.node("d").commit_index() == c.node("a").commit_index());
+  CHECK(c.peer("d").state().commands == c.peer("a").state().commands);
   CHECK(c.checker().ok());
 }
 

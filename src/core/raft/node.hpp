@@ -122,6 +122,12 @@ class Node {
   // The configuration in effect at `index`: that of the latest ConfChange entry at or before it.
   ConfState conf_at(Index index) const;
   bool is_voter(const NodeId& id) const;
+  // Leader: a learner that asks to join again may have lost its log (a wiped folder under the
+  // same identity, a join abandoned and retried after `state cleanup`). What this leader knew of
+  // it (its match, a snapshot under way) may describe a log it no longer holds, and since
+  // rejections never take `next` below `match` it would be probed at match + 1 for ever: it is
+  // forgotten, and the learner probed from the end of the log as a new one. Nothing otherwise.
+  void restart_replication(const NodeId& id);
   // The index of the configuration that last made `id` a member (voter or learner), or 0 when
   // it is none now; the base configuration's index when that entry was compacted into it.
   Index member_since(const NodeId& id) const;
@@ -131,6 +137,7 @@ class Node {
   Node(Config config, SnapshotSource* source);
 
   // Roles.
+  Progress fresh_progress() const;  // a member the leader knows nothing of yet
   void become_follower(Term term, const NodeId& leader);
   void become_candidate(bool pre);
   void become_leader();

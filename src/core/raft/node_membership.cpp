@@ -55,6 +55,21 @@ ConfState Node::conf_at(Index index) const {
 
 bool Node::is_voter(const NodeId& id) const { return contains(conf().voters, id); }
 
+Progress Node::fresh_progress() const {
+  Progress pr;
+  pr.next = log_.last_index() + 1;
+  pr.recent_active = true;
+  return pr;
+}
+
+void Node::restart_replication(const NodeId& id) {
+  if (role_ != Role::Leader || !contains(conf().learners, id)) return;
+  auto it = progress_.find(id);
+  if (it == progress_.end()) return;
+  it->second = fresh_progress();
+  send_append(id, true);
+}
+
 Index Node::member_since(const NodeId& id) const {
   Index since = is_member(conf_base_, id) ? conf_base_index_ : 0;
   for (const auto& [index, c] : confs_) {
@@ -135,10 +150,7 @@ void Node::on_conf_changed() {
       // rejections never take next below match, it would be probed at match + 1 forever.
       progress_.erase(it);
     }
-    Progress pr;
-    pr.next = log_.last_index() + 1;
-    pr.recent_active = true;
-    progress_.emplace(id, pr);
+    progress_.emplace(id, fresh_progress());
   };
   for (const auto& v : c.voters) add(v);
   for (const auto& l : c.learners) add(l);
