@@ -566,6 +566,7 @@ void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& co
             "retry after an unknown outcome); its {} change(s) were not applied",
             entry.index, ops.size()));
       }
+      worker_->applying(entry.index);
       for (std::size_t i = 0; i < ops.size(); ++i) {
         const PinsetOp& op = ops[i];
         if (i < effects.skipped.size() && effects.skipped[i]) continue;  // a stale decision
@@ -577,6 +578,7 @@ void Peer::on_applied(const raft::Entry& entry, const std::optional<Command>& co
           worker_->unpin_applied(op.pin.cid, replaced);
         }
       }
+      worker_->applying(std::nullopt);
     }
   }
   release_applied_waiters(entry.index);

@@ -51,6 +51,8 @@ class PinWorker {
   // `replaced`: the encoded pin the apply replaced or removed, if the CID was in the pinset.
   void pin_applied(const Pin& pin, bool new_to_pinset, const std::string* replaced = nullptr);
   void unpin_applied(const Cid& cid, const std::string* replaced = nullptr);
+  // Around the pin_applied/unpin_applied calls of one entry (TrackerDb::set_applying).
+  void applying(std::optional<std::uint64_t> index) { db_->set_applying(index); }
   // After a snapshot replaced the shared state: re-derive what to pin from it (a pass that was
   // running starts over).
   void state_replaced();

@@ -288,6 +288,7 @@ Status TrackerDb::start_commit() {
     auto applied = before_commit_();
     if (!applied) return applied.error();
     index = *applied;
+    if (applying_ && *applying_ > 0) index = std::min(*index, *applying_ - 1);
   }
   // Nothing buffered: a commit only when the applied index moved on (never without a hook), so
   // that a restart after a kill does not re-check entries that changed nothing here.

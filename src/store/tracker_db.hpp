@@ -74,6 +74,11 @@ class TrackerDb final : public TrackerStore {
   void set_before_commit(std::function<Result<std::uint64_t>()> before) {
     before_commit_ = std::move(before);
   }
+  // The entry whose changes are being made now (state.db applies a batch of entries whole, then
+  // the changes of each are made in turn): a commit meanwhile (kMaxPending reached) records at
+  // most the index before it, since the changes of this entry and of the batch's later ones are
+  // not all buffered yet. nullopt between entries.
+  void set_applying(std::optional<std::uint64_t> index) { applying_ = index; }
   // The applied index of state.db recorded with the last commit (nullopt: none yet, or a
   // tracker.db written before it was recorded). Every tracker change made for an entry at or
   // below it is committed, or is a new pin held in memory only that the first reconcile finds
@@ -166,6 +171,7 @@ class TrackerDb final : public TrackerStore {
   std::optional<Error> deferred_error_;  // of an automatic flush, reported by the next flush
   std::function<Result<std::uint64_t>()> before_commit_;
   std::optional<std::uint64_t> recorded_index_;  // owner's thread: as committed (applied_index)
+  std::optional<std::uint64_t> applying_;        // set_applying
   std::chrono::steady_clock::time_point last_commit_{};  // when the last commit began (epoch: never)
 
   // The hand-over. While `in_flight_` the committer owns db_, q_ and reads `committing_`; the

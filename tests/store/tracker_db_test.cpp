@@ -389,6 +389,23 @@ TEST_CASE("the applied index goes with each commit, also alone once it moved on,
   CHECK(reopened->applied_index() == std::optional<std::uint64_t>(9));
 }
 
+TEST_CASE("a commit while an entry's changes are made records the index before that entry") {
+  // state.db applied entries 10 to 20 as one batch; the changes of entry 15 fill the buffer and
+  // commit it: the changes of 15 to 20 are not all buffered, so a kill now must re-check them.
+  TempDir dir;
+  auto db = open_db(dir);
+  db->set_before_commit([&]() -> Result<std::uint64_t> { return std::uint64_t{20}; });
+  db->set_applying(15);
+  for (int i = 0; i < static_cast<int>(TrackerDb::kMaxPending); ++i)
+    db->save(record_n(i, TrackerStatus::pinned));
+  REQUIRE(db->wait_commit().ok());
+  REQUIRE(db->flush().ok());  // takes the commit's result
+  CHECK(db->applied_index() == std::optional<std::uint64_t>(14));
+  db->set_applying(std::nullopt);  // every entry's changes made: the whole batch
+  REQUIRE(db->flush_now().ok());
+  CHECK(db->applied_index() == std::optional<std::uint64_t>(20));
+}
+
 TEST_CASE("a change is pending until a commit that holds it was taken, and commits() counts those") {
   TempDir dir;
   auto db = open_db(dir);
