@@ -303,23 +303,6 @@ void Peer::start(Done ready) {
     if (auto s = log->apply(founding); !s) return ready(s.error());
   }
   if (auto s = open_stores(); !s) return ready(s.error());
-  worker_ = std::make_unique<PinWorker>(io_, options_.config, peer_id_, *state_);
-  if (auto s = worker_->open(data_dir_, durable.entries); !s) return ready(s.error());
-  worker_->set_cluster_view({
-      [this] {
-        std::vector<PeerId> live;
-        for (const auto& id : monitor_ ? monitor_->live() : std::vector<std::string>{self_}) {
-          if (auto p = PeerId::parse(id)) live.push_back(std::move(p).value());
-        }
-        return live;
-      },
-      [this](std::vector<PinsetOp> ops) {
-        std::size_t n = ops.size();
-        commit_ops(std::move(ops), [this, n](Status s) {
-          options_.log(s ? fmt::format("unpinned {} expired pin(s)", n)
-                         : "could not unpin expired pins: " + s.error().message);
-        });
-      }});
   if (!cluster_id_.empty()) {
     if (auto s = state_->set_cluster_id(cluster_id_); !s) {
       return ready(make_error(fmt::format("{}; reset this peer with '{}'", s.error().message, reset_hint)));
@@ -327,6 +310,7 @@ void Peer::start(Done ready) {
   }
   auto applied = state_->applied();
   if (!applied) return ready(applied.error());
+  bool state_from_snapshot = false;  // the repair below recorded state.db's snapshot
   if (!fresh && applied->index > durable.snapshot.index) {
     // state.db is swapped to a received snapshot before raft.db records it: after a crash in
     // between, state.db stands at a position the log does not hold (or holds with another
@@ -355,11 +339,30 @@ void Peer::start(Done ready) {
         auto reloaded = log->load();
         if (!reloaded) return ready(reloaded.error());
         durable = std::move(reloaded).value();
+        state_from_snapshot = true;
         options_.log(fmt::format("raft.db lacked the snapshot at index {} that state.db was restored from "
                                  "(a stop during its install): recorded it", applied->index));
       }
     }
   }
+  worker_ = std::make_unique<PinWorker>(io_, options_.config, peer_id_, *state_);
+  if (auto s = worker_->open(data_dir_, durable.entries, state_from_snapshot); !s)
+    return ready(s.error());
+  worker_->set_cluster_view({
+      [this] {
+        std::vector<PeerId> live;
+        for (const auto& id : monitor_ ? monitor_->live() : std::vector<std::string>{self_}) {
+          if (auto p = PeerId::parse(id)) live.push_back(std::move(p).value());
+        }
+        return live;
+      },
+      [this](std::vector<PinsetOp> ops) {
+        std::size_t n = ops.size();
+        commit_ops(std::move(ops), [this, n](Status s) {
+          options_.log(s ? fmt::format("unpinned {} expired pin(s)", n)
+                         : "could not unpin expired pins: " + s.error().message);
+        });
+      }});
   durable.applied = applied->index;  // raft::Node::create raises the commit index to it
   load_known_addresses();
 

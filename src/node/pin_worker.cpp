@@ -48,7 +48,7 @@ UnixNanos PinWorker::now() const {
 }
 
 Status PinWorker::open(const std::filesystem::path& data_dir,
-                       const std::vector<raft::Entry>& log) {
+                       const std::vector<raft::Entry>& log, bool state_from_snapshot) {
   auto db = store::TrackerDb::open(data_dir);
   if (!db) return db.error();
   db_ = std::move(db).value();
@@ -59,7 +59,7 @@ Status PinWorker::open(const std::filesystem::path& data_dir,
   auto tracker = PinTracker::open(*db_, tracker_limits(config_.tracker), now());
   if (!tracker) return tracker.error();
   tracker_.emplace(std::move(tracker).value());
-  recheck_unrecorded(log);
+  recheck_unrecorded(log, state_from_snapshot);
   // tracker.db records what IPFS was asked to do for applied entries: those entries are
   // committed to state.db first (a crash must not leave the tracker ahead of the pinset), and
   // the applied index goes with tracker.db's commit: after a kill, the entries above it may
@@ -83,7 +83,7 @@ Status PinWorker::open(const std::filesystem::path& data_dir,
   return {};
 }
 
-void PinWorker::recheck_unrecorded(const std::vector<raft::Entry>& entries) {
+void PinWorker::recheck_unrecorded(const std::vector<raft::Entry>& entries, bool state_from_snapshot) {
   std::optional<std::uint64_t> recorded = db_->applied_index();
   auto applied = state_.applied();
   if (!applied) {
@@ -94,6 +94,15 @@ void PinWorker::recheck_unrecorded(const std::vector<raft::Entry>& entries) {
   // No index recorded: a new tracker.db (the first reconcile builds it) or one written before
   // the index was kept.
   if (!recorded || *recorded >= applied->index) return;
+  if (state_from_snapshot) {
+    fmt::print(stderr,
+               "clusterpin daemon: tracker.db recorded entries up to {}, and state.db was restored "
+               "from a received snapshot at {} before this peer stopped: the entries between were "
+               "not applied here, so the start's reconcile compares the pinset with what this "
+               "peer holds\n",
+               *recorded, applied->index);
+    return;
+  }
   const raft::Index from = *recorded + 1, to = applied->index;
   // Each CID the span names, with the last of its pins there that was allocated here.
   std::map<Cid, std::optional<Pin>> touched;

@@ -42,8 +42,13 @@ class PinWorker {
   void set_cluster_view(ClusterView view) { cluster_ = std::move(view); }
 
   // Opens tracker.db and the tracker. `log`: the Raft log as loaded at the start (see
-  // recheck_unrecorded). Call before new entries are applied.
-  Status open(const std::filesystem::path& data_dir, const std::vector<raft::Entry>& log);
+  // recheck_unrecorded). `state_from_snapshot`: state.db was swapped to a received snapshot
+  // that raft.db recorded only at this start (a stop during an install): the entries between
+  // tracker.db's index and the snapshot were never applied here, and the log may hold others
+  // at those indexes, so none is re-checked (the start's reconcile compares the pinset with
+  // what the tracker holds, as after an install). Call before new entries are applied.
+  Status open(const std::filesystem::path& data_dir, const std::vector<raft::Entry>& log,
+              bool state_from_snapshot = false);
   void start();
   void stop();
 
@@ -176,7 +181,7 @@ class PinWorker {
   // its last commit, whose record changes the kill took (a pin updated or pinned again, a
   // queued unpin replaced): the CIDs those entries name are re-checked (PinTracker::recheck)
   // before any operation starts.
-  void recheck_unrecorded(const std::vector<raft::Entry>& entries);
+  void recheck_unrecorded(const std::vector<raft::Entry>& entries, bool state_from_snapshot);
   // Local unpins (see StateDb::set_unpin_guard): the guard records the CIDs it holds for in
   // `guarded_`; each row is erased once tracker.db committed that CID's changes. At the start,
   // the rows a crash left are acted on again before anything else: unpinned unless the pinset
