@@ -1615,11 +1615,10 @@ void Peer::start_monitor() {
 void Peer::start_rereplication() {
   if (rereplicator_ || options_.config.cluster.disable_repinning) return;
   Rereplicator::Hooks r;
-  r.may_decide = [this] {
-    if (stopped_ || !driver_) return false;
-    const raft::Node& n = driver_->node();
-    return n.role() == raft::Role::Leader && n.applied_index() >= n.commit_index();
-  };
+  r.leading = [this] { return !stopped_ && driver_ && driver_->node().role() == raft::Role::Leader; };
+  r.caught_up = [this] { return driver_->node().applied_index() >= driver_->node().commit_index(); };
+  r.last_index = [this] { return driver_->node().last_index(); };
+  r.applied_index = [this] { return driver_->node().applied_index(); };
   r.members = [this] {
     auto ids = member_ids();
     return std::set<std::string>(ids.begin(), ids.end());

@@ -43,17 +43,27 @@ void Rereplicator::arm() {
 
 void Rereplicator::tick() {
   if (in_flight_) return;
-  if (!hooks_.may_decide()) {
+  if (!hooks_.leading()) {
     pass_active_ = false;
     pass_done_ = false;
     return;
   }
+  // A leader behind its commits (a write to its log under way, as under steady load) waits
+  // and keeps the pass where it is.
+  if (!hooks_.caught_up()) return;
   View view{hooks_.members(), hooks_.down()};
+  if (view != seen_view_) {
+    seen_view_ = view;
+    settle_index_ = hooks_.last_index();
+  }
   if (pass_active_ && view != pass_view_) pass_active_ = false;  // start over with the new view
   if (!pass_active_) {
     bool repeat = !pass_done_ || view != pass_view_ ||
                   (pass_failed_ && steady_clock::now() - pass_finished_at_ >= kRetryAfter);
     if (!repeat) return;
+    // Entries appended before this view was seen (a pin prepared before a removal, allocated
+    // to the removed peer) are applied first, or the pass could read the pinset without them.
+    if (hooks_.applied_index() < settle_index_) return;
     pass_view_ = view;
     pass_active_ = true;
     pass_done_ = false;

@@ -1,7 +1,8 @@
 // Rereplicator: brings pins back to replication_factor_min live copies when allocated peers stay
 // down past cluster.repin_grace_period, or leave the cluster.
 //
-// One peer decides: the Raft leader, and only once it has applied everything committed. Leases
+// One peer decides: the Raft leader, and only once it has applied everything committed (a tick
+// that finds it behind waits; only a lost leadership ends the pass under way). Leases
 // keep two leaders from deciding at once, and the decision is idempotent (a pin whose live
 // allocations already reach rmin is left alone), so a leader change mid-way cannot re-allocate a
 // pin twice. Only pins left with fewer than replication_factor_min live allocations get new
@@ -33,7 +34,13 @@ class Rereplicator {
   static constexpr std::size_t kScanSlice = 20000;  // pins read per tick
 
   struct Hooks {
-    std::function<bool()> may_decide;                       // leader and caught up
+    std::function<bool()> leading;                          // this peer is the Raft leader
+    std::function<bool()> caught_up;                        // it applied everything committed
+    // Its log's last index, and the index it has applied: a pass for a new view starts once
+    // every entry appended before the view was seen is applied, since pins prepared before a
+    // removal may still allocate the removed peer.
+    std::function<std::uint64_t()> last_index;
+    std::function<std::uint64_t()> applied_index;
     std::function<std::set<std::string>()> members;         // current members
     std::function<std::set<std::string>()> down;            // members down past the grace
     // New allocations for `pin` keeping `live` (its allocations that are still up).
@@ -71,6 +78,8 @@ class Rereplicator {
     friend bool operator==(const View&, const View&) = default;
   };
   View pass_view_;
+  View seen_view_;                // the view last seen by a tick
+  std::uint64_t settle_index_ = 0;  // last_index when seen_view_ was first seen
   bool pass_active_ = false;
   bool pass_done_ = false;
   bool pass_failed_ = false;
