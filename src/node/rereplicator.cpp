@@ -104,11 +104,16 @@ void Rereplicator::tick() {
       allocations = std::move(members);
     } else {
       auto chosen = hooks_.reallocate(*pin, live);
-      if (!chosen) {
+      if (chosen) {
+        allocations = std::move(chosen).value();
+      } else {
         if (failed++ == 0) first_error = chosen.error().message;
-        return true;
+        // Too few peers to reach rmin: the pin keeps what it has, but not peers that left the
+        // cluster (a removed peer shown allocated for ever, and pinning it if it came back).
+        // Never down to no allocation at all, which would mean "every peer".
+        if (members.empty() || members.size() == pin->allocations.size()) return true;
+        allocations = std::move(members);
       }
-      allocations = std::move(chosen).value();
     }
     if (allocations == pin->allocations) return true;
     pin->allocations = std::move(allocations);

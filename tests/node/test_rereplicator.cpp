@@ -135,5 +135,39 @@ TEST_CASE("a pass for a new view waits for the entries appended before the view 
   r.stop();
 }
 
+TEST_CASE("a pin that cannot get enough peers still loses its allocations to removed peers") {
+  // Replication factor 2 on [gone, b] with b the only other member left (c is not offered):
+  // re-allocation fails, and the pin keeps b alone rather than the removed peer too; a pin
+  // whose every allocation was removed keeps them (no allocation would mean "every peer").
+  Setup s(3);
+  Pin orphan(cid_n(100));
+  orphan.options.replication_factor_min = 2;
+  orphan.options.replication_factor_max = 2;
+  orphan.allocations = {s.gone};
+  std::vector<store::StateOp> ops{
+      store::StateOp::put_pin(std::string(as_chars(orphan.cid.bytes())), encode_pin(orphan))};
+  REQUIRE(s.state.apply(2, 1, ops).value());
+  auto hooks = s.hooks();
+  hooks.last_index = [] { return std::uint64_t{2}; };
+  hooks.applied_index = [] { return std::uint64_t{2}; };
+  hooks.members = [&s] { return std::set<std::string>{s.b.to_string()}; };
+  hooks.reallocate = [](const Pin&, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
+    return make_error("not enough peers");
+  };
+  std::vector<Pin> committed;
+  hooks.commit = [&](std::vector<PinsetOp> batch, std::function<void(Status)> done) {
+    for (auto& op : batch) committed.push_back(op.pin);
+    done({});
+  };
+  asio::io_context io;
+  Rereplicator r(io, s.state, hooks, 1ms);
+  r.start();
+  REQUIRE(run_until(io, [&] { return committed.size() >= 3; }));
+  io.run_for(20ms);
+  CHECK(committed.size() == 3);  // not the orphan
+  for (const Pin& pin : committed) CHECK(pin.allocations == std::vector<PeerId>{s.b});
+  r.stop();
+}
+
 }  // namespace
 }  // namespace clusterpin::node
