@@ -132,7 +132,7 @@ Result<std::vector<PeerId>> allocate(const Cid& cid, const AllocationRequest& re
   if (r.rmin == -1) return std::vector<PeerId>{};
   std::vector<PeerId> chosen;
   for (const auto& p : r.current) {
-    if (contains(r.candidates, p) && !contains(chosen, p)) chosen.push_back(p);
+    if ((r.keep_current || contains(r.candidates, p)) && !contains(chosen, p)) chosen.push_back(p);
   }
   auto want = static_cast<std::size_t>(r.rmax);
   auto need = static_cast<std::size_t>(r.rmin);

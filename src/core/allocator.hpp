@@ -22,6 +22,9 @@ struct AllocationRequest {
   std::vector<PeerId> current;           // allocations the pin already has
   std::vector<PeerId> user_allocations;  // preferred, in the user's order
   std::vector<PeerId> candidates;        // peers that may receive it, best first
+  // Re-allocation: `current` are the allocations still up, kept even when they are not
+  // candidates now (a peer restarting, a metric that failed once): they hold the pin.
+  bool keep_current = false;
 };
 
 // A peer that may receive pins, with its metrics: one per allocator.balanced.allocate_by name,

@@ -1629,6 +1629,7 @@ void Peer::start_rereplication() {
     request.rmin = pin.options.replication_factor_min;
     request.rmax = pin.options.replication_factor_max;
     request.current = live;
+    request.keep_current = true;  // up, though perhaps not a candidate this minute
     request.user_allocations = pin.options.user_allocations;
     return allocate_pin(pin.cid, std::move(request));
   };

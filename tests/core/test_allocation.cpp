@@ -212,6 +212,13 @@ TEST_CASE("allocate honours replication factors, user allocations and current al
   // More current than rmax: trimmed.
   AllocationRequest trim{1, 1, {peer_n(2), peer_n(3)}, {}, ranked};
   CHECK(*allocate(cid_n(1), trim) == std::vector<PeerId>{peer_n(2)});
+  // Re-allocation: the live allocations stay even when one is not a candidate this minute (a
+  // restart, a failed metric): peer 9 holds the pin, and only the missing copies move.
+  AllocationRequest reallocation{3, 3, {peer_n(9), peer_n(4)}, {}, ranked};
+  reallocation.keep_current = true;
+  CHECK(*allocate(cid_n(1), reallocation) == std::vector<PeerId>{peer_n(9), peer_n(4), peer_n(1)});
+  reallocation.keep_current = false;  // a new pin, or a pin again: only candidates
+  CHECK(*allocate(cid_n(1), reallocation) == std::vector<PeerId>{peer_n(4), peer_n(1), peer_n(2)});
 }
 
 TEST_CASE("too few candidates: the error says what was needed and what there was") {
