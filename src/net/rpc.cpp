@@ -279,6 +279,7 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     std::deque<Queued> queue;
     std::size_t queue_bytes = 0;
     bool dialing = false;
+    std::uint64_t dial_id = 0;  // of the dial under way (a dial of a name tries each address)
     // Failed dials, and links that closed before backoff_max, in a row: the redial delay grows
     // with it, so a link that every handshake sets up and something closes at once (a peer of
     // another version refusing our messages) is not redialled every 100 ms for ever.
@@ -374,28 +375,33 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
   void dial(Peer& peer) {
     if (closed_ || peer.dialing || peer.active || !peer.dial_to) return;
     peer.dialing = true;
+    peer.dial_id = ++dials_;
     const PeerId expected = peer.id;
     std::weak_ptr<Impl> weak = shared_from_this();
-    if (peer.dial_to->host.empty()) return dial_addresses(expected, {peer.dial_to->endpoint}, 0, {});
+    const std::uint64_t dial_id = peer.dial_id;
+    if (peer.dial_to->host.empty())
+      return dial_addresses(expected, dial_id, {peer.dial_to->endpoint}, 0, {});
     const std::uint16_t port = peer.dial_to->endpoint.port();
     resolve_host(io_, load_resolver_config(), peer.dial_to->host, peer.dial_to->family,
-                 [weak, expected, port](Result<std::vector<asio::ip::address>> r) {
+                 [weak, expected, dial_id, port](Result<std::vector<asio::ip::address>> r) {
                    auto self = weak.lock();
                    if (!self) return;
+                   Peer* peer = self->closed_ ? nullptr : self->known_peer(expected);
+                   if (peer != nullptr && peer->dial_id != dial_id) return;  // removed, added again
                    if (!r) return self->dial_finished(expected, r.error());
                    if (r->empty())
                      return self->dial_finished(expected, make_error("the name has no address"));
                    std::vector<tcp::endpoint> endpoints;
                    for (const auto& ip : *r) endpoints.emplace_back(ip, port);
-                   self->dial_addresses(expected, std::move(endpoints), 0, {});
+                   self->dial_addresses(expected, dial_id, std::move(endpoints), 0, {});
                  });
   }
 
   // Dials endpoints[index], and on failure the next one (a name's addresses in the resolver's
   // order: a peer listening on ::1 only is still reached through a name that also has
   // 127.0.0.1). The dial fails when every address failed, with each address's reason.
-  void dial_addresses(const PeerId& expected, std::vector<tcp::endpoint> endpoints,
-                      std::size_t index, std::string failures) {
+  void dial_addresses(const PeerId& expected, std::uint64_t dial_id,
+                      std::vector<tcp::endpoint> endpoints, std::size_t index, std::string failures) {
     std::weak_ptr<Impl> weak = shared_from_this();
     const tcp::endpoint endpoint = endpoints[index];
     dial_secure(
@@ -406,7 +412,7 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
           return make_error(fmt::format("expected peer {} but the remote is peer {}; refusing it",
                                         expected.to_string(), remote.to_string()));
         },
-        [weak, expected, endpoints = std::move(endpoints), index,
+        [weak, expected, dial_id, endpoints = std::move(endpoints), index,
          failures = std::move(failures)](Result<std::shared_ptr<SecureLink>> r) mutable {
           auto self = weak.lock();
           if (!self) {
@@ -416,10 +422,17 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
           if (r || endpoints.size() == 1) return self->dial_finished(expected, std::move(r));
           if (!failures.empty()) failures += "; ";
           failures += fmt::format("{}: {}", address_text(endpoints[index]), r.error().message);
-          const bool wanted = !self->closed_ && self->peers_.contains(expected);
-          if (index + 1 == endpoints.size() || !wanted)
+          Peer* peer = self->closed_ ? nullptr : self->known_peer(expected);
+          // Removed (and perhaps added again, with a dial of its own), or linked meanwhile (it
+          // dialled in): the other addresses are not wanted, and this is no failure to count.
+          if (peer == nullptr || peer->dial_id != dial_id) return;
+          if (peer->active) {
+            peer->dialing = false;
+            return;
+          }
+          if (index + 1 == endpoints.size())
             return self->dial_finished(expected, make_error(std::move(failures)));
-          self->dial_addresses(expected, std::move(endpoints), index + 1, std::move(failures));
+          self->dial_addresses(expected, dial_id, std::move(endpoints), index + 1, std::move(failures));
         });
   }
 
@@ -689,6 +702,7 @@ class RpcEndpoint::Impl : public std::enable_shared_from_this<Impl> {
   std::shared_ptr<SecureListener> listener_;
   std::unordered_map<PeerId, std::unique_ptr<Peer>> peers_;
   std::set<PeerId> redial_waiting_;
+  std::uint64_t dials_ = 0;  // dials started (Peer::dial_id)
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::set<std::pair<Clock::time_point, std::uint64_t>> deadlines_;
   asio::steady_timer deadline_timer_;
