@@ -1637,6 +1637,7 @@ void Peer::start_rereplication() {
     commit_ops(std::move(ops), std::move(done));
   };
   r.log = options_.log;
+  r.now = [this] { return now(); };
   rereplicator_ = std::make_unique<Rereplicator>(io_, *state_, std::move(r));
   rereplicator_->start();
 }

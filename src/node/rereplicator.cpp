@@ -74,6 +74,7 @@ void Rereplicator::tick() {
   auto reader = state_.open_reader();
   if (!reader) return hooks_.log("re-replication cannot read the pinset: " + reader.error().message);
   std::vector<PinsetOp> ops;
+  const UnixNanos now = hooks_.now();
   std::size_t read = 0, failed = 0;
   std::string first_error;
   bool reached_end = true;
@@ -90,6 +91,9 @@ void Rereplicator::tick() {
     cursor_.assign(key);
     auto pin = decode_pin(bytes);
     if (!pin || pin->everywhere()) return true;
+    // Expired: its unpin is on its way (or waits for this peer's next expiry check); new peers
+    // would fetch it for nothing, and a changed pin would make that unpin skip it.
+    if (pin->options.expire_at != kZeroTime && pin->options.expire_at <= now) return true;
     std::vector<PeerId> live, members;
     for (const PeerId& p : pin->allocations) {
       if (!gone(p)) live.push_back(p);

@@ -47,6 +47,7 @@ class Rereplicator {
     std::function<Result<std::vector<PeerId>>(const Pin& pin, const std::vector<PeerId>& live)> reallocate;
     std::function<void(std::vector<PinsetOp>, std::function<void(Status)>)> commit;
     std::function<void(const std::string&)> log;
+    std::function<UnixNanos()> now;  // wall clock: an expired pin is not re-allocated
   };
 
   Rereplicator(asio::io_context& io, store::StateDb& state, Hooks hooks,

@@ -67,6 +67,7 @@ struct Setup {
       done({});
     };
     h.log = [](const std::string&) {};
+    h.now = [] { return UnixNanos{1800000000} * 1000000000; };
     return h;
   }
 };
@@ -166,6 +167,29 @@ TEST_CASE("a pin that cannot get enough peers still loses its allocations to rem
   io.run_for(20ms);
   CHECK(committed.size() == 3);  // not the orphan
   for (const Pin& pin : committed) CHECK(pin.allocations == std::vector<PeerId>{s.b});
+  r.stop();
+}
+
+TEST_CASE("an expired pin is not re-allocated") {
+  Setup s(2);
+  const UnixNanos now = UnixNanos{1800000000} * 1000000000;
+  Pin expired(cid_n(200));
+  expired.options.replication_factor_min = 2;
+  expired.options.replication_factor_max = 2;
+  expired.options.expire_at = now - 1000000000;  // a second ago
+  expired.allocations = {s.gone, s.b};
+  std::vector<store::StateOp> ops{
+      store::StateOp::put_pin(std::string(as_chars(expired.cid.bytes())), encode_pin(expired))};
+  REQUIRE(s.state.apply(2, 1, ops).value());
+  auto hooks = s.hooks();
+  hooks.last_index = [] { return std::uint64_t{2}; };
+  hooks.applied_index = [] { return std::uint64_t{2}; };
+  asio::io_context io;
+  Rereplicator r(io, s.state, hooks, 1ms);
+  r.start();
+  REQUIRE(run_until(io, [&] { return s.commits == 1; }));
+  io.run_for(20ms);
+  CHECK(s.proposed == std::set<Cid>{cid_n(0), cid_n(1)});
   r.stop();
 }
 
