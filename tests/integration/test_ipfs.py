@@ -69,9 +69,7 @@ def test_unpin_disable_keeps_what_ipfs_holds_and_reports_unpin_error(ctx):
         with c:
             c.start_all()
             d = c.daemons[0]
-            cid = nodes[0].add(os.urandom(50_000))
-            r = d.cli("pin", "add", "--wait", cid)
-            expect(r.returncode == 0, r.stderr)
+            cid = pinned_through(d, nodes[0])
             expect(nodes[0].pinned(cid), "not pinned in IPFS")
             r = d.cli("pin", "rm", cid)
             expect(r.returncode == 0, r.stderr)
@@ -82,6 +80,28 @@ def test_unpin_disable_keeps_what_ipfs_holds_and_reports_unpin_error(ctx):
     finally:
         for node in nodes:
             node.stop()
+
+
+def pinned_through(d, node):
+    """A new CID added to `node` (unpinned there), pinned through peer `d` with --wait."""
+    cid = node.add(os.urandom(50_000))
+    r = d.cli("pin", "add", "--wait", cid)
+    expect(r.returncode == 0, r.stderr)
+    return cid
+
+
+def unpin_through_the_fault_then_restart(d, node, cid):
+    """`pin rm` on a peer started with the unpin-before-tracker-commit fault: the peer ends
+    (exit 86, as a kill) right after state.db committed the unpin and before IPFS was asked;
+    restarted, it must unpin the CID in IPFS and report it unpinned."""
+    d.cli("pin", "rm", cid)
+    wait_until(lambda: d.proc.poll() is not None, 20, "the fault hook to end the peer")
+    expect(d.proc.returncode == 86, f"exit {d.proc.returncode}:\n{d.log()[-1500:]}")
+    expect(node.pinned(cid), "the unpin reached IPFS before the peer ended")
+    d.start()
+    d.wait_ready()
+    wait_until(lambda: not node.pinned(cid), 60, "the unpin to reach IPFS after the restart")
+    wait_until(lambda: status_of(d, cid)[d.id] == "unpinned", 30, "status unpinned")
 
 
 def test_an_unpin_state_db_committed_before_tracker_db_recorded_the_pin_still_reaches_ipfs(ctx):
@@ -95,18 +115,9 @@ def test_an_unpin_state_db_committed_before_tracker_db_recorded_the_pin_still_re
             d = c.daemons[0]
             d.start(env={"CLUSTERPIN_FAULT": "unpin-before-tracker-commit"})
             d.wait_ready()
-            cid = nodes[0].add(os.urandom(50_000))
-            r = d.cli("pin", "add", "--wait", cid)
-            expect(r.returncode == 0, r.stderr)
+            cid = pinned_through(d, nodes[0])
             expect(nodes[0].pinned(cid), "not pinned in IPFS")
-            d.cli("pin", "rm", cid)
-            wait_until(lambda: d.proc.poll() is not None, 20, "the fault hook to end the peer")
-            expect(d.proc.returncode == 86, f"exit {d.proc.returncode}:\n{d.log()[-1500:]}")
-            expect(nodes[0].pinned(cid), "the unpin reached IPFS before the peer ended")
-            d.start()
-            d.wait_ready()
-            wait_until(lambda: not nodes[0].pinned(cid), 60, "the unpin to reach IPFS after the restart")
-            wait_until(lambda: status_of(d, cid)[d.id] == "unpinned", 30, "status unpinned")
+            unpin_through_the_fault_then_restart(d, nodes[0], cid)
             expect("that tracker.db had not recorded when this peer last stopped" in d.log(), d.log()[-1500:])
             # Once tracker.db recorded the unpin, state.db no longer keeps it.
             path = os.path.join(d.folder, "clusterpin-data", "state.db")
@@ -133,9 +144,7 @@ def test_an_unpin_after_a_recover_that_tracker_db_had_not_recorded_still_reaches
         with c:
             d = c.daemons[0]
             c.start_all()
-            cid = nodes[0].add(os.urandom(50_000))
-            r = d.cli("pin", "add", "--wait", cid)
-            expect(r.returncode == 0, r.stderr)
+            cid = pinned_through(d, nodes[0])
             status, text = nodes[0].call(f"pin/rm?arg={cid}")
             expect(status == 200, text)
             r = d.cli("sync")
@@ -148,14 +157,7 @@ def test_an_unpin_after_a_recover_that_tracker_db_had_not_recorded_still_reaches
             r = d.cli("recover", cid)
             expect(r.returncode == 0, r.stdout + r.stderr)
             wait_until(lambda: nodes[0].pinned(cid), 60, "recover to pin it again in IPFS")
-            d.cli("pin", "rm", cid)
-            wait_until(lambda: d.proc.poll() is not None, 20, "the fault hook to end the peer")
-            expect(d.proc.returncode == 86, f"exit {d.proc.returncode}:\n{d.log()[-1500:]}")
-            expect(nodes[0].pinned(cid), "the unpin reached IPFS before the peer ended")
-            d.start()
-            d.wait_ready()
-            wait_until(lambda: not nodes[0].pinned(cid), 60, "the unpin to reach IPFS after the restart")
-            wait_until(lambda: status_of(d, cid)[d.id] == "unpinned", 30, "status unpinned")
+            unpin_through_the_fault_then_restart(d, nodes[0], cid)
     finally:
         for node in nodes:
             node.stop()
@@ -173,9 +175,7 @@ def test_a_pin_again_that_tracker_db_had_not_recorded_before_a_kill_reaches_ipfs
         with c:
             d = c.daemons[0]
             c.start_all()
-            cid = nodes[0].add(os.urandom(50_000))
-            r = d.cli("pin", "add", "--wait", cid)
-            expect(r.returncode == 0, r.stderr)
+            cid = pinned_through(d, nodes[0])
             d.stop()  # a clean stop: tracker.db records the pin as pinned
             # No sync with IPFS in the second run: a sync reads every record, committing the
             # buffered ones first, which would close the window the fault holds open.
