@@ -33,27 +33,38 @@ struct Setup {
   PeerId c = Identity::generate().peer_id();
   std::set<Cid> proposed;
   std::size_t commits = 0;
+  std::uint64_t applied = 0;  // entries applied to state (the hooks' last and applied index)
 
   // `count` pins with replication factor 2 on [gone, b]: `gone` has left the cluster, so each
   // needs a new peer.
   explicit Setup(int count) {
+    std::vector<Pin> pins;
+    for (int i = 0; i < count; ++i) pins.push_back(pin_on(i, {gone, b}));
+    apply(pins);
+  }
+
+  static Pin pin_on(int n, std::vector<PeerId> allocations) {
+    Pin pin(cid_n(n));
+    pin.options.replication_factor_min = 2;
+    pin.options.replication_factor_max = 2;
+    pin.allocations = std::move(allocations);
+    return pin;
+  }
+
+  // `pins` as the next entry.
+  void apply(const std::vector<Pin>& pins) {
     std::vector<store::StateOp> ops;
-    for (int i = 0; i < count; ++i) {
-      Pin pin(cid_n(i));
-      pin.options.replication_factor_min = 2;
-      pin.options.replication_factor_max = 2;
-      pin.allocations = {gone, b};
+    for (const Pin& pin : pins)
       ops.push_back(store::StateOp::put_pin(std::string(as_chars(pin.cid.bytes())), encode_pin(pin)));
-    }
-    REQUIRE(state.apply(1, 1, ops).value());
+    REQUIRE(state.apply(++applied, 1, ops).value());
   }
 
   Rereplicator::Hooks hooks() {
     Rereplicator::Hooks h;
     h.leading = [] { return true; };
     h.caught_up = [] { return true; };
-    h.last_index = [] { return std::uint64_t{1}; };
-    h.applied_index = [] { return std::uint64_t{1}; };
+    h.last_index = [this] { return applied; };
+    h.applied_index = [this] { return applied; };
     h.members = [this] { return std::set<std::string>{b.to_string(), c.to_string()}; };
     h.down = [] { return std::set<std::string>{}; };
     h.reallocate = [this](const Pin&, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
@@ -141,16 +152,8 @@ TEST_CASE("a pin that cannot get enough peers still loses its allocations to rem
   // re-allocation fails, and the pin keeps b alone rather than the removed peer too; a pin
   // whose every allocation was removed keeps them (no allocation would mean "every peer").
   Setup s(3);
-  Pin orphan(cid_n(100));
-  orphan.options.replication_factor_min = 2;
-  orphan.options.replication_factor_max = 2;
-  orphan.allocations = {s.gone};
-  std::vector<store::StateOp> ops{
-      store::StateOp::put_pin(std::string(as_chars(orphan.cid.bytes())), encode_pin(orphan))};
-  REQUIRE(s.state.apply(2, 1, ops).value());
+  s.apply({Setup::pin_on(100, {s.gone})});  // the orphan
   auto hooks = s.hooks();
-  hooks.last_index = [] { return std::uint64_t{2}; };
-  hooks.applied_index = [] { return std::uint64_t{2}; };
   hooks.members = [&s] { return std::set<std::string>{s.b.to_string()}; };
   hooks.reallocate = [](const Pin&, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
     return make_error("not enough peers");
@@ -173,17 +176,10 @@ TEST_CASE("a pin that cannot get enough peers still loses its allocations to rem
 TEST_CASE("an expired pin is not re-allocated") {
   Setup s(2);
   const UnixNanos now = UnixNanos{1800000000} * 1000000000;
-  Pin expired(cid_n(200));
-  expired.options.replication_factor_min = 2;
-  expired.options.replication_factor_max = 2;
+  Pin expired = Setup::pin_on(200, {s.gone, s.b});
   expired.options.expire_at = now - 1000000000;  // a second ago
-  expired.allocations = {s.gone, s.b};
-  std::vector<store::StateOp> ops{
-      store::StateOp::put_pin(std::string(as_chars(expired.cid.bytes())), encode_pin(expired))};
-  REQUIRE(s.state.apply(2, 1, ops).value());
+  s.apply({expired});
   auto hooks = s.hooks();
-  hooks.last_index = [] { return std::uint64_t{2}; };
-  hooks.applied_index = [] { return std::uint64_t{2}; };
   asio::io_context io;
   Rereplicator r(io, s.state, hooks, 1ms);
   r.start();
