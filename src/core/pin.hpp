@@ -39,6 +39,13 @@ struct PinOptions {
   std::map<std::string, std::string> metadata;
   std::optional<Cid> pin_update;
   std::vector<std::string> origins;  // multiaddrs
+
+  // Replication factors of 0 (a request that left them out, a pin imported without them) take
+  // the cluster's defaults, as IPFS Cluster's setupPin reads them for a new pin and a re-pin.
+  void fill_default_factors(std::int64_t rmin, std::int64_t rmax) {
+    if (replication_factor_min == 0) replication_factor_min = rmin;
+    if (replication_factor_max == 0) replication_factor_max = rmax;
+  }
 };
 
 struct Pin {

@@ -1638,6 +1638,8 @@ void Peer::start_rereplication() {
   };
   r.log = options_.log;
   r.now = [this] { return now(); };
+  r.default_rmin = options_.config.cluster.replication_factor_min;
+  r.default_rmax = options_.config.cluster.replication_factor_max;
   rereplicator_ = std::make_unique<Rereplicator>(io_, *state_, std::move(r));
   rereplicator_->start();
 }

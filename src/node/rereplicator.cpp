@@ -94,6 +94,7 @@ void Rereplicator::tick() {
     // Expired: its unpin is on its way (or waits for this peer's next expiry check); new peers
     // would fetch it for nothing, and a changed pin would make that unpin skip it.
     if (pin->options.expire_at != kZeroTime && pin->options.expire_at <= now) return true;
+    pin->options.fill_default_factors(hooks_.default_rmin, hooks_.default_rmax);
     std::vector<PeerId> live, members;
     for (const PeerId& p : pin->allocations) {
       if (!gone(p)) live.push_back(p);

@@ -48,6 +48,10 @@ class Rereplicator {
     std::function<void(std::vector<PinsetOp>, std::function<void(Status)>)> commit;
     std::function<void(const std::string&)> log;
     std::function<UnixNanos()> now;  // wall clock: an expired pin is not re-allocated
+    // The cluster's replication factors, for pins stored without them (0: imported from a
+    // state that had none), as IPFS Cluster's re-pin reads them.
+    std::int64_t default_rmin = -1;
+    std::int64_t default_rmax = -1;
   };
 
   Rereplicator(asio::io_context& io, store::StateDb& state, Hooks hooks,

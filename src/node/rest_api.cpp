@@ -447,8 +447,7 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
     pin.options = std::move(updated);
     pin.allocations = (*old)->allocations;
   }
-  if (pin.options.replication_factor_min == 0) pin.options.replication_factor_min = cc.replication_factor_min;
-  if (pin.options.replication_factor_max == 0) pin.options.replication_factor_max = cc.replication_factor_max;
+  pin.options.fill_default_factors(cc.replication_factor_min, cc.replication_factor_max);
   if (pin.options.expire_at != kZeroTime && pin.options.expire_at <= now) {
     return Refusal{400, "expire-at is in the past"};
   }

@@ -189,5 +189,38 @@ TEST_CASE("an expired pin is not re-allocated") {
   r.stop();
 }
 
+TEST_CASE("a pin stored without replication factors is re-allocated by the cluster's defaults") {
+  // Imported from a state that had no factors (0/0), on [gone, b]: with the cluster's default
+  // of 2 copies it has one live copy too few, and gets a new peer, as IPFS Cluster's re-pin
+  // reads the defaults. It used to count as needing one copy (b's), and only lost `gone`.
+  Setup s(0);
+  Pin unset = Setup::pin_on(300, {s.gone, s.b});
+  unset.options.replication_factor_min = 0;
+  unset.options.replication_factor_max = 0;
+  s.apply({unset});
+  auto hooks = s.hooks();
+  hooks.default_rmin = 2;
+  hooks.default_rmax = 3;
+  std::vector<Pin> asked, committed;
+  hooks.reallocate = [&](const Pin& pin, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
+    asked.push_back(pin);
+    return std::vector<PeerId>{s.b, s.c};
+  };
+  hooks.commit = [&](std::vector<PinsetOp> batch, std::function<void(Status)> done) {
+    for (auto& op : batch) committed.push_back(op.pin);
+    done({});
+  };
+  asio::io_context io;
+  Rereplicator r(io, s.state, hooks, 1ms);
+  r.start();
+  REQUIRE(run_until(io, [&] { return committed.size() == 1; }));
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0].options.replication_factor_min == 2);
+  CHECK(asked[0].options.replication_factor_max == 3);
+  CHECK(committed[0].allocations == std::vector<PeerId>{s.b, s.c});
+  CHECK(committed[0].options.replication_factor_min == 2);
+  r.stop();
+}
+
 }  // namespace
 }  // namespace clusterpin::node
