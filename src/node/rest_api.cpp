@@ -466,8 +466,13 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
       return Refusal{400, "cannot change a recursive pin into a direct pin; unpin it first"};
     }
   }
-  if (request.current.empty()) request.current = pin.allocations;
   if (auto s = check_replication(request.rmin, request.rmax); !s) return Refusal{400, s.error().message};
+  // pin update copies the old pin's allocations as they are, as IPFS Cluster's PinUpdate does:
+  // a peer that is not a candidate this minute (restarting, a late metric) still gets the new
+  // CID beside the old one, instead of a third peer fetching it. Re-allocation, not the update,
+  // moves a pin off a peer that is gone. An old pin without allocations (everywhere, or imported
+  // without them) is allocated as a new pin is.
+  if (pin.options.pin_update && *pin.options.pin_update != cid && !pin.allocations.empty()) return pin;
   // Too few peers to allocate is the cluster's state, not the request's fault: 500, as IPFS
   // Cluster answers, so clients that retry server errors retry it once peers are back.
   auto allocations = peer_.allocate_pin(cid, request);

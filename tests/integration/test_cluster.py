@@ -111,6 +111,41 @@ def test_pin_update_gives_the_new_cid_the_old_pins_options(ctx):
         expect({old, new} <= d.pin_cids(), "pin update must keep the old pin")
 
 
+def test_pin_update_keeps_the_old_pins_allocations_while_one_of_them_is_down(ctx):
+    # IPFS Cluster's PinUpdate copies the old pin's allocations as they are. The update used to
+    # pass them through the allocator, which dropped a peer whose metric had expired (down for
+    # a minute, restarting) and gave the new CID to a third peer instead.
+    with LocalCluster(ctx, 3) as c:
+        def setup(cfg):  # allocated by tag, which needs no IPFS to measure
+            cfg["cluster"]["monitor_ping_interval"] = "1s"
+            cfg["informer"]["tags"]["metric_ttl"] = "2s"
+            cfg["allocator"]["balanced"]["allocate_by"] = ["tag:group"]
+        for d in c.daemons:
+            c.edit(d, setup)
+        c.start_all()
+        leader = c.leader(20)
+        down, third = [d for d in c.daemons if d is not leader]
+
+        def peers_with_tags():
+            status, body = leader.api("GET", "/monitor/metrics/tag:group")
+            return len(json.loads(body)) if status == 200 else 0
+        wait_until(lambda: peers_with_tags() == 3, 20, "every peer's tag metric")
+        old, new = make_cids(2, seed=14)
+        pin(leader, old, "--replication", "2", "--allocations", f"{leader.id},{down.id}")
+        status, body = leader.api("GET", f"/allocations/{old}")
+        expect(status == 200 and sorted(json.loads(body)["allocations"]) == sorted([leader.id, down.id]),
+               f"{status} {body}")
+        down.kill()
+        wait_until(lambda: peers_with_tags() == 2, 30, "the stopped peer's metric to expire")
+        r = leader.cli("pin", "update", old, new, "--enc", "json")
+        expect(r.returncode == 0, r.stderr)
+        status, body = leader.api("GET", f"/allocations/{new}")
+        allocations = json.loads(body)["allocations"] if status == 200 else None
+        expect(allocations is not None and sorted(allocations) == sorted([leader.id, down.id]),
+               f"the new CID went to {allocations}, the old one is on {[leader.id, down.id]} "
+               f"(third peer {third.id})")
+
+
 def test_expired_pins_are_unpinned_by_the_cluster(ctx):
     with LocalCluster(ctx, 2) as c:
         for d in c.daemons:
