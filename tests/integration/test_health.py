@@ -186,6 +186,10 @@ def test_the_status_of_one_pin_asks_its_allocations_and_shows_the_other_members_
                    peer_map[other.id]["peername"] == name_of(other), f"{method} {path}: {body}")
         r = asker.cli("status", cid)
         expect(r.returncode == 0 and "CLUSTER_ERROR" not in r.stdout, r.stdout + r.stderr)
+        # One line a member, in peer id order as ipfs-cluster-ctl prints them (not by name).
+        names = re.findall(r"^    > (\S+)\s+: ", r.stdout, re.M)
+        by_name = {name_of(d): d.id for d in c.daemons}
+        expect([by_name.get(n) for n in names] == sorted(d.id for d in c.daemons), r.stdout)
 
         # The whole pinset is asked of every member: there the dead one is cluster_error.
         status, body = asker.api("GET", "/pins")
