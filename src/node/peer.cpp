@@ -1624,14 +1624,14 @@ void Peer::start_rereplication() {
     return std::set<std::string>(ids.begin(), ids.end());
   };
   r.down = [this] { return monitor_->down_past(options_.config.cluster.repin_grace_period); };
-  r.reallocate = [this](const Pin& pin, const std::vector<PeerId>& live) {
+  r.reallocate = [this](const Cid& cid, const PinOptions& options, const std::vector<PeerId>& live) {
     AllocationRequest request;
-    request.rmin = pin.options.replication_factor_min;
-    request.rmax = pin.options.replication_factor_max;
+    request.rmin = options.replication_factor_min;
+    request.rmax = options.replication_factor_max;
     request.current = live;
     request.keep_current = true;  // up, though perhaps not a candidate this minute
-    request.user_allocations = pin.options.user_allocations;
-    return allocate_pin(pin.cid, std::move(request));
+    request.user_allocations = options.user_allocations;
+    return allocate_pin(cid, std::move(request));
   };
   r.commit = [this](std::vector<PinsetOp> ops, std::function<void(Status)> done) {
     commit_ops(std::move(ops), std::move(done));

@@ -43,8 +43,10 @@ class Rereplicator {
     std::function<std::uint64_t()> applied_index;
     std::function<std::set<std::string>()> members;         // current members
     std::function<std::set<std::string>()> down;            // members down past the grace
-    // New allocations for `pin` keeping `live` (its allocations that are still up).
-    std::function<Result<std::vector<PeerId>>(const Pin& pin, const std::vector<PeerId>& live)> reallocate;
+    // New allocations for the pin of `cid` with `options` (its factors and user allocations),
+    // keeping `live` (its allocations that are still up).
+    std::function<Result<std::vector<PeerId>>(const Cid& cid, const PinOptions& options,
+                                              const std::vector<PeerId>& live)> reallocate;
     std::function<void(std::vector<PinsetOp>, std::function<void(Status)>)> commit;
     std::function<void(const std::string&)> log;
     std::function<UnixNanos()> now;  // wall clock: an expired pin is not re-allocated

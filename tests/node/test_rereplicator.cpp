@@ -67,7 +67,7 @@ struct Setup {
     h.applied_index = [this] { return applied; };
     h.members = [this] { return std::set<std::string>{b.to_string(), c.to_string()}; };
     h.down = [] { return std::set<std::string>{}; };
-    h.reallocate = [this](const Pin&, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
+    h.reallocate = [this](const Cid&, const PinOptions&, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
       return std::vector<PeerId>{b, c};
     };
     // The proposals are recorded, not applied: the pinset keeps the pins as they were, so how
@@ -155,7 +155,7 @@ TEST_CASE("a pin that cannot get enough peers still loses its allocations to rem
   s.apply({Setup::pin_on(100, {s.gone})});  // the orphan
   auto hooks = s.hooks();
   hooks.members = [&s] { return std::set<std::string>{s.b.to_string()}; };
-  hooks.reallocate = [](const Pin&, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
+  hooks.reallocate = [](const Cid&, const PinOptions&, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
     return make_error("not enough peers");
   };
   std::vector<Pin> committed;
@@ -201,9 +201,11 @@ TEST_CASE("a pin stored without replication factors is re-allocated by the clust
   auto hooks = s.hooks();
   hooks.default_rmin = 2;
   hooks.default_rmax = 3;
-  std::vector<Pin> asked, committed;
-  hooks.reallocate = [&](const Pin& pin, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
-    asked.push_back(pin);
+  std::vector<PinOptions> asked;
+  std::vector<Pin> committed;
+  hooks.reallocate = [&](const Cid&, const PinOptions& options,
+                         const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
+    asked.push_back(options);
     return std::vector<PeerId>{s.b, s.c};
   };
   hooks.commit = [&](std::vector<PinsetOp> batch, std::function<void(Status)> done) {
@@ -215,10 +217,12 @@ TEST_CASE("a pin stored without replication factors is re-allocated by the clust
   r.start();
   REQUIRE(run_until(io, [&] { return committed.size() == 1; }));
   REQUIRE(asked.size() == 1);
-  CHECK(asked[0].options.replication_factor_min == 2);
-  CHECK(asked[0].options.replication_factor_max == 3);
+  CHECK(asked[0].replication_factor_min == 2);
+  CHECK(asked[0].replication_factor_max == 3);
   CHECK(committed[0].allocations == std::vector<PeerId>{s.b, s.c});
-  CHECK(committed[0].options.replication_factor_min == 2);
+  // Stored as it was: 0 still means the cluster's default, whatever that becomes.
+  CHECK(committed[0].options.replication_factor_min == 0);
+  CHECK(committed[0].options.replication_factor_max == 0);
   r.stop();
 }
 
