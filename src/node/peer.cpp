@@ -1624,7 +1624,8 @@ void Peer::start_rereplication() {
     return std::set<std::string>(ids.begin(), ids.end());
   };
   r.down = [this] { return monitor_->down_past(options_.config.cluster.repin_grace_period); };
-  r.reallocate = [this](const Cid& cid, const PinOptions& options, const std::vector<PeerId>& live) {
+  r.reallocate = [this](const Cid& cid, const PinOptions& options,
+                        const std::vector<PeerId>& live) {
     AllocationRequest request;
     request.rmin = options.replication_factor_min;
     request.rmax = options.replication_factor_max;

@@ -32,6 +32,7 @@ struct Setup {
   PeerId b = Identity::generate().peer_id();
   PeerId c = Identity::generate().peer_id();
   std::set<Cid> proposed;
+  std::vector<Pin> committed;  // the pins of every proposal, in order
   std::size_t commits = 0;
   std::uint64_t applied = 0;  // entries applied to state (the hooks' last and applied index)
 
@@ -67,14 +68,18 @@ struct Setup {
     h.applied_index = [this] { return applied; };
     h.members = [this] { return std::set<std::string>{b.to_string(), c.to_string()}; };
     h.down = [] { return std::set<std::string>{}; };
-    h.reallocate = [this](const Cid&, const PinOptions&, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
+    h.reallocate = [this](const Cid&, const PinOptions&,
+                          const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
       return std::vector<PeerId>{b, c};
     };
     // The proposals are recorded, not applied: the pinset keeps the pins as they were, so how
     // far the pass got shows in which CIDs were proposed.
     h.commit = [this](std::vector<PinsetOp> ops, std::function<void(Status)> done) {
       ++commits;
-      for (const auto& op : ops) proposed.insert(op.pin.cid);
+      for (const auto& op : ops) {
+        proposed.insert(op.pin.cid);
+        committed.push_back(op.pin);
+      }
       done({});
     };
     h.log = [](const std::string&) {};
@@ -155,21 +160,17 @@ TEST_CASE("a pin that cannot get enough peers still loses its allocations to rem
   s.apply({Setup::pin_on(100, {s.gone})});  // the orphan
   auto hooks = s.hooks();
   hooks.members = [&s] { return std::set<std::string>{s.b.to_string()}; };
-  hooks.reallocate = [](const Cid&, const PinOptions&, const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
+  hooks.reallocate = [](const Cid&, const PinOptions&,
+                        const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
     return make_error("not enough peers");
-  };
-  std::vector<Pin> committed;
-  hooks.commit = [&](std::vector<PinsetOp> batch, std::function<void(Status)> done) {
-    for (auto& op : batch) committed.push_back(op.pin);
-    done({});
   };
   asio::io_context io;
   Rereplicator r(io, s.state, hooks, 1ms);
   r.start();
-  REQUIRE(run_until(io, [&] { return committed.size() >= 3; }));
+  REQUIRE(run_until(io, [&] { return s.committed.size() >= 3; }));
   io.run_for(20ms);
-  CHECK(committed.size() == 3);  // not the orphan
-  for (const Pin& pin : committed) CHECK(pin.allocations == std::vector<PeerId>{s.b});
+  CHECK(s.committed.size() == 3);  // not the orphan
+  for (const Pin& pin : s.committed) CHECK(pin.allocations == std::vector<PeerId>{s.b});
   r.stop();
 }
 
@@ -202,27 +203,22 @@ TEST_CASE("a pin stored without replication factors is re-allocated by the clust
   hooks.default_rmin = 2;
   hooks.default_rmax = 3;
   std::vector<PinOptions> asked;
-  std::vector<Pin> committed;
   hooks.reallocate = [&](const Cid&, const PinOptions& options,
                          const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
     asked.push_back(options);
     return std::vector<PeerId>{s.b, s.c};
   };
-  hooks.commit = [&](std::vector<PinsetOp> batch, std::function<void(Status)> done) {
-    for (auto& op : batch) committed.push_back(op.pin);
-    done({});
-  };
   asio::io_context io;
   Rereplicator r(io, s.state, hooks, 1ms);
   r.start();
-  REQUIRE(run_until(io, [&] { return committed.size() == 1; }));
+  REQUIRE(run_until(io, [&] { return s.committed.size() == 1; }));
   REQUIRE(asked.size() == 1);
   CHECK(asked[0].replication_factor_min == 2);
   CHECK(asked[0].replication_factor_max == 3);
-  CHECK(committed[0].allocations == std::vector<PeerId>{s.b, s.c});
+  CHECK(s.committed[0].allocations == std::vector<PeerId>{s.b, s.c});
   // Stored as it was: 0 still means the cluster's default, whatever that becomes.
-  CHECK(committed[0].options.replication_factor_min == 0);
-  CHECK(committed[0].options.replication_factor_max == 0);
+  CHECK(s.committed[0].options.replication_factor_min == 0);
+  CHECK(s.committed[0].options.replication_factor_max == 0);
   r.stop();
 }
 
