@@ -447,6 +447,12 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
     pin.options = std::move(updated);
     pin.allocations = (*old)->allocations;
   }
+  const bool update = pin.options.pin_update && *pin.options.pin_update != cid;
+  // Factors of 0 are the cluster's defaults: the checks and the allocator read those. A new pin
+  // stores them (IPFS Cluster's setupPin); an update stores the old pin's factors as they were
+  // (its PinUpdate copies them), so 0 there still means the defaults.
+  const std::int64_t stored_min = pin.options.replication_factor_min;
+  const std::int64_t stored_max = pin.options.replication_factor_max;
   pin.options.fill_default_factors(cc.replication_factor_min, cc.replication_factor_max);
   if (pin.options.expire_at != kZeroTime && pin.options.expire_at <= now) {
     return Refusal{400, "expire-at is in the past"};
@@ -466,13 +472,19 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
       return Refusal{400, "cannot change a recursive pin into a direct pin; unpin it first"};
     }
   }
+  if (request.current.empty()) request.current = pin.allocations;
   if (auto s = check_replication(request.rmin, request.rmax); !s) return Refusal{400, s.error().message};
-  // pin update copies the old pin's allocations as they are, as IPFS Cluster's PinUpdate does:
-  // a peer that is not a candidate this minute (restarting, a late metric) still gets the new
-  // CID beside the old one, instead of a third peer fetching it. Re-allocation, not the update,
-  // moves a pin off a peer that is gone. An old pin without allocations (everywhere, or imported
-  // without them) is allocated as a new pin is.
-  if (pin.options.pin_update && *pin.options.pin_update != cid && !pin.allocations.empty()) return pin;
+  if (update) {
+    pin.options.replication_factor_min = stored_min;
+    pin.options.replication_factor_max = stored_max;
+    // A new CID gets the old pin's allocations as they are, as IPFS Cluster's PinUpdate
+    // does: a peer that is not a candidate this minute (restarting, a late metric) still gets
+    // it beside the old one, instead of a third peer fetching it; re-allocation, not the
+    // update, moves pins off peers that are gone. A CID already in the pinset keeps its own
+    // valid allocations (the rule of a pin again: its holders keep it), and an old pin without
+    // allocations (everywhere, or imported without them) is allocated as a new pin is.
+    if (!*existing && !pin.allocations.empty()) return pin;
+  }
   // Too few peers to allocate is the cluster's state, not the request's fault: 500, as IPFS
   // Cluster answers, so clients that retry server errors retry it once peers are back.
   auto allocations = peer_.allocate_pin(cid, request);

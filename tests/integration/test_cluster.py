@@ -111,13 +111,15 @@ def test_pin_update_gives_the_new_cid_the_old_pins_options(ctx):
         expect({old, new} <= d.pin_cids(), "pin update must keep the old pin")
 
 
-def test_pin_update_keeps_the_old_pins_allocations_while_one_of_them_is_down(ctx):
+def test_pin_update_gives_a_new_cid_the_old_allocations_with_one_down_and_a_pinned_cid_keeps_its_own(ctx):
     # IPFS Cluster's PinUpdate copies the old pin's allocations as they are. The update used to
     # pass them through the allocator, which dropped a peer whose metric had expired (down for
-    # a minute, restarting) and gave the new CID to a third peer instead.
+    # a minute, restarting) and gave the new CID to a third peer instead. A CID already pinned
+    # keeps its own allocations (its holders keep it).
     with LocalCluster(ctx, 3) as c:
         def setup(cfg):  # allocated by tag, which needs no IPFS to measure
             cfg["cluster"]["monitor_ping_interval"] = "1s"
+            cfg["cluster"]["disable_repinning"] = True  # the old pin stays where it is
             cfg["informer"]["tags"]["metric_ttl"] = "2s"
             cfg["allocator"]["balanced"]["allocate_by"] = ["tag:group"]
         for d in c.daemons:
@@ -130,8 +132,9 @@ def test_pin_update_keeps_the_old_pins_allocations_while_one_of_them_is_down(ctx
             status, body = leader.api("GET", "/monitor/metrics/tag:group")
             return len(json.loads(body)) if status == 200 else 0
         wait_until(lambda: peers_with_tags() == 3, 20, "every peer's tag metric")
-        old, new = make_cids(2, seed=14)
+        old, new, pinned = make_cids(3, seed=14)
         pin(leader, old, "--replication", "2", "--allocations", f"{leader.id},{down.id}")
+        pin(leader, pinned, "--replication", "2", "--allocations", f"{leader.id},{third.id}")
         status, body = leader.api("GET", f"/allocations/{old}")
         expect(status == 200 and sorted(json.loads(body)["allocations"]) == sorted([leader.id, down.id]),
                f"{status} {body}")
@@ -144,6 +147,12 @@ def test_pin_update_keeps_the_old_pins_allocations_while_one_of_them_is_down(ctx
         expect(allocations is not None and sorted(allocations) == sorted([leader.id, down.id]),
                f"the new CID went to {allocations}, the old one is on {[leader.id, down.id]} "
                f"(third peer {third.id})")
+        r = leader.cli("pin", "update", old, pinned, "--enc", "json")
+        expect(r.returncode == 0, r.stderr)
+        status, body = leader.api("GET", f"/allocations/{pinned}")
+        allocations = json.loads(body)["allocations"] if status == 200 else None
+        expect(allocations is not None and sorted(allocations) == sorted([leader.id, third.id]),
+               f"a CID already pinned on {[leader.id, third.id]} moved to {allocations}")
 
 
 def test_expired_pins_are_unpinned_by_the_cluster(ctx):

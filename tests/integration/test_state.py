@@ -93,6 +93,32 @@ def test_imported_folder_is_served_by_a_new_daemon(ctx):
         expect(d2.stop() == 0, d2.log()[-1000:])
 
 
+def test_pin_update_keeps_the_factors_an_imported_pin_was_stored_with(ctx):
+    # A pin imported without replication factors is stored with 0/0: the cluster's defaults,
+    # whatever they are. `pin update` copies the factors as they are stored, as IPFS Cluster's
+    # PinUpdate does; it used to store the defaults of the day in the new pin.
+    old, new = make_cids(2, seed=21)
+    with LocalCluster(ctx, 1, peers=False, name="factors") as c:
+        d = c.daemons[0]
+        pins = os.path.join(ctx.scratch, "unset.ndjson")
+        with open(pins, "w") as f:
+            f.write(json.dumps({"cid": old}) + "\n")
+        r = ctx.run("state", "import", "--config", d.folder, "--force", pins)
+        expect(r.returncode == 0, r.stderr)
+        d.start()
+        d.wait_ready()
+
+        def factors(cid):
+            status, body = d.api("GET", f"/allocations/{cid}")
+            expect(status == 200, f"{status} {body}")
+            p = json.loads(body)
+            return p["replication_factor_min"], p["replication_factor_max"]
+        expect(factors(old) == (0, 0), f"imported as {factors(old)}")
+        r = d.cli("pin", "update", old, new)
+        expect(r.returncode == 0, r.stderr)
+        expect(factors(new) == (0, 0), f"updated to {factors(new)}")
+
+
 def test_a_peer_joining_an_imported_cluster_receives_the_pins(ctx):
     cids = make_cids(40, seed=8)
     lines = "".join(json.dumps({"cid": cid, "name": "imported"}) + "\n" for cid in cids)
