@@ -432,7 +432,9 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
   const ClusterConfig& cc = peer_.config().cluster;
   Pin pin(cid);
   pin.options = std::move(options);
-  if (pin.options.pin_update && *pin.options.pin_update != cid) {
+  const bool update = pin.options.pin_update && *pin.options.pin_update != cid;
+  const bool expiry_given = pin.options.expire_at != kZeroTime;
+  if (update) {
     // pin update: the new CID takes the old pin's options; name and expiry may be replaced.
     auto old = peer_.get_pin(*pin.options.pin_update);
     if (!old) return Refusal{500, old.error().message};
@@ -447,7 +449,6 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
     pin.options = std::move(updated);
     pin.allocations = (*old)->allocations;
   }
-  const bool update = pin.options.pin_update && *pin.options.pin_update != cid;
   // Factors of 0 are the cluster's defaults: the checks and the allocator read those. A new pin
   // stores them (IPFS Cluster's setupPin); an update stores the old pin's factors as they were
   // (its PinUpdate copies them), so 0 there still means the defaults.
@@ -455,6 +456,12 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
   const std::int64_t stored_max = pin.options.replication_factor_max;
   pin.options.fill_default_factors(cc.replication_factor_min, cc.replication_factor_max);
   if (pin.options.expire_at != kZeroTime && pin.options.expire_at <= now) {
+    if (update && !expiry_given) {
+      return Refusal{400, fmt::format("pin-update: {} expired at {} and the new pin would take that "
+                                      "expiry; give it one with expire-at (pin update --expire-in)",
+                                      pin.options.pin_update->to_string(),
+                                      format_rfc3339(pin.options.expire_at))};
+    }
     return Refusal{400, "expire-at is in the past"};
   }
   pin.max_depth = pin.options.mode == PinMode::direct ? 0 : -1;

@@ -155,6 +155,28 @@ def test_pin_update_gives_a_new_cid_the_old_allocations_with_one_down_and_a_pinn
                f"a CID already pinned on {[leader.id, third.id]} moved to {allocations}")
 
 
+def test_pin_update_of_an_expired_pin_asks_for_a_new_expiry(ctx):
+    # The new pin takes the old one's expiry unless given one; an old pin whose expiry passed
+    # (its unpin not proposed yet) was refused with "expire-at is in the past", naming an
+    # option the user had not given.
+    with LocalCluster(ctx, 1, peers=False) as c:
+        d = c.daemons[0]
+        c.edit(d, lambda cfg: cfg["cluster"].update(state_sync_interval="1h"))  # no expiry pass
+        d.start()
+        d.wait_ready()
+        old, new = make_cids(2, seed=15)
+        pin(d, old, "--expire-in", "1s")
+        time.sleep(1.5)
+        expect(old in d.pin_cids(), "the expired pin was unpinned before the update")
+        r = d.cli("pin", "update", old, new)
+        expect(r.returncode != 0 and f"{old} expired at" in r.stderr and "--expire-in" in r.stderr,
+               f"exit {r.returncode}: {r.stderr}")
+        expect(new not in d.pin_cids(), "a refused update pinned the new CID")
+        r = d.cli("pin", "update", old, new, "--expire-in", "1h")
+        expect(r.returncode == 0, r.stderr)
+        expect(new in d.pin_cids(), "the update with an expiry did not pin the new CID")
+
+
 def test_expired_pins_are_unpinned_by_the_cluster(ctx):
     with LocalCluster(ctx, 2) as c:
         for d in c.daemons:
