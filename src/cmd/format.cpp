@@ -91,9 +91,10 @@ std::string format_global_info(std::string_view json) {
     std::int64_t attempts = info.HasMember("attempt_count") && info["attempt_count"].IsInt64()
                                 ? info["attempt_count"].GetInt64() : 0;
     bool priority = info.HasMember("priority_pin") && info["priority_pin"].IsBool() && info["priority_pin"].GetBool();
-    lines.emplace_back(m.name.GetString(), fmt::format("    > {:<20} : {}{} | {} | Attempts: {} | Priority: {}", who, status,
-                                        error.empty() ? "" : ": " + error, str(info, "timestamp"),
-                                        attempts, priority ? "true" : "false"));
+    lines.emplace_back(m.name.GetString(),
+                       fmt::format("    > {:<20} : {}{} | {} | Attempts: {} | Priority: {}", who, status,
+                                   error.empty() ? "" : ": " + error, str(info, "timestamp"),
+                                   attempts, priority ? "true" : "false"));
   }
   // In peer id order, as ipfs-cluster-ctl sorts them, whatever names they show.
   std::sort(lines.begin(), lines.end());

@@ -28,6 +28,11 @@ enum class PinMode : std::uint8_t { recursive = 0, direct = 1 };
 std::string_view pin_type_name(PinType type);  // "pin", "meta-pin", "clusterdag-pin", "shard-pin"
 std::string_view pin_mode_name(PinMode mode);  // "recursive", "direct"
 
+struct ReplicationFactors {
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+};
+
 struct PinOptions {
   std::int64_t replication_factor_min = 0;  // 0: the cluster's default
   std::int64_t replication_factor_max = 0;
@@ -40,11 +45,11 @@ struct PinOptions {
   std::optional<Cid> pin_update;
   std::vector<std::string> origins;  // multiaddrs
 
-  // Replication factors of 0 (a request that left them out, a pin imported without them) take
-  // the cluster's defaults, as IPFS Cluster's setupPin reads them for a new pin and a re-pin.
-  void fill_default_factors(std::int64_t rmin, std::int64_t rmax) {
-    if (replication_factor_min == 0) replication_factor_min = rmin;
-    if (replication_factor_max == 0) replication_factor_max = rmax;
+  // The replication factors, a 0 (a request that left it out, a pin imported without it) read
+  // as the cluster's default, as IPFS Cluster's setupPin reads them for a new pin and a re-pin.
+  ReplicationFactors factors_or(ReplicationFactors defaults) const {
+    return {replication_factor_min != 0 ? replication_factor_min : defaults.min,
+            replication_factor_max != 0 ? replication_factor_max : defaults.max};
   }
 };
 

@@ -1624,23 +1624,23 @@ void Peer::start_rereplication() {
     return std::set<std::string>(ids.begin(), ids.end());
   };
   r.down = [this] { return monitor_->down_past(options_.config.cluster.repin_grace_period); };
-  r.reallocate = [this](const Cid& cid, const PinOptions& options,
+  r.reallocate = [this](const Pin& pin, ReplicationFactors factors,
                         const std::vector<PeerId>& live) {
     AllocationRequest request;
-    request.rmin = options.replication_factor_min;
-    request.rmax = options.replication_factor_max;
+    request.rmin = factors.min;
+    request.rmax = factors.max;
     request.current = live;
     request.keep_current = true;  // up, though perhaps not a candidate this minute
-    request.user_allocations = options.user_allocations;
-    return allocate_pin(cid, std::move(request));
+    request.user_allocations = pin.options.user_allocations;
+    return allocate_pin(pin.cid, std::move(request));
   };
   r.commit = [this](std::vector<PinsetOp> ops, std::function<void(Status)> done) {
     commit_ops(std::move(ops), std::move(done));
   };
   r.log = options_.log;
   r.now = [this] { return now(); };
-  r.default_rmin = options_.config.cluster.replication_factor_min;
-  r.default_rmax = options_.config.cluster.replication_factor_max;
+  r.default_factors = {options_.config.cluster.replication_factor_min,
+                       options_.config.cluster.replication_factor_max};
   rereplicator_ = std::make_unique<Rereplicator>(io_, *state_, std::move(r));
   rereplicator_->start();
 }

@@ -96,14 +96,13 @@ void Rereplicator::tick() {
     if (pin->options.expire_at != kZeroTime && pin->options.expire_at <= now) return true;
     // Factors of 0 mean the cluster's defaults (a pin imported without them): judged and
     // allocated by those, as IPFS Cluster's re-pin reads them, and stored as they were.
-    PinOptions judged = pin->options;
-    judged.fill_default_factors(hooks_.default_rmin, hooks_.default_rmax);
+    const ReplicationFactors factors = pin->options.factors_or(hooks_.default_factors);
     std::vector<PeerId> live, members;
     for (const PeerId& p : pin->allocations) {
       if (!gone(p)) live.push_back(p);
       if (view.members.count(p.to_string()) != 0) members.push_back(p);
     }
-    auto rmin = static_cast<std::size_t>(std::max<std::int64_t>(judged.replication_factor_min, 1));
+    auto rmin = static_cast<std::size_t>(std::max<std::int64_t>(factors.min, 1));
     std::vector<PeerId> allocations;
     if (live.size() >= rmin) {
       // Enough live copies: a peer that is only down keeps its allocation (no churn when it
@@ -111,7 +110,7 @@ void Rereplicator::tick() {
       if (members.size() == pin->allocations.size()) return true;
       allocations = std::move(members);
     } else {
-      auto chosen = hooks_.reallocate(pin->cid, judged, live);
+      auto chosen = hooks_.reallocate(*pin, factors, live);
       if (chosen) {
         allocations = std::move(chosen).value();
       } else {

@@ -43,17 +43,16 @@ class Rereplicator {
     std::function<std::uint64_t()> applied_index;
     std::function<std::set<std::string>()> members;         // current members
     std::function<std::set<std::string>()> down;            // members down past the grace
-    // New allocations for the pin of `cid` with `options` (its factors and user allocations),
-    // keeping `live` (its allocations that are still up).
-    std::function<Result<std::vector<PeerId>>(const Cid& cid, const PinOptions& options,
+    // New allocations for `pin` by `factors` (its own, defaults read for 0), keeping `live` (its
+    // allocations that are still up).
+    std::function<Result<std::vector<PeerId>>(const Pin& pin, ReplicationFactors factors,
                                               const std::vector<PeerId>& live)> reallocate;
     std::function<void(std::vector<PinsetOp>, std::function<void(Status)>)> commit;
     std::function<void(const std::string&)> log;
     std::function<UnixNanos()> now;  // wall clock: an expired pin is not re-allocated
     // The cluster's replication factors, for pins stored without them (0: imported from a
     // state that had none), as IPFS Cluster's re-pin reads them.
-    std::int64_t default_rmin = -1;
-    std::int64_t default_rmax = -1;
+    ReplicationFactors default_factors{-1, -1};
   };
 
   Rereplicator(asio::io_context& io, store::StateDb& state, Hooks hooks,

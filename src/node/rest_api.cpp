@@ -452,9 +452,12 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
   // Factors of 0 are the cluster's defaults: the checks and the allocator read those. A new pin
   // stores them (IPFS Cluster's setupPin); an update stores the old pin's factors as they were
   // (its PinUpdate copies them), so 0 there still means the defaults.
-  const std::int64_t stored_min = pin.options.replication_factor_min;
-  const std::int64_t stored_max = pin.options.replication_factor_max;
-  pin.options.fill_default_factors(cc.replication_factor_min, cc.replication_factor_max);
+  const ReplicationFactors factors =
+      pin.options.factors_or({cc.replication_factor_min, cc.replication_factor_max});
+  if (!update) {
+    pin.options.replication_factor_min = factors.min;
+    pin.options.replication_factor_max = factors.max;
+  }
   if (pin.options.expire_at != kZeroTime && pin.options.expire_at <= now) {
     if (update && !expiry_given) {
       return Refusal{400, fmt::format("pin-update: {} expired at {} and the new pin would take that "
@@ -467,8 +470,8 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
   pin.max_depth = pin.options.mode == PinMode::direct ? 0 : -1;
   pin.timestamp = now;
   AllocationRequest request;
-  request.rmin = pin.options.replication_factor_min;
-  request.rmax = pin.options.replication_factor_max;
+  request.rmin = factors.min;
+  request.rmax = factors.max;
   request.user_allocations = pin.options.user_allocations;
   // A pin again keeps the allocations that are still valid, as IPFS Cluster does.
   auto existing = peer_.get_pin(cid);
@@ -482,8 +485,6 @@ std::variant<Pin, RestApi::Refusal> RestApi::prepare_pin(const Cid& cid, PinOpti
   if (request.current.empty()) request.current = pin.allocations;
   if (auto s = check_replication(request.rmin, request.rmax); !s) return Refusal{400, s.error().message};
   if (update) {
-    pin.options.replication_factor_min = stored_min;
-    pin.options.replication_factor_max = stored_max;
     // A new CID gets the old pin's allocations as they are, as IPFS Cluster's PinUpdate
     // does: a peer that is not a candidate this minute (restarting, a late metric) still gets
     // it beside the old one, instead of a third peer fetching it; re-allocation, not the

@@ -68,7 +68,7 @@ struct Setup {
     h.applied_index = [this] { return applied; };
     h.members = [this] { return std::set<std::string>{b.to_string(), c.to_string()}; };
     h.down = [] { return std::set<std::string>{}; };
-    h.reallocate = [this](const Cid&, const PinOptions&,
+    h.reallocate = [this](const Pin&, ReplicationFactors,
                           const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
       return std::vector<PeerId>{b, c};
     };
@@ -160,7 +160,7 @@ TEST_CASE("a pin that cannot get enough peers still loses its allocations to rem
   s.apply({Setup::pin_on(100, {s.gone})});  // the orphan
   auto hooks = s.hooks();
   hooks.members = [&s] { return std::set<std::string>{s.b.to_string()}; };
-  hooks.reallocate = [](const Cid&, const PinOptions&,
+  hooks.reallocate = [](const Pin&, ReplicationFactors,
                         const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
     return make_error("not enough peers");
   };
@@ -200,12 +200,11 @@ TEST_CASE("a pin stored without replication factors is re-allocated by the clust
   unset.options.replication_factor_max = 0;
   s.apply({unset});
   auto hooks = s.hooks();
-  hooks.default_rmin = 2;
-  hooks.default_rmax = 3;
-  std::vector<PinOptions> asked;
-  hooks.reallocate = [&](const Cid&, const PinOptions& options,
+  hooks.default_factors = {2, 3};
+  std::vector<ReplicationFactors> asked;
+  hooks.reallocate = [&](const Pin&, ReplicationFactors factors,
                          const std::vector<PeerId>&) -> Result<std::vector<PeerId>> {
-    asked.push_back(options);
+    asked.push_back(factors);
     return std::vector<PeerId>{s.b, s.c};
   };
   asio::io_context io;
@@ -213,8 +212,8 @@ TEST_CASE("a pin stored without replication factors is re-allocated by the clust
   r.start();
   REQUIRE(run_until(io, [&] { return s.committed.size() == 1; }));
   REQUIRE(asked.size() == 1);
-  CHECK(asked[0].replication_factor_min == 2);
-  CHECK(asked[0].replication_factor_max == 3);
+  CHECK(asked[0].min == 2);
+  CHECK(asked[0].max == 3);
   CHECK(s.committed[0].allocations == std::vector<PeerId>{s.b, s.c});
   // Stored as it was: 0 still means the cluster's default, whatever that becomes.
   CHECK(s.committed[0].options.replication_factor_min == 0);
